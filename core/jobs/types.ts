@@ -1,0 +1,129 @@
+/**
+ * The job manager's contract, as drivers and core use it. One manager per connection holds every job.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { RateLimiter } from "../copy/rate_limiter.ts";
+import type { Job, JobList, JobState, JobTarget, JobType } from "../job.ts";
+import type { SignalOptions } from "../options.ts";
+
+/**
+ * What the owner of a job does for each verb. A verb resolves once the owner has reported the state it
+ * leads to (`pause` resolves after `handle.setState("paused")`), except `abort`, which only requests
+ * the end: the manager then waits for the terminal state itself.
+ */
+export interface JobController {
+  /** Applies a new cap at once (0 lifts it). */
+  setSpeed(bytesPerSecond: number, options?: SignalOptions): Promise<void>;
+  /** Absent: `pause()` throws `UnsupportedError`. */
+  pause?(options?: SignalOptions): Promise<void>;
+  /** Absent: `resume()` throws `UnsupportedError`. */
+  resume?(options?: SignalOptions): Promise<void>;
+  /** Requests the end; the owner later calls `handle.aborted()` (or `complete`/`fail` if it raced). */
+  abort(options?: SignalOptions): Promise<void>;
+  /** For two-phase jobs in `ready`. */
+  finalize?(options?: SignalOptions): Promise<void>;
+  /** Driver cleanup when a finished job is dismissed (QMP `job-dismiss`). */
+  dismiss?(options?: SignalOptions): Promise<void>;
+}
+
+/** How a job is registered. */
+export interface JobSpec {
+  /** Job type. */
+  type: JobType;
+  /** What it works on. */
+  target: JobTarget;
+  /** Bytes of the whole range (progress `end`). */
+  endBytes: number;
+  /** Initial cap, bytes per second (0 = unlimited). */
+  bandwidth?: number;
+  /**
+   * Resources it writes (volume keys, `"disk:<domain>/<target>"`). A second job naming any of them
+   * while the first is unfinished throws `ConflictError` naming the first job's id.
+   */
+  locks?: readonly string[];
+  /** Verb implementations. */
+  controller: JobController;
+  /** Use this id (a driver re-attaching to a job after reconnect); generated otherwise. */
+  id?: string;
+  /** Start in this state (default `created`; re-attached jobs may start `running` or `paused`). */
+  state?: JobState;
+  /** Progress so far, for a re-attached job. */
+  cur?: number;
+  /** Driver name, recorded in errors. */
+  driver?: string;
+}
+
+/** The owner's side of a job: it reports what happens. Invalid transitions throw `StateError`. */
+export interface JobHandle<T> {
+  /** The public job object. */
+  readonly job: Job<T>;
+  /** Current state. */
+  readonly state: JobState;
+  /** Reports a non-terminal transition (`running`, `paused`, `ready`). */
+  setState(state: "running" | "paused" | "ready"): void;
+  /** Reports progress; `job:progress` events are throttled by the manager. */
+  progress(cur: number, end?: number): void;
+  /** Records the cap now in force. */
+  setBandwidth(bytesPerSecond: number): void;
+  /** Ends `completed` with a result. Ignored (returns false) when the job already ended. */
+  complete(result: T): boolean;
+  /** Ends `failed` with the error (its message becomes `info.error`). Ignored when already ended. */
+  fail(error: unknown): boolean;
+  /** Ends `aborted`. Ignored when already ended. */
+  aborted(): boolean;
+}
+
+/** Everything an in-process job body gets. */
+export interface LocalJobContext {
+  /** Aborted when the user calls `abort()`; reason is a `DOMException` named `AbortError`. */
+  readonly signal: AbortSignal;
+  /** The job's own limiter (its cap), nested under the connection-wide budget. */
+  readonly limiter: RateLimiter;
+  /** The connection clock. */
+  readonly clock: Clock;
+  /** Reports progress in bytes of the range. */
+  progress(cur: number): void;
+  /** Resolves at once while running; waits while paused; rejects when aborted. Call between chunks. */
+  checkpoint(): Promise<void>;
+}
+
+/** An in-process job: `run` does the work; its result completes the job, its error fails it. */
+export interface LocalJobSpec<T> extends Omit<JobSpec, "controller"> {
+  /** The work. Must honour `ctx.signal` and call `ctx.checkpoint()` between chunks. */
+  run(ctx: LocalJobContext): Promise<T>;
+  /**
+   * Undo after failure or abort (delete a half-made clone). Its own errors are reported in the job's
+   * error text but do not hide the first failure.
+   */
+  cleanup?(outcome: "failed" | "aborted"): Promise<void>;
+}
+
+/** The job manager of one connection. */
+export interface JobManager extends JobList {
+  /** Registers a job driven by its owner. */
+  create<T>(spec: JobSpec): JobHandle<T>;
+  /** Starts an in-process job; it is `running` when this returns. */
+  startLocal<T>(spec: LocalJobSpec<T>): Job<T>;
+  /** The id of the unfinished job holding `lock`, if any. */
+  holder(lock: string): string | undefined;
+  /** The connection-wide budget every local job's limiter nests under (unlimited by default). */
+  readonly limiter: RateLimiter;
+  /** Aborts every unfinished local job and waits for them (connection close). */
+  close(): Promise<void>;
+}
+
+/** Options of `createJobManager`. */
+export interface JobManagerOptions {
+  /** Where job events go. */
+  bus: import("../event_bus.ts").EventBus;
+  /** The connection clock. */
+  clock: Clock;
+  /** Minimum time between two `job:progress` events of one job (default 100). */
+  progressIntervalMs?: number;
+  /** Drop finished jobs from the list at once (default false: they stay until `dismiss()`). */
+  autoDismiss?: boolean;
+  /** Host-wide budget in bytes per second shared by all local jobs (default 0, unlimited). */
+  budgetBytesPerSecond?: number;
+}

@@ -1,0 +1,39 @@
+/**
+ * Positional block I/O on one open volume: the one interface the copy loop, the generic volume jobs
+ * (clone, allocate, pull, wipe, upload, download) and the image engine need from a storage backend.
+ *
+ * @module
+ */
+import type { BackingRef, Extent } from "./volume.ts";
+import type { SignalOptions } from "./options.ts";
+
+/** An open volume. Reads see guest-visible bytes (through the backing chain, if any). */
+export interface VolumeIO {
+  /** Virtual size in bytes. */
+  readonly capacityBytes: number;
+  /**
+   * Reads guest-visible bytes at `offset` into `target`.
+   *
+   * @returns How many bytes were read: `target.byteLength`, fewer only at the end of the volume.
+   */
+  read(offset: number, target: Uint8Array, options?: SignalOptions): Promise<number>;
+  /** Writes `data` at `offset` into this volume's own layer. The caller may reuse `data` once it resolves. */
+  write(offset: number, data: Uint8Array, options?: SignalOptions): Promise<void>;
+  /**
+   * Makes a range read as zeros. With `allocate: true` the zeros are really allocated (as
+   * `volume.allocate()` needs); otherwise the backend may punch a hole or mark zero clusters, and must
+   * make sure the range no longer falls through to a backing image.
+   */
+  writeZeroes(offset: number, length: number, options?: SignalOptions & { allocate?: boolean }): Promise<void>;
+  /** The allocation map over a range, in order, covering it exactly. */
+  extents(offset: number, length: number, options?: SignalOptions): AsyncIterable<Extent>;
+  /**
+   * Changes or drops (`undefined`) the backing image recorded in the volume: the last step of a pull.
+   * Absent when the format has no backing files.
+   */
+  setBacking?(backing: BackingRef | undefined, options?: SignalOptions): Promise<void>;
+  /** Makes written data durable. */
+  flush(options?: SignalOptions): Promise<void>;
+  /** Releases the volume; further calls fail. */
+  close(): Promise<void>;
+}
