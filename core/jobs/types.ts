@@ -112,6 +112,21 @@ export interface JobManager extends JobList {
   readonly limiter: RateLimiter;
   /** Aborts every unfinished local job and waits for them (connection close). */
   close(): Promise<void>;
+  /**
+   * Fault injection (backs the `test` driver's `conn.testing.failJob`): makes a local job fail with
+   * `error`, now or once its progress reaches `options.atBytes`. From then on `ctx.progress()` and
+   * `ctx.checkpoint()` throw that error and `ctx.signal` is aborted with it; cleanup runs and the job
+   * ends `failed` with the error's message. Bytes the body wrote before stay written.
+   *
+   * @param jobId The job.
+   * @param error What it fails with.
+   * @param options `atBytes`: fail when progress reaches this offset instead of now.
+   * @throws {TypeError} When `error` is not an `Error`; `RangeError` for a bad `atBytes`.
+   * @throws {NotFoundError} For an unknown id.
+   * @throws {StateError} When the job has finished.
+   * @throws {UnsupportedError} For a job driven by its owner rather than run in-process.
+   */
+  injectFailure(jobId: string, error: Error, options?: { atBytes?: number }): void;
 }
 
 /** Options of `createJobManager`. */
