@@ -176,3 +176,91 @@ export interface HypervisorDriverDefinition {
   /** Opens a connection. */
   open(uri: ConnectionUri, ctx: DriverContext): Promise<HypervisorConnection>;
 }
+
+/** What a driver or backend name must look like: lower-case, starting with a letter (`"qemu"`, `"acme-san"`). */
+const DRIVER_NAME = /^[a-z][a-z0-9-]*$/;
+/** A URI scheme a driver serves; `+` is not allowed because it separates the transport. */
+const URI_SCHEME = /^[a-z][a-z0-9.-]*$/;
+
+function checkDefinition(def: unknown, what: string): { name: string; open: unknown } {
+  if (typeof def !== "object" || def === null) throw new TypeError(`Invalid ${what} definition: expected an object`);
+  const { name, open } = def as { name?: unknown; open?: unknown };
+  if (typeof name !== "string" || !DRIVER_NAME.test(name)) {
+    throw new TypeError(`Invalid ${what} name ${JSON.stringify(name)}: expected lower-case letters, digits and "-", starting with a letter`);
+  }
+  if (typeof open !== "function") throw new TypeError(`Invalid ${what} "${name}": open must be a function`);
+  return { name, open };
+}
+
+/**
+ * Defines a hypervisor driver: checks the name, the URI schemes and `open`, tags `kind` and freezes the
+ * result. Register it with `registry.register(def)`; defining it registers nothing.
+ *
+ * @param def The driver's name, the URI schemes it serves, and `open(uri, ctx)`.
+ * @returns A frozen definition with `kind: "hypervisor"`.
+ * @throws {TypeError} For a malformed name, no or malformed or repeated schemes, or a missing `open`.
+ * @example
+ * ```ts
+ * import { defineHypervisorDriver } from "./driver.ts";
+ * const demo = defineHypervisorDriver({
+ *   name: "demo",
+ *   schemes: ["demo"],
+ *   open: async () => ({
+ *     listDomains: async () => [],
+ *     domainInfo: async (name) => { throw new Error(`no domain ${name}`); },
+ *     domainConfig: async (name) => { throw new Error(`no domain ${name}`); },
+ *     close: async () => {},
+ *   }),
+ * });
+ * if (demo.kind !== "hypervisor" || !Object.isFrozen(demo)) throw new Error("unexpected");
+ * ```
+ */
+export function defineHypervisorDriver(def: Omit<HypervisorDriverDefinition, "kind">): HypervisorDriverDefinition {
+  const { name } = checkDefinition(def, "hypervisor driver");
+  const schemes: unknown = def.schemes;
+  if (!Array.isArray(schemes) || schemes.length === 0) {
+    throw new TypeError(`Invalid hypervisor driver "${name}": schemes must be a non-empty array of URI schemes`);
+  }
+  for (const scheme of schemes) {
+    if (typeof scheme !== "string" || !URI_SCHEME.test(scheme)) {
+      throw new TypeError(`Invalid hypervisor driver "${name}": scheme ${JSON.stringify(scheme)} must be lower-case letters, digits, "." and "-", starting with a letter`);
+    }
+  }
+  if (new Set(schemes).size !== schemes.length) {
+    throw new TypeError(`Invalid hypervisor driver "${name}": a scheme is listed twice`);
+  }
+  return Object.freeze({ kind: "hypervisor", name, schemes: Object.freeze([...schemes] as string[]), open: def.open });
+}
+
+/**
+ * Defines a storage backend: checks the name, `open` and `validate`, tags `kind` and freezes the result.
+ * The name is the pool `type` it serves. Register it with `registry.register(def)`.
+ *
+ * @typeParam C The pool config type it opens.
+ * @param def The backend's name, an optional `validate(config)`, and `open(config, ctx)`.
+ * @returns A frozen definition with `kind: "storage"`.
+ * @throws {TypeError} For a malformed name, or an `open` or `validate` that is not a function.
+ * @example
+ * ```ts
+ * import { defineStorageBackend } from "./driver.ts";
+ * const scratch = defineStorageBackend({
+ *   name: "scratch",
+ *   open: async () => { throw new Error("not in this example"); },
+ * });
+ * if (scratch.kind !== "storage" || scratch.name !== "scratch") throw new Error("unexpected");
+ * ```
+ */
+export function defineStorageBackend<C extends PoolConfig = PoolConfig>(
+  def: Omit<StorageBackendDefinition<C>, "kind">,
+): StorageBackendDefinition<C> {
+  const { name } = checkDefinition(def, "storage backend");
+  if (def.validate !== undefined && typeof def.validate !== "function") {
+    throw new TypeError(`Invalid storage backend "${name}": validate must be a function when given`);
+  }
+  return Object.freeze({
+    kind: "storage",
+    name,
+    ...(def.validate === undefined ? {} : { validate: def.validate }),
+    open: def.open,
+  });
+}
