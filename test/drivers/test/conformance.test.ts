@@ -1,0 +1,34 @@
+/**
+ * The `test` driver against the conformance kit: on the real clock and on a virtual one, seeded
+ * (`test:///default`, whose objects the cases must leave alone) and empty (`test:///empty`).
+ */
+import { connect, createVirtualClock, MiB } from "../../../mod.ts";
+import type { ConformanceCapabilities, ConformanceTarget } from "../../conformance/mod.ts";
+import { describeConformance } from "../../conformance/vitest.ts";
+
+const capabilities: ConformanceCapabilities = {
+  domains: true,
+  storage: true,
+  volumeCreate: true,
+  volumeFormats: ["raw", "qcow2"],
+  volumeResize: true,
+  volumeStreams: true,
+  volumeClone: true,
+  blockPull: true,
+  faultInjection: true,
+};
+
+function testTarget(uri: string, withClock: boolean): ConformanceTarget {
+  const clock = withClock ? createVirtualClock() : undefined;
+  return {
+    connect: () => connect(uri, clock ? { clock } : {}),
+    domainConfig: (name) => ({ name, vcpus: 2, memoryBytes: MiB(128), disks: [] }),
+    poolConfig: (name) => ({ name, type: "memory" }),
+    ...(clock ? { clock } : {}),
+    capabilities,
+  };
+}
+
+describeConformance("test:///default, real clock", testTarget("test:///default", false));
+describeConformance("test:///default, virtual clock", () => testTarget("test:///default", true));
+describeConformance("test:///empty, virtual clock", testTarget("test:///empty", true));
