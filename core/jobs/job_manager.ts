@@ -82,6 +82,9 @@ export function createJobManager(options: JobManagerOptions): JobManager {
     for (const [lock, holder] of lockHolders) if (holder === record) lockHolders.delete(lock);
     if (!autoDismiss) return;
     remove(record);
+    // The owner's peer may keep finished jobs too (QMP `job-dismiss`). The job has ended and been
+    // reported already, so a failure here has no one left to tell.
+    record.dismissPeer().catch(() => {});
   };
 
   function create<T>(spec: JobSpec): JobHandle<T> {
@@ -123,7 +126,8 @@ export function createJobManager(options: JobManagerOptions): JobManager {
       assertOpen();
       const run = runLocalJob(spec, { create, parentLimiter: limiter, clock });
       locals.set(run.job.id, run as LocalJobRun<unknown>);
-      void run.settled.then(() => locals.delete(run.job.id));
+      const forget = () => void locals.delete(run.job.id);
+      run.settled.then(forget, forget);
       return run.job;
     },
     holder(lock) {

@@ -57,7 +57,26 @@ export interface JobRecordOptions {
   finished(record: JobRecord): void;
 }
 
-/** The manager's view of one job. */
+/**
+ * The manager's view of one job. Internal: drivers see a `JobHandle`, users a `Job`.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * import { createVirtualClock } from "../clock.ts";
+ * import { createEventBus } from "../event_bus.ts";
+ * import { JobRecord } from "./job_record.ts";
+ * const clock = createVirtualClock();
+ * const record = new JobRecord({
+ *   id: "job-1", type: "volume-wipe", target: {}, state: "created", cur: 0, end: 10, bandwidth: 0,
+ *   bus: createEventBus({ clock }), clock, progressIntervalMs: 100,
+ *   controller: { setSpeed: async () => {}, abort: async () => {} }, remove: () => true, finished: () => {},
+ * });
+ * record.apply("start");
+ * record.apply("complete", { result: 42 });
+ * if ((await record.job.wait()) !== 42) throw new Error("unexpected");
+ * ```
+ */
 export class JobRecord {
   /** The public object users hold. */
   readonly job: Job;
@@ -126,14 +145,25 @@ export class JobRecord {
     return info;
   }
 
+  /** Tells the owner the job is dismissed, when its controller cares (resolves at once otherwise). */
+  async dismissPeer(options?: SignalOptions): Promise<void> {
+    const { controller } = this.#options;
+    // Dismissing is the manager's business; a controller only hooks in when its peer keeps state too.
+    if (controller.dismiss) await controller.dismiss(options);
+  }
+
   /** Emits `job:created`. */
   announce(): void {
     this.#options.bus.emit("job:created", { job: this.info() });
   }
 
   /**
-   * Moves along one edge of the state machine and emits the events (throws `StateError` for a missing
-   * edge). A terminal event flushes unreported progress first, so listeners see the final `cur`.
+   * Moves along one edge of the state machine and emits the events. A terminal event flushes
+   * unreported progress first, so listeners see the final `cur`.
+   *
+   * @param event What happened.
+   * @param outcome The result (`complete`) or the error (`fail`).
+   * @throws {StateError} When the state machine has no such edge from the current state.
    */
   apply(event: JobStateEvent, outcome: { result?: unknown; error?: unknown } = {}): void {
     const previous = this.state;
@@ -164,7 +194,12 @@ export class JobRecord {
     }
   }
 
-  /** Records progress; `job:progress` goes out at most once per interval, the latest value last. */
+  /**
+   * Records progress; `job:progress` goes out at most once per interval, the latest value last.
+   *
+   * @param cur Bytes done.
+   * @param end Bytes of the whole range, when it changed.
+   */
   progress(cur: number, end?: number): void {
     if (this.terminal) return;
     const now = this.#options.clock.now();
@@ -315,8 +350,7 @@ function createPublicJob(record: JobRecord, o: JobRecordOptions): Job {
       check(options);
       if (!record.listed) throw new NotFoundError("job", o.id);
       assertJobVerb(o.id, record.state, "dismiss");
-      // Dismissing is the manager's business; a controller only hooks in when its peer keeps state too.
-      if (o.controller.dismiss) await o.controller.dismiss(options);
+      await record.dismissPeer(options);
       if (!o.remove(record)) throw new NotFoundError("job", o.id);
     },
     async wait(options) {

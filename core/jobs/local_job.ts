@@ -49,26 +49,30 @@ interface Gate {
  * @returns The public job and the manager's controls.
  * @throws {TypeError} When `spec.run` is not a function, or for the checks of `create`.
  * @throws {RangeError} When `spec.state` is given: local jobs always start from `created`.
- * @example
+ * @example Through the manager: a paused body waits at its checkpoint
  * ```ts
  * import { createVirtualClock } from "../clock.ts";
- * import { RateLimiter } from "../copy/rate_limiter.ts";
- * import { runLocalJob } from "./local_job.ts";
- * import type { JobHandle } from "./types.ts";
+ * import { createEventBus } from "../event_bus.ts";
+ * import { createJobManager } from "./job_manager.ts";
  * const clock = createVirtualClock();
- * let handle: JobHandle<number> | undefined;
- * const run = runLocalJob({ type: "volume-wipe", target: {}, endBytes: 10, run: async (ctx) => { ctx.progress(10); return 7; } }, {
- *   create: <T>() => (handle = fakeHandle() as unknown as JobHandle<number>) as unknown as JobHandle<T>,
- *   parentLimiter: new RateLimiter({ clock }),
- *   clock,
+ * const jobs = createJobManager({ bus: createEventBus({ clock }), clock });
+ * const job = jobs.startLocal({
+ *   type: "volume-allocate", target: {}, endBytes: 4, bandwidth: 1,
+ *   async run(ctx) {
+ *     for (let cur = 0; cur < 4;) {
+ *       await ctx.checkpoint();
+ *       await ctx.limiter.take(1, ctx.signal);
+ *       ctx.progress(++cur);
+ *     }
+ *   },
  * });
- * function fakeHandle() {
- *   let state = "created";
- *   return { job: {}, get state() { return state; }, setState: (s: string) => { state = s; }, progress() {},
- *     setBandwidth() {}, complete() { state = "completed"; return true; }, fail() { return true; }, aborted() { return true; } };
- * }
- * await run.settled;
- * if (handle?.state !== "completed") throw new Error("unexpected");
+ * await clock.advance(1500);
+ * await job.pause();
+ * await clock.advance(10_000);
+ * if ((await job.info()).cur !== 2) throw new Error("a paused job moved on");
+ * await job.resume();
+ * await clock.advance(2000);
+ * if ((await job.info()).state !== "completed") throw new Error("unexpected");
  * ```
  */
 export function runLocalJob<T>(spec: LocalJobSpec<T>, deps: LocalJobDependencies): LocalJobRun<T> {
