@@ -69,14 +69,15 @@ export class LineSplitter {
     let start = 0;
     for (let end = chunk.indexOf(NEWLINE); end >= 0; end = chunk.indexOf(NEWLINE, start)) {
       const tail = chunk.subarray(start, end);
-      this.#checkLength(this.#bufferedBytes + tail.byteLength);
+      this.#checkLength(this.#bufferedBytes + tail.byteLength - (this.#endsWithReturn(tail) ? 1 : 0));
       const line = this.#decode(this.#bufferedBytes === 0 ? tail : this.#join(tail));
       if (line.trim() !== "") lines.push(line);
       start = end + 1;
     }
     if (start < chunk.byteLength) {
       const rest = chunk.subarray(start);
-      this.#checkLength(this.#bufferedBytes + rest.byteLength);
+      // One byte of grace: the last byte may be the `\r` of a `\r\n` still to come.
+      this.#checkLength(this.#bufferedBytes + rest.byteLength - 1);
       this.#pieces.push(rest.slice());
       this.#bufferedBytes += rest.byteLength;
     }
@@ -89,6 +90,11 @@ export class LineSplitter {
       this.#bufferedBytes = 0;
       throw new QmpProtocolError(`QMP peer sent a line longer than the limit of ${this.#maxLineBytes} bytes`);
     }
+  }
+
+  #endsWithReturn(tail: Uint8Array): boolean {
+    const last = tail.byteLength > 0 ? tail : this.#pieces.at(-1);
+    return last !== undefined && last[last.byteLength - 1] === CARRIAGE_RETURN;
   }
 
   #join(tail: Uint8Array): Uint8Array {
