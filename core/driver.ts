@@ -116,6 +116,13 @@ export interface StorageAccess {
   backend(pool: string): Promise<StoragePoolBackend>;
   /** Finds the pool and volume behind a key or path. */
   findVolume(query: { key: string } | { path: string }): Promise<{ pool: string; volume: VolumeRecord } | undefined>;
+  /**
+   * Defines pools a driver brings after the connection opened, exactly as the entries of
+   * `HypervisorConnection.initialPools()` are defined when it opens (not persistent; `active` ones
+   * started). The `test` driver's `conn.testing.load(fixture)` needs it for the fixture's pools.
+   * `ConflictError` when a name is taken; then none of them is added.
+   */
+  addPools?(pools: ReadonlyArray<{ config: PoolConfig; active: boolean }>, options?: SignalOptions): Promise<void>;
 }
 
 /** Controls of the `test` driver: fault injection for users' own tests. */
