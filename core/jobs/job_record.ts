@@ -216,8 +216,8 @@ export class JobRecord {
       const timer = new AbortController();
       this.#progressTimer = timer;
       this.#options.clock.sleep(waitMs, timer.signal).then(() => {
-        this.#progressTimer = undefined;
-        if (!this.terminal) this.#flushProgress();
+        // A flush since (a report after the interval, or the end) has made this timer stale.
+        if (this.#progressTimer === timer && !this.terminal) this.#flushProgress();
       }, () => {});
     }
   }

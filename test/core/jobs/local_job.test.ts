@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Clock, createVirtualClock } from "../../../core/clock.ts";
+import { type Clock, createRealClock, createVirtualClock } from "../../../core/clock.ts";
 import { ConflictError, JobError, NotFoundError, StateError, UnsupportedError } from "../../../core/errors.ts";
 import type { EventBus } from "../../../core/event_bus.ts";
 import type { CoreEvent, CoreEventPayloads, CoreEventType } from "../../../core/events.ts";
@@ -186,6 +186,29 @@ describe("startLocal", () => {
     await clock.advance(150);
     expect(await a.wait()).toBe(500);
     expect(await b.wait()).toBe(500);
+  });
+});
+
+describe("startLocal on the real clock", () => {
+  it("runs, pauses, resumes and completes", async () => {
+    const clock = createRealClock();
+    const { bus, events } = recordingBus(clock);
+    const jobs = createJobManager({ bus, clock, progressIntervalMs: 5 });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const job = jobs.startLocal(spec(async (ctx) => {
+      ctx.progress(500);
+      await gate;
+      await ctx.checkpoint();
+      ctx.progress(1000);
+      return "real";
+    }));
+    await job.pause();
+    release();
+    await job.resume();
+    expect(await job.wait()).toBe("real");
+    expect((events.filter((e) => e.type === "job:progress").at(-1) as CoreEvent<"job:progress">).job.cur).toBe(1000);
+    await jobs.close();
   });
 });
 
