@@ -1,0 +1,130 @@
+/**
+ * What the volume jobs share: the connection parts they need, and opening a volume for a writing job
+ * after the argument and busy checks. Internal to `core/storage`.
+ *
+ * @module
+ */
+import type { StorageAccess, VolumeRecord } from "../driver.ts";
+import type { EventBus } from "../event_bus.ts";
+import type { JobManager } from "../jobs/types.ts";
+import type { SignalOptions } from "../options.ts";
+import { assertBandwidth } from "../units.ts";
+import { assertName } from "../validate.ts";
+import type { VolumeIO } from "../volume_io.ts";
+import { assertIdle, volumeLabel } from "./volume_checks.ts";
+
+/** What every volume job needs from the connection. */
+export interface VolumeJobEnv {
+  /** The connection's pools. */
+  access: StorageAccess;
+  /** The connection's job manager. */
+  jobs: JobManager;
+  /** The connection's bus, for the volume events of a clone (none are emitted without it). */
+  bus?: EventBus;
+  /** The backend name of a pool, for errors (`StorageAccess` does not tell it). */
+  driverName?: (pool: string) => string | undefined;
+}
+
+/** Which volume a job works on. */
+export interface VolumeJobOptions extends VolumeJobEnv, SignalOptions {
+  /** Pool name. */
+  pool: string;
+  /** Volume name. */
+  volume: string;
+  /** Cap in bytes per second (0 or absent: unlimited). */
+  bandwidth?: number;
+}
+
+/** A volume opened for writing by a job, after the argument and busy checks. */
+export interface PreparedVolume {
+  /** Its record. */
+  record: VolumeRecord;
+  /** Its label for messages. */
+  label: string;
+  /** Its writable handle (the job closes it). */
+  io: VolumeIO;
+  /** The job's cap. */
+  bandwidth: number;
+  /** Every lock the job takes. */
+  locks: string[];
+}
+
+/**
+ * Checks a job's arguments, finds the volume, refuses when a job uses it, and opens it.
+ *
+ * @param options The volume and cap.
+ * @param use The job's verb for messages, locks besides the volume's key, and whether it writes
+ *   (default true; a reader takes no lock).
+ * @returns The open volume and what the job needs.
+ * @throws {NotFoundError} For an unknown pool or volume. `StateError` for an inactive pool.
+ * @throws {ConflictError} When a job uses the volume or one of the locks.
+ * @example
+ * ```ts
+ * import { prepare } from "./job_support.ts";
+ * import type { VolumeJobEnv } from "./job_support.ts";
+ * declare const env: VolumeJobEnv | undefined;
+ * if (env) {
+ *   const { io } = await prepare({ ...env, pool: "images", volume: "disk1" }, { action: "wipe" });
+ *   await io.close();
+ * }
+ * ```
+ */
+export async function prepare(
+  options: VolumeJobOptions,
+  use: { action: string; locks?: readonly string[]; write?: boolean },
+): Promise<PreparedVolume> {
+  if (typeof options.access?.openVolume !== "function" || typeof options.jobs?.startLocal !== "function") {
+    throw new TypeError(`Cannot ${use.action} a volume: access and jobs are required`);
+  }
+  assertName(options.pool, "pool name");
+  assertName(options.volume, "volume name");
+  const bandwidth = assertBandwidth(options.bandwidth, "bandwidth");
+  options.signal?.throwIfAborted();
+  const write = use.write !== false;
+  const extra = use.locks ?? [];
+  const label = volumeLabel(options.pool, options.volume);
+  const backend = await options.access.backend(options.pool);
+  const record = await backend.lookupVolume(options.volume, signalOnly(options));
+  assertIdle(options.jobs, { key: record.key, label, action: use.action, locks: extra, readers: write });
+  const io = await options.access.openVolume(options.pool, options.volume, { write }, signalOnly(options));
+  return { record, label, io, bandwidth, locks: write ? [record.key, ...extra] : [...extra] };
+}
+
+/**
+ * Runs `body`, closing `io` when it throws.
+ *
+ * @param io The handle to close on failure.
+ * @param body The work.
+ * @returns What `body` returns.
+ * @example
+ * ```ts
+ * import { guard } from "./job_support.ts";
+ * let closed = false;
+ * const io = { close: async () => { closed = true; } } as unknown as import("../volume_io.ts").VolumeIO;
+ * await guard(io, () => { throw new Error("no"); }).catch(() => {});
+ * if (!closed) throw new Error("unexpected");
+ * ```
+ */
+export async function guard<T>(io: VolumeIO, body: () => T | Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    await io.close().catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * The options a backend gets: only the signal, never the caller's other option fields.
+ *
+ * @param options The caller's options.
+ * @returns `{ signal }`, or undefined without one.
+ * @example
+ * ```ts
+ * import { signalOnly } from "./job_support.ts";
+ * if (signalOnly({ bandwidth: 5 } as { signal?: AbortSignal }) !== undefined) throw new Error("unexpected");
+ * ```
+ */
+export function signalOnly(options: SignalOptions | undefined): SignalOptions | undefined {
+  return options?.signal ? { signal: options.signal } : undefined;
+}

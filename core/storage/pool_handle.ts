@@ -1,0 +1,174 @@
+/**
+ * The public {@linkcode StoragePool} object and libvirt's pool lifecycle rules: define leaves a pool
+ * inactive; build and delete need it inactive; start, stop and refresh move or need it active; undefine
+ * needs it inactive. Lifecycle operations on one pool run one at a time.
+ *
+ * @module
+ */
+import type { StoragePoolBackend } from "../driver.ts";
+import { ConflictError, StateError } from "../errors.ts";
+import type { SignalOptions } from "../options.ts";
+import type { PoolConfig, PoolInfo, StoragePool } from "../storage_pool.ts";
+import { signalOnly } from "./job_support.ts";
+import type { PoolEntry, PoolTable } from "./pool_table.ts";
+import { findReader, requireOp, UNFINISHED_JOB_STATES } from "./volume_checks.ts";
+import { createVolumeCollection } from "./volume_handle.ts";
+
+type PoolVerb = "build" | "start" | "stop" | "refresh" | "delete" | "undefine";
+
+/**
+ * The handle of a defined pool. It names the pool: once the pool is undefined every call throws
+ * `NotFoundError`.
+ *
+ * @param table The connection's pools.
+ * @param name The pool's name.
+ * @param type Its backend type.
+ * @returns The public pool object.
+ * @example
+ * ```ts
+ * import { createPoolManager } from "./pool_manager.ts";
+ * import type { PoolManagerOptions } from "./pool_manager.ts";
+ * declare const options: PoolManagerOptions;
+ * if (options !== undefined) {
+ *   const manager = createPoolManager(options);
+ *   const pool = await manager.pools.define({ name: "images", type: "memory" });
+ *   await pool.start();
+ *   if ((await pool.info()).state !== "active") throw new Error("unexpected");
+ * }
+ * ```
+ */
+export function createPoolHandle(table: PoolTable, name: string, type: string): StoragePool {
+  const verb = (action: PoolVerb, body: (entry: PoolEntry, options: SignalOptions) => Promise<void>) =>
+    async (options: SignalOptions = {}): Promise<void> => {
+      await table.ready(options);
+      await table.serial(name, async (entry) => {
+        options.signal?.throwIfAborted();
+        await body(entry, options);
+      });
+    };
+  return {
+    name,
+    type,
+    volumes: createVolumeCollection(table, name),
+    async info(options) {
+      await table.ready(options);
+      const entry = table.entry(name);
+      if (!entry.active || !entry.backend) {
+        return { state: "inactive", capacityBytes: 0, allocationBytes: 0, availableBytes: 0 } satisfies PoolInfo;
+      }
+      const sizes = await entry.backend.sizes(signalOnly(options));
+      return {
+        state: "active",
+        capacityBytes: sizes.capacityBytes,
+        allocationBytes: sizes.allocationBytes,
+        availableBytes: sizes.availableBytes,
+      };
+    },
+    async config(options): Promise<PoolConfig> {
+      await table.ready(options);
+      return structuredClone(table.entry(name).config);
+    },
+    build: verb("build", async (entry, options) => {
+      assertInactive(entry, "build");
+      // libvirt treats a backend without a build step as one that needs none (iSCSI): success, not "unsupported".
+      await (await table.backendOf(entry)).build?.(signalOnly(options));
+      table.bus.emit("pool:built", { pool: name });
+    }),
+    start: verb("start", (entry, options) => activate(table, entry, options, true)),
+    stop: verb("stop", async (entry, options) => {
+      if (!entry.active || !entry.backend) throw inactive(entry, "stop");
+      const busy = (await table.jobs.list({ pool: name, state: UNFINISHED_JOB_STATES }))[0]?.id ??
+        findReader(table.jobs, { pool: name });
+      if (busy !== undefined) {
+        throw new ConflictError(`Cannot stop pool "${name}": job "${busy}" is using it`, { jobId: busy, driver: driverOf(entry) });
+      }
+      await entry.backend.stop?.(signalOnly(options));
+      entry.active = false;
+      try {
+        await table.releaseBackend(entry);
+      } finally {
+        table.bus.emit("pool:stopped", { pool: name });
+      }
+    }),
+    refresh: verb("refresh", async (entry, options) => {
+      if (!entry.active || !entry.backend) throw inactive(entry, "refresh");
+      await entry.backend.refresh(signalOnly(options));
+      table.bus.emit("pool:refreshed", { pool: name });
+    }),
+    delete: verb("delete", async (entry, options) => {
+      assertInactive(entry, "delete");
+      const backend = await table.backendOf(entry);
+      await requireOp(backend, "delete", driverOf(entry), name)(signalOnly(options));
+      table.bus.emit("pool:deleted", { pool: name });
+    }),
+    undefine: verb("undefine", async (entry) => {
+      assertInactive(entry, "undefine");
+      await forget(table, entry);
+      table.bus.emit("pool:undefined", { pool: name });
+    }),
+  };
+}
+
+/**
+ * Starts an inactive pool: opens its backend, lets it activate, reads its volumes. A pool whose start or
+ * first refresh fails is left inactive, with its backend closed.
+ *
+ * @param table The connection's pools.
+ * @param entry The pool.
+ * @param options Cancellation.
+ * @param announce Emit `pool:started` (seeded pools start quietly).
+ * @throws {StateError} When the pool is active.
+ */
+export async function activate(table: PoolTable, entry: PoolEntry, options: SignalOptions, announce: boolean): Promise<void> {
+  if (entry.active) {
+    throw new StateError(`Cannot start pool "${entry.name}": it is already active`, { state: "active", driver: driverOf(entry) });
+  }
+  const backend: StoragePoolBackend = await table.backendOf(entry);
+  let started = false;
+  try {
+    if (backend.start) {
+      await backend.start(signalOnly(options));
+      started = true;
+    }
+    await backend.refresh(signalOnly(options));
+  } catch (error) {
+    if (started) await backend.stop?.().catch(() => {});
+    await table.releaseBackend(entry).catch(() => {});
+    throw error;
+  }
+  entry.active = true;
+  if (announce) table.bus.emit("pool:started", { pool: entry.name });
+}
+
+/**
+ * Removes a pool's definition and saves the rest; on a failed save the pool stays defined.
+ *
+ * @param table The connection's pools.
+ * @param entry The pool.
+ */
+export async function forget(table: PoolTable, entry: PoolEntry): Promise<void> {
+  table.remove(entry.name);
+  if (entry.persistent) {
+    try {
+      await table.persist();
+    } catch (error) {
+      table.restore(entry);
+      throw error;
+    }
+  }
+  await table.releaseBackend(entry);
+}
+
+function assertInactive(entry: PoolEntry, action: PoolVerb): void {
+  if (entry.active) {
+    throw new StateError(`Cannot ${action} pool "${entry.name}": it is active`, { state: "active", driver: driverOf(entry) });
+  }
+}
+
+function inactive(entry: PoolEntry, action: PoolVerb): StateError {
+  return new StateError(`Cannot ${action} pool "${entry.name}": it is not active`, { state: "inactive", driver: driverOf(entry) });
+}
+
+function driverOf(entry: PoolEntry): string {
+  return entry.definition.name;
+}

@@ -1,0 +1,235 @@
+/**
+ * The pool manager's state: the defined pools, their lazily opened backends, the order of lifecycle
+ * operations on each pool, persistence through the {@linkcode PoolConfigStore}, and the
+ * {@linkcode StorageAccess} drivers use. Internal to `core/storage`.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { DriverContext, StorageAccess, StorageBackendDefinition, StoragePoolBackend, VolumeRecord } from "../driver.ts";
+import { NotFoundError, StateError } from "../errors.ts";
+import type { EventBus } from "../event_bus.ts";
+import type { JobManager } from "../jobs/types.ts";
+import type { SignalOptions } from "../options.ts";
+import type { PoolConfig } from "../storage_pool.ts";
+import type { ConnectionUri } from "../uri.ts";
+import { assertName, assertObject } from "../validate.ts";
+import type { VolumeIO } from "../volume_io.ts";
+import type { PoolConfigStore } from "./pool_config_store.ts";
+import { requireOp } from "./volume_checks.ts";
+
+/** Where the pool manager finds storage backends (a `Registry` fits). */
+export interface StorageBackendSource {
+  /** The backend serving pools of `type`; `NotFoundError` listing the known ones otherwise. */
+  storageBackend(type: string): Promise<StorageBackendDefinition>;
+}
+
+/** What the table needs from the connection. */
+export interface PoolTableOptions {
+  /** Where backends come from. */
+  registry: StorageBackendSource;
+  /** The connection's bus. */
+  bus: EventBus;
+  /** The connection's clock. */
+  clock: Clock;
+  /** The connection's jobs. */
+  jobs: JobManager;
+  /** The connection URI, passed on to backends. */
+  uri: ConnectionUri;
+  /** The connection's state directory, passed on to backends. */
+  stateDir?: string;
+  /** Persistence of definitions. */
+  store: PoolConfigStore;
+}
+
+/** One defined pool. */
+export interface PoolEntry {
+  /** Pool name. */
+  readonly name: string;
+  /** A private copy of the definition. */
+  readonly config: PoolConfig;
+  /** The backend serving it. */
+  readonly definition: StorageBackendDefinition;
+  /** Whether it is started. */
+  active: boolean;
+  /** Whether it is saved in the store (pools a driver seeds are not). */
+  readonly persistent: boolean;
+  /** The open backend object, once build, delete or start needed it. */
+  backend: StoragePoolBackend | undefined;
+  /** Tail of this pool's lifecycle operations, which run one at a time. */
+  queue: Promise<unknown>;
+}
+
+/** The pools of one connection. */
+export class PoolTable {
+  /** The connection's bus. */
+  readonly bus: EventBus;
+  /** The connection's jobs. */
+  readonly jobs: JobManager;
+  /** What drivers and volume jobs use to reach pools. */
+  readonly access: StorageAccess;
+  readonly #options: PoolTableOptions;
+  readonly #entries = new Map<string, PoolEntry>();
+  #loaded: Promise<void> | undefined;
+  #closed = false;
+
+  /** @param options The connection's parts. */
+  constructor(options: PoolTableOptions) {
+    this.#options = options;
+    this.bus = options.bus;
+    this.jobs = options.jobs;
+    this.access = {
+      openVolume: (pool, volume, mode, opts) => this.#openVolume(pool, volume, mode, opts),
+      backend: async (pool) => (await this.activeBackend(pool, "use its backend")).backend,
+      findVolume: (query) => this.findVolume(query),
+    };
+  }
+
+  /** Loads the saved definitions once; every public entry point awaits this first. */
+  ready(options?: SignalOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    if (this.#closed) {
+      return Promise.reject(new StateError("Cannot use storage pools: the connection is closed", { state: "closed" }));
+    }
+    this.#loaded ??= this.#load();
+    return this.#loaded;
+  }
+
+  async #load(): Promise<void> {
+    for (const saved of await this.#options.store.load()) {
+      const { config, definition } = await this.checkConfig(saved);
+      if (!this.#entries.has(config.name)) this.add(config, definition, { active: false, persistent: true });
+    }
+  }
+
+  /**
+   * Validates a definition and finds its backend.
+   *
+   * @throws {TypeError} For a malformed config (also from the backend's own `validate`).
+   * @throws {NotFoundError} When no backend serves its type.
+   */
+  async checkConfig(input: PoolConfig): Promise<{ config: PoolConfig; definition: StorageBackendDefinition }> {
+    const raw = assertObject(input, "pool config");
+    assertName(raw.name, "pool name");
+    if (typeof raw.type !== "string" || raw.type.length === 0) {
+      throw new TypeError(`Invalid pool type for pool "${raw.name}": expected a non-empty string`);
+    }
+    const config = structuredClone(input);
+    const definition = await this.#options.registry.storageBackend(config.type);
+    definition.validate?.(config);
+    return { config, definition };
+  }
+
+  /** Adds a pool (the caller has checked the name is free). */
+  add(config: PoolConfig, definition: StorageBackendDefinition, flags: { active: boolean; persistent: boolean }): PoolEntry {
+    const entry: PoolEntry = { name: config.name, config, definition, backend: undefined, queue: Promise.resolve(), ...flags };
+    this.#entries.set(config.name, entry);
+    return entry;
+  }
+
+  /** Forgets a pool. */
+  remove(name: string): void {
+    this.#entries.delete(name);
+  }
+
+  /** Puts back a pool that `remove` took out (a failed undefine). */
+  restore(entry: PoolEntry): void {
+    this.#entries.set(entry.name, entry);
+  }
+
+  /** Whether a pool of that name is defined. */
+  has(name: string): boolean {
+    return this.#entries.has(name);
+  }
+
+  /** Every pool, in definition order. */
+  entries(): PoolEntry[] {
+    return [...this.#entries.values()];
+  }
+
+  /** One pool; `NotFoundError` when it is not defined. */
+  entry(name: string): PoolEntry {
+    const entry = this.#entries.get(name);
+    if (!entry) throw new NotFoundError("pool", name);
+    return entry;
+  }
+
+  /** Runs a lifecycle operation of one pool after the ones already queued on it. */
+  serial<T>(name: string, operation: (entry: PoolEntry) => Promise<T>): Promise<T> {
+    const first = this.entry(name);
+    const run = first.queue.then(() => operation(this.entry(name)));
+    first.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** The pool's backend object, opened on first use (build and delete need it before start). */
+  async backendOf(entry: PoolEntry): Promise<StoragePoolBackend> {
+    if (entry.backend) return entry.backend;
+    const { uri, bus, clock, jobs, stateDir } = this.#options;
+    const ctx: DriverContext = { uri, bus, clock, jobs, storage: this.access, ...(stateDir === undefined ? {} : { stateDir }) };
+    const backend = await entry.definition.open(structuredClone(entry.config), ctx);
+    entry.backend = backend;
+    return backend;
+  }
+
+  /** Closes and forgets the pool's backend object (stop, undefine, close). */
+  async releaseBackend(entry: PoolEntry): Promise<void> {
+    const backend = entry.backend;
+    entry.backend = undefined;
+    await backend?.close?.();
+  }
+
+  /**
+   * The backend of an active pool.
+   *
+   * @param name Pool name.
+   * @param action What the caller wanted, for the message (`"list volumes"`).
+   * @throws {NotFoundError} When the pool is not defined.
+   * @throws {StateError} When it is inactive.
+   */
+  async activeBackend(name: string, action: string): Promise<{ backend: StoragePoolBackend; driver: string }> {
+    await this.ready();
+    const entry = this.entry(name);
+    if (!entry.active || !entry.backend) {
+      throw new StateError(`Cannot ${action}: pool "${name}" is inactive`, { state: "inactive", driver: entry.definition.name });
+    }
+    return { backend: entry.backend, driver: entry.definition.name };
+  }
+
+  /** Saves the persistent definitions. */
+  async persist(): Promise<void> {
+    await this.#options.store.save(this.entries().filter((e) => e.persistent).map((e) => structuredClone(e.config)));
+  }
+
+  /** Finds the active pool holding a volume with that key or path. */
+  async findVolume(query: { key: string } | { path: string }): Promise<{ pool: string; volume: VolumeRecord } | undefined> {
+    const q = assertObject(query, "volume query");
+    const field = typeof q.key === "string" && q.key.length > 0 ? "key" : typeof q.path === "string" && q.path.length > 0 ? "path" : undefined;
+    if (field === undefined) throw new TypeError("Invalid volume query: expected { key } or { path } with a non-empty string");
+    const wanted = q[field] as string;
+    await this.ready();
+    for (const entry of this.entries()) {
+      if (!entry.active || !entry.backend) continue;
+      const found = (await entry.backend.listVolumes()).find((record) => record[field] === wanted);
+      if (found) return { pool: entry.name, volume: found };
+    }
+    return undefined;
+  }
+
+  async #openVolume(pool: string, volume: string, mode: { write: boolean }, options?: SignalOptions): Promise<VolumeIO> {
+    const { backend, driver } = await this.activeBackend(pool, `open volume "${volume}"`);
+    return await requireOp(backend, "openVolume", driver, pool)(volume, { write: mode.write === true }, options);
+  }
+
+  /** Closes every open backend; later calls fail with `StateError`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const errors: unknown[] = [];
+    for (const entry of this.entries()) {
+      entry.active = false;
+      await this.releaseBackend(entry).catch((error: unknown) => errors.push(error));
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * Volume upload and download as jobs with web streams: `job.writable` takes the bytes of an upload,
+ * `job.readable` (a byte stream; BYOB readers work) gives those of a download. Both are paced by the
+ * job's limiter, stop while the job is paused, and end with the job.
+ *
+ * @module
+ */
+import { createRangeByteStream } from "../copy/range_stream.ts";
+import type { DownloadJob, Job, UploadJob } from "../job.ts";
+import type { LocalJobContext } from "../jobs/types.ts";
+import { KiB } from "../units.ts";
+import { guard, prepare, type PreparedVolume, type VolumeJobOptions } from "./job_support.ts";
+import { assertIdle, resolveRange, trackReader } from "./volume_checks.ts";
+
+/** Options of {@linkcode startUploadJob} and {@linkcode startDownloadJob}. */
+export interface TransferJobOptions extends VolumeJobOptions {
+  /** Start of the range (default 0). */
+  offset?: number;
+  /** Length of the range (default: to the end). */
+  length?: number;
+}
+
+/** Bytes moved per step: the unit of pacing, pause and progress. */
+const STEP_BYTES = KiB(256);
+
+/**
+ * Starts an upload: bytes written to `job.writable` land in the volume from `offset` on. Closing the
+ * writable flushes the volume and completes the job; more than `length` bytes fail the job (and error the
+ * stream) without writing the excess; `writable.abort()` or `job.abort()` end it aborted. What was
+ * written before the end stays written.
+ *
+ * @param options The volume, range and cap.
+ * @returns The running job with its writable.
+ * @throws {NotFoundError} For an unknown pool or volume. `StateError` for an inactive pool.
+ * @throws {ConflictError} When another job uses the volume.
+ * @throws {RangeError} For a bad range or bandwidth.
+ * @example
+ * ```ts
+ * import { startUploadJob } from "./upload_download.ts";
+ * import type { VolumeJobEnv } from "./job_support.ts";
+ * declare const env: VolumeJobEnv | undefined;
+ * if (env) {
+ *   const job = await startUploadJob({ ...env, pool: "images", volume: "disk1", length: 4 });
+ *   const writer = job.writable.getWriter();
+ *   await writer.write(new Uint8Array([1, 2, 3, 4]));
+ *   await writer.close();
+ *   await job.wait();
+ * }
+ * ```
+ */
+export async function startUploadJob(options: TransferJobOptions): Promise<UploadJob> {
+  const prepared = await prepare(options, { action: "upload to" });
+  const { io, label } = prepared;
+  const { offset, length } = await guard(io, () => resolveRange(options, io.capacityBytes, label));
+  const end = offset + length;
+  const ready = deferred<LocalJobContext>();
+  const finished = deferred<void>();
+  let position = offset;
+  let busy: Promise<unknown> = Promise.resolve();
+  let sink!: WritableStreamDefaultController;
+  let job!: Job<void>;
+  const fail = (error: unknown) => {
+    finished.reject(error);
+    throw error;
+  };
+
+  const writable = new WritableStream<Uint8Array>({
+    start(controller) {
+      sink = controller;
+    },
+    async write(chunk) {
+      const ctx = await ready.promise;
+      if (!(chunk instanceof Uint8Array)) fail(new TypeError(`Cannot upload to ${label}: chunks must be Uint8Array`));
+      if (position + chunk.byteLength > end) {
+        fail(new RangeError(`Cannot upload to ${label}: more than the ${length} bytes of range ${offset}+${length} were sent`));
+      }
+      const step = async () => {
+        for (let done = 0; done < chunk.byteLength; ) {
+          await ctx.checkpoint();
+          const n = Math.min(STEP_BYTES, chunk.byteLength - done);
+          await ctx.limiter.take(n, ctx.signal);
+          await io.write(position, chunk.subarray(done, done + n), { signal: ctx.signal });
+          done += n;
+          position += n;
+          ctx.progress(position - offset);
+        }
+      };
+      busy = step();
+      await busy.catch(fail);
+    },
+    async close() {
+      const ctx = await ready.promise;
+      await ctx.checkpoint().then(() => io.flush({ signal: ctx.signal })).catch(fail);
+      finished.resolve();
+    },
+    async abort() {
+      await job.abort().catch(() => {});
+    },
+  });
+
+  job = await startTransfer(options, prepared, "volume-upload", length, ready, finished, () => busy);
+  // However the job ends first (abort, injected failure, connection close), the writer learns it.
+  job.wait().then(
+    () => {},
+    (error: unknown) => sink.error(error),
+  );
+  return withStream(job, { writable }) as UploadJob;
+}
+
+/**
+ * Starts a download: `job.readable` yields the volume's guest-visible bytes over the range (holes as
+ * zeros, not read). The job completes once the consumer has read the last byte; `readable.cancel()` or
+ * `job.abort()` end it aborted. Progress counts bytes delivered.
+ *
+ * @param options The volume, range and cap.
+ * @returns The running job with its readable.
+ * @throws {NotFoundError} For an unknown pool or volume. `StateError` for an inactive pool.
+ * @throws {RangeError} For a bad range or bandwidth.
+ * @example
+ * ```ts
+ * import { startDownloadJob } from "./upload_download.ts";
+ * import type { VolumeJobEnv } from "./job_support.ts";
+ * declare const env: VolumeJobEnv | undefined;
+ * if (env) {
+ *   const job = await startDownloadJob({ ...env, pool: "images", volume: "disk1", offset: 0, length: 4096 });
+ *   const bytes = new Uint8Array(await new Response(job.readable).arrayBuffer());
+ *   if (bytes.byteLength !== 4096) throw new Error("unexpected");
+ * }
+ * ```
+ */
+export async function startDownloadJob(options: TransferJobOptions): Promise<DownloadJob> {
+  const prepared = await prepare(options, { action: "download", write: false });
+  const { io, label } = prepared;
+  const { offset, length } = await guard(io, () => resolveRange(options, io.capacityBytes, label));
+  const ready = deferred<LocalJobContext>();
+  const finished = deferred<void>();
+  let inner: ReadableStreamBYOBReader | undefined;
+  let bounce = new ArrayBuffer(STEP_BYTES);
+  let delivered = 0;
+  let busy: Promise<unknown> = Promise.resolve();
+  let source!: ReadableByteStreamController;
+  let job!: Job<void>;
+  const end = () => {
+    source.close();
+    finished.resolve();
+  };
+
+  const readable = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: STEP_BYTES,
+    start(controller) {
+      source = controller;
+    },
+    pull(controller) {
+      const step = async () => {
+        const ctx = await ready.promise;
+        await ctx.checkpoint();
+        inner ??= createRangeByteStream(io, { offset, length, limiter: ctx.limiter, signal: ctx.signal, chunkBytes: STEP_BYTES })
+          .getReader({ mode: "byob" });
+        // autoAllocateChunkSize guarantees a request; the range stream fills our bounce buffer, never
+        // the consumer's, whose buffer a BYOB read would detach.
+        const request = controller.byobRequest!;
+        const view = request.view!;
+        const { value, done } = await inner.read(new Uint8Array(bounce, 0, Math.min(view.byteLength, bounce.byteLength)));
+        if (value) bounce = value.buffer as ArrayBuffer;
+        if (done || !value) {
+          end();
+          request.respond(0);
+          return;
+        }
+        new Uint8Array(view.buffer, view.byteOffset, value.byteLength).set(value);
+        request.respond(value.byteLength);
+        delivered += value.byteLength;
+        ctx.progress(delivered);
+        if (delivered === length) end();
+      };
+      const running = step();
+      busy = running;
+      return running.catch((error: unknown) => {
+        finished.reject(error);
+        throw error;
+      });
+    },
+    async cancel() {
+      await job.abort().catch(() => {});
+    },
+  });
+
+  job = await startTransfer(options, prepared, "volume-download", length, ready, finished, () => busy, async () => {
+    await inner?.cancel().catch(() => {});
+  });
+  if (length === 0) end();
+  job.wait().then(
+    () => {},
+    (error: unknown) => source.error(error),
+  );
+  return withStream(job, { readable }) as DownloadJob;
+}
+
+/** Starts the job around a stream: it ends when the stream says so (or the job is stopped). */
+function startTransfer(
+  options: TransferJobOptions,
+  prepared: PreparedVolume,
+  type: "volume-upload" | "volume-download",
+  length: number,
+  ready: Deferred<LocalJobContext>,
+  finished: Deferred<void>,
+  inFlight: () => Promise<unknown>,
+  stop?: () => Promise<void>,
+): Promise<Job<void>> {
+  const { io, record, label } = prepared;
+  return guard(io, () => {
+    const upload = type === "volume-upload";
+    assertIdle(options.jobs, { key: record.key, label, action: upload ? "upload to" : "download", readers: upload });
+    const job = options.jobs.startLocal<void>({
+      type,
+      target: { pool: options.pool, volume: options.volume },
+      endBytes: length,
+      bandwidth: prepared.bandwidth,
+      locks: prepared.locks,
+      async run(ctx) {
+        const onAbort = () => finished.reject(ctx.signal.reason);
+        ctx.signal.addEventListener("abort", onAbort, { once: true });
+        ready.resolve(ctx);
+        try {
+          if (ctx.signal.aborted) onAbort();
+          await finished.promise;
+        } finally {
+          ctx.signal.removeEventListener("abort", onAbort);
+          await stop?.();
+          await inFlight().catch(() => {});
+          await io.close();
+        }
+      },
+    });
+    if (!upload) {
+      const release = trackReader(options.jobs, { jobId: job.id, key: record.key, pool: options.pool });
+      job.wait().then(release, release);
+    }
+    return job;
+  });
+}
+
+/** The job, with its stream: a new object delegating to the job, so the manager's own stays untouched. */
+function withStream<S extends object>(job: Job<void>, stream: S): Job<void> & S {
+  return {
+    id: job.id,
+    type: job.type,
+    target: job.target,
+    info: (options) => job.info(options),
+    setSpeed: (bytesPerSecond, options) => job.setSpeed(bytesPerSecond, options),
+    pause: (options) => job.pause(options),
+    resume: (options) => job.resume(options),
+    abort: (options) => job.abort(options),
+    finalize: (options) => job.finalize(options),
+    dismiss: (options) => job.dismiss(options),
+    wait: (options) => job.wait(options),
+    ...stream,
+  };
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody may be waiting yet when it rejects.
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}

@@ -1,0 +1,191 @@
+/**
+ * The public {@linkcode Volume} and {@linkcode VolumeCollection} objects: argument checks, busy checks and
+ * events around the pool backend's volume methods; long operations become jobs (see `volume_jobs.ts` and
+ * `upload_download.ts`).
+ *
+ * @module
+ */
+import type { VolumeRecord } from "../driver.ts";
+import { ConflictError } from "../errors.ts";
+import { assertBytes } from "../units.ts";
+import { assertName, assertObject } from "../validate.ts";
+import type { BackingRef, Extent, RangeOptions, Volume, VolumeCollection, VolumeCreateOptions } from "../volume.ts";
+import type { PoolTable } from "./pool_table.ts";
+import { startDownloadJob, startUploadJob } from "./upload_download.ts";
+import {
+  assertIdle,
+  findReader,
+  optionsOf,
+  requireOp,
+  resolveRange,
+  UNFINISHED_JOB_STATES,
+  volumeLabel,
+} from "./volume_checks.ts";
+import { signalOnly, type VolumeJobEnv } from "./job_support.ts";
+import { startAllocateJob, startCloneJob, startPullJob, startWipeJob } from "./volume_jobs.ts";
+
+/**
+ * The volumes of one pool. Every call needs the pool active (`StateError` otherwise).
+ *
+ * @param table The connection's pools.
+ * @param pool The pool's name.
+ * @returns The collection.
+ * @example
+ * ```ts
+ * import { createVolumeCollection } from "./volume_handle.ts";
+ * import type { PoolTable } from "./pool_table.ts";
+ * declare const table: PoolTable | undefined;
+ * if (table) {
+ *   const volumes = createVolumeCollection(table, "images");
+ *   const disk = await volumes.create({ name: "disk1", capacityBytes: 1 << 20 });
+ *   if (disk.pool !== "images") throw new Error("unexpected");
+ * }
+ * ```
+ */
+export function createVolumeCollection(table: PoolTable, pool: string): VolumeCollection {
+  return {
+    async list(options) {
+      const { backend } = await table.activeBackend(pool, "list volumes");
+      const records = await backend.listVolumes(signalOnly(options));
+      return records.map((record) => createVolumeHandle(table, pool, record));
+    },
+    async get(name, options) {
+      assertName(name, "volume name");
+      const { backend } = await table.activeBackend(pool, `look up volume "${name}"`);
+      return createVolumeHandle(table, pool, await backend.lookupVolume(name, signalOnly(options)));
+    },
+    async create(options) {
+      const spec = checkCreate(options);
+      const { backend, driver } = await table.activeBackend(pool, `create volume "${spec.name}"`);
+      const record = await requireOp(backend, "createVolume", driver, pool)(spec, signalOnly(options));
+      table.bus.emit("volume:created", { pool, volume: record.name });
+      return createVolumeHandle(table, pool, record);
+    },
+    clone(source, options) {
+      return startCloneJob({
+        ...envOf(table),
+        toVolume: (record) => createVolumeHandle(table, pool, record),
+        source,
+        pool,
+        ...optionsOf(options, "clone options"),
+      } as Parameters<typeof startCloneJob>[0]);
+    },
+  };
+}
+
+/**
+ * The handle of one volume. It names the volume by pool and name, as libvirt's handles do.
+ *
+ * @param table The connection's pools.
+ * @param pool The pool's name.
+ * @param record What the backend reported.
+ * @returns The public volume object.
+ * @example
+ * ```ts
+ * import { createVolumeHandle } from "./volume_handle.ts";
+ * import type { PoolTable } from "./pool_table.ts";
+ * declare const table: PoolTable | undefined;
+ * if (table) {
+ *   const volume = createVolumeHandle(table, "images", { name: "a", key: "/images/a", path: "/images/a" });
+ *   if ((await volume.info()).capacityBytes <= 0) throw new Error("unexpected");
+ * }
+ * ```
+ */
+export function createVolumeHandle(table: PoolTable, pool: string, record: VolumeRecord): Volume {
+  const { name, key, path } = record;
+  const label = volumeLabel(pool, name);
+  const env = envOf(table);
+  const active = (action: string) => table.activeBackend(pool, `${action} volume "${name}"`);
+  return {
+    name,
+    key,
+    path,
+    pool,
+    async info(options) {
+      return await (await active("read")).backend.volumeInfo(name, signalOnly(options));
+    },
+    extents(options?: RangeOptions): AsyncIterable<Extent> {
+      const opts = optionsOf(options, "extents options");
+      // Bad numbers throw at the call; the range against the capacity is checked once the volume is open.
+      if (opts.offset !== undefined) assertBytes(opts.offset, "offset");
+      if (opts.length !== undefined) assertBytes(opts.length, "length");
+      return mapExtents(table, pool, name, label, opts);
+    },
+    allocate: (options) => startAllocateJob({ ...env, pool, volume: name, ...optionsOf(options, "allocate options") }),
+    pull: (options) => startPullJob({ ...env, pool, volume: name, ...optionsOf(options, "pull options") }),
+    wipe: (options) => startWipeJob({ ...env, pool, volume: name, ...optionsOf(options, "wipe options") }),
+    upload: (options) => startUploadJob({ ...env, pool, volume: name, ...optionsOf(options, "upload options") }),
+    download: (options) => startDownloadJob({ ...env, pool, volume: name, ...optionsOf(options, "download options") }),
+    async resize(capacityBytes, options) {
+      const capacity = assertBytes(capacityBytes, "capacityBytes");
+      if (capacity === 0) throw new RangeError(`Cannot resize ${label} to 0 bytes`);
+      const { shrink = false, signal } = optionsOf(options, "resize options");
+      const { backend, driver } = await active("resize");
+      const resizeVolume = requireOp(backend, "resizeVolume", driver, pool);
+      assertIdle(table.jobs, { key, label, action: "resize" });
+      const current = (await backend.volumeInfo(name, signalOnly({ signal }))).capacityBytes;
+      if (capacity < current && shrink !== true) {
+        throw new RangeError(`Cannot shrink ${label} from ${current} to ${capacity} bytes without { shrink: true }`);
+      }
+      await resizeVolume(name, capacity, signalOnly({ signal }));
+      table.bus.emit("volume:resized", { pool, volume: name, capacityBytes: capacity });
+    },
+    async delete(options) {
+      const { backend, driver } = await active("delete");
+      const deleteVolume = requireOp(backend, "deleteVolume", driver, pool);
+      const busy = table.jobs.holder(key) ?? findReader(table.jobs, { key }) ??
+        (await table.jobs.list({ pool, state: UNFINISHED_JOB_STATES })).find((job) => job.target.volume === name)?.id;
+      if (busy !== undefined) throw new ConflictError(`Cannot delete ${label}: job "${busy}" is using it`, { jobId: busy, driver });
+      await deleteVolume(name, signalOnly(options));
+      table.bus.emit("volume:deleted", { pool, volume: name });
+    },
+  };
+}
+
+/** The allocation map, read through a read-only handle that is closed however the iteration ends. */
+async function* mapExtents(
+  table: PoolTable,
+  pool: string,
+  name: string,
+  label: string,
+  options: RangeOptions,
+): AsyncGenerator<Extent> {
+  const io = await table.access.openVolume(pool, name, { write: false }, signalOnly(options));
+  try {
+    const { offset, length } = resolveRange(options, io.capacityBytes, label);
+    if (length > 0) yield* io.extents(offset, length, signalOnly(options));
+  } finally {
+    await io.close();
+  }
+}
+
+function checkCreate(options: VolumeCreateOptions): { name: string; capacityBytes: number; format: "raw" | "qcow2"; backing?: BackingRef } {
+  const o = assertObject(options, "volume options");
+  const name = assertName(o.name, "volume name");
+  const capacityBytes = assertBytes(o.capacityBytes, "capacityBytes");
+  if (capacityBytes === 0) throw new RangeError(`Invalid capacityBytes for volume "${name}": it must be more than 0`);
+  const format = o.format ?? "raw";
+  if (format !== "raw" && format !== "qcow2") {
+    throw new TypeError(`Invalid format for volume "${name}": expected "raw" or "qcow2", got ${JSON.stringify(format)}`);
+  }
+  if (o.backing === undefined) return { name, capacityBytes, format };
+  if (format !== "qcow2") throw new TypeError(`Invalid backing for volume "${name}": only a qcow2 volume can have one`);
+  const backing = assertObject(o.backing, `backing of volume "${name}"`);
+  if (typeof backing.path !== "string" || backing.path.length === 0) {
+    throw new TypeError(`Invalid backing of volume "${name}": path must be a non-empty string`);
+  }
+  if (typeof backing.format !== "string" || backing.format.length === 0) {
+    throw new TypeError(`Invalid backing of volume "${name}": format must be a non-empty string`);
+  }
+  return { name, capacityBytes, format, backing: { path: backing.path, format: backing.format } };
+}
+
+function envOf(table: PoolTable): VolumeJobEnv {
+  return {
+    access: table.access,
+    jobs: table.jobs,
+    bus: table.bus,
+    driverName: (pool) => (table.has(pool) ? table.entry(pool).definition.name : undefined),
+  };
+}
+

@@ -1,0 +1,300 @@
+import { describe, expect, it } from "vitest";
+import { ConflictError, NotFoundError, StateError, UnsupportedError } from "../../../core/errors.ts";
+import { createMemoryPoolConfigStore } from "../../../core/storage/pool_config_store.ts";
+import type { PoolConfig } from "../../../core/storage_pool.ts";
+import { MiB } from "../../../core/units.ts";
+import { harness, memoryBackend } from "./_memory_backend.ts";
+
+const images: PoolConfig = { name: "images", type: "mem" };
+
+describe("pools: define and lifecycle", () => {
+  it("define leaves the pool inactive with zero sizes and emits pool:defined", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.define(images);
+    expect(pool.name).toBe("images");
+    expect(pool.type).toBe("mem");
+    expect(await pool.info()).toEqual({ state: "inactive", capacityBytes: 0, allocationBytes: 0, availableBytes: 0 });
+    expect(h.seen("pool:")).toEqual(["pool:defined images"]);
+    // Nothing is opened before build, delete or start needs the backend.
+    expect(h.backend.calls).toEqual([]);
+  });
+
+  it("build, start, refresh, stop, delete, undefine follow libvirt's states and emit one event each", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.define({ name: "images", type: "mem", capacityBytes: MiB(64) } as PoolConfig);
+    await pool.build();
+    await pool.start();
+    expect(await pool.info()).toEqual({ state: "active", capacityBytes: MiB(64), allocationBytes: 0, availableBytes: MiB(64) });
+    await pool.refresh();
+    await pool.stop();
+    await pool.delete();
+    await pool.undefine();
+    expect(h.seen("pool:")).toEqual([
+      "pool:defined images",
+      "pool:built images",
+      "pool:started images",
+      "pool:refreshed images",
+      "pool:stopped images",
+      "pool:deleted images",
+      "pool:undefined images",
+    ]);
+    expect(h.backend.calls).toEqual([
+      "images:build", "images:start", "images:refresh", "images:sizes", "images:refresh", "images:stop", "images:close", "images:delete", "images:close",
+    ]);
+    await expect(h.manager.pools.get("images")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(pool.info()).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("refuses verbs in the wrong state with StateError naming the pool", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.define(images);
+    await expect(pool.stop()).rejects.toThrow('Cannot stop pool "images": it is not active');
+    await expect(pool.refresh()).rejects.toBeInstanceOf(StateError);
+    await pool.start();
+    const again = await pool.start().catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(StateError);
+    expect((again as StateError).message).toBe('Cannot start pool "images": it is already active');
+    expect((again as StateError).state).toBe("active");
+    await expect(pool.build()).rejects.toThrow('Cannot build pool "images": it is active');
+    await expect(pool.delete()).rejects.toThrow('Cannot delete pool "images": it is active');
+    await expect(pool.undefine()).rejects.toThrow('Cannot undefine pool "images": it is active');
+    expect((await pool.info()).state).toBe("active");
+  });
+
+  it("volume calls on an inactive pool throw StateError", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.define(images);
+    await expect(pool.volumes.list()).rejects.toThrow('Cannot list volumes: pool "images" is inactive');
+    await expect(pool.volumes.create({ name: "a", capacityBytes: MiB(1) })).rejects.toBeInstanceOf(StateError);
+    await expect(pool.volumes.get("a")).rejects.toBeInstanceOf(StateError);
+    await expect(h.manager.access.openVolume("images", "a", { write: false })).rejects.toBeInstanceOf(StateError);
+  });
+
+  it("data survives stop and start (the backend is re-opened)", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.create(images);
+    await pool.volumes.create({ name: "a", capacityBytes: MiB(1) });
+    await pool.stop();
+    await pool.start();
+    expect((await pool.volumes.list()).map((v) => v.name)).toEqual(["a"]);
+  });
+
+  it("config returns a copy", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.define(images);
+    const config = await pool.config();
+    expect(config).toEqual(images);
+    (config as { name: string }).name = "changed";
+    expect((await pool.config()).name).toBe("images");
+  });
+
+  it("lists pools in definition order and gets them by name", async () => {
+    const h = harness();
+    await h.manager.pools.define({ name: "zeta", type: "mem" });
+    await h.manager.pools.define({ name: "alpha", type: "mem" });
+    expect((await h.manager.pools.list()).map((p) => p.name)).toEqual(["zeta", "alpha"]);
+    expect((await h.manager.pools.get("alpha")).name).toBe("alpha");
+    await expect(h.manager.pools.get("nope")).rejects.toThrow('Cannot find pool "nope"');
+  });
+});
+
+describe("pools: bad input", () => {
+  it.each([
+    [null, TypeError],
+    [{ type: "mem" }, TypeError],
+    [{ name: "", type: "mem" }, TypeError],
+    [{ name: "a/b", type: "mem" }, TypeError],
+    [{ name: "..", type: "mem" }, TypeError],
+    [{ name: "x".repeat(256), type: "mem" }, TypeError],
+    [{ name: "ok", type: "" }, TypeError],
+    [{ name: "ok" }, TypeError],
+    [{ name: "ok", type: "mem", capacityBytes: "big" }, TypeError],
+  ])("define(%j) throws %o", async (config, type) => {
+    const h = harness();
+    await expect(h.manager.pools.define(config as PoolConfig)).rejects.toBeInstanceOf(type);
+    expect(await h.manager.pools.list()).toEqual([]);
+    expect(h.events).toEqual([]);
+  });
+
+  it("an unknown type is the registry's NotFoundError", async () => {
+    const h = harness();
+    await expect(h.manager.pools.define({ name: "x", type: "ceph" })).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("a taken name is a ConflictError", async () => {
+    const h = harness();
+    await h.manager.pools.define(images);
+    await expect(h.manager.pools.define(images)).rejects.toBeInstanceOf(ConflictError);
+    expect(h.seen("pool:")).toEqual(["pool:defined images"]);
+  });
+
+  it("get checks the name", async () => {
+    const h = harness();
+    await expect(h.manager.pools.get("../x")).rejects.toBeInstanceOf(TypeError);
+    await expect(h.manager.pools.get(42 as unknown as string)).rejects.toBeInstanceOf(TypeError);
+  });
+
+  it("an aborted signal rejects with its own reason", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.define(images);
+    const controller = new AbortController();
+    const reason = new Error("stop it");
+    controller.abort(reason);
+    await expect(pool.start({ signal: controller.signal })).rejects.toBe(reason);
+    expect((await pool.info()).state).toBe("inactive");
+  });
+});
+
+describe("pools: backend capabilities and failures", () => {
+  it("build without a backend build step succeeds (libvirt: nothing to build)", async () => {
+    const backend = memoryBackend();
+    backend.omit.add("build");
+    const h = harness({ backend });
+    const pool = await h.manager.pools.define(images);
+    await pool.build();
+    expect(h.seen("pool:built")).toEqual(["pool:built images"]);
+  });
+
+  it("delete without a backend delete is UnsupportedError naming the driver", async () => {
+    const backend = memoryBackend();
+    backend.omit.add("delete");
+    const h = harness({ backend });
+    const pool = await h.manager.pools.define(images);
+    const error = await pool.delete().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnsupportedError);
+    expect((error as UnsupportedError).driver).toBe("mem");
+    expect((error as UnsupportedError).operation).toBe("delete");
+  });
+
+  it("a failing start or first refresh leaves the pool inactive with its backend closed", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.define(images);
+    h.backend.failNext.set("refresh", new Error("disk gone"));
+    await expect(pool.start()).rejects.toThrow("disk gone");
+    expect((await pool.info()).state).toBe("inactive");
+    expect(h.backend.calls).toEqual(["images:start", "images:refresh", "images:stop", "images:close"]);
+    expect(h.seen("pool:started")).toEqual([]);
+    await pool.start();
+    expect((await pool.info()).state).toBe("active");
+  });
+
+  it("a failing stop keeps the pool active", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.create(images);
+    h.backend.failNext.set("stop", new Error("busy device"));
+    await expect(pool.stop()).rejects.toThrow("busy device");
+    expect((await pool.info()).state).toBe("active");
+  });
+
+  it("create undoes the define when build or start fails", async () => {
+    const h = harness();
+    h.backend.failNext.set("build", new Error("mkdir failed"));
+    await expect(h.manager.pools.create(images)).rejects.toThrow("mkdir failed");
+    await expect(h.manager.pools.get("images")).rejects.toBeInstanceOf(NotFoundError);
+    expect(h.seen("pool:")).toEqual(["pool:defined images", "pool:undefined images"]);
+    h.backend.failNext.set("start", new Error("no such vg"));
+    await expect(h.manager.pools.create(images)).rejects.toThrow("no such vg");
+    expect(await h.manager.pools.list()).toEqual([]);
+    const pool = await h.manager.pools.create(images);
+    expect((await pool.info()).state).toBe("active");
+  });
+
+  it("lifecycle calls on one pool run one at a time", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.define(images);
+    const results = await Promise.allSettled([pool.start(), pool.start(), pool.stop()]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((await pool.info()).state).toBe("inactive");
+  });
+});
+
+describe("pools: persistence and seeds", () => {
+  it("define and undefine save through the store; a new manager loads saved pools inactive", async () => {
+    const store = createMemoryPoolConfigStore();
+    const first = harness({ store });
+    await first.manager.pools.create(images);
+    await first.manager.pools.define({ name: "scratch", type: "mem" });
+    expect((await store.load()).map((c) => c.name)).toEqual(["images", "scratch"]);
+    await (await first.manager.pools.get("scratch")).undefine();
+    expect((await store.load()).map((c) => c.name)).toEqual(["images"]);
+    const second = harness({ store, backend: first.backend });
+    const pools = await second.manager.pools.list();
+    expect(pools.map((p) => p.name)).toEqual(["images"]);
+    expect((await pools[0]!.info()).state).toBe("inactive");
+  });
+
+  it("a failing save undoes the define or the undefine", async () => {
+    const inner = createMemoryPoolConfigStore();
+    let failSave = false;
+    const store = {
+      load: () => inner.load(),
+      save: async (configs: PoolConfig[]) => {
+        if (failSave) throw new Error("read-only state dir");
+        await inner.save(configs);
+      },
+    };
+    const h = harness({ store });
+    const pool = await h.manager.pools.define(images);
+    failSave = true;
+    await expect(pool.undefine()).rejects.toThrow("read-only state dir");
+    expect((await pool.config()).name).toBe("images");
+    await expect(h.manager.pools.define({ name: "b", type: "mem" })).rejects.toThrow("read-only state dir");
+    expect((await h.manager.pools.list()).map((p) => p.name)).toEqual(["images"]);
+  });
+
+  it("addInitialPools defines seeds quietly, starts the active ones, does not save them", async () => {
+    const store = createMemoryPoolConfigStore([{ name: "default-pool", type: "mem", capacityBytes: 5 } as PoolConfig]);
+    const h = harness({ store });
+    await h.manager.addInitialPools([
+      { config: { name: "default-pool", type: "mem" }, active: true },
+      { config: { name: "seeded", type: "mem" }, active: true },
+      { config: { name: "idle", type: "mem" }, active: false },
+    ]);
+    expect(h.events).toEqual([]);
+    const pools = await h.manager.pools.list();
+    expect(pools.map((p) => p.name)).toEqual(["default-pool", "seeded", "idle"]);
+    // The saved definition wins over the seed of the same name.
+    expect(await pools[0]!.config()).toEqual({ name: "default-pool", type: "mem", capacityBytes: 5 });
+    expect((await pools[1]!.info()).state).toBe("active");
+    expect((await pools[2]!.info()).state).toBe("inactive");
+    await h.manager.pools.define({ name: "mine", type: "mem" });
+    expect((await store.load()).map((c) => c.name)).toEqual(["default-pool", "mine"]);
+  });
+
+  it("close closes every backend and refuses later calls", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.create(images);
+    await h.manager.close();
+    expect(h.backend.calls.at(-1)).toBe("images:close");
+    await expect(pool.info()).rejects.toBeInstanceOf(StateError);
+    await expect(h.manager.pools.list()).rejects.toBeInstanceOf(StateError);
+    await h.manager.close();
+  });
+});
+
+describe("storage access", () => {
+  it("opens volumes, gives backends of active pools and finds volumes by key or path", async () => {
+    const h = harness();
+    const pool = await h.manager.pools.create(images);
+    const volume = await pool.volumes.create({ name: "a", capacityBytes: MiB(1) });
+    const io = await h.manager.access.openVolume("images", "a", { write: true });
+    await io.write(0, new Uint8Array([1, 2, 3]));
+    await io.close();
+    const backend = await h.manager.access.backend("images");
+    expect((await backend.volumeInfo("a")).allocationBytes).toBeGreaterThan(0);
+    expect(await h.manager.access.findVolume({ key: volume.key })).toEqual({ pool: "images", volume: { name: "a", key: volume.key, path: volume.path } });
+    expect((await h.manager.access.findVolume({ path: volume.path }))?.pool).toBe("images");
+    expect(await h.manager.access.findVolume({ path: "/nowhere" })).toBeUndefined();
+    await expect(h.manager.access.backend("nope")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(h.manager.access.findVolume({} as { key: string })).rejects.toBeInstanceOf(TypeError);
+  });
+
+  it("openVolume without backend support is UnsupportedError", async () => {
+    const backend = memoryBackend();
+    backend.omit.add("openVolume");
+    const h = harness({ backend });
+    const pool = await h.manager.pools.create(images);
+    await pool.volumes.create({ name: "a", capacityBytes: MiB(1) });
+    await expect(h.manager.access.openVolume("images", "a", { write: false })).rejects.toBeInstanceOf(UnsupportedError);
+  });
+});
