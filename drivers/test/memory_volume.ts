@@ -32,6 +32,9 @@ export interface MemoryVolumeStoreOptions {
   resolveBacking?: (ref: BackingRef) => MemoryVolumeStore;
 }
 
+/** Visits cluster `c` from byte `inner`, for `n` bytes at `at` in the caller's range. */
+type ClusterVisit = (c: number, inner: number, at: number, n: number, whole: boolean) => void;
+
 const DATA = 1;
 const ZERO = 2;
 const PATTERN_BLOCK = KiB(64);
@@ -39,7 +42,8 @@ const PATTERN_BLOCK = KiB(64);
 /**
  * A sparse volume held in memory. Reads follow `qemu` semantics: own clusters first, zero clusters read
  * as zeros without falling through, unallocated ranges fall through to the pattern or the backing
- * store (zeros past its end), and the bottom of the chain reads as zeros.
+ * store (zeros past its end), and the bottom of the chain reads as zeros. Bad arguments and I/O out of
+ * range throw `TypeError` / `RangeError`; a closed or read-only handle refuses with `StateError`.
  *
  * @example An overlay over a patterned base
  * ```ts
@@ -70,11 +74,7 @@ export class MemoryVolumeStore {
   #backingStore: MemoryVolumeStore | undefined;
   readonly #resolve: ((ref: BackingRef) => MemoryVolumeStore) | undefined;
 
-  /**
-   * @param options Size, cluster size, content and backing.
-   * @throws {TypeError} When an option has the wrong type, or a backing cannot be resolved.
-   * @throws {RangeError} When a size is out of range.
-   */
+  /** @param options Size, cluster size, content and backing. */
   constructor(options: MemoryVolumeStoreOptions) {
     if (options === null || typeof options !== "object") throw new TypeError("Cannot create memory volume: expected options");
     const { name = "memory", clusterBytes = KiB(64), pattern, backing, backingStore } = options;
@@ -117,7 +117,6 @@ export class MemoryVolumeStore {
   get backing(): BackingRef | undefined {
     return this.#backing;
   }
-
   set backing(ref: BackingRef | undefined) {
     this.setBacking(ref);
   }
@@ -128,11 +127,9 @@ export class MemoryVolumeStore {
   }
 
   /**
-   * Changes or drops the backing image. Unallocated ranges fall through to the new one.
-   *
+   * Changes or drops the backing image; unallocated ranges fall through to the new one.
    * @param ref The new backing, or `undefined` to drop it.
-   * @param store Its store; default: the `resolveBacking` option's answer.
-   * @throws {TypeError} When the store cannot be found, the volume has a pattern, or a cycle would form.
+   * @param store Its store (default: what `resolveBacking` finds).
    */
   setBacking(ref: BackingRef | undefined, store?: MemoryVolumeStore): void {
     if (ref === undefined) {
@@ -152,12 +149,7 @@ export class MemoryVolumeStore {
     this.#fallthroughEnd = this.#capacity;
   }
 
-  /**
-   * Changes the virtual size. Shrinking drops what lies past the end; growing adds zeros (never backing data).
-   *
-   * @param capacityBytes The new size.
-   * @throws {RangeError} When it is not a byte count.
-   */
+  /** Changes the size: shrinking drops what lies past the end, growing adds zeros. @param capacityBytes The new size. */
   resize(capacityBytes: number): void {
     const capacity = assertBytes(capacityBytes, "capacityBytes");
     if (capacity < this.#capacity) {
@@ -171,23 +163,42 @@ export class MemoryVolumeStore {
     this.#capacity = capacity;
   }
 
-  /**
-   * Opens a handle on the volume.
-   *
-   * @param mode `write: false` gives a read-only handle.
-   * @returns Positional I/O on this store.
-   */
+  /** Opens a handle. @param mode `write: false` gives a read-only handle. @returns Positional I/O on this store. */
   open(mode: { write: boolean }): VolumeIO {
-    return new MemoryVolumeHandle(this, mode?.write === true);
+    const writable = mode?.write === true;
+    let closed = false;
+    const check = (verb: string, writes: boolean, options: SignalOptions | undefined): this => {
+      options?.signal?.throwIfAborted();
+      const message = `Cannot ${verb} volume "${this.name}"`;
+      if (closed) throw new StateError(`${message}: its handle is closed`, { state: "closed", driver: "test" });
+      if (writes && !writable) throw new StateError(`${message}: it is open read-only`, { state: "read-only", driver: "test" });
+      return this;
+    };
+    const store = this;
+    return {
+      get capacityBytes() {
+        return store.#capacity;
+      },
+      read: async (offset, target, options) => check("read", false, options).readAt(offset, target),
+      write: async (offset, data, options) => check("write", true, options).writeAt(offset, data),
+      writeZeroes: async (offset, length, options) => check("write", true, options).writeZeroesAt(offset, length, options?.allocate),
+      async *extents(offset, length, options) {
+        for (const extent of check("map", false, options).mapExtents(offset, length)) {
+          options?.signal?.throwIfAborted();
+          yield extent;
+        }
+      },
+      setBacking: async (backing, options) => check("change the backing of", true, options).setBacking(backing),
+      flush: async (options) => void check("flush", false, options),
+      close: async () => void (closed = true),
+    };
   }
 
   /**
    * Reads guest-visible bytes synchronously.
-   *
    * @param offset Where to start; at most the capacity.
    * @param target Filled from `offset`.
    * @returns Bytes read (fewer than asked only at the end of the volume).
-   * @throws {RangeError} When `offset` is out of range.
    */
   readAt(offset: number, target: Uint8Array): number {
     this.#checkRange("read", offset, 0);
@@ -199,10 +210,8 @@ export class MemoryVolumeStore {
 
   /**
    * Writes bytes into this layer synchronously (whole clusters are taken, partial ones are copied up first).
-   *
    * @param offset Where to write.
    * @param data The bytes.
-   * @throws {RangeError} When the range passes the end.
    */
   writeAt(offset: number, data: Uint8Array): void {
     if (!(data instanceof Uint8Array)) throw new TypeError(`Cannot write volume "${this.name}": data is not a Uint8Array`);
@@ -215,13 +224,11 @@ export class MemoryVolumeStore {
 
   /**
    * Makes a range read as zeros: zero clusters (no memory), or real zero clusters with `allocate`.
-   *
    * @param offset Start of the range.
    * @param length Its length.
    * @param allocate Store real zero clusters instead of zero marks.
-   * @throws {RangeError} When the range passes the end.
    */
-  writeZeroesAt(offset: number, length: number, allocate = false): void {
+  writeZeroesAt(offset: number, length: number, allocate?: boolean): void {
     this.#eachCluster("write", offset, length, (c, inner, _at, n, whole) => {
       if (!whole) this.#copyUp(c).fill(0, inner, inner + n);
       else if (allocate) this.#own(c).fill(0);
@@ -234,7 +241,6 @@ export class MemoryVolumeStore {
 
   /**
    * The allocation map over a range, like `qemu-img map`: runs with equal `data`, `zero` and `depth` merged.
-   *
    * @param offset Start of the range.
    * @param length Its length (the range must lie within the volume).
    * @returns The extents, in order, covering the range exactly.
@@ -244,9 +250,8 @@ export class MemoryVolumeStore {
     const out: Extent[] = [];
     for (const e of this.#runs(offset, offset + length, 0)) {
       const last = out[out.length - 1];
-      if (last && last.data === e.data && last.zero === e.zero && last.depth === e.depth) {
-        out[out.length - 1] = { ...last, length: last.length + e.length };
-      } else out.push(e);
+      if (last?.data !== e.data || last.zero !== e.zero || last.depth !== e.depth) out.push(e);
+      else out[out.length - 1] = { ...last, length: last.length + e.length };
     }
     return out;
   }
@@ -254,18 +259,12 @@ export class MemoryVolumeStore {
   #checkRange(verb: string, offset: number, length: number): void {
     assertBytes(offset, "offset");
     assertBytes(length, "length");
-    if (offset + length > this.#capacity) {
-      throw new RangeError(`Cannot ${verb} volume "${this.name}": range ${offset}+${length} passes its end (${this.#capacity} bytes)`);
-    }
+    if (offset + length <= this.#capacity) return;
+    throw new RangeError(`Cannot ${verb} volume "${this.name}": range ${offset}+${length} passes its end (${this.#capacity} bytes)`);
   }
 
   /** Visits each cluster the range touches; `whole` when the range covers all of it that lies in the volume. */
-  #eachCluster(
-    verb: string,
-    offset: number,
-    length: number,
-    each: (c: number, inner: number, at: number, n: number, whole: boolean) => void,
-  ): void {
+  #eachCluster(verb: string, offset: number, length: number, each: ClusterVisit): void {
     this.#checkRange(verb, offset, length);
     const cb = this.clusterBytes;
     for (let pos = offset, end = offset + length; pos < end; ) {
@@ -280,9 +279,7 @@ export class MemoryVolumeStore {
   /** Cluster `c` as data of this layer, with unspecified content (the caller overwrites all of it). */
   #own(c: number): Uint8Array {
     this.#zeros.delete(c);
-    let cluster = this.#clusters.get(c);
-    if (!cluster) this.#clusters.set(c, (cluster = new Uint8Array(this.clusterBytes)));
-    return cluster;
+    return this.#clusters.get(c) ?? this.#clusters.set(c, new Uint8Array(this.clusterBytes)).get(c)!;
   }
 
   /** The cluster as data of this layer, filled with what it showed before. */
@@ -300,21 +297,14 @@ export class MemoryVolumeStore {
   /** Fills `view` (within the volume) with guest-visible bytes from `pos`. */
   #read(pos: number, view: Uint8Array): void {
     const cb = this.clusterBytes;
-    const end = pos + view.byteLength;
-    for (let at = pos; at < end; ) {
-      const c = Math.floor(at / cb);
-      const inner = at - c * cb;
-      let n = Math.min(cb - inner, end - at);
-      const cluster = this.#clusters.get(c);
-      if (cluster) view.set(cluster.subarray(inner, inner + n), at - pos);
-      else if (this.#zeros.has(c)) view.fill(0, at - pos, at - pos + n);
+    for (const [start, end, kind] of this.#ownRuns(pos, pos + view.byteLength)) {
+      if (kind === ZERO) view.fill(0, start - pos, end - pos);
+      else if (kind === 0) this.#readBelow(start, view.subarray(start - pos, end - pos));
       else {
-        let next = c + 1;
-        while (next * cb < end && !this.#clusters.has(next) && !this.#zeros.has(next)) next++;
-        n = Math.min(next * cb, end) - at;
-        this.#readBelow(at, view.subarray(at - pos, at - pos + n));
+        for (let at = start, c = Math.floor(at / cb); at < end; at = ++c * cb) {
+          view.set(this.#clusters.get(c)!.subarray(at - c * cb, Math.min(cb, end - c * cb)), at - pos);
+        }
       }
-      at += n;
     }
   }
 
@@ -350,82 +340,31 @@ export class MemoryVolumeStore {
   }
 
   /** Runs of this layer alone as [start, end, kind]; kind 0 = unallocated. */
-  *#ownRuns(start: number, end: number): Generator<[number, number, number]> {
-    if (start >= end) return;
+  #ownRuns(start: number, end: number): Array<[number, number, number]> {
     const cb = this.clusterBytes;
     const first = Math.floor(start / cb);
-    const last = Math.floor((end - 1) / cb);
+    const last = Math.ceil(end / cb) - 1;
     const kindOf = (c: number): number => (this.#clusters.has(c) ? DATA : this.#zeros.has(c) ? ZERO : 0);
-    let runStart = start;
-    let runKind = kindOf(first);
-    const emit = function* (c: number, kind: number): Generator<[number, number, number]> {
-      if (kind === runKind) return;
-      yield [runStart, c * cb, runKind];
-      runStart = c * cb;
-      runKind = kind;
-    };
+    let marked: number[] = [];
     if ((this.#clusters.size + this.#zeros.size) * 4 < last - first) {
-      // Sparse: visit only allocated clusters instead of every cluster of a large range.
-      const marked: number[] = [];
-      for (const c of this.#clusters.keys()) if (c > first && c <= last) marked.push(c);
-      for (const c of this.#zeros) if (c > first && c <= last) marked.push(c);
-      marked.sort((a, b) => a - b);
-      let prev = first;
-      for (const c of marked) {
-        if (c > prev + 1) yield* emit(prev + 1, 0);
-        yield* emit(c, kindOf(c));
-        prev = c;
-      }
-      if (last > prev) yield* emit(prev + 1, 0);
-    } else {
-      for (let c = first + 1; c <= last; c++) yield* emit(c, kindOf(c));
+      // A large sparse range: visit only the marked clusters, not every cluster.
+      marked = [...this.#clusters.keys(), ...this.#zeros].filter((c) => c > first && c <= last).sort((a, b) => a - b);
+    } else for (let c = first + 1; c <= last; c++) if (kindOf(c) !== 0) marked.push(c);
+    const runs: Array<[number, number, number]> = [[start, end, kindOf(first)]];
+    const change = (c: number, kind: number): void => {
+      const run = runs[runs.length - 1]!;
+      if (run[2] === kind) return;
+      run[1] = c * cb;
+      runs.push([c * cb, end, kind]);
+    };
+    let prev = first;
+    for (const c of marked) {
+      if (c > prev + 1) change(prev + 1, 0);
+      change(c, kindOf(c));
+      prev = c;
     }
-    yield [runStart, end, runKind];
-  }
-}
-
-/** Positional I/O on a {@linkcode MemoryVolumeStore}; the store does the range checks. */
-class MemoryVolumeHandle implements VolumeIO {
-  readonly store: MemoryVolumeStore;
-  readonly writable: boolean;
-  #closed = false;
-  constructor(store: MemoryVolumeStore, writable: boolean) {
-    this.store = store;
-    this.writable = writable;
-  }
-  get capacityBytes(): number {
-    return this.store.capacityBytes;
-  }
-  async read(offset: number, target: Uint8Array, options?: SignalOptions): Promise<number> {
-    return this.#check("read", false, options).readAt(offset, target);
-  }
-  async write(offset: number, data: Uint8Array, options?: SignalOptions): Promise<void> {
-    this.#check("write", true, options).writeAt(offset, data);
-  }
-  async writeZeroes(offset: number, length: number, options?: SignalOptions & { allocate?: boolean }): Promise<void> {
-    this.#check("write", true, options).writeZeroesAt(offset, length, options?.allocate === true);
-  }
-  async *extents(offset: number, length: number, options?: SignalOptions): AsyncIterable<Extent> {
-    for (const extent of this.#check("map", false, options).mapExtents(offset, length)) {
-      options?.signal?.throwIfAborted();
-      yield extent;
-    }
-  }
-  async setBacking(backing: BackingRef | undefined, options?: SignalOptions): Promise<void> {
-    this.#check("change the backing of", true, options).setBacking(backing);
-  }
-  async flush(options?: SignalOptions): Promise<void> {
-    this.#check("flush", false, options);
-  }
-  async close(): Promise<void> {
-    this.#closed = true;
-  }
-  #check(verb: string, writes: boolean, options: SignalOptions | undefined): MemoryVolumeStore {
-    options?.signal?.throwIfAborted();
-    const message = `Cannot ${verb} volume "${this.store.name}"`;
-    if (this.#closed) throw new StateError(`${message}: its handle is closed`, { state: "closed", driver: "test" });
-    if (writes && !this.writable) throw new StateError(`${message}: it is open read-only`, { state: "read-only", driver: "test" });
-    return this.store;
+    if (last > prev) change(prev + 1, 0);
+    return runs;
   }
 }
 
@@ -440,11 +379,8 @@ function patternReader(pattern: MemoryPattern): (pos: number, view: Uint8Array) 
     throw new TypeError(`Invalid pattern: expected { kind: "random", seed } or { kind: "fill", byte }`);
   }
   const table = new Uint8Array(2 * PATTERN_BLOCK);
-  let x = (pattern.seed ^ 0x9e3779b9) >>> 0 || 1;
-  for (let i = 0; i < table.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
+  for (let i = 0, x = (pattern.seed ^ 0x9e3779b9) >>> 0 || 1; i < table.length; i++) {
+    x ^= x << 13, x ^= x >>> 17, x ^= x << 5;
     table[i] = x & 0xff;
   }
   const seed = pattern.seed >>> 0;
