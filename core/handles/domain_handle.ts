@@ -1,0 +1,109 @@
+/**
+ * The public {@linkcode Domain} handle over a driver's {@linkcode HypervisorConnection}: it checks
+ * arguments, then dispatches. It holds no state besides the name and UUID, and emits no events (the
+ * driver does, because only it knows about crashes and guest-initiated shutdowns).
+ *
+ * @module
+ */
+import type { BlockPullOptions, Domain } from "../domain.ts";
+import type { HypervisorConnection } from "../driver.ts";
+import type { Job, JobList, JobState } from "../job.ts";
+import type { SignalOptions } from "../options.ts";
+import { type OperationName, requireOp } from "../require_op.ts";
+import { assertBandwidth } from "../units.ts";
+import { assertName } from "../validate.ts";
+
+/** What every domain handle of a connection shares. */
+export interface DomainHandleContext {
+  /** The driver's side of the connection. */
+  readonly driver: HypervisorConnection;
+  /** The driver's name, recorded in `UnsupportedError`. */
+  readonly driverName: string;
+  /** The connection's job list, to find a disk's block job. */
+  readonly jobs: JobList;
+  /**
+   * Throws a `StateError` once the connection is closed.
+   *
+   * @param what The action, for the message (`'start domain "web1"'`).
+   */
+  assertOpen(what: string): void;
+}
+
+const UNFINISHED: readonly JobState[] = Object.freeze(["created", "running", "paused", "ready"]);
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Creates the handle of one domain. The domain's existence is not checked here: the collection does
+ * that (`get` asks the driver), and every method asks the driver again.
+ *
+ * @param ctx The connection's driver, job list and open-check.
+ * @param name The domain's name (already validated).
+ * @param uuid The domain's UUID.
+ * @returns The frozen handle.
+ * @example
+ * ```ts
+ * import { createDomainHandle } from "./domain_handle.ts";
+ * const dom = createDomainHandle({
+ *   driver: { listDomains: async () => [], domainInfo: async () => { throw new Error("none"); },
+ *             domainConfig: async () => { throw new Error("none"); }, close: async () => {} },
+ *   driverName: "demo",
+ *   jobs: { list: async () => [], get: async () => { throw new Error("none"); } },
+ *   assertOpen() {},
+ * }, "web1", "6f1e3a4c-54d6-4a8e-9f6e-1b2c3d4e5f60");
+ * let code = "";
+ * try { await dom.start(); } catch (error) { code = (error as { code: string }).code; }
+ * if (code !== "unsupported") throw new Error("unexpected");
+ * ```
+ */
+export function createDomainHandle(ctx: DomainHandleContext, name: string, uuid: string): Domain {
+  const { driver } = ctx;
+  /** Checks the connection and the signal, then finds the driver's method (or throws UnsupportedError). */
+  const dispatch = <K extends OperationName<HypervisorConnection>>(
+    verb: string,
+    operation: K,
+    options: SignalOptions | undefined,
+  ): NonNullable<HypervisorConnection[K]> => {
+    ctx.assertOpen(`${verb} domain "${name}"`);
+    options?.signal?.throwIfAborted();
+    return requireOp(driver, operation, ctx.driverName);
+  };
+  return Object.freeze({
+    name,
+    uuid,
+    info: async (options?: SignalOptions) => await dispatch("read", "domainInfo", options)(name, options),
+    config: async (options?: SignalOptions) => await dispatch("read the config of", "domainConfig", options)(name, options),
+    start: async (options?: SignalOptions) => await dispatch("start", "startDomain", options)(name, options),
+    async shutdown(options?: SignalOptions & { timeoutMs?: number }): Promise<void> {
+      const timeoutMs = options?.timeoutMs;
+      if (timeoutMs !== undefined) {
+        if (typeof timeoutMs !== "number") throw new TypeError(`Invalid timeoutMs: expected a number, got ${typeof timeoutMs}`);
+        if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) {
+          throw new RangeError(`Invalid timeoutMs: ${timeoutMs} is not a whole number of milliseconds from 0`);
+        }
+      }
+      await dispatch("shut down", "shutdownDomain", options)(name, options);
+    },
+    destroy: async (options?: SignalOptions) => await dispatch("destroy", "destroyDomain", options)(name, options),
+    suspend: async (options?: SignalOptions) => await dispatch("suspend", "suspendDomain", options)(name, options),
+    resume: async (options?: SignalOptions) => await dispatch("resume", "resumeDomain", options)(name, options),
+    undefine: async (options?: SignalOptions) => await dispatch("undefine", "undefineDomain", options)(name, options),
+    disks: async (options?: SignalOptions) => await dispatch("list the disks of", "domainDisks", options)(name, options),
+    async blockPull(disk: string, options?: BlockPullOptions): Promise<Job<void>> {
+      assertName(disk, "disk target");
+      const bandwidth = assertBandwidth(options?.bandwidth, "bandwidth");
+      const base = options?.base;
+      if (base !== undefined && (typeof base !== "string" || base === "" || CONTROL.test(base))) {
+        throw new TypeError(`Invalid base of block pull on disk "${disk}": expected a non-empty path without control characters`);
+      }
+      const pull = dispatch(`pull disk "${disk}" of`, "blockPull", options);
+      return await pull(name, disk, { ...options, bandwidth });
+    },
+    async blockJob(disk: string, options?: SignalOptions): Promise<Job | undefined> {
+      assertName(disk, "disk target");
+      ctx.assertOpen(`find the block job of domain "${name}"`);
+      const jobs = await ctx.jobs.list({ domain: name, state: UNFINISHED, signal: options?.signal });
+      return jobs.find((job) => job.target.domain === name && job.target.disk === disk);
+    },
+  });
+}
