@@ -1,0 +1,200 @@
+/**
+ * One `test:` connection: the {@linkcode HypervisorConnection} over an in-memory domain table, with the
+ * connection's memory pools and fault injection.
+ *
+ * @module
+ */
+import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo } from "../../core/domain.ts";
+import type { DriverContext, HypervisorConnection, TestingControls } from "../../core/driver.ts";
+import { readFile } from "node:fs/promises";
+import { ConflictError, ConnectError } from "../../core/errors.ts";
+import type { Job } from "../../core/job.ts";
+import type { SignalOptions } from "../../core/options.ts";
+import type { MemoryPoolConfig } from "../../core/storage_pool.ts";
+import type { ConnectionUri } from "../../core/uri.ts";
+import { startBlockPull } from "./block_pull.ts";
+import { diskVolume, resolveDisks } from "./disks.ts";
+import { DomainTable, type DomainTransition } from "./domains.ts";
+import type { TestOperation } from "./faults.ts";
+import { commitDomains, commitPools, planFixture } from "./fixture_load.ts";
+import { parseFixture } from "./fixture_validate.ts";
+import { type MemoryHost, memoryHostOf } from "./memory_host.ts";
+import { DEFAULT_SEED } from "./seed.ts";
+import { createTestingControls } from "./testing.ts";
+import { testUriSource } from "./uri.ts";
+
+/** Reads and parses a fixture file. */
+async function readFixtureFile(uri: ConnectionUri, path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new ConnectError(`Cannot connect to "${uri.href}": cannot read fixture file "${path}"`, { driver: "test", cause: error });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConnectError(`Cannot connect to "${uri.href}": fixture file "${path}" is not JSON (${(error as Error).message})`, {
+      driver: "test",
+      cause: error,
+    });
+  }
+}
+
+/**
+ * A `test:` connection. Every connection has its own state: two connections to `test:///default` do not
+ * see each other's changes (libvirt's test driver shares one `defaultPrivconn` per process instead).
+ *
+ * @example
+ * ```ts
+ * import { TestConnection } from "./connection.ts";
+ * declare const ctx: import("../../core/driver.ts").DriverContext | undefined;
+ * if (ctx) {
+ *   const conn = await TestConnection.open(ctx.uri, ctx);
+ *   if (!(await conn.listDomains()).includes("test")) throw new Error("unexpected");
+ * }
+ * ```
+ */
+export class TestConnection implements HypervisorConnection {
+  /** Fault injection and fixtures. */
+  readonly testing: TestingControls;
+  readonly #ctx: DriverContext;
+  readonly #host: MemoryHost;
+  readonly #domains: DomainTable;
+  readonly #seedPools: MemoryPoolConfig[] = [];
+
+  private constructor(ctx: DriverContext) {
+    this.#ctx = ctx;
+    this.#host = memoryHostOf(ctx);
+    this.#domains = new DomainTable(ctx.bus);
+    this.testing = createTestingControls({ ctx, host: this.#host, domains: this.#domains });
+  }
+
+  /**
+   * Opens a connection with the state its URI names: the seed, nothing, or a fixture file.
+   *
+   * @param uri `test:///default`, `test:///empty` or `test:///<absolute path>.json`.
+   * @param ctx What core gives the driver.
+   * @returns The connection.
+   * @throws {ConnectError} For another URI, or a fixture file that cannot be read, parsed or loaded
+   *   (the fixture's own error, which names the bad path, is the `cause` and is quoted in the message).
+   */
+  static async open(uri: ConnectionUri, ctx: DriverContext): Promise<TestConnection> {
+    const source = testUriSource(uri);
+    const conn = new TestConnection(ctx);
+    if (source.kind === "empty") return conn;
+    const fixture = source.kind === "default" ? DEFAULT_SEED : await readFixtureFile(uri, source.path);
+    try {
+      const plan = await planFixture(parseFixture(fixture), { host: conn.#host, domains: conn.#domains });
+      commitPools(plan, conn.#host);
+      commitDomains(plan, conn.#domains);
+      conn.#seedPools.push(...plan.pools.map((p) => p.config));
+    } catch (error) {
+      throw new ConnectError(`Cannot connect to "${uri.href}": ${(error as Error).message}`, { driver: "test", cause: error });
+    }
+    return conn;
+  }
+
+  /** The seed's or the fixture file's pools, active. */
+  async initialPools(): Promise<Array<{ config: MemoryPoolConfig; active: boolean }>> {
+    return this.#seedPools.map((config) => ({ config: { ...config }, active: true }));
+  }
+
+  /** Names of the domains, in definition order. */
+  async listDomains(options?: SignalOptions): Promise<string[]> {
+    this.#enter("domains.list", options);
+    return this.#domains.names();
+  }
+
+  /** A domain's state, vCPUs and memory. */
+  async domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
+    this.#enter("domain.info", options);
+    return this.#domains.info(name);
+  }
+
+  /** A copy of a domain's definition. */
+  async domainConfig(name: string, options?: SignalOptions): Promise<DomainConfig> {
+    this.#enter("domain.config", options);
+    return this.#domains.config(name);
+  }
+
+  /** Defines a shut-off domain; its disks' volumes are checked when it starts, as libvirt does. */
+  async defineDomain(config: DomainConfig, options?: SignalOptions): Promise<void> {
+    this.#enter("domains.define", options);
+    this.#domains.define(config);
+  }
+
+  /** Removes a shut-off domain that no block job works on. */
+  async undefineDomain(name: string, options?: SignalOptions): Promise<void> {
+    this.#enter("domain.undefine", options);
+    for (const disk of this.#domains.config(name).disks) {
+      const holder = this.#ctx.jobs.holder(`disk:${name}/${disk.target}`);
+      if (holder !== undefined) {
+        throw new ConflictError(`Cannot undefine domain "${name}": job "${holder}" works on its disk "${disk.target}"`, {
+          driver: "test",
+          jobId: holder,
+        });
+      }
+    }
+    this.#domains.undefine(name);
+  }
+
+  /** Boots a shut-off or crashed domain once every disk volume exists. */
+  async startDomain(name: string, options?: SignalOptions): Promise<void> {
+    this.#enter("domain.start", options);
+    this.#domains.check(name, "start");
+    for (const disk of this.#domains.config(name).disks) await diskVolume(this.#diskEnv(), disk);
+    this.#domains.transition(name, "start");
+  }
+
+  /** Graceful power-off: the mock guest always complies at once. */
+  shutdownDomain(name: string, options?: SignalOptions & { timeoutMs?: number }): Promise<void> {
+    return this.#transition("domain.shutdown", name, "shutdown", options);
+  }
+
+  /** Hard power-off. */
+  destroyDomain(name: string, options?: SignalOptions): Promise<void> {
+    return this.#transition("domain.destroy", name, "destroy", options);
+  }
+
+  /** Pauses a running domain. */
+  suspendDomain(name: string, options?: SignalOptions): Promise<void> {
+    return this.#transition("domain.suspend", name, "suspend", options);
+  }
+
+  /** Resumes a paused domain. */
+  resumeDomain(name: string, options?: SignalOptions): Promise<void> {
+    return this.#transition("domain.resume", name, "resume", options);
+  }
+
+  /** Disks with their volumes and backing chains. */
+  async domainDisks(name: string, options?: SignalOptions): Promise<DiskInfo[]> {
+    this.#enter("domain.disks", options);
+    return await resolveDisks(this.#diskEnv(), this.#domains.config(name).disks);
+  }
+
+  /** Starts a block pull on a disk (running or shut-off domain alike). */
+  async blockPull(name: string, disk: string, options: BlockPullOptions): Promise<Job<void>> {
+    this.#enter("domain.blockPull", options);
+    const { storage, jobs, bus } = this.#ctx;
+    return await startBlockPull({ storage, jobs, bus, host: this.#host, domains: this.#domains }, name, disk, options);
+  }
+
+  /** Nothing to release: the state goes with the connection. */
+  async close(): Promise<void> {}
+
+  async #transition(operation: TestOperation, name: string, transition: DomainTransition, options?: SignalOptions): Promise<void> {
+    this.#enter(operation, options);
+    this.#domains.transition(name, transition);
+  }
+
+  #diskEnv() {
+    return { storage: this.#ctx.storage, host: this.#host };
+  }
+
+  /** Every operation starts here: cancellation first, then a failure armed with `failNext`. */
+  #enter(operation: TestOperation, options: SignalOptions | undefined): void {
+    options?.signal?.throwIfAborted();
+    this.#host.faults.check(operation);
+  }
+}
