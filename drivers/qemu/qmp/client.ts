@@ -6,14 +6,15 @@
  */
 import type { Clock } from "../../../core/clock.ts";
 import { createRealClock } from "../../../core/clock.ts";
-import { ConnectError, QmpError, UnsupportedError } from "../../../core/errors.ts";
+import { ConnectError, UnsupportedError } from "../../../core/errors.ts";
 import type { SignalOptions } from "../../../core/options.ts";
 import { parseServerLine } from "./_parse.ts";
+import { PendingCommands } from "./_pending.ts";
 import { QmpDisconnectedError, QmpProtocolError } from "./errors.ts";
 import { type QmpEventFilter, type QmpEventListener, QmpEventRouter } from "./event_router.ts";
 import { LineSplitter } from "./line_reader.ts";
 import type { QmpTransport } from "./transport.ts";
-import { isJsonObject, type JsonObject, type JsonValue, type QmpEvent, type QmpGreeting, type QmpReplyMessage } from "./types.ts";
+import { isJsonObject, type JsonObject, type JsonValue, type QmpEvent, type QmpGreeting } from "./types.ts";
 
 /** Options of {@linkcode QmpClient.connect}. */
 export interface QmpClientOptions extends SignalOptions {
@@ -33,12 +34,6 @@ export interface QmpClientOptions extends SignalOptions {
 export interface QmpWaitOptions extends SignalOptions {
   /** Reject with a `TimeoutError` `DOMException` after this long, on the client's clock. */
   timeoutMs?: number;
-}
-
-interface Pending {
-  readonly command: string;
-  readonly resolve: (value: JsonValue) => void;
-  readonly reject: (error: unknown) => void;
 }
 
 type State = "greeting" | "negotiating" | "ready" | "closed";
@@ -73,12 +68,10 @@ export class QmpClient implements AsyncDisposable {
   readonly #clock: Clock;
   readonly #router = new QmpEventRouter();
   readonly #encoder = new TextEncoder();
-  readonly #pending = new Map<number, Pending>();
-  readonly #abandoned = new Set<number>();
+  readonly #pending = new PendingCommands();
   readonly #closeHooks = new Set<(reason: Error | undefined) => void>();
   readonly #onListenerError: (error: unknown, event: QmpEvent) => void;
   #state: State = "greeting";
-  #nextId = 1;
   #greeting: QmpGreeting | undefined;
   #greetingWaiter: { resolve: (greeting: QmpGreeting) => void; reject: (error: unknown) => void } | undefined;
   #oob = false;
@@ -270,25 +263,12 @@ export class QmpClient implements AsyncDisposable {
     if (this.#state === "closed") {
       return Promise.reject(this.#lost(`Cannot send QMP command "${command}"`, this.#closeReason, command));
     }
-    const id = this.#nextId++;
+    const { id, result } = this.#pending.add(command, signal);
     const line = JSON.stringify(args === undefined ? { execute: command, id } : { execute: command, arguments: args, id }) + "\n";
-    return new Promise<JsonValue>((resolve, reject) => {
-      const onAbort = () => {
-        if (!this.#pending.delete(id)) return;
-        this.#abandoned.add(id);
-        reject(signal!.reason);
-      };
-      const done = () => signal?.removeEventListener("abort", onAbort);
-      this.#pending.set(id, {
-        command,
-        resolve: (value) => (done(), resolve(value)),
-        reject: (error) => (done(), reject(error)),
-      });
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#writer.write(this.#encoder.encode(line)).catch((error) =>
-        this.#shutdown(new QmpDisconnectedError(`QMP connection failed while sending "${command}"`, { cause: error }))
-      );
-    });
+    this.#writer.write(this.#encoder.encode(line)).catch((error) =>
+      this.#shutdown(new QmpDisconnectedError(`QMP connection failed while sending "${command}"`, { cause: error }))
+    );
+    return result;
   }
 
   async #readLoop(): Promise<void> {
@@ -314,7 +294,8 @@ export class QmpClient implements AsyncDisposable {
 
   #onEnd(error: unknown): void {
     if (this.#state === "closed") return;
-    if (error === undefined && this.#quitAcknowledged && this.#pending.size === 0) return this.#shutdown(undefined);
+    // After an acknowledged `quit` QEMU is exiting: EOF or a reset is the expected end, not a failure.
+    if (this.#quitAcknowledged && this.#pending.size === 0) return this.#shutdown(undefined);
     const message = error === undefined ? "QMP peer closed the connection" : `QMP connection failed: ${error instanceof Error ? error.message : String(error)}`;
     this.#shutdown(new QmpDisconnectedError(message, { cause: error }));
     void this.#transport.close().catch(() => {});
@@ -330,29 +311,8 @@ export class QmpClient implements AsyncDisposable {
     }
     if (message.kind === "greeting") throw new QmpProtocolError("QMP peer sent a second greeting", { line });
     if (message.kind === "event") return this.#router.dispatch(message.event, this.#onListenerError);
-    this.#handleReply(message.reply, line);
-  }
-
-  #handleReply(reply: QmpReplyMessage, line: string): void {
-    let id = reply.id;
-    if (id === undefined) {
-      // QEMU answers a command it could not parse without its id. Without OOB it answers strictly in
-      // order, so such a reply belongs to the oldest command still outstanding.
-      if (this.#oob || this.#pending.size + this.#abandoned.size === 0) {
-        throw new QmpProtocolError("QMP peer sent a reply without an id that matches no command", { line });
-      }
-      id = Math.min(...this.#pending.keys(), ...this.#abandoned);
-    }
-    if (typeof id === "number" && this.#abandoned.delete(id)) return;
-    const pending = typeof id === "number" ? this.#pending.get(id) : undefined;
-    if (!pending) throw new QmpProtocolError(`QMP peer sent a reply to an unknown command id ${JSON.stringify(id)}`, { line });
-    this.#pending.delete(id as number);
-    if ("error" in reply) {
-      pending.reject(new QmpError({ errorClass: reply.error.class, desc: reply.error.desc, command: pending.command, driver: "qemu" }));
-    } else {
-      if (pending.command === "quit") this.#quitAcknowledged = true;
-      pending.resolve(reply.return);
-    }
+    const command = this.#pending.settle(message.reply, !this.#oob, line);
+    if (command === "quit" && "return" in message.reply) this.#quitAcknowledged = true;
   }
 
   #lost(what: string, reason: Error | undefined, command?: string): QmpDisconnectedError {
@@ -364,11 +324,7 @@ export class QmpClient implements AsyncDisposable {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#closeReason = reason;
-    for (const pending of this.#pending.values()) {
-      pending.reject(this.#lost(`QMP command "${pending.command}" was lost`, reason, pending.command));
-    }
-    this.#pending.clear();
-    this.#abandoned.clear();
+    this.#pending.failAll((command) => this.#lost(`QMP command "${command}" was lost`, reason, command));
     this.#greetingWaiter?.reject(reason ?? this.#lost("QMP connection closed before the greeting", undefined));
     this.#greetingWaiter = undefined;
     for (const hook of [...this.#closeHooks]) hook(reason);

@@ -7,6 +7,7 @@
  * import { QmpClient, QmpDisconnectedError } from "./mod.ts";
  * import { createFakeQmpPeer } from "./testing/mod.ts";
  * const peer = createFakeQmpPeer();
+ * peer.expect("query-jobs", { return: [] }, { hold: true });
  * const qmp = await QmpClient.connect(peer.transport);
  * const pending = qmp.execute("query-jobs").catch((error) => error);
  * peer.hangUp();

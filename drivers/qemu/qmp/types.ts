@@ -24,15 +24,26 @@ export interface QemuVersion {
   readonly micro: number;
 }
 
+/** QEMU's version as the greeting and `query-version` report it. */
+export interface QmpVersionInfo {
+  /** The version triple. */
+  readonly qemu: QemuVersion;
+  /** The distribution's package string (`"Debian 1:7.2+dfsg-7+deb12u18+b3"`), often empty. */
+  readonly package: string;
+}
+
+/** The body of {@linkcode QmpGreeting}. */
+export interface QmpGreetingBody {
+  /** QEMU's version. */
+  readonly version: QmpVersionInfo;
+  /** Capabilities the server offers (`"oob"`). */
+  readonly capabilities: readonly string[];
+}
+
 /** The first line QEMU sends: `{"QMP": {"version": ..., "capabilities": ["oob"]}}`. */
 export interface QmpGreeting {
   /** The greeting body. */
-  readonly QMP: {
-    /** QEMU's version and its distribution package string. */
-    readonly version: { readonly qemu: QemuVersion; readonly package: string };
-    /** Capabilities the server offers (`"oob"`). */
-    readonly capabilities: readonly string[];
-  };
+  readonly QMP: QmpGreetingBody;
 }
 
 /** A command as sent on the wire. */

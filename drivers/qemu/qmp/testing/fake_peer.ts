@@ -22,8 +22,20 @@ export const QEMU_7_2_GREETING: QmpGreeting = Object.freeze({
   QMP: { version: { qemu: { micro: 22, minor: 2, major: 7 }, package: "Debian 1:7.2+dfsg-7+deb12u18+b3" }, capabilities: ["oob"] },
 });
 
+/** A canned success reply. */
+export interface FakeQmpReturn {
+  /** The command's result. */
+  readonly return: JsonValue;
+}
+
+/** A canned error reply. */
+export interface FakeQmpError {
+  /** QMP class and description. */
+  readonly error: QmpErrorBody;
+}
+
 /** A canned reply; the peer adds the command's `id`. */
-export type FakeQmpReply = { readonly return: JsonValue } | { readonly error: QmpErrorBody };
+export type FakeQmpReply = FakeQmpReturn | FakeQmpError;
 
 /** An event to send; `timestamp` defaults to now, `data` is sent only when given (as QEMU does). */
 export interface FakeQmpEvent {

@@ -18,11 +18,13 @@
  */
 export {
   createFakeQmpPeer,
+  type FakeQmpError,
   type FakeQmpEvent,
   type FakeQmpExpectOptions,
   type FakeQmpPeer,
   type FakeQmpPeerOptions,
   type FakeQmpReply,
+  type FakeQmpReturn,
   QEMU_7_2_GREETING,
 } from "./fake_peer.ts";
 export {
@@ -30,7 +32,10 @@ export {
   parseQmpTranscript,
   type QmpExchange,
   type QmpTranscript,
+  type QmpTranscriptEof,
   type QmpTranscriptLine,
+  type QmpTranscriptMessage,
+  type QmpTranscriptNote,
   type QmpTranscriptOptions,
 } from "./replay.ts";
 export { type QmpRecorder, type QmpRecorderOptions, recordQmpTranscript } from "./recorder.ts";

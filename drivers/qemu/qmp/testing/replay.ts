@@ -18,12 +18,30 @@
 import { createFakeQmpPeer, type FakeQmpEvent, type FakeQmpPeer, type FakeQmpReply } from "./fake_peer.ts";
 import { isJsonObject, jsonEqual, type JsonObject, type JsonValue, type QmpGreeting } from "../types.ts";
 
+/** A message in a transcript: `out` from the client, `in` from QEMU. */
+export interface QmpTranscriptMessage {
+  /** Direction. */
+  readonly dir: "out" | "in";
+  /** The message as it was on the wire. */
+  readonly msg: JsonObject;
+}
+
+/** QEMU hung up (after `quit`). */
+export interface QmpTranscriptEof {
+  /** Marker. */
+  readonly dir: "eof";
+}
+
+/** A comment on how the transcript was made. */
+export interface QmpTranscriptNote {
+  /** Marker. */
+  readonly dir: "note";
+  /** The comment. */
+  readonly text: string;
+}
+
 /** One line of a transcript. */
-export type QmpTranscriptLine =
-  | { readonly dir: "out"; readonly msg: JsonObject }
-  | { readonly dir: "in"; readonly msg: JsonObject }
-  | { readonly dir: "eof" }
-  | { readonly dir: "note"; readonly text: string };
+export type QmpTranscriptLine = QmpTranscriptMessage | QmpTranscriptEof | QmpTranscriptNote;
 
 /** One command with what QEMU sent around it. */
 export interface QmpExchange {
