@@ -69,12 +69,13 @@ export function createRangeByteStream(
   let extentData = false;
   let onAbort: (() => void) | undefined;
 
-  const cleanup = (): void => {
+  /** Stops listening and ends the extents walk; resolves once the walk has really finished. */
+  const cleanup = async (): Promise<void> => {
     if (onAbort) signal!.removeEventListener("abort", onAbort);
     onAbort = undefined;
     const iterator = extents;
     extents = undefined;
-    if (iterator?.return) iterator.return().catch(() => {});
+    await iterator?.return?.().catch(() => {});
   };
 
   const nextExtent = async (): Promise<void> => {
@@ -114,11 +115,15 @@ export function createRangeByteStream(
     autoAllocateChunkSize: chunkBytes,
     start(controller) {
       if (!signal) return;
-      if (signal.aborted) throw signal.reason;
+      if (signal.aborted) {
+        local.abort(signal.reason);
+        controller.error(signal.reason);
+        return;
+      }
       onAbort = () => {
         local.abort(signal.reason);
         controller.error(signal.reason);
-        cleanup();
+        void cleanup();
       };
       signal.addEventListener("abort", onAbort, { once: true });
     },
@@ -126,7 +131,7 @@ export function createRangeByteStream(
       // autoAllocateChunkSize guarantees a request for default readers too.
       const request = controller.byobRequest!;
       if (pos >= end) {
-        cleanup();
+        await cleanup();
         // Spec order: close first, then answer the pending request with 0 bytes.
         controller.close();
         request.respond(0);
@@ -136,13 +141,13 @@ export function createRangeByteStream(
         await fill(request);
       } catch (error) {
         local.abort(error);
-        cleanup();
+        await cleanup();
         throw error;
       }
     },
     cancel(reason) {
       local.abort(reason);
-      cleanup();
+      return cleanup();
     },
   };
   return new ReadableStream(source, { highWaterMark: 0 });
