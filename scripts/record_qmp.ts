@@ -16,7 +16,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { QmpClient } from "../drivers/qemu/qmp/client.ts";
-import { connectUnixSocket } from "../drivers/qemu/qmp/transport.ts";
 import { createStreamImages, recordQmpTranscript, type StreamImages, startQmpQemu } from "../drivers/qemu/qmp/testing/mod.ts";
 
 const MiB = 1024 * 1024;
@@ -125,7 +124,7 @@ async function record(scenario: Scenario, outDir: string): Promise<void> {
   try {
     const images = createStreamImages(dir);
     await using qemu = await startQmpQemu({ dir });
-    const recorder = recordQmpTranscript(await connectUnixSocket(qemu.socketPath), {
+    const recorder = recordQmpTranscript(await qemu.connect(), {
       placeholders: { [dir]: "WORK" },
       notes: [`${scenario.name}: ${scenario.note}`, `recorded by scripts/record_qmp.ts with ${qemuVersion()}`],
     });

@@ -8,6 +8,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { CommandError, ConnectError } from "../../../../core/errors.ts";
+import { connectUnixSocket, type QmpTransport } from "../transport.ts";
 
 /** Options of {@linkcode startQmpQemu}. */
 export interface QmpQemuOptions {
@@ -29,6 +30,11 @@ export interface QmpQemu extends AsyncDisposable {
   readonly exited: Promise<number | string>;
   /** What QEMU wrote to stderr so far. */
   stderr(): string;
+  /**
+   * Connects to the QMP socket, retrying while it refuses: QEMU binds the socket file before it
+   * listens, so the file can exist a moment before a connection succeeds.
+   */
+  connect(): Promise<QmpTransport>;
   /** Kills the process (SIGKILL) unless it has exited, and waits for the exit. */
   stop(): Promise<void>;
 }
@@ -59,7 +65,8 @@ export function findExecutable(name: string): string | undefined {
 
 /**
  * Starts `qemu-system-x86_64 -machine none -nodefaults -nographic -display none -qmp unix:...` and
- * waits (polling with a deadline) until its socket exists.
+ * waits (polling with a deadline) until its socket exists. Connect with `connect()`, which also
+ * rides out the moment between QEMU binding the socket and listening on it.
  *
  * @param options Directory, binary, timeout.
  * @returns The running process; stop it with `stop()` or `await using`.
@@ -98,16 +105,28 @@ export async function startQmpQemu(options: QmpQemuOptions): Promise<QmpQemu> {
     if (exitCode === undefined) child.kill("SIGKILL");
     await exited;
   };
-  const deadline = performance.now() + (options.timeoutMs ?? 10_000);
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const deadline = performance.now() + timeoutMs;
+  const connect = async (): Promise<QmpTransport> => {
+    for (;;) {
+      try {
+        return await connectUnixSocket(socketPath, { timeoutMs });
+      } catch (error) {
+        const code = (error as { cause?: { code?: string } }).cause?.code;
+        if ((code !== "ECONNREFUSED" && code !== "ENOENT") || exitCode !== undefined || performance.now() > deadline) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
   while (!existsSync(socketPath)) {
     if (exitCode !== undefined) throw new CommandError({ argv, exitCode: typeof exitCode === "number" ? exitCode : null, stderr, driver: "qemu" });
     if (performance.now() > deadline) {
       await stop();
-      throw new ConnectError(`QMP socket "${socketPath}" did not appear within ${options.timeoutMs ?? 10_000} ms`, { driver: "qemu" });
+      throw new ConnectError(`QMP socket "${socketPath}" did not appear within ${timeoutMs} ms`, { driver: "qemu" });
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  return { socketPath, pid: child.pid ?? -1, exited, stderr: () => stderr, stop, [Symbol.asyncDispose]: stop };
+  return { socketPath, pid: child.pid ?? -1, exited, stderr: () => stderr, connect, stop, [Symbol.asyncDispose]: stop };
 }
 
 /** Paths made by {@linkcode createStreamImages}. */

@@ -7,7 +7,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import { QmpError } from "../../../../core/errors.ts";
 import { QmpClient } from "../../../../drivers/qemu/qmp/client.ts";
 import { QmpDisconnectedError } from "../../../../drivers/qemu/qmp/errors.ts";
-import { connectUnixSocket } from "../../../../drivers/qemu/qmp/transport.ts";
 import {
   createStreamImages,
   findExecutable,
@@ -37,7 +36,7 @@ async function start(): Promise<{ dir: string; images: StreamImages; qemu: QmpQe
   const images = createStreamImages(dir);
   const qemu = await startQmpQemu({ dir });
   cleanups.push(() => qemu.stop());
-  const qmp = await QmpClient.connect(await connectUnixSocket(qemu.socketPath));
+  const qmp = await QmpClient.connect(await qemu.connect());
   cleanups.push(() => qmp.close());
   const events: QmpEvent[] = [];
   qmp.on("*", (event) => events.push(event));
