@@ -1,0 +1,315 @@
+import { describe, expect, it } from "vitest";
+import { copyExtents, type CopyOptions } from "../../../core/copy/copy_loop.ts";
+import { RateLimiter } from "../../../core/copy/rate_limiter.ts";
+import { createVirtualClock } from "../../../core/clock.ts";
+import { VirtError } from "../../../core/errors.ts";
+import type { Extent } from "../../../core/volume.ts";
+import type { VolumeIO } from "../../../core/volume_io.ts";
+import { KiB, MiB } from "../../../core/units.ts";
+import { MemoryVolumeStore } from "../../../drivers/test/memory_volume.ts";
+
+const C = KiB(64);
+const dataOrSkip = (e: Extent): "copy" | "skip" => (e.data ? "copy" : "skip");
+
+/** A source with random data in [0, 2 MiB) and [4 MiB, 5 MiB), an allocated all-zero MiB at 6 MiB, holes elsewhere. */
+function source(capacityBytes = MiB(8)): MemoryVolumeStore {
+  const content = new MemoryVolumeStore({ capacityBytes, pattern: { kind: "random", seed: 11 } });
+  const store = new MemoryVolumeStore({ name: "src", capacityBytes });
+  const bytes = new Uint8Array(MiB(1));
+  for (const at of [0, MiB(1), MiB(4)]) {
+    content.readAt(at, bytes);
+    store.writeAt(at, bytes);
+  }
+  store.writeAt(MiB(6), new Uint8Array(MiB(1)));
+  return store;
+}
+
+/** Wraps a read side, recording every read as [offset, length]. */
+function recordReads(io: Pick<VolumeIO, "read" | "extents">) {
+  const reads: Array<[number, number]> = [];
+  const wrapped: Pick<VolumeIO, "read" | "extents"> = {
+    read: (offset, target, options) => {
+      reads.push([offset, target.byteLength]);
+      return io.read(offset, target, options);
+    },
+    extents: (offset, length, options) => io.extents(offset, length, options),
+  };
+  return { reads, io: wrapped };
+}
+
+/** Wraps a write side, recording calls. */
+function recordWrites(io: Pick<VolumeIO, "write" | "writeZeroes">) {
+  const calls: Array<{ op: "write" | "zero" | "alloc"; offset: number; length: number; buffer?: ArrayBufferLike }> = [];
+  const wrapped: Pick<VolumeIO, "write" | "writeZeroes"> = {
+    write: (offset, data, options) => {
+      calls.push({ op: "write", offset, length: data.byteLength, buffer: data.buffer });
+      return io.write(offset, data, options);
+    },
+    writeZeroes: (offset, length, options) => {
+      calls.push({ op: options?.allocate ? "alloc" : "zero", offset, length });
+      return io.writeZeroes(offset, length, options);
+    },
+  };
+  return { calls, io: wrapped };
+}
+
+function sameContent(a: MemoryVolumeStore, b: MemoryVolumeStore, offset = 0, length = a.capacityBytes, bOffset = offset): boolean {
+  const x = new Uint8Array(length);
+  const y = new Uint8Array(length);
+  a.readAt(offset, x);
+  b.readAt(bOffset, y);
+  return x.every((v, i) => v === y[i]);
+}
+
+describe("copyExtents", () => {
+  it("copies a sparse source into a sparse target without reading holes or writing zero chunks", async () => {
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
+    const { reads, io } = recordReads(src.open({ write: false }));
+    const progress: number[] = [];
+    const result = await copyExtents({
+      source: io,
+      target: dst.open({ write: true }),
+      length: MiB(8),
+      plan: dataOrSkip,
+      zeroChunks: "skip",
+      onProgress: (cur) => progress.push(cur),
+    });
+    expect(sameContent(src, dst)).toBe(true);
+    expect(dst.allocationBytes).toBe(MiB(3));
+    expect(dst.mapExtents().filter((e) => e.data).map((e) => [e.offset, e.length])).toEqual([[0, MiB(2)], [MiB(4), MiB(1)]]);
+    expect(reads.every(([at, n]) => at + n <= MiB(2) || (at >= MiB(4) && at + n <= MiB(5)) || at >= MiB(6) && at + n <= MiB(7)))
+      .toBe(true);
+    expect(result).toEqual({ bytesCovered: MiB(8), bytesRead: MiB(4), bytesWritten: MiB(3), bytesZeroed: 0, bytesSkipped: MiB(5) });
+    expect(progress.every((v, i) => i === 0 || v >= progress[i - 1]!)).toBe(true);
+    expect(progress.at(-1)).toBe(MiB(8));
+  });
+
+  it("makes all-zero chunks read as zeros in a used target by default, without allocating", async () => {
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8), pattern: { kind: "fill", byte: 0xee } });
+    const { calls, io } = recordWrites(dst.open({ write: true }));
+    const result = await copyExtents({ source: src.open({ write: false }), target: io, length: MiB(8), plan: dataOrSkip });
+    expect(result.bytesZeroed).toBe(MiB(1));
+    expect(calls.filter((c) => c.op === "zero").reduce((n, c) => n + c.length, 0)).toBe(MiB(1));
+    expect(sameContent(src, dst, MiB(6), MiB(1))).toBe(true);
+    expect(dst.mapExtents(MiB(6), MiB(1))).toEqual([{ offset: MiB(6), length: MiB(1), data: false, zero: true, depth: 0 }]);
+  });
+
+  it("writes all-zero chunks as data with zeroChunks: write", async () => {
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
+    const result = await copyExtents({
+      source: src.open({ write: false }),
+      target: dst.open({ write: true }),
+      length: MiB(8),
+      plan: dataOrSkip,
+      zeroChunks: "write",
+    });
+    expect(result.bytesWritten).toBe(MiB(4));
+    expect(dst.allocationBytes).toBe(MiB(4));
+  });
+
+  it("zeroes planned extents without reads or tokens, and allocates zeros with tokens", async () => {
+    const clock = createVirtualClock();
+    const limiter = new RateLimiter({ bytesPerSecond: MiB(1), clock });
+    const base = new MemoryVolumeStore({ capacityBytes: MiB(4), pattern: { kind: "fill", byte: 1 } });
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(4), backing: { path: "b", format: "raw" }, backingStore: base });
+    const src = new MemoryVolumeStore({ capacityBytes: MiB(4) });
+    src.writeZeroesAt(0, MiB(2));
+    src.writeAt(MiB(2), new Uint8Array(MiB(2)).fill(5));
+    const { reads, io } = recordReads(src.open({ write: false }));
+    const progress: number[] = [];
+    const done = copyExtents({
+      source: io,
+      target: dst.open({ write: true }),
+      length: MiB(4),
+      chunkBytes: MiB(1) / 2,
+      limiter,
+      plan: (e) => (e.data ? "allocate-zero" : "zero"),
+      onProgress: (cur) => progress.push(cur),
+    });
+    await clock.advance(0);
+    expect(progress.at(-1)).toBe(MiB(2));
+    await clock.advance(1000);
+    expect(progress.at(-1)).toBe(MiB(3));
+    await clock.advance(1000);
+    const result = await done;
+    expect(result).toEqual({ bytesCovered: MiB(4), bytesRead: 0, bytesWritten: 0, bytesZeroed: MiB(4), bytesSkipped: 0 });
+    expect(reads).toEqual([]);
+    expect(dst.allocationBytes).toBe(MiB(2));
+    expect(dst.mapExtents()).toEqual([
+      { offset: 0, length: MiB(2), data: false, zero: true, depth: 0 },
+      { offset: MiB(2), length: MiB(2), data: true, zero: false, depth: 0 },
+    ]);
+    const bytes = new Uint8Array(MiB(4));
+    dst.readAt(0, bytes);
+    expect(bytes.every((b) => b === 0)).toBe(true);
+  });
+
+  it("holds copied data to the cap while holes cost nothing", async () => {
+    const clock = createVirtualClock();
+    const limiter = new RateLimiter({ bytesPerSecond: MiB(1), clock });
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
+    let cur = 0;
+    const done = copyExtents({
+      source: src.open({ write: false }),
+      target: dst.open({ write: true }),
+      length: MiB(8),
+      plan: dataOrSkip,
+      limiter,
+      onProgress: (c) => { cur = c; },
+    });
+    await clock.advance(1000);
+    expect(cur).toBe(MiB(1));
+    await clock.advance(1000);
+    expect(cur).toBe(MiB(4));
+    await clock.advance(1999);
+    expect(cur).toBe(MiB(5) + MiB(1));
+    await clock.advance(1);
+    await done;
+    expect(cur).toBe(MiB(8));
+    expect(clock.now()).toBe(4000);
+  });
+
+  it("reads into one reusable buffer and waits for each write before the next read", async () => {
+    const clock = createVirtualClock();
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
+    const inner = dst.open({ write: true });
+    const { reads, io: reader } = recordReads(src.open({ write: false }));
+    const buffers = new Set<number>();
+    let writes = 0;
+    let maxAhead = 0;
+    const slowTarget: Pick<VolumeIO, "write" | "writeZeroes"> = {
+      async write(offset, data, options) {
+        buffers.add(data.buffer.byteLength);
+        expect(data.byteOffset).toBe(0);
+        maxAhead = Math.max(maxAhead, reads.length - writes);
+        await clock.sleep(10);
+        writes++;
+        return inner.write(offset, data, options);
+      },
+      writeZeroes: (offset, length, options) => inner.writeZeroes(offset, length, options),
+    };
+    const done = copyExtents({ source: reader, target: slowTarget, length: MiB(8), plan: dataOrSkip, chunkBytes: C * 4 });
+    await clock.runUntilIdle();
+    await done;
+    expect(writes).toBe(MiB(3) / (C * 4));
+    expect(maxAhead).toBe(1);
+    expect([...buffers]).toEqual([C * 4]);
+    expect(sameContent(src, dst)).toBe(true);
+  });
+
+  it("copies to another offset in the target", async () => {
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(2) });
+    await copyExtents({
+      source: src.open({ write: false }),
+      target: dst.open({ write: true }),
+      offset: MiB(4) - C,
+      length: 2 * C,
+      targetOffset: 10,
+      plan: dataOrSkip,
+    });
+    expect(sameContent(src, dst, MiB(4) - C, 2 * C, 10)).toBe(true);
+  });
+
+  it("stops on abort with the signal's reason, leaving only whole chunks written", async () => {
+    const clock = createVirtualClock();
+    const limiter = new RateLimiter({ bytesPerSecond: MiB(1), clock });
+    const ac = new AbortController();
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
+    const { calls, io } = recordWrites(dst.open({ write: true }));
+    let cur = 0;
+    const done = copyExtents({
+      source: src.open({ write: false }),
+      target: io,
+      length: MiB(8),
+      plan: dataOrSkip,
+      chunkBytes: MiB(1) / 4,
+      limiter,
+      signal: ac.signal,
+      onProgress: (c) => { cur = c; },
+    });
+    await clock.advance(1100);
+    const reason = new Error("abort");
+    ac.abort(reason);
+    await expect(done).rejects.toBe(reason);
+    expect(cur).toBe(MiB(1));
+    expect(calls.map((c) => c.length)).toEqual([MiB(1) / 4, MiB(1) / 4, MiB(1) / 4, MiB(1) / 4]);
+    expect(dst.allocationBytes).toBe(MiB(1));
+    expect(sameContent(src, dst, 0, MiB(1))).toBe(true);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("rejects at once when the signal is already aborted", async () => {
+    const reason = new Error("no");
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
+    await expect(copyExtents({
+      source: source().open({ write: false }),
+      target: dst.open({ write: true }),
+      length: MiB(8),
+      plan: dataOrSkip,
+      signal: AbortSignal.abort(reason),
+    })).rejects.toBe(reason);
+    expect(dst.allocationBytes).toBe(0);
+  });
+
+  it("awaits the checkpoint between chunks, so a pause holds the copy", async () => {
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
+    let release: (() => void) | undefined;
+    let calls = 0;
+    let cur = 0;
+    const done = copyExtents({
+      source: src.open({ write: false }),
+      target: dst.open({ write: true }),
+      length: MiB(8),
+      plan: dataOrSkip,
+      checkpoint: () => {
+        calls++;
+        return calls === 3 ? new Promise<void>((resolve) => { release = resolve; }) : Promise.resolve();
+      },
+      onProgress: (c) => { cur = c; },
+    });
+    for (let i = 0; i < 20 && !release; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+    const heldAt = cur;
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(cur).toBe(heldAt);
+    expect(heldAt).toBeLessThan(MiB(8));
+    release!();
+    await done;
+    expect(cur).toBe(MiB(8));
+    expect(calls).toBeGreaterThan(3);
+  });
+
+  it("fails when the source extents do not cover the range", async () => {
+    const source: Pick<VolumeIO, "read" | "extents"> = {
+      read: async (_offset, target) => target.byteLength,
+      async *extents() {
+        yield { offset: 0, length: 10, data: true, zero: false, depth: 0 };
+      },
+    };
+    const target = new MemoryVolumeStore({ capacityBytes: 100 }).open({ write: true });
+    await expect(copyExtents({ source, target, length: 20, plan: () => "copy" })).rejects.toBeInstanceOf(VirtError);
+  });
+
+  it("rejects bad arguments", async () => {
+    const base: CopyOptions = {
+      source: source().open({ write: false }),
+      target: new MemoryVolumeStore({ capacityBytes: MiB(8) }).open({ write: true }),
+      length: MiB(1),
+      plan: dataOrSkip,
+    };
+    await expect(copyExtents({ ...base, length: -1 })).rejects.toThrow(RangeError);
+    await expect(copyExtents({ ...base, chunkBytes: 0 })).rejects.toThrow(RangeError);
+    await expect(copyExtents({ ...base, targetOffset: 1.5 })).rejects.toThrow(RangeError);
+    await expect(copyExtents({ ...base, zeroChunks: "drop" as "skip" })).rejects.toThrow(TypeError);
+    await expect(copyExtents({ ...base, plan: () => "move" as "copy" })).rejects.toThrow(TypeError);
+    await expect(copyExtents({ ...base, source: {} as VolumeIO })).rejects.toThrow(TypeError);
+    await expect(copyExtents({ ...base, target: {} as VolumeIO })).rejects.toThrow(TypeError);
+  });
+});
