@@ -107,7 +107,7 @@ const scenarios: Scenario[] = [
         ["no-such-command"],
         ["blockdev-add", { driver: "qcow2", "node-name": "gone", file: { driver: "file", filename: join(images.overlay, "..", "missing.qcow2") } }],
       ];
-      for (const [command, args] of attempts) await qmp.execute(command, args as never).catch(() => {});
+      for (const [command, args] of attempts) await qmp.execute(command, args).catch(() => {});
       await addOverlay(qmp, images);
       await qmp.execute("block-stream", { "job-id": "busy", device: "ov", speed: 1 * MiB });
       await qmp.execute("block-stream", { "job-id": "busy2", device: "ov" }).catch(() => {});

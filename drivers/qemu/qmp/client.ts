@@ -14,7 +14,7 @@ import { QmpDisconnectedError, QmpProtocolError } from "./errors.ts";
 import { type QmpEventFilter, type QmpEventListener, QmpEventRouter } from "./event_router.ts";
 import { LineSplitter } from "./line_reader.ts";
 import type { QmpTransport } from "./transport.ts";
-import { isJsonObject, type JsonObject, type JsonValue, type QmpEvent, type QmpGreeting } from "./types.ts";
+import { isJsonObject, type JsonValue, type QmpEvent, type QmpGreeting } from "./types.ts";
 
 /** Options of {@linkcode QmpClient.connect}. */
 export interface QmpClientOptions extends SignalOptions {
@@ -148,7 +148,8 @@ export class QmpClient implements AsyncDisposable {
    *
    * @typeParam T The shape of the result, as the QAPI schema documents it (not checked at run time).
    * @param command Command name (`"block-stream"`).
-   * @param args Its arguments.
+   * @param args Its arguments: a plain object serialised with `JSON.stringify` (members that are
+   *   `undefined` are left out), so a typed interface such as `{ device: string; speed?: number }` fits.
    * @param options Aborting rejects with the signal's reason; the command may still run in QEMU, and its
    *   late reply is dropped.
    * @returns The command's result.
@@ -156,7 +157,7 @@ export class QmpClient implements AsyncDisposable {
    * @throws {QmpDisconnectedError} When the connection closes before the reply.
    * @throws {TypeError} When `command` or `args` is malformed.
    */
-  async execute<T = JsonValue>(command: string, args?: JsonObject, options: SignalOptions = {}): Promise<T> {
+  async execute<T = JsonValue>(command: string, args?: object, options: SignalOptions = {}): Promise<T> {
     if (typeof command !== "string" || command === "") throw new TypeError("Invalid QMP command: expected a non-empty string");
     if (args !== undefined && !isJsonObject(args)) throw new TypeError(`Invalid arguments for QMP command "${command}": expected an object`);
     options.signal?.throwIfAborted();
@@ -259,7 +260,7 @@ export class QmpClient implements AsyncDisposable {
     return await Promise.race([work, limits]);
   }
 
-  #send(command: string, args: JsonObject | undefined, signal: AbortSignal | undefined): Promise<JsonValue> {
+  #send(command: string, args: object | undefined, signal: AbortSignal | undefined): Promise<JsonValue> {
     if (this.#state === "closed") {
       return Promise.reject(this.#lost(`Cannot send QMP command "${command}"`, this.#closeReason, command));
     }

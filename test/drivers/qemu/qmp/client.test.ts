@@ -414,3 +414,18 @@ describe("QmpClient when the connection ends", () => {
     peer.assertDone();
   });
 });
+
+describe("QmpClient.execute() arguments", () => {
+  it("accepts a typed interface and leaves out undefined members", async () => {
+    interface BlockStreamArgs {
+      "job-id": string;
+      device: string;
+      speed?: number;
+    }
+    const { peer, qmp } = await pair();
+    peer.expect("block-stream", { return: {} }, { args: { "job-id": "j", device: "ov" } });
+    const args: BlockStreamArgs = { "job-id": "j", device: "ov", speed: undefined };
+    await qmp.execute("block-stream", args);
+    peer.assertDone();
+  });
+});
