@@ -18,6 +18,8 @@
  */
 export class ConformanceError extends Error {
   /**
+   * Makes a conformance failure.
+   *
    * @param message What was expected and what happened.
    * @param options The error the driver threw, when there was one.
    */

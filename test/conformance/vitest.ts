@@ -30,7 +30,7 @@ function register(name: string, planned: readonly PlannedCase[]): void {
  * @param name The suite name (the driver, the URI, the clock ...).
  * @param target The driver under test, or a function that makes it.
  * @throws {TypeError} When the target is incomplete for what it declares.
- * @example A storage vendor's test file (`test/conformance.test.ts`)
+ * @example A storage vendor's test file, test/conformance.test.ts
  * ```ts
  * import { connect, createRegistry, createVirtualClock, GiB } from "virtkit";
  * import { describeConformance } from "virtkit/testing/vitest";
@@ -49,6 +49,19 @@ function register(name: string, planned: readonly PlannedCase[]): void {
  * ```
  */
 export function describeConformance(name: string, target: ConformanceTarget | (() => ConformanceTarget)): void;
+/**
+ * Registers the conformance kit for a target an async function makes; `await` the call at the top of the file.
+ *
+ * @param name The suite name.
+ * @param target A function resolving to the driver under test.
+ * @returns A promise that resolves once the suite is registered.
+ * @example
+ * ```ts
+ * import { describeConformance } from "virtkit/testing/vitest";
+ * import { makeSanTarget } from "./san_target.ts";
+ * await describeConformance("san backend", () => makeSanTarget());
+ * ```
+ */
 export function describeConformance(name: string, target: () => Promise<ConformanceTarget>): Promise<void>;
 export function describeConformance(
   name: string,
