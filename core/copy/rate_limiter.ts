@@ -16,9 +16,10 @@ export interface RateLimiterOptions {
   /** A limiter whose budget this one also draws from (a pool- or host-wide budget). */
   parent?: RateLimiter;
   /**
-   * A take that arrives at most this long after the previous slot ended continues the schedule from
-   * that end instead of from now, so a busy consumer does not lose the time its own I/O and timer
-   * wake-ups take. After a longer idle the schedule restarts from now: no burst (default 10 ms).
+   * A take that arrives at most this long after the previous take was released continues the schedule
+   * from the previous slot's end instead of from now, so a busy consumer loses neither the time its own
+   * I/O takes nor a late timer (late by up to 250 ms). After a longer idle the schedule restarts from
+   * now: no burst (default 10 ms). On a virtual clock, timers are never late.
    */
   graceMs?: number;
 }
@@ -42,6 +43,8 @@ interface Waiter {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/** The most timer lateness a take is forgiven: bounds the catch-up after a stalled process. */
+const MAX_LATE_MS = 250;
 const ignore = (): void => {};
 
 /**
@@ -72,6 +75,8 @@ export class RateLimiter {
   readonly #parent: RateLimiter | undefined;
   readonly #graceMs: number;
   #nextFreeAt = Number.NEGATIVE_INFINITY;
+  /** When the last take holding a slot here was released (later than its slot's end if the timer was late). */
+  #releasedAt = Number.NEGATIVE_INFINITY;
   /** Waiting takes holding a slot here, in arrival (= slot) order. */
   readonly #queue = new Set<Waiter>();
 
@@ -168,7 +173,8 @@ export class RateLimiter {
       for (let limiter: RateLimiter | undefined = this; limiter; limiter = limiter.#parent) {
         if (limiter.#rate === 0) continue;
         const free = limiter.#nextFreeAt;
-        const start = now - free <= limiter.#graceMs ? free : now;
+        const late = Math.min(Math.max(0, limiter.#releasedAt - free), MAX_LATE_MS);
+        const start = now - free <= limiter.#graceMs + late ? free : now;
         const end = start + (bytes * 1000) / limiter.#rate;
         limiter.#nextFreeAt = end;
         waiter.slots.set(limiter, { start, end, bytes });
@@ -189,17 +195,21 @@ export class RateLimiter {
     const ms = waiter.deadline - this.#clock.now();
     if (ms <= 0) {
       waiter.timer = undefined;
-      RateLimiter.#release(waiter);
-      waiter.resolve();
+      this.#finish(waiter);
       return;
     }
     const timer = new AbortController();
     waiter.timer = timer;
     this.#clock.sleep(ms, timer.signal).then(() => {
-      if (waiter.timer !== timer) return;
-      RateLimiter.#release(waiter);
-      waiter.resolve();
+      if (waiter.timer === timer) this.#finish(waiter);
     }, ignore);
+  }
+
+  #finish(waiter: Waiter): void {
+    const now = this.#clock.now();
+    for (const limiter of waiter.slots.keys()) if (now > limiter.#releasedAt) limiter.#releasedAt = now;
+    RateLimiter.#release(waiter);
+    waiter.resolve();
   }
 
   #abort(waiter: Waiter): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RateLimiter } from "../../../core/copy/rate_limiter.ts";
-import { createVirtualClock, type VirtualClock } from "../../../core/clock.ts";
+import { type Clock, createVirtualClock, type VirtualClock } from "../../../core/clock.ts";
 import { GiB, MiB } from "../../../core/units.ts";
 
 /** Takes `total` bytes in `chunk` pieces, counting what has passed. */
@@ -64,6 +64,33 @@ describe("RateLimiter", () => {
     await clock.advance(1);
     await taken;
     expect(doneAt).toBe(1110);
+  });
+
+  it("forgives a late timer but not the consumer's own idle time", async () => {
+    // A clock whose timers fire only when the test says, as late as it likes.
+    let now = 0;
+    const sleeps: Array<{ ms: number; resolve: () => void }> = [];
+    const clock: Clock = {
+      now: () => now,
+      sleep: (ms) => new Promise<void>((resolve) => { sleeps.push({ ms, resolve }); }),
+    };
+    const limiter = new RateLimiter({ bytesPerSecond: MiB(100), clock });
+    const first = limiter.take(MiB(10));
+    expect(sleeps.at(-1)!.ms).toBe(100);
+    now = 130; // the timer fires 30 ms late
+    sleeps.splice(0).forEach((s) => s.resolve());
+    await first;
+    const second = limiter.take(MiB(10)); // the schedule goes on from 100, not from 130
+    expect(sleeps.at(-1)!.ms).toBe(70);
+    now = 200;
+    sleeps.splice(0).forEach((s) => s.resolve());
+    await second;
+    now = 220; // the consumer itself idled 20 ms (> graceMs): no catching up
+    const third = limiter.take(MiB(10));
+    expect(sleeps.at(-1)!.ms).toBe(100);
+    now = 320;
+    sleeps.splice(0).forEach((s) => s.resolve());
+    await third;
   });
 
   it("applies setRate at once to a running transfer", async () => {
