@@ -98,12 +98,10 @@ export async function startUploadJob(options: TransferJobOptions): Promise<Uploa
     },
   });
 
-  job = await startTransfer(options, prepared, "volume-upload", length, ready, finished, () => busy);
-  // However the job ends first (abort, injected failure, connection close), the writer learns it.
-  job.wait().then(
-    () => {},
-    (error: unknown) => sink.error(error),
-  );
+  job = await startTransfer(options, prepared, "volume-upload", length, ready, finished, () => busy, (reason) => {
+    // A stopped job errors the stream with the signal's own reason (an AbortError, or an injected failure).
+    sink.error(reason);
+  });
   return withStream(job, { writable }) as UploadJob;
 }
 
@@ -186,14 +184,11 @@ export async function startDownloadJob(options: TransferJobOptions): Promise<Dow
     },
   });
 
-  job = await startTransfer(options, prepared, "volume-download", length, ready, finished, () => busy, async () => {
-    await inner?.cancel().catch(() => {});
+  job = await startTransfer(options, prepared, "volume-download", length, ready, finished, () => busy, (reason) => {
+    source.error(reason);
+    void inner?.cancel(reason).catch(() => {});
   });
   if (length === 0) end();
-  job.wait().then(
-    () => {},
-    (error: unknown) => source.error(error),
-  );
   return withStream(job, { readable }) as DownloadJob;
 }
 
@@ -206,7 +201,7 @@ function startTransfer(
   ready: Deferred<LocalJobContext>,
   finished: Deferred<void>,
   inFlight: () => Promise<unknown>,
-  stop?: () => Promise<void>,
+  stop: (reason: unknown) => void,
 ): Promise<Job<void>> {
   const { io, record, label } = prepared;
   return guard(io, () => {
@@ -219,7 +214,10 @@ function startTransfer(
       bandwidth: prepared.bandwidth,
       locks: prepared.locks,
       async run(ctx) {
-        const onAbort = () => finished.reject(ctx.signal.reason);
+        const onAbort = () => {
+          stop(ctx.signal.reason);
+          finished.reject(ctx.signal.reason);
+        };
         ctx.signal.addEventListener("abort", onAbort, { once: true });
         ready.resolve(ctx);
         try {
@@ -227,7 +225,6 @@ function startTransfer(
           await finished.promise;
         } finally {
           ctx.signal.removeEventListener("abort", onAbort);
-          await stop?.();
           await inFlight().catch(() => {});
           await io.close();
         }

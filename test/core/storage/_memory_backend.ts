@@ -252,3 +252,10 @@ export async function settle<T>(clock: VirtualClock, promise: Promise<T>): Promi
   if (!done) throw new Error("the promise did not settle: is the job paused or waiting for a stream?");
   return tracked;
 }
+
+/** The first offset where two byte arrays differ, or -1 (deep equality of megabytes is slow in expect). */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.byteLength, b.byteLength);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.byteLength === b.byteLength ? -1 : n;
+}
