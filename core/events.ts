@@ -46,34 +46,74 @@ export interface VolumeEventPayload {
 
 /** Every event type and its payload. Drivers and plugins emit only these (plus `qmp:event` passthrough). */
 export interface CoreEventPayloads {
+  /** A job was registered. */
   "job:created": JobEventPayload;
+  /** A job changed state; `previous` is the state it left. */
   "job:state": JobEventPayload & { readonly previous: JobState };
+  /** A job made progress (throttled per job). */
   "job:progress": JobEventPayload;
+  /** A job ended successfully. */
   "job:completed": JobEventPayload;
+  /** A job ended with an error; `error` is its text. */
   "job:failed": JobEventPayload & { readonly error: string };
+  /** A job was aborted. */
   "job:aborted": JobEventPayload;
+  /** A two-phase job reached `ready` and waits for `finalize()`. */
   "job:ready": JobEventPayload;
+  /** A finished job was removed from the list. */
   "job:dismissed": JobEventPayload;
+  /** A domain was defined. */
   "domain:defined": DomainEventPayload;
+  /** A domain definition was removed. */
   "domain:undefined": DomainEventPayload;
+  /** A domain started. */
   "domain:started": DomainEventPayload;
+  /** A domain was paused. */
   "domain:suspended": DomainEventPayload;
+  /** A paused domain was resumed. */
   "domain:resumed": DomainEventPayload;
+  /** A domain stopped (shutdown or destroy; `reason` says which). */
   "domain:stopped": DomainEventPayload;
+  /** A domain's hypervisor process died unexpectedly. */
   "domain:crashed": DomainEventPayload;
+  /** A pool was defined. */
   "pool:defined": PoolEventPayload;
+  /** A pool definition was removed. */
   "pool:undefined": PoolEventPayload;
+  /** A pool's storage was built. */
   "pool:built": PoolEventPayload;
+  /** A pool was activated. */
   "pool:started": PoolEventPayload;
+  /** A pool was deactivated. */
   "pool:stopped": PoolEventPayload;
+  /** A pool's storage was deleted. */
   "pool:deleted": PoolEventPayload;
+  /** A pool was refreshed. */
   "pool:refreshed": PoolEventPayload;
+  /** A volume was created. */
   "volume:created": VolumeEventPayload;
+  /** A volume was deleted. */
   "volume:deleted": VolumeEventPayload;
+  /** A volume's capacity changed. */
   "volume:resized": VolumeEventPayload & { readonly capacityBytes: number };
-  "qmp:event": { readonly domain: string; readonly name: string; readonly data: unknown };
+  /** A raw QMP event from a domain's QEMU, passed through. */
+  "qmp:event": {
+    /** Domain name. */
+    readonly domain: string;
+    /** QMP event name (`"BLOCK_JOB_COMPLETED"`). */
+    readonly name: string;
+    /** QMP event data. */
+    readonly data: unknown;
+  };
   /** Sent by `subscribe()` when its buffer no longer reaches back far enough: `missed` events are lost. */
-  gap: { readonly missed: number; readonly fromSeq: number; readonly toSeq: number };
+  gap: {
+    /** How many events were lost. */
+    readonly missed: number;
+    /** The first lost `seq`. */
+    readonly fromSeq: number;
+    /** The last lost `seq` (also the gap event's own `seq`). */
+    readonly toSeq: number;
+  };
 }
 
 /** Every event type name. */
