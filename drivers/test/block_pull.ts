@@ -44,12 +44,12 @@ export interface BlockPullEnv {
  * @throws {ConflictError} When a job already works on the disk or its volume (naming that job).
  * @example
  * ```ts
- * import { startBlockPull, type BlockPullEnv } from "./block_pull.ts";
- * declare const env: BlockPullEnv | undefined;
- * if (env) {
- *   const job = await startBlockPull(env, "test", "vda", { bandwidth: 100 * 1024 * 1024 });
- *   if (job.type !== "block-pull") throw new Error("unexpected");
- * }
+ * // Reached through dom.blockPull():
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///default");
+ * const job = await (await conn.domains.get("test")).blockPull("vda");
+ * await job.wait();
+ * if (job.type !== "block-pull" || job.target.volume !== "test.qcow2") throw new Error("unexpected");
  * ```
  */
 export async function startBlockPull(env: BlockPullEnv, domain: string, disk: string, options: BlockPullOptions): Promise<Job<void>> {

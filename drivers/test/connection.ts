@@ -47,12 +47,12 @@ async function readFixtureFile(uri: ConnectionUri, path: string): Promise<unknow
  *
  * @example
  * ```ts
- * import { TestConnection } from "./connection.ts";
- * declare const ctx: import("../../core/driver.ts").DriverContext | undefined;
- * if (ctx) {
- *   const conn = await TestConnection.open(ctx.uri, ctx);
- *   if (!(await conn.listDomains()).includes("test")) throw new Error("unexpected");
- * }
+ * // Opened by connect() for test: URIs:
+ * import { connect } from "../../mod.ts";
+ * await using a = await connect("test:///default");
+ * await using b = await connect("test:///default");
+ * await (await a.domains.get("test")).destroy();
+ * if ((await (await b.domains.get("test")).info()).state !== "running") throw new Error("state leaked");
  * ```
  */
 export class TestConnection implements HypervisorConnection {
@@ -96,37 +96,36 @@ export class TestConnection implements HypervisorConnection {
   }
 
   /** The seed's or the fixture file's pools, active. */
-  async initialPools(): Promise<Array<{ config: MemoryPoolConfig; active: boolean }>> {
-    return this.#seedPools.map((config) => ({ config: { ...config }, active: true }));
+  initialPools(): Promise<Array<{ config: MemoryPoolConfig; active: boolean }>> {
+    return Promise.resolve(this.#seedPools.map((config) => ({ config: { ...config }, active: true })));
   }
 
   /** Names of the domains, in definition order. */
-  async listDomains(options?: SignalOptions): Promise<string[]> {
-    this.#enter("domains.list", options);
-    return this.#domains.names();
+  listDomains(options?: SignalOptions): Promise<string[]> {
+    return this.#run("domains.list", options, () => this.#domains.names());
   }
 
   /** A domain's state, vCPUs and memory. */
-  async domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
-    this.#enter("domain.info", options);
-    return this.#domains.info(name);
+  domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
+    return this.#run("domain.info", options, () => this.#domains.info(name));
   }
 
   /** A copy of a domain's definition. */
-  async domainConfig(name: string, options?: SignalOptions): Promise<DomainConfig> {
-    this.#enter("domain.config", options);
-    return this.#domains.config(name);
+  domainConfig(name: string, options?: SignalOptions): Promise<DomainConfig> {
+    return this.#run("domain.config", options, () => this.#domains.config(name));
   }
 
   /** Defines a shut-off domain; its disks' volumes are checked when it starts, as libvirt does. */
-  async defineDomain(config: DomainConfig, options?: SignalOptions): Promise<void> {
-    this.#enter("domains.define", options);
-    this.#domains.define(config);
+  defineDomain(config: DomainConfig, options?: SignalOptions): Promise<void> {
+    return this.#run("domains.define", options, () => this.#domains.define(config));
   }
 
   /** Removes a shut-off domain that no block job works on. */
-  async undefineDomain(name: string, options?: SignalOptions): Promise<void> {
-    this.#enter("domain.undefine", options);
+  undefineDomain(name: string, options?: SignalOptions): Promise<void> {
+    return this.#run("domain.undefine", options, () => this.#undefine(name));
+  }
+
+  #undefine(name: string): void {
     for (const disk of this.#domains.config(name).disks) {
       const holder = this.#ctx.jobs.holder(`disk:${name}/${disk.target}`);
       if (holder !== undefined) {
@@ -181,11 +180,18 @@ export class TestConnection implements HypervisorConnection {
   }
 
   /** Nothing to release: the state goes with the connection. */
-  async close(): Promise<void> {}
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 
-  async #transition(operation: TestOperation, name: string, transition: DomainTransition, options?: SignalOptions): Promise<void> {
+  #transition(operation: TestOperation, name: string, transition: DomainTransition, options?: SignalOptions): Promise<void> {
+    return this.#run(operation, options, () => this.#domains.transition(name, transition));
+  }
+
+  /** Runs an operation: its armed failure (or the cancellation) rejects before the body runs. */
+  async #run<T>(operation: TestOperation, options: SignalOptions | undefined, body: () => T | Promise<T>): Promise<T> {
     this.#enter(operation, options);
-    this.#domains.transition(name, transition);
+    return await body();
   }
 
   #diskEnv() {

@@ -42,7 +42,7 @@ export interface ResolvedVolume {
  * @example
  * ```ts
  * import { describeVolume } from "./disks.ts";
- * declare const storage: import("../../core/driver.ts").StorageAccess | undefined;
+ * const storage = undefined as import("../../core/driver.ts").StorageAccess | undefined; // a connection's ctx.storage
  * if (storage) {
  *   const { info } = await describeVolume(storage, "default-pool", "test.qcow2");
  *   if (info.format !== "qcow2") throw new Error("unexpected");
@@ -85,7 +85,7 @@ async function backingChain(env: DiskEnv, first: BackingRef | undefined): Promis
  * @example
  * ```ts
  * import { diskVolume } from "./disks.ts";
- * declare const env: import("./disks.ts").DiskEnv | undefined;
+ * const env = undefined as import("./disks.ts").DiskEnv | undefined; // a connection's pools and memory host
  * if (env) {
  *   const volume = await diskVolume(env, { target: "vda", volume: { pool: "default-pool", name: "test.qcow2" } });
  *   if (volume?.pool !== "default-pool") throw new Error("unexpected");
@@ -107,7 +107,7 @@ export async function diskVolume(env: DiskEnv, disk: DiskConfig): Promise<Resolv
  * @example
  * ```ts
  * import { resolveDisks } from "./disks.ts";
- * declare const env: import("./disks.ts").DiskEnv | undefined;
+ * const env = undefined as import("./disks.ts").DiskEnv | undefined; // a connection's pools and memory host
  * if (env) {
  *   const [vda] = await resolveDisks(env, [{ target: "vda", volume: { pool: "default-pool", name: "test.qcow2" } }]);
  *   if (vda?.backingChain.length !== 1) throw new Error("unexpected");

@@ -5,8 +5,12 @@
  */
 
 /**
- * The operations `failNext` can arm, named after the public methods. Each fails where the call reaches
- * the `test` driver or one of the connection's `memory` pools, before anything changes.
+ * The operations `failNext` can arm, named after the public methods. An armed operation fails the next
+ * call that reaches the `test` driver or one of the connection's `memory` pools, before anything changes,
+ * whichever public method made that call. Most map one to one; the shared ones are: `pool.start` also
+ * refreshes the pool (`pool.refresh`), `volume.resize` and volume pulls read `volume.info`, every volume
+ * job looks its volume up (`volumes.get`), and `conn.volumes.lookup` lists volumes (`volumes.list`).
+ * The driver's own reads (`dom.disks()`, the disk check of `dom.start()`) spend no armed failure.
  */
 export const TEST_OPERATIONS = Object.freeze(
   [

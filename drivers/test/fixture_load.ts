@@ -11,8 +11,14 @@ import { ConflictError, VirtError } from "../../core/errors.ts";
 import type { MemoryPoolConfig } from "../../core/storage_pool.ts";
 import type { DomainTable } from "./domains.ts";
 import type { FixtureDomain, FixturePool, TestFixture } from "./fixture.ts";
-import { DEFAULT_POOL_CAPACITY_BYTES, type MemoryHost, type MemoryPoolData, type MemoryVolume, memoryVolumeKey } from "./memory_host.ts";
-import { poolAllocationBytes } from "./memory_pool.ts";
+import {
+  DEFAULT_POOL_CAPACITY_BYTES,
+  type MemoryHost,
+  type MemoryPoolData,
+  type MemoryVolume,
+  memoryVolumeKey,
+  poolAllocationBytes,
+} from "./memory_host.ts";
 import { createContentStore } from "./volume_content.ts";
 
 /** Where a fixture goes. */

@@ -58,6 +58,23 @@ export function memoryVolumeKey(pool: string, volume: string): string {
 }
 
 /**
+ * Bytes a memory pool has in use: what its volumes' own layers allocate.
+ *
+ * @param data The pool's storage.
+ * @returns Allocated bytes.
+ * @example
+ * ```ts
+ * import { poolAllocationBytes } from "./memory_host.ts";
+ * if (poolAllocationBytes({ name: "p", capacityBytes: 0, volumes: new Map() }) !== 0) throw new Error("unexpected");
+ * ```
+ */
+export function poolAllocationBytes(data: MemoryPoolData): number {
+  let total = 0;
+  for (const volume of data.volumes.values()) total += volume.store.allocationBytes;
+  return total;
+}
+
+/**
  * The memory storage and armed failures of one connection.
  *
  * @example

@@ -10,27 +10,26 @@ import type { SignalOptions } from "../../core/options.ts";
 import type { MemoryPoolConfig } from "../../core/storage_pool.ts";
 import type { VolumeInfo } from "../../core/volume.ts";
 import type { VolumeIO } from "../../core/volume_io.ts";
-import { DEFAULT_POOL_CAPACITY_BYTES, type MemoryHost, type MemoryPoolData, type MemoryVolume, memoryVolumeKey } from "./memory_host.ts";
+import {
+  DEFAULT_POOL_CAPACITY_BYTES,
+  type MemoryHost,
+  type MemoryPoolData,
+  type MemoryVolume,
+  memoryVolumeKey,
+  poolAllocationBytes,
+} from "./memory_host.ts";
 import type { TestOperation } from "./faults.ts";
 import { createContentStore } from "./volume_content.ts";
 
 const DRIVER = "test";
 
-/**
- * Bytes a memory pool has in use: what its volumes' own layers allocate.
- *
- * @param data The pool's storage.
- * @returns Allocated bytes.
- * @example
- * ```ts
- * import { poolAllocationBytes } from "./memory_pool.ts";
- * if (poolAllocationBytes({ name: "p", capacityBytes: 0, volumes: new Map() }) !== 0) throw new Error("unexpected");
- * ```
- */
-export function poolAllocationBytes(data: MemoryPoolData): number {
-  let total = 0;
-  for (const volume of data.volumes.values()) total += volume.store.allocationBytes;
-  return total;
+/** Runs a synchronous body as an async operation: what it throws becomes the rejection. */
+function settle<T>(body: () => T): Promise<T> {
+  try {
+    return Promise.resolve(body());
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /**
@@ -196,19 +195,25 @@ export class MemoryPool implements StoragePoolBackend {
   }
 
   /** Opens a volume for positional I/O. */
-  async openVolume(name: string, mode: { write: boolean }, options?: SignalOptions): Promise<VolumeIO> {
-    options?.signal?.throwIfAborted();
-    return this.#volume(name).store.open({ write: mode.write === true });
+  openVolume(name: string, mode: { write: boolean }, options?: SignalOptions): Promise<VolumeIO> {
+    return settle(() => {
+      options?.signal?.throwIfAborted();
+      return this.#volume(name).store.open({ write: mode.write === true });
+    });
   }
 
   /** Nothing to release: the storage stays with the connection. */
-  async close(): Promise<void> {}
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 
   /** Checks the signal and an armed failure, then runs the synchronous body. */
-  async #op<T>(operation: TestOperation, options: SignalOptions | undefined, body: () => T): Promise<T> {
-    options?.signal?.throwIfAborted();
-    this.#host.faults.check(operation);
-    return body();
+  #op<T>(operation: TestOperation, options: SignalOptions | undefined, body: () => T): Promise<T> {
+    return settle(() => {
+      options?.signal?.throwIfAborted();
+      this.#host.faults.check(operation);
+      return body();
+    });
   }
 
   #ensure(): MemoryPoolData {

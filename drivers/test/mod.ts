@@ -90,5 +90,5 @@ export const memoryBackend = defineStorageBackend<MemoryPoolConfig>({
       throw new RangeError(`Invalid capacityBytes of memory pool "${config.name}": ${capacity} is not a whole number of bytes above 0`);
     }
   },
-  open: async (config, ctx) => new MemoryPool(config, memoryHostOf(ctx)),
+  open: (config, ctx) => Promise.resolve(new MemoryPool(config, memoryHostOf(ctx))),
 });

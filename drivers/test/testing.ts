@@ -31,9 +31,11 @@ export interface TestingEnv {
  * @throws {UnsupportedError} For a fixture with pools when core's pool manager cannot add pools.
  * @example
  * ```ts
- * import { loadFixture, type TestingEnv } from "./testing.ts";
- * declare const env: TestingEnv | undefined;
- * if (env) await loadFixture(env, { domains: [{ name: "web1", vcpus: 1, memoryBytes: 1 << 30, disks: [] }] });
+ * // Reached through conn.testing.load():
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///empty");
+ * await conn.testing!.load({ domains: [{ name: "web1", vcpus: 1, memoryBytes: 1 << 30, state: "running", disks: [] }] });
+ * if ((await (await conn.domains.get("web1")).info()).state !== "running") throw new Error("unexpected");
  * ```
  */
 export async function loadFixture(env: TestingEnv, fixture: unknown): Promise<void> {
@@ -65,9 +67,15 @@ export async function loadFixture(env: TestingEnv, fixture: unknown): Promise<vo
  * @returns The frozen controls.
  * @example
  * ```ts
- * import { createTestingControls, type TestingEnv } from "./testing.ts";
- * declare const env: TestingEnv | undefined;
- * if (env) createTestingControls(env).failNext("domain.start", new Error("no boot today"));
+ * // The controls are conn.testing:
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///default");
+ * const dom = await conn.domains.get("test");
+ * await dom.destroy();
+ * conn.testing!.failNext("domain.start", new Error("no boot today"));
+ * let message = "";
+ * try { await dom.start(); } catch (error) { message = (error as Error).message; }
+ * if (message !== "no boot today") throw new Error("unexpected");
  * ```
  */
 export function createTestingControls(env: TestingEnv): TestingControls {
