@@ -110,6 +110,13 @@ export function createRangeByteStream(
     }
   };
 
+  /** A failed pull stops everything it started before the stream errors. */
+  const fail = async (error: unknown): Promise<never> => {
+    local.abort(error);
+    await cleanup();
+    throw error;
+  };
+
   const source: UnderlyingByteSource = {
     type: "bytes",
     autoAllocateChunkSize: chunkBytes,
@@ -137,13 +144,7 @@ export function createRangeByteStream(
         request.respond(0);
         return;
       }
-      try {
-        await fill(request);
-      } catch (error) {
-        local.abort(error);
-        await cleanup();
-        throw error;
-      }
+      return fill(request).then(undefined, fail);
     },
     cancel(reason) {
       local.abort(reason);
