@@ -82,7 +82,7 @@ function content(value: unknown, path: string, capacityBytes: number): FixtureCo
 
 function volume(value: unknown, path: string): FixtureVolume {
   const f = object(value, path, ["name", "capacityBytes", "format", "backing", "content"]);
-  const capacityBytes = integer(f.capacityBytes, `${path}.capacityBytes`, 0);
+  const capacityBytes = integer(f.capacityBytes, `${path}.capacityBytes`, 1);
   const out: FixtureVolume = { name: name(f.name, `${path}.name`), capacityBytes };
   out.format = f.format === undefined ? "raw" : oneOf(f.format, `${path}.format`, ["raw", "qcow2"] as const);
   if (f.backing !== undefined) {
@@ -98,7 +98,7 @@ function volume(value: unknown, path: string): FixtureVolume {
 function pool(value: unknown, path: string): FixturePool {
   const f = object(value, path, ["name", "type", "capacityBytes", "volumes"]);
   const out: FixturePool = { name: name(f.name, `${path}.name`), type: oneOf(f.type, `${path}.type`, ["memory"] as const) };
-  if (f.capacityBytes !== undefined) out.capacityBytes = integer(f.capacityBytes, `${path}.capacityBytes`, 0);
+  if (f.capacityBytes !== undefined) out.capacityBytes = integer(f.capacityBytes, `${path}.capacityBytes`, 1);
   const volumes = f.volumes === undefined ? [] : array(f.volumes, `${path}.volumes`);
   out.volumes = volumes.map((v, i) => volume(v, `${path}.volumes[${i}]`));
   unique(out.volumes.map((v) => v.name), `${path}.volumes`, "volume");

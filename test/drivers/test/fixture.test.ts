@@ -26,6 +26,8 @@ describe("parseFixture", () => {
     row({ pools: [{ name: "p", type: "dir" }] }, TypeError, 'pools[0].type is "dir", expected one of "memory"'),
     row({ pools: [{ name: "a/b", type: "memory" }] }, TypeError, "pools[0].name"),
     row({ pools: [{ name: "p", type: "memory", capacityBytes: 1.5 }] }, RangeError, "pools[0].capacityBytes is 1.5"),
+    row({ pools: [{ name: "p", type: "memory", capacityBytes: 0 }] }, RangeError, "pools[0].capacityBytes is 0"),
+    row(volumes([{ name: "a", capacityBytes: 0 }]), RangeError, "pools[0].volumes[0].capacityBytes is 0"),
     row(volumes([{ name: "a", capacityBytes: 1 }, { name: "b", capacityBytes: -1 }]), RangeError, "pools[0].volumes[1].capacityBytes"),
     row(volumes([{ name: "a", capacityBytes: "1G" }]), TypeError, "pools[0].volumes[0].capacityBytes must be a number"),
     row(volumes([{ name: "a", capacityBytes: 1, format: "vmdk" }]), TypeError, "pools[0].volumes[0].format"),
