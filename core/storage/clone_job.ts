@@ -37,16 +37,16 @@ export interface CloneJobOptions extends VolumeJobEnv, VolumeCloneOptions {
  * @throws {TypeError} For a bad name, format or source. `RangeError` for a bad bandwidth.
  * @throws {ConflictError} When the name is taken, or a job writes the source.
  * @throws {UnsupportedError} When the target pool cannot create or open volumes.
- * @example
+ * @internal Reached through `pool.volumes.clone()`.
+ * @example How a user reaches it
  * ```ts
- * import { startCloneJob } from "./clone_job.ts";
- * import type { CloneJobOptions } from "./clone_job.ts";
- * declare const env: Omit<CloneJobOptions, "name" | "pool"> | undefined;
- * if (env) {
- *   const job = await startCloneJob({ ...env, pool: "images", name: "copy.qcow2", format: "qcow2" });
- *   const copy = await job.wait();
- *   if (copy.name !== "copy.qcow2") throw new Error("unexpected");
+ * import type { StoragePool } from "../storage_pool.ts";
+ * import type { Volume } from "../volume.ts";
+ * async function copyTemplate(pool: StoragePool, template: Volume): Promise<Volume> {
+ *   const job = await pool.volumes.clone(template, { name: "web1.qcow2", format: "qcow2", bandwidth: 64 << 20 });
+ *   return await job.wait();
  * }
+ * if (typeof copyTemplate !== "function") throw new Error("unexpected");
  * ```
  */
 export async function startCloneJob(options: CloneJobOptions): Promise<Job<Volume>> {

@@ -58,15 +58,16 @@ export interface PreparedVolume {
  * @returns The open volume and what the job needs.
  * @throws {NotFoundError} For an unknown pool or volume. `StateError` for an inactive pool.
  * @throws {ConflictError} When a job uses the volume or one of the locks.
+ * @internal
  * @example
  * ```ts
  * import { prepare } from "./job_support.ts";
  * import type { VolumeJobEnv } from "./job_support.ts";
- * declare const env: VolumeJobEnv | undefined;
- * if (env) {
- *   const { io } = await prepare({ ...env, pool: "images", volume: "disk1" }, { action: "wipe" });
- *   await io.close();
+ * async function openForWipe(env: VolumeJobEnv) {
+ *   const { io, locks } = await prepare({ ...env, pool: "images", volume: "disk1" }, { action: "wipe" });
+ *   return { io, locks };
  * }
+ * if (typeof openForWipe !== "function") throw new Error("unexpected");
  * ```
  */
 export async function prepare(
@@ -99,8 +100,9 @@ export async function prepare(
  * @example
  * ```ts
  * import { guard } from "./job_support.ts";
+ * import type { VolumeIO } from "../volume_io.ts";
  * let closed = false;
- * const io = { close: async () => { closed = true; } } as unknown as import("../volume_io.ts").VolumeIO;
+ * const io = { close: async () => { closed = true; } } as unknown as VolumeIO;
  * await guard(io, () => { throw new Error("no"); }).catch(() => {});
  * if (!closed) throw new Error("unexpected");
  * ```

@@ -24,17 +24,17 @@ type PoolVerb = "build" | "start" | "stop" | "refresh" | "delete" | "undefine";
  * @param name The pool's name.
  * @param type Its backend type.
  * @returns The public pool object.
- * @example
+ * @internal Reached through `conn.pools`.
+ * @example How a user reaches it
  * ```ts
- * import { createPoolManager } from "./pool_manager.ts";
- * import type { PoolManagerOptions } from "./pool_manager.ts";
- * declare const options: PoolManagerOptions;
- * if (options !== undefined) {
- *   const manager = createPoolManager(options);
- *   const pool = await manager.pools.define({ name: "images", type: "memory" });
+ * import type { PoolCollection } from "../storage_pool.ts";
+ * async function scratchPool(pools: PoolCollection) {
+ *   const pool = await pools.define({ name: "scratch", type: "dir", path: "/var/tmp/scratch" });
+ *   await pool.build();
  *   await pool.start();
- *   if ((await pool.info()).state !== "active") throw new Error("unexpected");
+ *   return pool;
  * }
+ * if (typeof scratchPool !== "function") throw new Error("unexpected");
  * ```
  */
 export function createPoolHandle(table: PoolTable, name: string, type: string): StoragePool {
@@ -118,6 +118,14 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
  * @param options Cancellation.
  * @param announce Emit `pool:started` (seeded pools start quietly).
  * @throws {StateError} When the pool is active.
+ * @internal
+ * @example Starting a pool inside its lifecycle queue
+ * ```ts
+ * import { activate } from "./pool_handle.ts";
+ * import type { PoolTable } from "./pool_table.ts";
+ * const start = (table: PoolTable, name: string) => table.serial(name, (entry) => activate(table, entry, {}, true));
+ * if (typeof start !== "function") throw new Error("unexpected");
+ * ```
  */
 export async function activate(table: PoolTable, entry: PoolEntry, options: SignalOptions, announce: boolean): Promise<void> {
   if (entry.active) {
@@ -145,6 +153,14 @@ export async function activate(table: PoolTable, entry: PoolEntry, options: Sign
  *
  * @param table The connection's pools.
  * @param entry The pool.
+ * @internal
+ * @example Undefining a pool inside its lifecycle queue
+ * ```ts
+ * import { forget } from "./pool_handle.ts";
+ * import type { PoolTable } from "./pool_table.ts";
+ * const undefine = (table: PoolTable, name: string) => table.serial(name, (entry) => forget(table, entry));
+ * if (typeof undefine !== "function") throw new Error("unexpected");
+ * ```
  */
 export async function forget(table: PoolTable, entry: PoolEntry): Promise<void> {
   table.remove(entry.name);

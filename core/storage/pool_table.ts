@@ -60,7 +60,29 @@ export interface PoolEntry {
   queue: Promise<unknown>;
 }
 
-/** The pools of one connection. */
+/**
+ * The pools of one connection.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * import { PoolTable } from "./pool_table.ts";
+ * import { createMemoryPoolConfigStore } from "./pool_config_store.ts";
+ * import { createVirtualClock } from "../clock.ts";
+ * import type { EventBus } from "../event_bus.ts";
+ * import type { JobManager } from "../jobs/types.ts";
+ * const table = new PoolTable({
+ *   registry: { storageBackend: async (type) => { throw new Error(`no backend ${type}`); } },
+ *   bus: {} as EventBus,
+ *   clock: createVirtualClock(),
+ *   jobs: {} as JobManager,
+ *   uri: { href: "test:///empty", scheme: "test", host: "", path: "/empty", params: new Map() },
+ *   store: createMemoryPoolConfigStore(),
+ * });
+ * await table.ready();
+ * if (table.entries().length !== 0 || (await table.findVolume({ key: "k" })) !== undefined) throw new Error("unexpected");
+ * ```
+ */
 export class PoolTable {
   /** The connection's bus. */
   readonly bus: EventBus;

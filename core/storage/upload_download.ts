@@ -34,18 +34,18 @@ const STEP_BYTES = KiB(256);
  * @throws {NotFoundError} For an unknown pool or volume. `StateError` for an inactive pool.
  * @throws {ConflictError} When another job uses the volume.
  * @throws {RangeError} For a bad range or bandwidth.
- * @example
+ * @internal Reached through `volume.upload()`.
+ * @example How a user reaches it
  * ```ts
- * import { startUploadJob } from "./upload_download.ts";
- * import type { VolumeJobEnv } from "./job_support.ts";
- * declare const env: VolumeJobEnv | undefined;
- * if (env) {
- *   const job = await startUploadJob({ ...env, pool: "images", volume: "disk1", length: 4 });
+ * import type { Volume } from "../volume.ts";
+ * async function writeHeader(volume: Volume, header: Uint8Array): Promise<void> {
+ *   const job = await volume.upload({ offset: 0, length: header.byteLength });
  *   const writer = job.writable.getWriter();
- *   await writer.write(new Uint8Array([1, 2, 3, 4]));
+ *   await writer.write(header);
  *   await writer.close();
  *   await job.wait();
  * }
+ * if (typeof writeHeader !== "function") throw new Error("unexpected");
  * ```
  */
 export async function startUploadJob(options: TransferJobOptions): Promise<UploadJob> {
@@ -114,16 +114,15 @@ export async function startUploadJob(options: TransferJobOptions): Promise<Uploa
  * @returns The running job with its readable.
  * @throws {NotFoundError} For an unknown pool or volume. `StateError` for an inactive pool.
  * @throws {RangeError} For a bad range or bandwidth.
- * @example
+ * @internal Reached through `volume.download()`.
+ * @example How a user reaches it
  * ```ts
- * import { startDownloadJob } from "./upload_download.ts";
- * import type { VolumeJobEnv } from "./job_support.ts";
- * declare const env: VolumeJobEnv | undefined;
- * if (env) {
- *   const job = await startDownloadJob({ ...env, pool: "images", volume: "disk1", offset: 0, length: 4096 });
- *   const bytes = new Uint8Array(await new Response(job.readable).arrayBuffer());
- *   if (bytes.byteLength !== 4096) throw new Error("unexpected");
+ * import type { Volume } from "../volume.ts";
+ * async function firstSector(volume: Volume): Promise<Uint8Array> {
+ *   const job = await volume.download({ offset: 0, length: 512, bandwidth: 1 << 20 });
+ *   return new Uint8Array(await new Response(job.readable).arrayBuffer());
  * }
+ * if (typeof firstSector !== "function") throw new Error("unexpected");
  * ```
  */
 export async function startDownloadJob(options: TransferJobOptions): Promise<DownloadJob> {

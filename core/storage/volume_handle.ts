@@ -30,16 +30,17 @@ import { startAllocateJob, startCloneJob, startPullJob, startWipeJob } from "./v
  * @param table The connection's pools.
  * @param pool The pool's name.
  * @returns The collection.
- * @example
+ * @internal Reached through `pool.volumes`.
+ * @example How a user reaches it
  * ```ts
- * import { createVolumeCollection } from "./volume_handle.ts";
- * import type { PoolTable } from "./pool_table.ts";
- * declare const table: PoolTable | undefined;
- * if (table) {
- *   const volumes = createVolumeCollection(table, "images");
- *   const disk = await volumes.create({ name: "disk1", capacityBytes: 1 << 20 });
- *   if (disk.pool !== "images") throw new Error("unexpected");
+ * import type { StoragePool } from "../storage_pool.ts";
+ * import type { Volume } from "../volume.ts";
+ * async function thinDisk(pool: StoragePool, template: Volume) {
+ *   return await pool.volumes.create({
+ *     name: "web1.qcow2", capacityBytes: 10 * 2 ** 30, format: "qcow2", backing: { path: template.path, format: "qcow2" },
+ *   });
  * }
+ * if (typeof thinDisk !== "function") throw new Error("unexpected");
  * ```
  */
 export function createVolumeCollection(table: PoolTable, pool: string): VolumeCollection {
@@ -62,13 +63,17 @@ export function createVolumeCollection(table: PoolTable, pool: string): VolumeCo
       return createVolumeHandle(table, pool, record);
     },
     clone(source, options) {
+      const { name, format, bandwidth, signal } = optionsOf(options, "clone options");
       return startCloneJob({
         ...envOf(table),
         toVolume: (record) => createVolumeHandle(table, pool, record),
         source,
         pool,
-        ...optionsOf(options, "clone options"),
-      } as Parameters<typeof startCloneJob>[0]);
+        name: name as string,
+        format,
+        bandwidth,
+        signal,
+      });
     },
   };
 }
@@ -80,15 +85,16 @@ export function createVolumeCollection(table: PoolTable, pool: string): VolumeCo
  * @param pool The pool's name.
  * @param record What the backend reported.
  * @returns The public volume object.
- * @example
+ * @internal Reached through `pool.volumes.get()`, `list()` and `conn.volumes.lookup()`.
+ * @example How a user reaches it
  * ```ts
- * import { createVolumeHandle } from "./volume_handle.ts";
- * import type { PoolTable } from "./pool_table.ts";
- * declare const table: PoolTable | undefined;
- * if (table) {
- *   const volume = createVolumeHandle(table, "images", { name: "a", key: "/images/a", path: "/images/a" });
- *   if ((await volume.info()).capacityBytes <= 0) throw new Error("unexpected");
+ * import type { Volume } from "../volume.ts";
+ * async function allocatedBytes(volume: Volume): Promise<number> {
+ *   let total = 0;
+ *   for await (const extent of volume.extents()) if (extent.depth === 0 && extent.data) total += extent.length;
+ *   return total;
  * }
+ * if (typeof allocatedBytes !== "function") throw new Error("unexpected");
  * ```
  */
 export function createVolumeHandle(table: PoolTable, pool: string, record: VolumeRecord): Volume {
@@ -111,11 +117,27 @@ export function createVolumeHandle(table: PoolTable, pool: string, record: Volum
       if (opts.length !== undefined) assertBytes(opts.length, "length");
       return mapExtents(table, pool, name, label, opts);
     },
-    allocate: (options) => startAllocateJob({ ...env, pool, volume: name, ...optionsOf(options, "allocate options") }),
-    pull: (options) => startPullJob({ ...env, pool, volume: name, ...optionsOf(options, "pull options") }),
-    wipe: (options) => startWipeJob({ ...env, pool, volume: name, ...optionsOf(options, "wipe options") }),
-    upload: (options) => startUploadJob({ ...env, pool, volume: name, ...optionsOf(options, "upload options") }),
-    download: (options) => startDownloadJob({ ...env, pool, volume: name, ...optionsOf(options, "download options") }),
+    // Only the documented fields pass: a job's type, target and locks are not the caller's to choose.
+    allocate: (options) => {
+      const { offset, length, bandwidth, signal } = optionsOf(options, "allocate options");
+      return startAllocateJob({ ...env, pool, volume: name, offset, length, bandwidth, signal });
+    },
+    pull: (options) => {
+      const { bandwidth, base, signal } = optionsOf(options, "pull options");
+      return startPullJob({ ...env, pool, volume: name, bandwidth, base, signal });
+    },
+    wipe: (options) => {
+      const { bandwidth, signal } = optionsOf(options, "wipe options");
+      return startWipeJob({ ...env, pool, volume: name, bandwidth, signal });
+    },
+    upload: (options) => {
+      const { offset, length, bandwidth, signal } = optionsOf(options, "upload options");
+      return startUploadJob({ ...env, pool, volume: name, offset, length, bandwidth, signal });
+    },
+    download: (options) => {
+      const { offset, length, bandwidth, signal } = optionsOf(options, "download options");
+      return startDownloadJob({ ...env, pool, volume: name, offset, length, bandwidth, signal });
+    },
     async resize(capacityBytes, options) {
       const capacity = assertBytes(capacityBytes, "capacityBytes");
       if (capacity === 0) throw new RangeError(`Cannot resize ${label} to 0 bytes`);

@@ -48,12 +48,15 @@ export interface PullJobOptions extends VolumeJobOptions {
  * @throws {NotFoundError} For an unknown pool or volume. `StateError` for an inactive pool.
  * @throws {ConflictError} When another job uses the volume.
  * @throws {RangeError} For a bad range or bandwidth.
- * @example
+ * @internal Reached through `volume.allocate()`.
+ * @example How a user reaches it
  * ```ts
- * import { startAllocateJob } from "./volume_jobs.ts";
- * import type { VolumeJobEnv } from "./volume_jobs.ts";
- * declare const env: VolumeJobEnv | undefined;
- * if (env) await (await startAllocateJob({ ...env, pool: "images", volume: "disk1" })).wait();
+ * import type { Volume } from "../volume.ts";
+ * async function preallocate(volume: Volume): Promise<void> {
+ *   const job = await volume.allocate({ bandwidth: 64 << 20 });
+ *   await job.wait();
+ * }
+ * if (typeof preallocate !== "function") throw new Error("unexpected");
  * ```
  */
 export async function startAllocateJob(options: AllocateJobOptions): Promise<Job<void>> {
@@ -73,12 +76,15 @@ export async function startAllocateJob(options: AllocateJobOptions): Promise<Job
  * @returns The running job.
  * @throws {NotFoundError} For an unknown pool or volume. `StateError` for an inactive pool.
  * @throws {ConflictError} When another job uses the volume.
- * @example
+ * @internal Reached through `volume.wipe()`.
+ * @example How a user reaches it
  * ```ts
- * import { startWipeJob } from "./volume_jobs.ts";
- * import type { VolumeJobEnv } from "./volume_jobs.ts";
- * declare const env: VolumeJobEnv | undefined;
- * if (env) await (await startWipeJob({ ...env, pool: "images", volume: "disk1", bandwidth: 1 << 20 })).wait();
+ * import type { Volume } from "../volume.ts";
+ * async function scrub(volume: Volume): Promise<void> {
+ *   await (await volume.wipe()).wait();
+ *   await volume.delete();
+ * }
+ * if (typeof scrub !== "function") throw new Error("unexpected");
  * ```
  */
 export async function startWipeJob(options: VolumeJobOptions): Promise<Job<void>> {
@@ -99,16 +105,17 @@ export async function startWipeJob(options: VolumeJobOptions): Promise<Job<void>
  * @throws {NotFoundError} For an unknown pool or volume, or a `base` that is not in the chain.
  * @throws {UnsupportedError} When the volume has a backing its backend cannot change.
  * @throws {ConflictError} When another job uses the volume or one of `locks`.
- * @example
+ * @example How the `test` driver's `dom.blockPull("vda")` starts its job on the disk's pool volume
  * ```ts
  * import { startPullJob } from "./volume_jobs.ts";
  * import type { VolumeJobEnv } from "./volume_jobs.ts";
- * declare const env: VolumeJobEnv | undefined;
- * if (env) {
- *   const job = await startPullJob({ ...env, pool: "images", volume: "web1.qcow2", type: "block-pull",
- *     target: { domain: "web1", disk: "vda", pool: "images", volume: "web1.qcow2" }, locks: ["disk:web1/vda"] });
- *   await job.wait();
+ * async function blockPull(env: VolumeJobEnv, bandwidth: number) {
+ *   const target = { domain: "web1", disk: "vda", pool: "images", volume: "web1.qcow2" };
+ *   return await startPullJob({
+ *     ...env, pool: target.pool, volume: target.volume, bandwidth, type: "block-pull", target, locks: ["disk:web1/vda"],
+ *   });
  * }
+ * if (typeof blockPull !== "function") throw new Error("unexpected");
  * ```
  */
 export async function startPullJob(options: PullJobOptions): Promise<Job<void>> {
