@@ -10,7 +10,7 @@ import type { CoreEvent, EventPattern, EventsMatching } from "../../core/events.
 import type { StoragePool } from "../../core/storage_pool.ts";
 import type { Volume } from "../../core/volume.ts";
 import { UnsupportedError } from "../../core/errors.ts";
-import { assert, ConformanceError } from "./assert.ts";
+import { assert, ConformanceError, describeError } from "./assert.ts";
 import type { ConformanceTarget } from "./types.ts";
 
 const DEFAULT_TIMEOUT_MS = 20_000;
@@ -210,4 +210,21 @@ export async function filledVolume(
   const data = patternBytes(capacityBytes, seed);
   await uploadBytes(target, volume, data);
   return { volume, data };
+}
+
+/** Checks that `fn` rejects with exactly `reason`: cancellation is the signal's own reason, never wrapped. */
+export async function assertAbortedWith(fn: () => Promise<unknown>, reason: unknown, what: string): Promise<void> {
+  let outcome: { value: unknown } | { error: unknown };
+  try {
+    outcome = { value: await fn() };
+  } catch (error) {
+    outcome = { error };
+  }
+  if ("value" in outcome) throw new ConformanceError(`Expected ${what} with an aborted signal to reject, but it succeeded`);
+  if (outcome.error !== reason) {
+    throw new ConformanceError(
+      `Expected ${what} with an aborted signal to reject with the signal's own reason, got ${describeError(outcome.error)}`,
+      { cause: outcome.error },
+    );
+  }
 }

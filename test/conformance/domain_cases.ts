@@ -8,7 +8,7 @@ import type { Connection } from "../../core/connection.ts";
 import type { Domain, DomainConfig, DomainState } from "../../core/domain.ts";
 import { ConflictError, NotFoundError, StateError } from "../../core/errors.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { assertIncreasingSeq, record, scoped, uniqueName, withConnection } from "./_support.ts";
+import { assertAbortedWith, assertIncreasingSeq, record, scoped, uniqueName, withConnection } from "./_support.ts";
 import type { ConformanceCase, ConformanceTarget } from "./types.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -199,6 +199,24 @@ const domainEvents: ConformanceCase = {
     }),
 };
 
+const abortedSignal: ConformanceCase = {
+  name: "domains: a call with an aborted signal rejects with the signal's own reason and changes nothing",
+  requires: ["domains"],
+  run: (target) =>
+    withConnection(target, (conn) =>
+      withDomain(target, conn, async (domain) => {
+        const reason = new Error("the conformance kit aborted this call");
+        const signal = AbortSignal.abort(reason);
+        await assertAbortedWith(() => conn.domains.list({ signal }), reason, "domains.list()");
+        await assertAbortedWith(() => conn.domains.get(domain.name, { signal }), reason, "domains.get()");
+        const config = domainConfig(target, uniqueName("dom"));
+        await assertAbortedWith(() => conn.domains.define(config, { signal }), reason, "domains.define()");
+        await assertAbortedWith(() => domain.start({ signal }), reason, "domain.start()");
+        await expectState(domain, "shutoff", "an aborted start()");
+        assert(!(await conn.domains.list()).some((d) => d.name === config.name), "an aborted define() defines nothing");
+      })),
+};
+
 /**
  * Cases for a hypervisor driver's domains (capability `domains`), plus connection basics every target runs.
  *
@@ -217,4 +235,5 @@ export const hypervisorCases: readonly ConformanceCase[] = Object.freeze([
   stateRules,
   undefineRunning,
   domainEvents,
+  abortedSignal,
 ]);

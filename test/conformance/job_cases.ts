@@ -12,6 +12,7 @@ import { KiB, MiB } from "../../core/units.ts";
 import type { Volume } from "../../core/volume.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import {
+  assertAbortedWith,
   downloadBytes,
   drive,
   elapse,
@@ -21,6 +22,7 @@ import {
   scoped,
   uniqueName,
   withConnection,
+  withDeadline,
   withPool,
 } from "./_support.ts";
 import type { Capability, ConformanceCase, ConformanceTarget } from "./types.ts";
@@ -216,6 +218,24 @@ const failedJob: ConformanceCase = {
       })),
 };
 
+const waitSignal: ConformanceCase = {
+  name: "jobs: aborting wait()'s signal rejects with the signal's reason and leaves the job running",
+  requires: CLONE,
+  run: (target) =>
+    withConnection(target, (conn) =>
+      withPool(target, conn, async (pool) => {
+        const { job } = await startCappedClone(target, pool);
+        const controller = new AbortController();
+        const reason = new Error("the conformance kit stopped waiting");
+        const waiting = job.wait({ signal: controller.signal });
+        controller.abort(reason);
+        await assertAbortedWith(() => withDeadline(waiting, 5000, "wait() to reject after its signal aborted"), reason, "job.wait()");
+        assertEquals((await job.info()).state, "running", "state of a job whose waiter gave up");
+        await job.setSpeed(0);
+        await drive(target, job.wait(), `clone job "${job.id}" after an abandoned wait()`);
+      })),
+};
+
 const writeConflict: ConformanceCase = {
   name: "jobs: a second job writing the same volume throws ConflictError naming the first job",
   requires: ["storage", "volumeCreate", "raw", "volumeStreams"],
@@ -254,5 +274,6 @@ export const volumeJobCases: readonly ConformanceCase[] = Object.freeze([
   setSpeed,
   abortCapped,
   failedJob,
+  waitSignal,
   writeConflict,
 ]);

@@ -228,6 +228,21 @@ const mutants: Array<{ breaks: string; caseName: string; mutation: Mutation }> =
         wrap(d, { disks: (i) => async () => (await i.disks()).map((x) => ({ ...x, backingChain: [{ path: "/base", format: "raw" }] })) })),
   },
   {
+    breaks: "domains.list() wraps the abort reason",
+    caseName: "domains: a call with an aborted signal",
+    mutation: (c) => wrap(c, { domains: (i) => wrap(i.domains, { list: (d) => (o) => d.list(o).catch((e) => Promise.reject(new Error("wrapped", { cause: e }))) }) }),
+  },
+  {
+    breaks: "volumes.create() ignores the signal",
+    caseName: "volumes: a call with an aborted signal",
+    mutation: (c) => mapPools(c, (p) => wrap(p, { volumes: (i) => wrap(i.volumes, { create: (v) => ({ signal: _, ...o }) => v.create(o) }) })),
+  },
+  {
+    breaks: "wait() ignores its signal",
+    caseName: "jobs: aborting wait()'s signal",
+    mutation: (c) => mapCloneJobs(c, (j) => wrap(j, { wait: (i) => () => i.wait() })),
+  },
+  {
     breaks: "job:created is never emitted",
     caseName: "events: one job's events come in order",
     mutation: (c) => mapEvents(c, { on: (b) => (pattern, listener) => b.on(pattern, (e) => e.type !== "job:created" && listener(e)) }),

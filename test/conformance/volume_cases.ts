@@ -9,6 +9,7 @@ import { KiB, MiB } from "../../core/units.ts";
 import type { Extent } from "../../core/volume.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import {
+  assertAbortedWith,
   assertIncreasingSeq,
   downloadBytes,
   patternBytes,
@@ -173,6 +174,23 @@ const extents: ConformanceCase = {
       })),
 };
 
+const abortedSignal: ConformanceCase = {
+  name: "volumes: a call with an aborted signal rejects with the signal's own reason and creates nothing",
+  requires: ["storage", "volumeCreate", "raw"],
+  run: (target) =>
+    withConnection(target, (conn) =>
+      withPool(target, conn, async (pool) => {
+        const reason = new Error("the conformance kit aborted this call");
+        const signal = AbortSignal.abort(reason);
+        await assertAbortedWith(() => conn.pools.list({ signal }), reason, "pools.list()");
+        await assertAbortedWith(() => pool.info({ signal }), reason, "pool.info()");
+        await assertAbortedWith(() => pool.volumes.list({ signal }), reason, "volumes.list()");
+        const name = uniqueName("vol");
+        await assertAbortedWith(() => pool.volumes.create({ name, capacityBytes: MiB(1), format: "raw", signal }), reason, "volumes.create()");
+        assertEquals(await pool.volumes.list(), [], "an aborted create() creates nothing");
+      })),
+};
+
 /**
  * Cases for volumes (capabilities `storage`, `volumeCreate`, `raw`; resizing needs `volumeResize`, the
  * data path `volumeStreams`).
@@ -190,4 +208,5 @@ export const volumeCases: readonly ConformanceCase[] = Object.freeze([
   volumeEvents,
   roundTrip,
   extents,
+  abortedSignal,
 ]);
