@@ -16,7 +16,7 @@ import type { LazyDriver } from "./registry.ts";
  */
 export const API_VERSION = 1;
 
-/** Undoes what a per-connection listener did; runs when the connection closes. */
+/** Undoes what a per-connection listener did; runs when the connection closes or the plugin is removed. */
 export type ConnectCleanup = () => void | Promise<void>;
 
 /** Called with each connection opened through the registry, before `connect()` returns it. */
@@ -40,10 +40,11 @@ export interface PluginHost {
   };
   /**
    * Adds a listener called with every connection opened through the registry from now on; if it
-   * returns a function, that runs when the connection closes. A listener that throws makes the
-   * connection fail to open (with a `ConnectError`), so a plugin is never silently missing.
+   * returns a function, that runs when the connection closes or when the plugin is removed, whichever
+   * comes first (so removing a plugin detaches it from open connections too). A listener that throws
+   * makes the connection fail to open (with a `ConnectError`), so a plugin is never silently missing.
    *
-   * @returns A function that removes the listener (already-open connections keep their cleanups).
+   * @returns A function that stops calling the listener for new connections.
    */
   onConnect(listener: ConnectListener): () => void;
 }
@@ -106,7 +107,8 @@ export interface PluginTarget {
 
 /**
  * Checks a plugin's API version, runs its setup against `target`, and returns the function that
- * tears it down and removes what it registered. If setup throws, what it registered is removed first.
+ * detaches it from open connections, tears it down and removes what it registered. If setup throws,
+ * what it registered is removed first.
  *
  * @internal Used by `Registry.use`.
  */
@@ -118,6 +120,7 @@ export async function installPlugin(plugin: PluginDefinition, target: PluginTarg
     });
   }
   const undo: Array<() => void> = [];
+  const attached = new Set<ConnectCleanup>(); // cleanups of connections still open
   let active = true;
   const assertActive = (what: string) => {
     if (!active) throw new StateError(`Cannot ${what} for plugin "${name}": it has been removed`, { state: "removed" });
@@ -135,8 +138,25 @@ export async function installPlugin(plugin: PluginDefinition, target: PluginTarg
     onConnect(listener: ConnectListener) {
       if (typeof listener !== "function") throw new TypeError(`Invalid onConnect listener of plugin "${name}": expected a function`);
       assertActive("add a connect listener");
-      // A wrapper, so the same function added twice is two listeners, each removed on its own.
-      const entry: ConnectListener = (conn) => listener(conn);
+      // A wrapper (so the same function added twice is two listeners, each removed on its own) that
+      // records each connection's cleanup, so removing the plugin can detach it from open connections.
+      const entry: ConnectListener = async (conn) => {
+        const cleanup = await listener(conn);
+        if (typeof cleanup !== "function") return undefined;
+        if (!active) {
+          await cleanup(); // the plugin was removed while this listener ran
+          return undefined;
+        }
+        let done = false;
+        const once: ConnectCleanup = async () => {
+          if (done) return;
+          done = true;
+          attached.delete(once);
+          await cleanup();
+        };
+        attached.add(once);
+        return once;
+      };
       target.connectListeners.add(entry);
       const off = () => void target.connectListeners.delete(entry);
       undo.push(off);
@@ -160,11 +180,14 @@ export async function installPlugin(plugin: PluginDefinition, target: PluginTarg
   return async () => {
     if (!active) return;
     active = false;
+    let failure: unknown;
     try {
+      failure = await runCleanups([...attached]);
       if (typeof teardown === "function") await teardown();
     } finally {
       removeAll();
     }
+    if (failure !== undefined) throw failure;
   };
 }
 

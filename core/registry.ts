@@ -65,7 +65,8 @@ export interface Registry {
   /**
    * Runs a plugin's setup. Always asynchronous, whether or not setup is.
    *
-   * @returns A function that tears the plugin down and removes what it registered (idempotent).
+   * @returns A function that detaches the plugin from open connections (their connect-listener
+   *   cleanups), runs its teardown and removes what it registered (idempotent).
    * @throws {UnsupportedError} When the plugin was written for another plugin API version.
    * @throws {ConflictError} When a plugin of that name is in use.
    */

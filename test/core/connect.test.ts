@@ -238,6 +238,26 @@ describe("openConnection() with plugins", () => {
     expect(sessions[0]?.closeCount).toBe(1);
   });
 
+  it("detaches a removed plugin from open connections, running each cleanup once", async () => {
+    const { registry } = setup();
+    const log: string[] = [];
+    const dispose = await withPlugin(registry, (conn) => {
+      const off = conn.events.on("domain:*", (event) => log.push(`${conn.uri} ${event.type}`));
+      return () => {
+        off();
+        log.push(`detached ${conn.uri}`);
+      };
+    });
+    const a = await openConnection("fake:///a", {}, registry);
+    const b = await openConnection("fake:///b", {}, registry);
+    await a.domains.define(domainConfig("web1"));
+    await b.close();
+    await dispose();
+    await a.domains.define(domainConfig("web2"));
+    await a.close();
+    expect(log).toEqual(["fake:///a domain:defined", "detached fake:///b", "detached fake:///a"]);
+  });
+
   it("stops calling a plugin's listener once the plugin is removed", async () => {
     const { registry } = setup();
     let calls = 0;
