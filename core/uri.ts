@@ -30,6 +30,7 @@ const HOST = /^(?:[a-z0-9._~-]*|\[[0-9a-f:.]+\])$/i;
 const USER = /^[a-z0-9._~!$&'()*+,;=%-]+$/i;
 // Anything outside RFC 3986's unreserved, reserved and `%` must be percent-encoded.
 const URI_CHARS = /^[a-z0-9._~:/?#[\]@!$&'()*+,;=%-]*$/i;
+// deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**

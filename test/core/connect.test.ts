@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createVirtualClock } from "../../core/clock.ts";
 import { openConnection } from "../../core/connect.ts";
-import { ConnectError, NotFoundError, StateError, VirtError } from "../../core/errors.ts";
+import { ConnectError, NotFoundError, StateError, type VirtError } from "../../core/errors.ts";
 import { definePlugin } from "../../core/plugin.ts";
 import { createRegistry, type Registry } from "../../core/registry.ts";
 import { createFakeBackend, createFakeHypervisor, domainConfig, type FakeHypervisorOptions } from "./_fake_hypervisor.ts";
