@@ -1,0 +1,21 @@
+/**
+ * `npm run bench`: every benchmark suite, one after another. Each prints its figures next to a reference
+ * measured in the same run, with the ratio; quote ratios from one run, the machines are shared and noisy.
+ * `npm run bench -- copy` runs only the suites whose name contains "copy".
+ *
+ * @module
+ */
+import process from "node:process";
+
+const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
+  "event-bus": () => import("./event_bus.bench.ts"),
+  "copy-loop": () => import("./copy_loop.bench.ts"),
+  "rate-limiter": () => import("./rate_limiter.bench.ts"),
+};
+
+const filter = process.argv[2];
+for (const [name, load] of Object.entries(SUITES)) {
+  if (filter && !name.includes(filter)) continue;
+  console.log(`\n## ${name}`);
+  await (await load()).run();
+}
