@@ -11,7 +11,7 @@ import { assertBandwidth } from "../units.ts";
 import { assertName, assertObject } from "../validate.ts";
 import type { Volume, VolumeCloneOptions } from "../volume.ts";
 import type { VolumeIO } from "../volume_io.ts";
-import { signalOnly, type VolumeJobEnv } from "./job_support.ts";
+import { pausable, signalOnly, type VolumeJobEnv } from "./job_support.ts";
 import { assertIdle, requireOp, trackReader, volumeLabel } from "./volume_checks.ts";
 
 /** Options of {@linkcode startCloneJob}. */
@@ -107,7 +107,7 @@ export async function startCloneJob(options: CloneJobOptions): Promise<Job<Volum
         try {
           await copyExtents({
             source: input,
-            target: output,
+            target: pausable(output, ctx.checkpoint),
             length: input.capacityBytes,
             // The new volume reads zeros everywhere: only data needs writing, and all-zero chunks stay holes.
             plan: (e) => (e.data && !e.zero ? "copy" : "skip"),

@@ -130,3 +130,36 @@ export async function guard<T>(io: VolumeIO, body: () => T | Promise<T>): Promis
 export function signalOnly(options: SignalOptions | undefined): SignalOptions | undefined {
   return options?.signal ? { signal: options.signal } : undefined;
 }
+
+/**
+ * The target side of a copy that waits at the job's pause gate before every write: a chunk whose tokens
+ * were being paid when `pause()` came lands only after `resume()`, so a paused job's progress stands still.
+ *
+ * @param io Where the job writes.
+ * @param checkpoint The job's `ctx.checkpoint`.
+ * @returns `write` and `writeZeroes` behind the gate.
+ * @internal
+ * @example
+ * ```ts
+ * import { pausable } from "./job_support.ts";
+ * const writes: number[] = [];
+ * const target = pausable({ write: async (offset) => { writes.push(offset); }, writeZeroes: async () => {} }, () => Promise.resolve());
+ * await target.write(512, new Uint8Array(1));
+ * if (writes.join() !== "512") throw new Error("unexpected");
+ * ```
+ */
+export function pausable(
+  io: Pick<VolumeIO, "write" | "writeZeroes">,
+  checkpoint: () => Promise<void>,
+): Pick<VolumeIO, "write" | "writeZeroes"> {
+  return {
+    async write(offset, data, options) {
+      await checkpoint();
+      await io.write(offset, data, options);
+    },
+    async writeZeroes(offset, length, options) {
+      await checkpoint();
+      await io.writeZeroes(offset, length, options);
+    },
+  };
+}

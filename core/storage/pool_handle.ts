@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type { StoragePoolBackend } from "../driver.ts";
 import { ConflictError, StateError } from "../errors.ts";
 import type { SignalOptions } from "../options.ts";
 import type { PoolConfig, PoolInfo, StoragePool } from "../storage_pool.ts";
@@ -74,7 +73,7 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
       await (await table.backendOf(entry)).build?.(signalOnly(options));
       table.bus.emit("pool:built", { pool: name });
     }),
-    start: verb("start", (entry, options) => activate(table, entry, options, true)),
+    start: verb("start", (entry, options) => table.activate(entry, options, true)),
     stop: verb("stop", async (entry, options) => {
       if (!entry.active || !entry.backend) throw inactive(entry, "stop");
       const busy = (await table.jobs.list({ pool: name, state: UNFINISHED_JOB_STATES }))[0]?.id ??
@@ -107,45 +106,6 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
       table.bus.emit("pool:undefined", { pool: name });
     }),
   };
-}
-
-/**
- * Starts an inactive pool: opens its backend, lets it activate, reads its volumes. A pool whose start or
- * first refresh fails is left inactive, with its backend closed.
- *
- * @param table The connection's pools.
- * @param entry The pool.
- * @param options Cancellation.
- * @param announce Emit `pool:started` (seeded pools start quietly).
- * @throws {StateError} When the pool is active.
- * @internal
- * @example Starting a pool inside its lifecycle queue
- * ```ts
- * import { activate } from "./pool_handle.ts";
- * import type { PoolTable } from "./pool_table.ts";
- * const start = (table: PoolTable, name: string) => table.serial(name, (entry) => activate(table, entry, {}, true));
- * if (typeof start !== "function") throw new Error("unexpected");
- * ```
- */
-export async function activate(table: PoolTable, entry: PoolEntry, options: SignalOptions, announce: boolean): Promise<void> {
-  if (entry.active) {
-    throw new StateError(`Cannot start pool "${entry.name}": it is already active`, { state: "active", driver: driverOf(entry) });
-  }
-  const backend: StoragePoolBackend = await table.backendOf(entry);
-  let started = false;
-  try {
-    if (backend.start) {
-      await backend.start(signalOnly(options));
-      started = true;
-    }
-    await backend.refresh(signalOnly(options));
-  } catch (error) {
-    if (started) await backend.stop?.().catch(() => {});
-    await table.releaseBackend(entry).catch(() => {});
-    throw error;
-  }
-  entry.active = true;
-  if (announce) table.bus.emit("pool:started", { pool: entry.name });
 }
 
 /**

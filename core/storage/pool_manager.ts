@@ -14,7 +14,7 @@ import type { ConnectionUri } from "../uri.ts";
 import { assertName } from "../validate.ts";
 import type { VolumeLookup } from "../volume.ts";
 import { createMemoryPoolConfigStore, type PoolConfigStore } from "./pool_config_store.ts";
-import { activate, createPoolHandle, forget } from "./pool_handle.ts";
+import { createPoolHandle, forget } from "./pool_handle.ts";
 import { PoolTable, type StorageBackendSource } from "./pool_table.ts";
 import { createVolumeHandle } from "./volume_handle.ts";
 
@@ -49,7 +49,8 @@ export interface PoolManager {
   readonly access: StorageAccess;
   /**
    * Defines the pools a driver brings (the `test` driver's seed), quietly (no events) and without
-   * saving them; those marked active are started. A saved definition of the same name wins.
+   * saving them; those marked active are started. A saved definition of the same name wins. Pools a
+   * driver brings later go through `access.addPools`, where a taken name is a `ConflictError`.
    *
    * @param list The pools and whether each starts active.
    */
@@ -160,15 +161,7 @@ export function createPoolManager(options: PoolManagerOptions): PoolManager {
     pools,
     volumes,
     access: table.access,
-    async addInitialPools(list) {
-      await table.ready();
-      for (const { config: input, active } of list) {
-        const { config, definition } = await table.checkConfig(input);
-        if (table.has(config.name)) continue;
-        const entry = table.add(config, definition, { active: false, persistent: false });
-        if (active) await table.serial(entry.name, (current) => activate(table, current, {}, false));
-      }
-    },
+    addInitialPools: (list) => table.addPools(list, { skipTaken: true }),
     close: () => table.close(),
   };
 }

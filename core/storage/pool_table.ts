@@ -7,7 +7,7 @@
  */
 import type { Clock } from "../clock.ts";
 import type { DriverContext, StorageAccess, StorageBackendDefinition, StoragePoolBackend, VolumeRecord } from "../driver.ts";
-import { NotFoundError, StateError } from "../errors.ts";
+import { ConflictError, NotFoundError, StateError } from "../errors.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { JobManager } from "../jobs/types.ts";
 import type { SignalOptions } from "../options.ts";
@@ -104,6 +104,7 @@ export class PoolTable {
       openVolume: (pool, volume, mode, opts) => this.#openVolume(pool, volume, mode, opts),
       backend: async (pool) => (await this.activeBackend(pool, "use its backend")).backend,
       findVolume: (query) => this.findVolume(query),
+      addPools: (pools, opts) => this.addPools(pools, { ...opts, skipTaken: false }),
     };
   }
 
@@ -216,6 +217,73 @@ export class PoolTable {
       throw new StateError(`Cannot ${action}: pool "${name}" is inactive`, { state: "inactive", driver: entry.definition.name });
     }
     return { backend: entry.backend, driver: entry.definition.name };
+  }
+
+  /**
+   * Starts an inactive pool: opens its backend, lets it activate, reads its volumes. A pool whose start or
+   * first refresh fails is left inactive, with its backend closed. Call it inside {@linkcode serial}.
+   *
+   * @param entry The pool.
+   * @param options Cancellation.
+   * @param announce Emit `pool:started` (pools a driver brings start quietly).
+   * @throws {StateError} When the pool is active.
+   */
+  async activate(entry: PoolEntry, options: SignalOptions, announce: boolean): Promise<void> {
+    const driver = entry.definition.name;
+    if (entry.active) throw new StateError(`Cannot start pool "${entry.name}": it is already active`, { state: "active", driver });
+    const backend = await this.backendOf(entry);
+    const call = options.signal ? { signal: options.signal } : undefined;
+    let started = false;
+    try {
+      if (backend.start) {
+        await backend.start(call);
+        started = true;
+      }
+      await backend.refresh(call);
+    } catch (error) {
+      if (started) await backend.stop?.().catch(() => {});
+      await this.releaseBackend(entry).catch(() => {});
+      throw error;
+    }
+    entry.active = true;
+    if (announce) this.bus.emit("pool:started", { pool: entry.name });
+  }
+
+  /**
+   * Defines pools a driver brings, quietly and not persistent, starting the active ones; all or nothing.
+   *
+   * @param list The pools and whether each starts active.
+   * @param options `skipTaken`: a name already defined keeps its definition (a saved one wins over a
+   *   seed); otherwise a taken name is a `ConflictError` and nothing is added.
+   */
+  async addPools(
+    list: ReadonlyArray<{ config: PoolConfig; active: boolean }>,
+    options: SignalOptions & { skipTaken: boolean },
+  ): Promise<void> {
+    if (!Array.isArray(list)) throw new TypeError("Invalid pools: expected an array of { config, active }");
+    await this.ready(options);
+    const checked: Array<{ config: PoolConfig; definition: StorageBackendDefinition; active: boolean }> = [];
+    for (const item of list) {
+      const { config, definition } = await this.checkConfig(assertObject(item, "pool entry").config as PoolConfig);
+      if (this.has(config.name) || checked.some((c) => c.config.name === config.name)) {
+        if (options.skipTaken) continue;
+        throw new ConflictError(`Cannot add pool "${config.name}": a pool of that name exists`);
+      }
+      checked.push({ config, definition, active: item.active === true });
+    }
+    options.signal?.throwIfAborted();
+    const added = checked.map((c) => ({ entry: this.add(c.config, c.definition, { active: false, persistent: false }), active: c.active }));
+    try {
+      for (const { entry, active } of added) if (active) await this.serial(entry.name, (current) => this.activate(current, options, false));
+    } catch (error) {
+      for (const { entry } of added) {
+        this.remove(entry.name);
+        if (entry.active) await entry.backend?.stop?.().catch(() => {});
+        entry.active = false;
+        await this.releaseBackend(entry).catch(() => {});
+      }
+      throw error;
+    }
   }
 
   /** Saves the persistent definitions. */

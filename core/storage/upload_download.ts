@@ -79,6 +79,8 @@ export async function startUploadJob(options: TransferJobOptions): Promise<Uploa
           await ctx.checkpoint();
           const n = Math.min(STEP_BYTES, chunk.byteLength - done);
           await ctx.limiter.take(n, ctx.signal);
+          // Paid for, but a pause that came meanwhile holds the bytes back: progress stands still while paused.
+          await ctx.checkpoint();
           await io.write(position, chunk.subarray(done, done + n), { signal: ctx.signal });
           done += n;
           position += n;
@@ -160,6 +162,7 @@ export async function startDownloadJob(options: TransferJobOptions): Promise<Dow
         const view = request.view!;
         const { value, done } = await inner.read(new Uint8Array(bounce, 0, Math.min(view.byteLength, bounce.byteLength)));
         if (value) bounce = value.buffer as ArrayBuffer;
+        await ctx.checkpoint();
         if (done || !value) {
           end();
           request.respond(0);

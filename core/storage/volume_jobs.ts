@@ -13,7 +13,7 @@ import type { LocalJobContext } from "../jobs/types.ts";
 import type { SignalOptions } from "../options.ts";
 import type { BackingRef, Extent } from "../volume.ts";
 import { startCloneJob } from "./clone_job.ts";
-import { guard, prepare, type PreparedVolume, signalOnly, type VolumeJobOptions } from "./job_support.ts";
+import { guard, pausable, prepare, type PreparedVolume, signalOnly, type VolumeJobOptions } from "./job_support.ts";
 import { assertIdle, resolveRange } from "./volume_checks.ts";
 
 export { startCloneJob };
@@ -198,7 +198,7 @@ function startCopyJob(
         try {
           await copyExtents({
             source: io,
-            target: io,
+            target: pausable(io, ctx.checkpoint),
             offset,
             length,
             targetOffset: offset,

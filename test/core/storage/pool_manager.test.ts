@@ -261,6 +261,35 @@ describe("pools: persistence and seeds", () => {
     expect((await store.load()).map((c) => c.name)).toEqual(["default-pool", "mine"]);
   });
 
+  it("access.addPools adds driver pools later, quietly; a taken name adds none of them", async () => {
+    const h = harness();
+    await h.manager.pools.define(images);
+    const addPools = h.manager.access.addPools!;
+    await expect(addPools([
+      { config: { name: "fresh", type: "mem" }, active: true },
+      { config: { name: "images", type: "mem" }, active: true },
+    ])).rejects.toBeInstanceOf(ConflictError);
+    await expect(addPools([
+      { config: { name: "twice", type: "mem" }, active: false },
+      { config: { name: "twice", type: "mem" }, active: false },
+    ])).rejects.toBeInstanceOf(ConflictError);
+    expect((await h.manager.pools.list()).map((p) => p.name)).toEqual(["images"]);
+    await addPools([{ config: { name: "fixture", type: "mem" }, active: true }]);
+    expect((await (await h.manager.pools.get("fixture")).info()).state).toBe("active");
+    expect(h.seen("pool:")).toEqual(["pool:defined images"]);
+  });
+
+  it("access.addPools is all or nothing when a start fails", async () => {
+    const h = harness();
+    h.backend.failNext.set("refresh", new Error("no such target"));
+    await expect(h.manager.access.addPools!([
+      { config: { name: "a", type: "mem" }, active: false },
+      { config: { name: "b", type: "mem" }, active: true },
+    ])).rejects.toThrow("no such target");
+    expect(await h.manager.pools.list()).toEqual([]);
+    await expect(h.manager.access.addPools!("nope" as never)).rejects.toBeInstanceOf(TypeError);
+  });
+
   it("close closes every backend and refuses later calls", async () => {
     const h = harness();
     const pool = await h.manager.pools.create(images);

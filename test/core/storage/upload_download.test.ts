@@ -88,8 +88,8 @@ describe("upload", () => {
     await h.clock.advance(5000);
     expect(written).toBe(false);
     const paused = await job.info();
-    // Two steps were paid by t=1000; the third had already started paying and lands; the fourth waits.
-    expect([paused.state, paused.cur]).toEqual(["paused", KiB(768)]);
+    // Two steps landed by t=1000; the third, paid for meanwhile, waits for resume with the fourth.
+    expect([paused.state, paused.cur]).toEqual(["paused", KiB(512)]);
     await job.resume();
     await h.clock.advance(499);
     expect(written).toBe(false);

@@ -260,12 +260,29 @@ describe("job controls", () => {
   it("pause holds the job; resume continues", async () => {
     const { h, base } = await chain();
     const job = await base.wipe({ bandwidth: MiB(1) });
-    await h.clock.advance(500);
+    await h.clock.advance(1500);
     await job.pause();
+    const held = (await job.info()).cur;
+    expect(held).toBe(MiB(1));
     await h.clock.advance(10_000);
     const paused = await job.info();
     expect(paused.state).toBe("paused");
-    expect(paused.cur).toBe(MiB(1));
+    // The chunk paid for while pausing waits too: progress stands still.
+    expect(paused.cur).toBe(held);
+    await job.resume();
+    let done = false;
+    void job.wait().then(() => (done = true));
+    await h.clock.advance(0);
+    expect(done).toBe(true);
+  });
+
+  it("a pause during the last paid chunk holds it until resume", async () => {
+    const { h, base } = await chain();
+    const job = await base.wipe({ bandwidth: MiB(1) });
+    await h.clock.advance(500);
+    await job.pause();
+    await h.clock.advance(10_000);
+    expect((await job.info()).cur).toBe(0);
     await job.resume();
     let done = false;
     void job.wait().then(() => (done = true));
