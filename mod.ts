@@ -57,6 +57,9 @@ export type {
   TestingControls,
   VolumeCreateSpec,
   VolumeRecord,
+  InitialPool,
+  PoolSizes,
+  VolumeLocation,
 } from "./core/driver.ts";
 export type { VolumeIO } from "./core/volume_io.ts";
 export type { Connection, ConnectOptions } from "./core/connection.ts";
@@ -72,6 +75,7 @@ export type {
   DomainInfo,
   DomainState,
   ImageFormat,
+  VolumeRef,
 } from "./core/domain.ts";
 export type {
   DirPoolConfig,

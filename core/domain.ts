@@ -12,12 +12,20 @@ export type DomainState = "running" | "paused" | "shutoff" | "crashed";
 /** Image formats virtkit knows by name. */
 export type ImageFormat = "raw" | "qcow2" | (string & {});
 
+/** A volume named by its pool and its name. */
+export interface VolumeRef {
+  /** Pool name. */
+  readonly pool: string;
+  /** Volume name within the pool. */
+  readonly name: string;
+}
+
 /** One disk of a {@linkcode DomainConfig}: a pool volume or a host path. */
 export interface DiskConfig {
   /** Guest target name (`"vda"`, `"vdb"`, ...). */
   target: string;
   /** A volume of a pool; give this or `path`. */
-  volume?: { pool: string; name: string };
+  volume?: VolumeRef;
   /** A host path; give this or `volume`. */
   path?: string;
   /** Image format; probed when absent. */
@@ -75,7 +83,7 @@ export interface DiskInfo {
   /** Backing images, nearest first; empty when the disk stands alone. */
   readonly backingChain: readonly BackingLayer[];
   /** The volume behind the disk, when it is a pool volume. */
-  readonly volume?: { readonly pool: string; readonly name: string };
+  readonly volume?: VolumeRef;
 }
 
 /** Options of {@linkcode Domain.blockPull}. */

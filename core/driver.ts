@@ -48,6 +48,32 @@ export interface VolumeRecord {
   readonly path: string;
 }
 
+/** A pool's sizes in bytes. */
+export interface PoolSizes {
+  /** Total bytes. */
+  readonly capacityBytes: number;
+  /** Bytes used. */
+  readonly allocationBytes: number;
+  /** Bytes free. */
+  readonly availableBytes: number;
+}
+
+/** A pool a hypervisor driver brings with it. */
+export interface InitialPool {
+  /** Its definition. */
+  readonly config: PoolConfig;
+  /** Whether it starts active. */
+  readonly active: boolean;
+}
+
+/** Where a volume lives. */
+export interface VolumeLocation {
+  /** Pool name. */
+  readonly pool: string;
+  /** The volume as its backend names it. */
+  readonly volume: VolumeRecord;
+}
+
 /** What `createVolume` receives (already validated). */
 export interface VolumeCreateSpec {
   /** Volume name. */
@@ -65,7 +91,7 @@ export interface StoragePoolBackend {
   /** Required. Re-reads the underlying storage. */
   refresh(options?: SignalOptions): Promise<void>;
   /** Required. Capacity, allocation and free space. */
-  sizes(options?: SignalOptions): Promise<{ capacityBytes: number; allocationBytes: number; availableBytes: number }>;
+  sizes(options?: SignalOptions): Promise<PoolSizes>;
   /** Required. The volumes, sorted by name. */
   listVolumes(options?: SignalOptions): Promise<VolumeRecord[]>;
   /** Required. One volume; `NotFoundError` when absent. */
@@ -115,7 +141,7 @@ export interface StorageAccess {
   /** The backend of an active pool. */
   backend(pool: string): Promise<StoragePoolBackend>;
   /** Finds the pool and volume behind a key or path. */
-  findVolume(query: { key: string } | { path: string }): Promise<{ pool: string; volume: VolumeRecord } | undefined>;
+  findVolume(query: { key: string } | { path: string }): Promise<VolumeLocation | undefined>;
   /**
    * Defines pools a driver brings after the connection opened, exactly as the entries of
    * `HypervisorConnection.initialPools()` are defined when it opens (not persistent; `active` ones
@@ -165,7 +191,7 @@ export interface HypervisorConnection {
   /** Starts a block pull; returns once the job exists (core has checked the bandwidth). */
   blockPull?(name: string, disk: string, options: BlockPullOptions): Promise<Job<void>>;
   /** Pools the driver brings with it (the test driver's seed); defined when the connection opens. */
-  initialPools?(): Promise<Array<{ config: PoolConfig; active: boolean }>>;
+  initialPools?(): Promise<InitialPool[]>;
   /** Present only on the `test` driver. */
   readonly testing?: TestingControls;
   /** Releases processes, sockets and timers. */

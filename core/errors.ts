@@ -243,7 +243,14 @@ export class CommandError extends VirtError {
  */
 export class JobError extends VirtError {
   /** The final job snapshot (a `JobInfo`). */
-  readonly info: { readonly id: string; readonly state: string; readonly error?: string };
+  readonly info: {
+    /** Job id. */
+    readonly id: string;
+    /** Final state (`failed` or `aborted`). */
+    readonly state: string;
+    /** The error text, when it failed. */
+    readonly error?: string;
+  };
 
   /**
    * @param message What happened to which job.

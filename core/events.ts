@@ -49,13 +49,19 @@ export interface CoreEventPayloads {
   /** A job was registered. */
   "job:created": JobEventPayload;
   /** A job changed state; `previous` is the state it left. */
-  "job:state": JobEventPayload & { readonly previous: JobState };
+  "job:state": JobEventPayload & {
+    /** The state the job left. */
+    readonly previous: JobState;
+  };
   /** A job made progress (throttled per job). */
   "job:progress": JobEventPayload;
   /** A job ended successfully. */
   "job:completed": JobEventPayload;
   /** A job ended with an error; `error` is its text. */
-  "job:failed": JobEventPayload & { readonly error: string };
+  "job:failed": JobEventPayload & {
+    /** The error text. */
+    readonly error: string;
+  };
   /** A job was aborted. */
   "job:aborted": JobEventPayload;
   /** A two-phase job reached `ready` and waits for `finalize()`. */
@@ -95,7 +101,10 @@ export interface CoreEventPayloads {
   /** A volume was deleted. */
   "volume:deleted": VolumeEventPayload;
   /** A volume's capacity changed. */
-  "volume:resized": VolumeEventPayload & { readonly capacityBytes: number };
+  "volume:resized": VolumeEventPayload & {
+    /** The new capacity. */
+    readonly capacityBytes: number;
+  };
   /** A raw QMP event from a domain's QEMU, passed through. */
   "qmp:event": {
     /** Domain name. */
