@@ -37,7 +37,7 @@ type PoolVerb = "build" | "start" | "stop" | "refresh" | "delete" | "undefine";
  * ```
  */
 export function createPoolHandle(table: PoolTable, name: string, type: string): StoragePool {
-  const verb = (action: PoolVerb, body: (entry: PoolEntry, options: SignalOptions) => Promise<void>) =>
+  const verb = (body: (entry: PoolEntry, options: SignalOptions) => Promise<void>) =>
     async (options: SignalOptions = {}): Promise<void> => {
       await table.ready(options);
       await table.serial(name, async (entry) => {
@@ -67,14 +67,14 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
       await table.ready(options);
       return structuredClone(table.entry(name).config);
     },
-    build: verb("build", async (entry, options) => {
+    build: verb(async (entry, options) => {
       assertInactive(entry, "build");
       // libvirt treats a backend without a build step as one that needs none (iSCSI): success, not "unsupported".
       await (await table.backendOf(entry)).build?.(signalOnly(options));
       table.bus.emit("pool:built", { pool: name });
     }),
-    start: verb("start", (entry, options) => table.activate(entry, options, true)),
-    stop: verb("stop", async (entry, options) => {
+    start: verb((entry, options) => table.activate(entry, options, true)),
+    stop: verb(async (entry, options) => {
       if (!entry.active || !entry.backend) throw inactive(entry, "stop");
       const busy = (await table.jobs.list({ pool: name, state: UNFINISHED_JOB_STATES }))[0]?.id ??
         findReader(table.jobs, { pool: name });
@@ -89,18 +89,18 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
         table.bus.emit("pool:stopped", { pool: name });
       }
     }),
-    refresh: verb("refresh", async (entry, options) => {
+    refresh: verb(async (entry, options) => {
       if (!entry.active || !entry.backend) throw inactive(entry, "refresh");
       await entry.backend.refresh(signalOnly(options));
       table.bus.emit("pool:refreshed", { pool: name });
     }),
-    delete: verb("delete", async (entry, options) => {
+    delete: verb(async (entry, options) => {
       assertInactive(entry, "delete");
       const backend = await table.backendOf(entry);
       await requireOp(backend, "delete", driverOf(entry), name)(signalOnly(options));
       table.bus.emit("pool:deleted", { pool: name });
     }),
-    undefine: verb("undefine", async (entry) => {
+    undefine: verb(async (entry) => {
       assertInactive(entry, "undefine");
       await forget(table, entry);
       table.bus.emit("pool:undefined", { pool: name });

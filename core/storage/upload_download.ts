@@ -58,7 +58,6 @@ export async function startUploadJob(options: TransferJobOptions): Promise<Uploa
   let position = offset;
   let busy: Promise<unknown> = Promise.resolve();
   let sink!: WritableStreamDefaultController;
-  let job!: Job<void>;
   const fail = (error: unknown) => {
     finished.reject(error);
     throw error;
@@ -100,7 +99,7 @@ export async function startUploadJob(options: TransferJobOptions): Promise<Uploa
     },
   });
 
-  job = await startTransfer(options, prepared, "volume-upload", length, ready, finished, () => busy, (reason) => {
+  const job: Job<void> = await startTransfer(options, prepared, "volume-upload", length, ready, finished, () => busy, (reason) => {
     // A stopped job errors the stream with the signal's own reason (an AbortError, or an injected failure).
     sink.error(reason);
   });
@@ -138,7 +137,6 @@ export async function startDownloadJob(options: TransferJobOptions): Promise<Dow
   let delivered = 0;
   let busy: Promise<unknown> = Promise.resolve();
   let source!: ReadableByteStreamController;
-  let job!: Job<void>;
   const end = () => {
     source.close();
     finished.resolve();
@@ -186,7 +184,7 @@ export async function startDownloadJob(options: TransferJobOptions): Promise<Dow
     },
   });
 
-  job = await startTransfer(options, prepared, "volume-download", length, ready, finished, () => busy, (reason) => {
+  const job: Job<void> = await startTransfer(options, prepared, "volume-download", length, ready, finished, () => busy, (reason) => {
     source.error(reason);
     void inner?.cancel(reason).catch(() => {});
   });

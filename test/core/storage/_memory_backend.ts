@@ -65,7 +65,7 @@ export function memoryBackend(name = "mem"): MemoryBackend {
         throw new TypeError(`Invalid capacityBytes for pool "${config.name}"`);
       }
     },
-    async open(config: PoolConfig) {
+    open(config: PoolConfig) {
       const pool = config.name;
       const volumes = () => {
         let map = state.pools.get(pool);
@@ -78,22 +78,23 @@ export function memoryBackend(name = "mem"): MemoryBackend {
         return found;
       };
       const record = (volume: string, v: Stored): VolumeRecord => ({ name: volume, key: v.key, path: v.path });
-      const impl: Required<StoragePoolBackend> = {
-        async refresh() {},
-        async sizes() {
+      // Plain functions: the wrapper below makes each one async and counts and fails its calls.
+      const impl: { [K in Op]-?: (...args: Parameters<NonNullable<StoragePoolBackend[K]>>) => unknown } = {
+        refresh() {},
+        sizes() {
           const configured = (config as { capacityBytes?: unknown }).capacityBytes;
           const capacityBytes = typeof configured === "number" ? configured : GiB(100);
           let allocationBytes = 0;
           for (const v of volumes().values()) allocationBytes += v.store.allocationBytes;
           return { capacityBytes, allocationBytes, availableBytes: capacityBytes - allocationBytes };
         },
-        async listVolumes() {
+        listVolumes() {
           return [...volumes().entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, v]) => record(n, v));
         },
-        async lookupVolume(volume) {
+        lookupVolume(volume) {
           return record(volume, find(volume));
         },
-        async volumeInfo(volume): Promise<VolumeInfo> {
+        volumeInfo(volume): VolumeInfo {
           const v = find(volume);
           const allocationBytes = v.store.allocationBytes;
           const backing = v.store.backing;
@@ -105,14 +106,14 @@ export function memoryBackend(name = "mem"): MemoryBackend {
             ...(backing ? { backing } : {}),
           };
         },
-        async build() {},
-        async start() {},
-        async stop() {},
-        async delete() {
+        build() {},
+        start() {},
+        stop() {},
+        delete() {
           if (volumes().size > 0) throw new ConflictError(`Cannot delete pool "${pool}": it is not empty`);
           state.pools.delete(pool);
         },
-        async createVolume(spec) {
+        createVolume(spec) {
           if (volumes().has(spec.name)) throw new ConflictError(`Volume "${spec.name}" exists in pool "${pool}"`);
           const path = `/mem/${pool}/${spec.name}`;
           const store = new MemoryVolumeStore({
@@ -127,15 +128,15 @@ export function memoryBackend(name = "mem"): MemoryBackend {
           state.byPath.set(path, v);
           return record(spec.name, v);
         },
-        async deleteVolume(volume) {
+        deleteVolume(volume) {
           const v = find(volume);
           volumes().delete(volume);
           state.byPath.delete(v.path);
         },
-        async resizeVolume(volume, capacityBytes) {
+        resizeVolume(volume, capacityBytes) {
           find(volume).store.resize(capacityBytes);
         },
-        async openVolume(volume, mode) {
+        openVolume(volume, mode) {
           const v = find(volume);
           const io = v.store.open(mode);
           if (v.format === "qcow2") return io;
@@ -153,12 +154,12 @@ export function memoryBackend(name = "mem"): MemoryBackend {
           };
           return raw;
         },
-        async close() {},
+        close() {},
       };
       const backend: Partial<StoragePoolBackend> = {};
       for (const op of Object.keys(impl) as Op[]) {
         if (state.omit.has(op)) continue;
-        const method = impl[op] as (...args: unknown[]) => Promise<unknown>;
+        const method = impl[op] as (...args: unknown[]) => unknown;
         (backend as Record<string, unknown>)[op] = async (...args: unknown[]) => {
           state.calls.push(`${pool}:${op}`);
           const failure = state.failNext.get(op);
@@ -169,7 +170,7 @@ export function memoryBackend(name = "mem"): MemoryBackend {
           return await method(...args);
         };
       }
-      return backend as StoragePoolBackend;
+      return Promise.resolve(backend as StoragePoolBackend);
     },
   };
   return state;
@@ -201,9 +202,11 @@ export function harness(options: { store?: PoolConfigStore; backend?: MemoryBack
   const backend = options.backend ?? memoryBackend();
   const manager = createPoolManager({
     registry: {
-      async storageBackend(type) {
-        if (type !== backend.definition.name) throw new NotFoundError("backend", type, { detail: `known: ${backend.definition.name}` });
-        return backend.definition;
+      storageBackend(type) {
+        if (type !== backend.definition.name) {
+          return Promise.reject(new NotFoundError("backend", type, { detail: `known: ${backend.definition.name}` }));
+        }
+        return Promise.resolve(backend.definition);
       },
     },
     bus,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConflictError, JobError } from "../../../core/errors.ts";
+import { ConflictError, type JobError } from "../../../core/errors.ts";
 import type { StoragePool } from "../../../core/storage_pool.ts";
 import { KiB, MiB } from "../../../core/units.ts";
 import type { Volume } from "../../../core/volume.ts";

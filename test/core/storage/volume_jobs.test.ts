@@ -203,6 +203,17 @@ describe("pull", () => {
     await expect(top.pull()).rejects.toBeInstanceOf(UnsupportedError);
   });
 
+  it("startPullJob checks its pool, volume and locks", async () => {
+    const { h } = await chain();
+    const env = { access: h.manager.access, jobs: h.jobs };
+    await expect(startPullJob({ ...env, pool: "nope", volume: "top" })).rejects.toThrow('Cannot find pool "nope"');
+    await expect(startPullJob({ ...env, pool: "images", volume: "ghost" })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(startPullJob({ ...env, pool: "images", volume: "../top" })).rejects.toBeInstanceOf(TypeError);
+    await expect(startPullJob({ ...env, pool: "images", volume: "top", locks: [""] })).rejects.toBeInstanceOf(TypeError);
+    await expect(startPullJob({ ...env, pool: "images", volume: "top", bandwidth: -1 })).rejects.toBeInstanceOf(RangeError);
+    expect(await h.jobs.list()).toEqual([]);
+  });
+
   it("startPullJob serves block pulls: its own type, target and extra locks", async () => {
     const { h, top } = await chain();
     const job = await startPullJob({
