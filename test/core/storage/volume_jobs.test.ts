@@ -7,7 +7,10 @@ import { KiB, MiB } from "../../../core/units.ts";
 import type { Volume } from "../../../core/volume.ts";
 import { contents, fill, firstDifference, type Harness, harness, settle, storeOf } from "./_memory_backend.ts";
 
-/** base (raw, 4 MiB) <- mid (qcow2) <- top (qcow2), with data in every layer and a zero cluster in mid. */
+/**
+ * base (raw, 4 MiB) <- mid (qcow2) <- top (qcow2), with data in every layer; mid also has a zero cluster
+ * and a data cluster holding zeros, both over base's data.
+ */
 async function chain(): Promise<{ h: Harness; pool: StoragePool; base: Volume; mid: Volume; top: Volume }> {
   const h = harness();
   const pool = await h.manager.pools.create({ name: "images", type: "mem" });
@@ -17,6 +20,7 @@ async function chain(): Promise<{ h: Harness; pool: StoragePool; base: Volume; m
   fill(storeOf(h.backend, "images", "base"), 0, MiB(2), 1);
   fill(storeOf(h.backend, "images", "mid"), MiB(1), KiB(64), 2);
   storeOf(h.backend, "images", "mid").writeZeroesAt(KiB(512), KiB(64));
+  storeOf(h.backend, "images", "mid").writeAt(KiB(256), new Uint8Array(KiB(4)));
   fill(storeOf(h.backend, "images", "top"), MiB(3), KiB(8), 3);
   return { h, pool, base, mid, top };
 }
@@ -38,8 +42,8 @@ describe("clone", () => {
     const store = storeOf(h.backend, "images", "copy");
     expect(firstDifference(contents(store), before)).toBe(-1);
     expect(store.backing).toBeUndefined();
-    // Data only: 2 MiB of base (minus mid's zero cluster) + top's 8 KiB; mid's data overlays base's.
-    expect(store.allocationBytes).toBe(MiB(2) - KiB(64) + KiB(8));
+    // Data only: 2 MiB of base (minus what mid zeroes) + top's 8 KiB; all-zero chunks stay holes.
+    expect(store.allocationBytes).toBe(MiB(2) - KiB(64) - KiB(4) + KiB(8));
     expect((await copy.info()).format).toBe("raw");
     const info = await job.info();
     expect([info.state, info.cur, info.end]).toEqual(["completed", MiB(4), MiB(4)]);
@@ -147,7 +151,7 @@ describe("pull", () => {
     expect(store.backing).toBeUndefined();
     expect((await top.info()).backing).toBeUndefined();
     expect(firstDifference(contents(store), before)).toBe(-1);
-    expect(store.allocationBytes).toBe(MiB(2) - KiB(64) + KiB(8));
+    expect(store.allocationBytes).toBe(MiB(2) - KiB(64) - KiB(4) + KiB(8));
   });
 
   it("an aborted pull keeps the backing; a second pull finishes", async () => {
@@ -173,6 +177,7 @@ describe("pull", () => {
     expect(firstDifference(contents(store), before)).toBe(-1);
     // mid's data and its zero cluster (over base's data) came up; base's data did not.
     expect(store.mapExtents(KiB(512), KiB(64))).toEqual([{ offset: KiB(512), length: KiB(64), data: false, zero: true, depth: 0 }]);
+    expect(store.mapExtents(KiB(256), KiB(4))).toEqual([{ offset: KiB(256), length: KiB(4), data: false, zero: true, depth: 0 }]);
     expect(store.mapExtents(MiB(1), KiB(64))[0]).toMatchObject({ data: true, depth: 0 });
     expect(store.mapExtents(0, KiB(64))[0]).toMatchObject({ data: true, depth: 1 });
     // base given by key works too, and the immediate backing as base changes nothing.
