@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   ConflictError,
@@ -14,7 +15,8 @@ import {
 import type { Connection } from "../../../core/connection.ts";
 import type { Volume } from "../../../core/volume.ts";
 
-const fixtureUri = (name: string) => `test://${new URL(`../../fixtures/test_driver/${name}`, import.meta.url).pathname}`;
+const fixturePath = (name: string) => new URL(`../../fixtures/test_driver/${name}`, import.meta.url).pathname;
+const fixtureUri = (name: string) => `test://${fixturePath(name)}`;
 
 async function readRange(volume: Volume, offset: number, length: number): Promise<Uint8Array> {
   const job = await volume.download({ offset, length });
@@ -53,7 +55,8 @@ async function samples(volume: Volume, capacityBytes: number): Promise<string[]>
 describe("blockPull on a 1 GiB all-data template (virtual clock)", () => {
   it("at 100 MiB/s: half at 5120 ms, not done at 10239 ms, done at 10240 ms, no backing after, same content", async () => {
     const clock = createVirtualClock();
-    await using conn = await connect(fixtureUri("pull_1gib.json"), { clock });
+    await using conn = await connect("test:///empty", { clock });
+    await conn.testing!.load(JSON.parse(await readFile(fixturePath("pull_1gib.json"), "utf8")));
     const dom = await conn.domains.get("web1");
     const volume = await (await conn.pools.get("images")).volumes.get("web1.qcow2");
     expect((await volume.info()).allocationBytes).toBe(0);

@@ -188,6 +188,18 @@ describe("conn.testing.load", () => {
     expect((error as Error).message).toContain('domains[0].disks[0].volume names volume "no.img" of pool "default-pool", which does not exist');
   });
 
+  it("a pool name core already has (defined, never built) is a ConflictError, and nothing of the fixture stays", async () => {
+    const defined = await conn.pools.define({ name: "images", type: "memory" });
+    const error = await conn.testing!.load({
+      pools: [{ name: "images", type: "memory", volumes: [{ name: "a.img", capacityBytes: MiB(1) }] }],
+      domains: [{ name: "vm", vcpus: 1, memoryBytes: MiB(64), disks: [] }],
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((await conn.domains.list()).map((d) => d.name)).toEqual(["test"]);
+    await defined.start();
+    expect(await defined.volumes.list()).toEqual([]);
+  });
+
   it("adds the fixture's memory pools, active, with their volumes, over volumes the connection has", async () => {
     await conn.testing!.load({
       pools: [{
