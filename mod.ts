@@ -180,3 +180,13 @@ export function connect(uri: string, options?: ConnectOptions): Promise<Connecti
   const registry = options?.registry ?? (defaultRegistry ??= createDefaultRegistry());
   return openConnection(uri, options, registry);
 }
+
+/** The `test` driver's fixture schema, for `conn.testing.load()` and `test:///path/to/fixture.json`. */
+export type {
+  FixtureContent,
+  FixtureDisk,
+  FixtureDomain,
+  FixturePool,
+  FixtureVolume,
+  TestFixture,
+} from "./drivers/test/fixture.ts";

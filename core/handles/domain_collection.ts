@@ -19,8 +19,9 @@ export const MAX_VCPUS = 4096;
 
 const DOMAIN_FIELDS = new Set(["name", "uuid", "vcpus", "memoryBytes", "machine", "disks"]);
 const DISK_FIELDS = new Set(["target", "volume", "path", "format", "readonly"]);
-// RFC 4122 layout with a version digit 1-8 (RFC 9562 added 6-8) and the 10xx variant.
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+// Like libvirt (virUUIDParse + virUUIDIsValid): any 128-bit value written 8-4-4-4-12 in hex, except one
+// whose digits are all the same; libvirt's own test UUID has variant 7, so no RFC 4122 version/variant rule.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MACHINE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const FORMAT = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 // deno-lint-ignore no-control-regex
@@ -105,8 +106,8 @@ export function normalizeDomainConfig(config: DomainConfig): DomainConfig {
   rejectUnknown(c, DOMAIN_FIELDS, what);
   let uuid = crypto.randomUUID() as string;
   if (c.uuid !== undefined) {
-    if (typeof c.uuid !== "string" || !UUID.test(c.uuid)) {
-      throw new TypeError(`Invalid uuid of ${what}: ${JSON.stringify(c.uuid)} is not an RFC 4122 UUID`);
+    if (typeof c.uuid !== "string" || !UUID.test(c.uuid) || /^(.)(\1|-)*$/.test(c.uuid.toLowerCase())) {
+      throw new TypeError(`Invalid uuid of ${what}: ${JSON.stringify(c.uuid)} is not a UUID (8-4-4-4-12 hex digits, not all the same)`);
     }
     uuid = c.uuid.toLowerCase();
   }

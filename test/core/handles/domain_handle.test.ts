@@ -99,6 +99,8 @@ describe("DomainCollection", () => {
 
   it("define() keeps a given UUID, lower-cased", async () => {
     const { conn } = await open({ seed: [] });
+    const libvirtTest = await conn.domains.define(domainConfig("web3", { uuid: "6695eb01-f6a4-8304-79aa-97f2502e193f" }));
+    expect(libvirtTest.uuid).toBe("6695eb01-f6a4-8304-79aa-97f2502e193f");
     const dom = await conn.domains.define(domainConfig("web2", { uuid: "6F1E3A4C-54D6-4A8E-9F6E-1B2C3D4E5F60" }));
     expect(dom.uuid).toBe("6f1e3a4c-54d6-4a8e-9f6e-1b2c3d4e5f60");
   });
@@ -129,7 +131,8 @@ describe("DomainCollection", () => {
     { what: "memoryBytes 1.5", patch: { memoryBytes: 1.5 }, error: RangeError },
     { what: 'memoryBytes "1G"', patch: { memoryBytes: "1G" }, error: TypeError },
     { what: "a malformed uuid", patch: { uuid: "not-a-uuid" }, error: TypeError },
-    { what: "a uuid without version", patch: { uuid: "00000000-0000-0000-0000-000000000000" }, error: TypeError },
+    { what: "a uuid whose digits are all the same", patch: { uuid: "00000000-0000-0000-0000-000000000000" }, error: TypeError },
+    { what: "a uuid with a non-hex digit", patch: { uuid: "6695eb01-f6a4-8304-79aa-97f2502e193g" }, error: TypeError },
     { what: "a machine with a space", patch: { machine: "q 35" }, error: TypeError },
     { what: "an unknown field", patch: { memory: 1024 }, error: TypeError },
     { what: "disks that are not an array", patch: { disks: {} }, error: TypeError },
