@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { VolumeRef } from "../../core/domain.ts";
 
 /** One run of synthetic content written into a fixture volume. */
 export interface FixtureContent {
@@ -32,7 +33,7 @@ export interface FixtureVolume {
    * Backing volume (qcow2 only): a volume of a memory pool listed earlier in the fixture, or one that
    * already exists on the connection.
    */
-  backing?: { pool: string; name: string };
+  backing?: VolumeRef;
   /** Runs of data, applied in order (later runs overwrite earlier ones); everything else is a hole. */
   content?: FixtureContent[];
 }
@@ -54,7 +55,7 @@ export interface FixtureDisk {
   /** Guest target (`"vda"`). */
   target: string;
   /** A pool volume; give this or `path`. */
-  volume?: { pool: string; name: string };
+  volume?: VolumeRef;
   /** A volume's path (`"/default-pool/test.qcow2"`); give this or `volume`. */
   path?: string;
   /** Image format. */
