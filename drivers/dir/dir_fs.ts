@@ -1,0 +1,120 @@
+/**
+ * The file system calls the `dir` backend makes, behind one small interface, so tests can inject
+ * `ENOSPC`, `EIO` or a crash in the middle of a step without a real full disk.
+ *
+ * @module
+ */
+import { constants } from "node:fs";
+import fsp from "node:fs/promises";
+
+/** An open file, as the backend uses it (Node's `FileHandle` fits). */
+export interface DirFile {
+  /** The OS file descriptor. */
+  readonly fd: number;
+  /** Positional read of `length` bytes into `buffer[offset..]`. */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  /** Positional write of `buffer[offset..offset + length)`. */
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  /** Sets the file size (`ftruncate`). */
+  truncate(sizeBytes: number): Promise<void>;
+  /** `fdatasync`. */
+  datasync(): Promise<void>;
+  /** `fsync`. */
+  sync(): Promise<void>;
+  /** `fstat`. */
+  stat(): Promise<DirStats>;
+  /** Closes the descriptor. */
+  close(): Promise<void>;
+}
+
+/** The parts of `fs.Stats` the backend reads. */
+export interface DirStats {
+  /** Size in bytes. */
+  readonly size: number;
+  /** Allocated 512-byte blocks. */
+  readonly blocks: number;
+  /** Regular file? */
+  isFile(): boolean;
+  /** Directory? */
+  isDirectory(): boolean;
+  /** Symbolic link (only from `lstat`)? */
+  isSymbolicLink(): boolean;
+}
+
+/** A directory entry. */
+export interface DirEntry {
+  /** File name. */
+  readonly name: string;
+  /** Regular file? */
+  isFile(): boolean;
+}
+
+/** The file system calls of the `dir` backend (Node's `fs/promises` fits; Deno runs the same through `node:`). */
+export interface DirFs {
+  /** `open(2)` with numeric flags. */
+  open(path: string, flags: number, mode?: number): Promise<DirFile>;
+  /** `mkdir -p`. */
+  mkdir(path: string, options: { recursive: true; mode: number }): Promise<unknown>;
+  /** `stat(2)`. */
+  stat(path: string): Promise<DirStats>;
+  /** `lstat(2)`: never follows a symbolic link. */
+  lstat(path: string): Promise<DirStats>;
+  /** Entries of a directory. */
+  readdir(path: string, options: { withFileTypes: true }): Promise<DirEntry[]>;
+  /** Canonical absolute path. */
+  realpath(path: string): Promise<string>;
+  /** Removes an empty directory. */
+  rmdir(path: string): Promise<void>;
+  /** Filesystem sizes. */
+  statfs(path: string): Promise<{ bsize: number; blocks: number; bfree: number; bavail: number }>;
+  /** `link(2)`: fails with `EEXIST` instead of replacing. */
+  link(existing: string, created: string): Promise<void>;
+  /** `unlink(2)`: removes the name itself, even of a symbolic link. */
+  unlink(path: string): Promise<void>;
+  /** Reads a small file whole. */
+  readFile(path: string, encoding: "utf8"): Promise<string>;
+  /** Writes a small file whole. */
+  writeFile(path: string, data: string, options: { mode: number }): Promise<void>;
+  /** `rename(2)`. */
+  rename(from: string, to: string): Promise<void>;
+}
+
+/** The real file system. */
+export const nodeDirFs: DirFs = {
+  open: (path, flags, mode) => fsp.open(path, flags, mode),
+  mkdir: (path, options) => fsp.mkdir(path, options),
+  stat: (path) => fsp.stat(path),
+  lstat: (path) => fsp.lstat(path),
+  readdir: (path, options) => fsp.readdir(path, options),
+  realpath: (path) => fsp.realpath(path),
+  rmdir: (path) => fsp.rmdir(path),
+  statfs: (path) => fsp.statfs(path),
+  link: (existing, created) => fsp.link(existing, created),
+  unlink: (path) => fsp.unlink(path),
+  readFile: (path, encoding) => fsp.readFile(path, encoding),
+  writeFile: (path, data, options) => fsp.writeFile(path, data, options),
+  rename: (from, to) => fsp.rename(from, to),
+};
+
+/** `open(2)` flags the backend uses: never follow a symbolic link, never block on a FIFO (libuv adds `O_CLOEXEC` itself). */
+export const OPEN_FLAGS = Object.freeze({
+  read: constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+  readWrite: constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+  createNew: constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+});
+
+/**
+ * The `code` of a Node system error (`"ENOENT"`), if it is one.
+ *
+ * @param error Anything thrown.
+ * @returns The code, or `undefined`.
+ * @example
+ * ```ts
+ * import { errnoOf } from "./dir_fs.ts";
+ * if (errnoOf(Object.assign(new Error("x"), { code: "EEXIST" })) !== "EEXIST") throw new Error("unexpected");
+ * ```
+ */
+export function errnoOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}

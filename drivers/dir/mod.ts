@@ -1,0 +1,73 @@
+/**
+ * The `dir` storage backend: a pool is a directory of image files on the host (`{ name, type: "dir",
+ * path }`). Register {@linkcode dirBackend} on a registry; every connection can then define `dir` pools.
+ *
+ * @module
+ */
+import { defineStorageBackend, type StorageBackendDefinition } from "../../core/driver.ts";
+import type { DirPoolConfig, PoolConfig } from "../../core/storage_pool.ts";
+import { DirPool, type DirPoolOptions } from "./dir_pool.ts";
+
+export { DirPool, type DirPoolOptions } from "./dir_pool.ts";
+export { createPoolConfigFileStore } from "./pool_config_file_store.ts";
+export type { DirEntry, DirFile, DirFs, DirStats } from "./dir_fs.ts";
+export { nodeDirFs } from "./dir_fs.ts";
+export { type HoleFinder, lseekHoleFinder, runtimeHoleFinder } from "./hole_finder.ts";
+
+/**
+ * Checks a `dir` pool definition: `path` must be an absolute path without NUL.
+ *
+ * @param config The definition (name and type are checked by core).
+ * @throws {TypeError} When `path` is missing, relative or contains NUL.
+ * @example
+ * ```ts
+ * import { validateDirPoolConfig } from "./mod.ts";
+ * validateDirPoolConfig({ name: "images", type: "dir", path: "/var/lib/images" });
+ * let threw = false;
+ * try { validateDirPoolConfig({ name: "images", type: "dir", path: "images" }); } catch { threw = true; }
+ * if (!threw) throw new Error("unexpected");
+ * ```
+ */
+export function validateDirPoolConfig(config: PoolConfig): void {
+  const dirPath = (config as { path?: unknown }).path;
+  if (typeof dirPath !== "string" || dirPath.length === 0) {
+    throw new TypeError(`Invalid path for pool "${config.name}": expected an absolute directory path`);
+  }
+  if (dirPath.includes("\0")) throw new TypeError(`Invalid path for pool "${config.name}": it contains NUL`);
+  if (!dirPath.startsWith("/")) throw new TypeError(`Invalid path for pool "${config.name}": "${dirPath}" is not absolute`);
+}
+
+/**
+ * Makes a `dir` backend definition with test seams (a fault-injecting file system, a fixed hole
+ * finder). Most code wants {@linkcode dirBackend}.
+ *
+ * @param options File system and hole finder for every pool it opens.
+ * @returns The backend definition (name `"dir"`).
+ * @example
+ * ```ts
+ * import { createDirBackend, nodeDirFs } from "./mod.ts";
+ * const backend = createDirBackend({ fs: nodeDirFs, holeFinder: null });
+ * if (backend.name !== "dir" || backend.kind !== "storage") throw new Error("unexpected");
+ * ```
+ */
+export function createDirBackend(options: DirPoolOptions = {}): StorageBackendDefinition {
+  return defineStorageBackend({
+    name: "dir",
+    validate: validateDirPoolConfig,
+    open: (config) => Promise.resolve(new DirPool(config as DirPoolConfig, options)),
+  });
+}
+
+/**
+ * The `dir` storage backend.
+ *
+ * @example
+ * ```ts
+ * import { createDefaultRegistry } from "../../mod.ts";
+ * import { dirBackend } from "./mod.ts";
+ * const registry = createDefaultRegistry();
+ * if (!registry.list("storage").some((entry) => entry.name === "dir")) registry.register(dirBackend);
+ * if (!registry.list("storage").some((entry) => entry.name === "dir")) throw new Error("unexpected");
+ * ```
+ */
+export const dirBackend: StorageBackendDefinition = createDirBackend();
