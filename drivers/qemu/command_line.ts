@@ -1,0 +1,97 @@
+/**
+ * The QEMU command line of a domain.
+ *
+ * Machine choice: without `machine` the domain gets QEMU's `none` machine, which has no firmware, no
+ * guest devices and at most one vCPU, so a domain without a guest OS costs no CPU while its disks live
+ * as `-blockdev` nodes that block jobs work on (what this driver exists for). With a real machine type
+ * (`"pc"`, `"q35"`) every disk is also attached to the guest as `virtio-blk-pci`, and `-smp` carries the
+ * vCPUs; such a guest without an OS spins in its firmware.
+ *
+ * @module
+ */
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
+import type { DomainConfig } from "../../core/domain.ts";
+import type { RunDisk } from "./state_store.ts";
+
+/** The emulator the driver runs. */
+export const QEMU_BINARY = "qemu-system-x86_64";
+
+/**
+ * Whether KVM can be used here (`/dev/kvm` opens read-write).
+ *
+ * @returns `"kvm"` or `"tcg"`.
+ * @example
+ * ```ts
+ * import { pickAccelerator } from "./command_line.ts";
+ * if (!["kvm", "tcg"].includes(await pickAccelerator())) throw new Error("unexpected");
+ * ```
+ */
+export async function pickAccelerator(): Promise<"kvm" | "tcg"> {
+  try {
+    await access("/dev/kvm", constants.R_OK | constants.W_OK);
+    return "kvm";
+  } catch {
+    return "tcg";
+  }
+}
+
+/** Where a domain's QEMU talks and writes. */
+export interface LaunchPaths {
+  /** QMP socket path. */
+  readonly socket: string;
+}
+
+/**
+ * Builds the arguments (after the binary) for a domain. The domain starts with its vCPUs stopped
+ * (`-S`): the driver wires its event listeners first and then sends `cont`.
+ *
+ * @param config The domain.
+ * @param disks Its disks, resolved to node-named chains.
+ * @param paths Socket path.
+ * @param accel Accelerator.
+ * @returns The argument list.
+ * @example
+ * ```ts
+ * import { buildQemuArgs } from "./command_line.ts";
+ * const args = buildQemuArgs({ name: "a", vcpus: 1, memoryBytes: 64 << 20, disks: [] }, [], { socket: "/tmp/a.qmp" }, "tcg");
+ * if (!args.includes("-nodefaults") || args[args.indexOf("-machine") + 1] !== "none") throw new Error("unexpected");
+ * ```
+ */
+export function buildQemuArgs(config: DomainConfig, disks: readonly RunDisk[], paths: LaunchPaths, accel: "kvm" | "tcg"): string[] {
+  const machine = config.machine ?? "none";
+  const args = [
+    "-nodefaults",
+    "-no-user-config",
+    "-nographic",
+    "-display",
+    "none",
+    "-name",
+    `guest=${config.name.replaceAll(",", ",,")}`,
+    "-machine",
+    machine,
+    "-accel",
+    accel,
+    "-m",
+    `${Math.max(1, Math.ceil(config.memoryBytes / (1 << 20)))}M`,
+    ...(machine === "none" ? [] : ["-smp", String(config.vcpus)]),
+    "-qmp",
+    `unix:${paths.socket},server=on,wait=off`,
+    "-S",
+  ];
+  const readonlyOf = new Map(config.disks.map((d) => [d.target, d.readonly === true]));
+  for (const disk of disks) {
+    const ro = readonlyOf.get(disk.target) ?? false;
+    // Bottom first: each format node names its backing node, which must already exist.
+    for (let i = disk.layers.length - 1; i >= 0; i--) {
+      const layer = disk.layers[i]!;
+      const below = disk.layers[i + 1];
+      args.push("-blockdev", JSON.stringify({ driver: "file", filename: layer.path, "node-name": layer.fileNode, "read-only": i > 0 || ro }));
+      const format: Record<string, unknown> = { driver: layer.format, file: layer.fileNode, "node-name": layer.node, "read-only": i > 0 || ro };
+      if (layer.format === "qcow2" || layer.format === "qed") format.backing = below ? below.node : null;
+      args.push("-blockdev", JSON.stringify(format));
+    }
+    if (machine !== "none") args.push("-device", `virtio-blk-pci,drive=${disk.layers[0]!.node},id=${disk.target}`);
+  }
+  return args;
+}

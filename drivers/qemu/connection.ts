@@ -1,0 +1,349 @@
+/**
+ * One `qemu:///session` connection: definitions on disk, one QEMU process per running domain, QMP for
+ * everything a running domain does, and re-attachment to the processes a previous connection started.
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
+import type { DriverContext, HypervisorConnection } from "../../core/driver.ts";
+import { CommandError, ConflictError, ConnectError, NotFoundError, StateError, UnsupportedError } from "../../core/errors.ts";
+import type { Job } from "../../core/job.ts";
+import type { SignalOptions } from "../../core/options.ts";
+import { startPullJob } from "../../core/storage/volume_jobs.ts";
+import type { ConnectionUri } from "../../core/uri.ts";
+import { QemuPullJob, type QemuPullEnv } from "./block_pull.ts";
+import { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "./command_line.ts";
+import { diskInfo, resolveDisks } from "./disk_chain.ts";
+import { DomainDefinitions, type StoredConfig } from "./domain_table.ts";
+import { Instance } from "./instance.ts";
+import { connectQmp, launchQemu, waitForExit } from "./process.ts";
+import { reattach } from "./reconnect.ts";
+import { defaultStateDir, StateStore } from "./state_store.ts";
+
+const DRIVER = "qemu";
+/** How long `start()` waits for QMP, and `destroy()` for the process to end before SIGKILL. */
+const START_TIMEOUT_MS = 10_000;
+const QUIT_TIMEOUT_MS = 3_000;
+/** Default of `shutdown({ timeoutMs })`. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+/**
+ * Checks a `qemu:` URI: `qemu:///session`, optionally with `?stateDir=`.
+ *
+ * @param uri The parsed URI.
+ * @throws {ConnectError} For anything else.
+ */
+function checkUri(uri: ConnectionUri): void {
+  const refuse = (why: string) => new ConnectError(`Cannot connect to "${uri.href}": ${why}; the qemu driver serves qemu:///session[?stateDir=PATH]`, { driver: DRIVER });
+  if (uri.transport !== undefined) throw refuse(`transport "${uri.transport}" is not supported`);
+  if (uri.host !== "") throw refuse(`remote host "${uri.host}" is not supported`);
+  if (uri.path !== "/session") throw refuse(uri.path === "/system" ? "qemu:///system needs a privileged daemon" : `unknown path "${uri.path}"`);
+  for (const key of uri.params.keys()) if (key !== "stateDir") throw refuse(`unknown parameter "${key}"`);
+}
+
+/** A `qemu:` connection, as the driver implements it. */
+export class QemuConnection implements HypervisorConnection {
+  readonly #ctx: DriverContext;
+  readonly #store: StateStore;
+  readonly #defs: DomainDefinitions;
+  readonly #instances = new Map<string, Instance>();
+  readonly #pulls = new Map<Instance, Map<string, QemuPullJob>>();
+  readonly #crashed = new Set<string>();
+  readonly #starting = new Set<string>();
+  readonly #pullEnv: QemuPullEnv;
+  #closed = false;
+
+  private constructor(ctx: DriverContext, store: StateStore, defs: DomainDefinitions) {
+    this.#ctx = ctx;
+    this.#store = store;
+    this.#defs = defs;
+    this.#pullEnv = {
+      jobs: ctx.jobs,
+      clock: ctx.clock,
+      track: (inst, job) => {
+        let jobs = this.#pulls.get(inst);
+        if (!jobs) this.#pulls.set(inst, (jobs = new Map()));
+        jobs.set(job.id, job);
+      },
+      persist: (inst) => this.#persist(inst),
+    };
+  }
+
+  /**
+   * Opens the connection: reads the definitions and re-attaches to running QEMU processes.
+   *
+   * @param uri `qemu:///session`.
+   * @param ctx What core gives the driver (`stateDir` from the options or the URI).
+   * @returns The connection.
+   * @throws {ConnectError} For another URI or an unusable state directory.
+   */
+  static async open(uri: ConnectionUri, ctx: DriverContext): Promise<QemuConnection> {
+    checkUri(uri);
+    const store = new StateStore(ctx.stateDir ?? defaultStateDir());
+    try {
+      await store.init();
+    } catch (error) {
+      throw new ConnectError(`Cannot connect to "${uri.href}": cannot use state directory "${store.dir}": ${(error as Error).message}`, {
+        driver: DRIVER,
+        cause: error,
+      });
+    }
+    const conn = new QemuConnection(ctx, store, await DomainDefinitions.load(store, ctx.bus));
+    for (const name of conn.#defs.names()) {
+      const run = await store.loadRun(name);
+      if (!run) continue;
+      const found = await reattach({ name, run, ctx, env: conn.#pullEnv });
+      if (found) conn.#adopt(found, name);
+      else await store.removeRun(name, conn.#defs.get(name).uuid);
+    }
+    return conn;
+  }
+
+  /** Names of the defined domains, in definition order. */
+  listDomains(options?: SignalOptions): Promise<string[]> {
+    options?.signal?.throwIfAborted();
+    return Promise.resolve(this.#defs.names());
+  }
+
+  /** State from `query-status` for a running domain; `shutoff` or `crashed` otherwise. */
+  async domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
+    const config = this.#defs.get(name);
+    const inst = this.#instances.get(name);
+    let state: DomainState = this.#crashed.has(name) ? "crashed" : "shutoff";
+    if (inst) {
+      try {
+        const status = await inst.qmp.execute<{ running: boolean; status: string }>("query-status", undefined, options ?? {});
+        state = status.running ? "running" : "paused";
+      } catch (error) {
+        if (options?.signal?.aborted) throw error;
+        state = inst.state;
+      }
+    }
+    return { name, uuid: config.uuid, state, vcpus: config.vcpus, memoryBytes: config.memoryBytes };
+  }
+
+  /** A copy of the definition. */
+  domainConfig(name: string, options?: SignalOptions): Promise<DomainConfig> {
+    options?.signal?.throwIfAborted();
+    return Promise.resolve(this.#defs.get(name));
+  }
+
+  /** Defines and persists a shut-off domain. */
+  async defineDomain(config: DomainConfig, options?: SignalOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    await this.#defs.define(config);
+  }
+
+  /** Removes the definition of a shut-off (or crashed) domain that no job works on. */
+  async undefineDomain(name: string, options?: SignalOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    const config = this.#defs.get(name);
+    if (this.#instances.has(name) || this.#starting.has(name)) {
+      throw new StateError(`Cannot undefine domain "${name}": it is running`, { state: "running", driver: DRIVER });
+    }
+    this.#checkNoJob(config, "undefine");
+    await this.#defs.undefine(name);
+    this.#crashed.delete(name);
+  }
+
+  /** Launches QEMU for a shut-off domain, stopped (`-S`), wires events, then `cont`. */
+  async startDomain(name: string, options?: SignalOptions): Promise<void> {
+    const config = this.#defs.get(name);
+    if (this.#instances.has(name) || this.#starting.has(name)) {
+      throw new StateError(`Cannot start domain "${name}": it is already running`, { state: "running", driver: DRIVER });
+    }
+    this.#checkNoJob(config, "start");
+    this.#starting.add(name);
+    try {
+      await this.#launch(config, options?.signal);
+    } finally {
+      this.#starting.delete(name);
+    }
+    this.#crashed.delete(name);
+    this.#ctx.bus.emit("domain:started", { domain: name, reason: "booted" });
+  }
+
+  async #launch(config: StoredConfig, signal: AbortSignal | undefined): Promise<void> {
+    const { name, uuid } = config;
+    const disks = await resolveDisks(config.disks, this.#ctx.storage, signal);
+    const socket = this.#store.socketPath(uuid);
+    const log = this.#store.logPath(uuid);
+    const args = buildQemuArgs(config, disks, { socket }, await pickAccelerator());
+    signal?.throwIfAborted();
+    await this.#store.removeRun(name, uuid);
+    const launched = await launchQemu(QEMU_BINARY, args, log);
+    let exited = false;
+    void launched.exited.then(() => (exited = true));
+    try {
+      const qmp = await connectQmp(socket, {
+        timeoutMs: START_TIMEOUT_MS,
+        clock: this.#ctx.clock,
+        alive: () => !exited,
+        describe: `Cannot start domain "${name}"`,
+        ...(signal ? { signal } : {}),
+      });
+      const inst = new Instance({ name, pid: launched.pid, qmp, disks, exited: launched.exited, bus: this.#ctx.bus, clock: this.#ctx.clock, state: "running" });
+      this.#adopt(inst, name);
+      await this.#persist(inst);
+      await qmp.execute("cont", undefined, signal ? { signal } : {});
+    } catch (error) {
+      try {
+        process.kill(launched.pid, "SIGKILL");
+      } catch {
+        // it already exited
+      }
+      await launched.exited;
+      const inst = this.#instances.get(name);
+      if (inst) {
+        await inst.detach();
+        this.#instances.delete(name);
+      }
+      await this.#store.removeRun(name, uuid);
+      if (signal?.aborted) throw signal.reason;
+      const stderr = (await readFile(log, "utf8").catch(() => "")).trim();
+      if (stderr === "") throw error;
+      throw new CommandError({ argv: [QEMU_BINARY, ...args], exitCode: null, stderr, driver: DRIVER, cause: error });
+    }
+  }
+
+  /** Takes over a running instance: reports its end. */
+  #adopt(inst: Instance, name: string): void {
+    this.#instances.set(name, inst);
+    inst.onEnd((end) => {
+      if (this.#instances.get(name) === inst) this.#instances.delete(name);
+      this.#pulls.delete(inst);
+      if (!end.expected) this.#crashed.add(name);
+      const uuid = this.#defs.names().includes(name) ? this.#defs.get(name).uuid : undefined;
+      if (uuid) void this.#store.removeRun(name, uuid).catch(() => {});
+    });
+  }
+
+  /** ACPI power-off (`system_powerdown`), then waits for QEMU to exit. */
+  async shutdownDomain(name: string, options?: SignalOptions & { timeoutMs?: number }): Promise<void> {
+    const inst = this.#running(name, "shut down");
+    const timeoutMs = options?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    await inst.qmp.execute("system_powerdown", undefined, options?.signal ? { signal: options.signal } : {});
+    if (timeoutMs === 0) return;
+    const timer = new AbortController();
+    const late = this.#ctx.clock.sleep(timeoutMs, timer.signal).then(() => "late" as const, () => "stopped" as const);
+    const outcome = await Promise.race([inst.ended.then(() => "ended" as const), late]);
+    timer.abort();
+    if (outcome === "late") {
+      throw new StateError(
+        `Cannot shut down domain "${name}": the guest did not power off within ${timeoutMs} ms (no OS answering ACPI?); it is still running, use destroy() to force it off`,
+        { state: inst.state, driver: DRIVER },
+      );
+    }
+  }
+
+  /** Hard power-off: `quit`, then SIGKILL when QEMU does not exit in time. A crashed domain becomes shut off. */
+  async destroyDomain(name: string, options?: SignalOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    this.#defs.get(name);
+    const inst = this.#instances.get(name);
+    if (!inst) {
+      if (!this.#crashed.delete(name)) throw new StateError(`Cannot destroy domain "${name}": it is not running`, { state: "shutoff", driver: DRIVER });
+      this.#ctx.bus.emit("domain:stopped", { domain: name, reason: "destroyed" });
+      return;
+    }
+    inst.expectExit("destroyed");
+    await inst.qmp.execute("quit").catch(() => {});
+    if (!(await waitForExit(inst.pid, this.#ctx.clock, QUIT_TIMEOUT_MS))) inst.kill();
+    await inst.ended;
+  }
+
+  /** Pauses the vCPUs (`stop`). */
+  async suspendDomain(name: string, options?: SignalOptions): Promise<void> {
+    const inst = this.#running(name, "suspend");
+    if (inst.state === "paused") throw new StateError(`Cannot suspend domain "${name}": it is already paused`, { state: "paused", driver: DRIVER });
+    await inst.qmp.execute("stop", undefined, options ?? {});
+    inst.markState("paused");
+  }
+
+  /** Resumes the vCPUs (`cont`). */
+  async resumeDomain(name: string, options?: SignalOptions): Promise<void> {
+    const inst = this.#running(name, "resume", "it is not paused");
+    if (inst.state !== "paused") throw new StateError(`Cannot resume domain "${name}": it is not paused`, { state: inst.state, driver: DRIVER });
+    await inst.qmp.execute("cont", undefined, options ?? {});
+    inst.markState("running");
+  }
+
+  /** Disks with their chains: as QEMU holds them when running, from the image headers otherwise. */
+  async domainDisks(name: string, options?: SignalOptions): Promise<DiskInfo[]> {
+    const config = this.#defs.get(name);
+    const inst = this.#instances.get(name);
+    const disks = inst ? inst.disks : await resolveDisks(config.disks, this.#ctx.storage, options?.signal);
+    return disks.map(diskInfo);
+  }
+
+  /** `block-stream` on a running domain; the storage layer's pull on a shut-off one. */
+  async blockPull(name: string, disk: string, options: BlockPullOptions): Promise<Job<void>> {
+    const config = this.#defs.get(name);
+    const diskConfig = config.disks.find((d) => d.target === disk);
+    if (!diskConfig) throw new NotFoundError("disk", disk, { driver: DRIVER, detail: `domain "${name}" has no such disk` });
+    const inst = this.#instances.get(name);
+    if (inst) {
+      const running = inst.disks.find((d) => d.target === disk)!;
+      return (await QemuPullJob.start(this.#pullEnv, inst, running, options)).job;
+    }
+    if (this.#starting.has(name)) throw new StateError(`Cannot pull disk "${disk}" of domain "${name}": it is starting`, { state: "starting", driver: DRIVER });
+    if (!diskConfig.volume) {
+      throw new UnsupportedError("blockPull", {
+        driver: DRIVER,
+        detail: `domain "${name}" is shut off and disk "${disk}" is the host path "${diskConfig.path}", not a pool volume`,
+      });
+    }
+    const { pool, name: volume } = diskConfig.volume;
+    return await startPullJob({
+      access: this.#ctx.storage,
+      jobs: this.#ctx.jobs,
+      bus: this.#ctx.bus,
+      pool,
+      volume,
+      bandwidth: options.bandwidth,
+      ...(options.base === undefined ? {} : { base: options.base }),
+      ...(options.signal ? { signal: options.signal } : {}),
+      type: "block-pull",
+      target: { domain: name, disk, pool, volume },
+      locks: [`disk:${name}/${disk}`],
+    });
+  }
+
+  /** Stops watching the QEMU processes; they keep running, and the next connection finds them. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#instances.values()].map((inst) => inst.detach()));
+    this.#instances.clear();
+  }
+
+  #running(name: string, verb: string, refusal = "it is not running"): Instance {
+    this.#defs.get(name);
+    const inst = this.#instances.get(name);
+    if (!inst) {
+      const state = this.#crashed.has(name) ? "crashed" : "shutoff";
+      throw new StateError(`Cannot ${verb} domain "${name}": ${refusal}`, { state, driver: DRIVER });
+    }
+    return inst;
+  }
+
+  #checkNoJob(config: StoredConfig, verb: string): void {
+    for (const disk of config.disks) {
+      const holder = this.#ctx.jobs.holder(`disk:${config.name}/${disk.target}`);
+      if (holder !== undefined) {
+        throw new ConflictError(`Cannot ${verb} domain "${config.name}": job "${holder}" works on its disk "${disk.target}"`, {
+          driver: DRIVER,
+          jobId: holder,
+        });
+      }
+    }
+  }
+
+  async #persist(inst: Instance): Promise<void> {
+    if (inst.isEnded || this.#instances.get(inst.name) !== inst) return;
+    const config = this.#defs.get(inst.name);
+    const jobs = [...(this.#pulls.get(inst)?.values() ?? [])].filter((j) => j.inQemu).map((j) => j.record);
+    await this.#store.saveRun(inst.name, { pid: inst.pid, socket: this.#store.socketPath(config.uuid), disks: inst.disks, jobs });
+  }
+}

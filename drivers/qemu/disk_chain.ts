@@ -1,0 +1,144 @@
+/**
+ * Disks of a `qemu:` domain: where the top image is (a host path, or a pool volume resolved through the
+ * connection's storage), its backing chain (read from the image headers by `qemu-img info
+ * --backing-chain`), and the QEMU node names each layer gets, so every node of the `-blockdev` graph is
+ * named and block jobs can address the top and the base by name.
+ *
+ * @module
+ */
+import { execFile } from "node:child_process";
+import type { BackingLayer, DiskConfig, DiskInfo } from "../../core/domain.ts";
+import type { StorageAccess } from "../../core/driver.ts";
+import { CommandError, VirtError } from "../../core/errors.ts";
+import type { RunDisk } from "./state_store.ts";
+
+/** One image of a disk's chain with its QEMU node names. */
+export interface ImageLayer {
+  /** Host path of the image. */
+  readonly path: string;
+  /** Image format (`"qcow2"`, `"raw"`). */
+  readonly format: string;
+  /** Virtual size in bytes. */
+  readonly virtualBytes: number;
+  /** Node name of the format layer. */
+  readonly node: string;
+  /** Node name of the protocol (`file`) layer under it. */
+  readonly fileNode: string;
+}
+
+interface QemuImgInfo {
+  readonly filename: string;
+  readonly format: string;
+  readonly "virtual-size": number;
+}
+
+/** The programs the driver runs, and the package that brings each on Debian. */
+export const PACKAGES: Readonly<Record<string, string>> = Object.freeze({
+  "qemu-system-x86_64": "qemu-system-x86",
+  "qemu-img": "qemu-utils",
+});
+
+/**
+ * Runs a program and resolves with its stdout.
+ *
+ * @param argv Program and arguments (no shell).
+ * @param signal Aborts the run.
+ * @returns Its stdout.
+ * @throws {VirtError} When the program is not installed (naming the package to install).
+ * @throws {CommandError} When it exits with a failure.
+ * @example
+ * ```ts
+ * import { runTool } from "./disk_chain.ts";
+ * const out = await runTool(["echo", "hi"]);
+ * if (out.trim() !== "hi") throw new Error("unexpected");
+ * ```
+ */
+export function runTool(argv: readonly string[], signal?: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(argv[0]!, argv.slice(1), { maxBuffer: 64 << 20, encoding: "utf8", ...(signal ? { signal } : {}) }, (error, stdout, stderr) => {
+      if (!error) return resolve(stdout);
+      if (signal?.aborted) return reject(signal.reason);
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return reject(missingProgram(argv[0]!, error));
+      const exitCode = typeof error.code === "number" ? error.code : null;
+      reject(new CommandError({ argv, exitCode, stderr: String(stderr), driver: "qemu", cause: error }));
+    });
+  });
+}
+
+/**
+ * The error for a program that is not installed.
+ *
+ * @param program Its name.
+ * @param cause The spawn error.
+ * @returns A `VirtError` (`connect-failed`) naming the package to install.
+ * @example
+ * ```ts
+ * import { missingProgram } from "./disk_chain.ts";
+ * if (!missingProgram("qemu-img").message.includes("apt-get install qemu-utils")) throw new Error("unexpected");
+ * ```
+ */
+export function missingProgram(program: string, cause?: unknown): VirtError {
+  const pkg = PACKAGES[program.split("/").pop()!] ?? program;
+  return new VirtError("connect-failed", `Cannot run "${program}": it is not installed (on Debian: apt-get install ${pkg})`, {
+    driver: "qemu",
+    cause,
+  });
+}
+
+/** Node names must start with a letter and hold letters, digits, `-`, `.` and `_` (at most 31 bytes). */
+function nodeBase(target: string, index: number): string {
+  return /^[A-Za-z][A-Za-z0-9_.-]{0,20}$/.test(target) ? target : `disk${index}`;
+}
+
+/**
+ * Reads an image's chain from its headers.
+ *
+ * @param path Top image.
+ * @param format Its format when known (probing is avoided then).
+ * @param nodeName Base of the node names (`"vda"` gives `vda-0`, `vda-0-file`, `vda-1`, ...).
+ * @param signal Aborts the run.
+ * @returns The layers, top first.
+ */
+export async function readChain(path: string, format: string | undefined, nodeName: string, signal?: AbortSignal): Promise<ImageLayer[]> {
+  const argv = ["qemu-img", "info", "--output=json", "--backing-chain", "-U", ...(format ? ["-f", format] : []), path];
+  const infos = JSON.parse(await runTool(argv, signal)) as QemuImgInfo[];
+  return infos.map((info, i) => ({
+    path: info.filename,
+    format: info.format,
+    virtualBytes: info["virtual-size"],
+    node: `${nodeName}-${i}`,
+    fileNode: `${nodeName}-${i}-file`,
+  }));
+}
+
+/**
+ * Resolves every disk of a domain to its image chain.
+ *
+ * @param disks The domain's disks.
+ * @param storage The connection's pools (for disks on pool volumes).
+ * @param signal Aborts.
+ * @returns One entry per disk, in order.
+ * @throws {NotFoundError} For a pool or volume that does not exist (from the storage layer).
+ */
+export async function resolveDisks(disks: readonly DiskConfig[], storage: StorageAccess, signal?: AbortSignal): Promise<RunDisk[]> {
+  const out: RunDisk[] = [];
+  for (const [index, disk] of disks.entries()) {
+    let path = disk.path;
+    if (disk.volume) path = (await (await storage.backend(disk.volume.pool)).lookupVolume(disk.volume.name, { signal })).path;
+    const layers = await readChain(path!, disk.format, nodeBase(disk.target, index), signal);
+    out.push({ target: disk.target, layers, ...(disk.volume ? { volume: { pool: disk.volume.pool, name: disk.volume.name } } : {}) });
+  }
+  return out;
+}
+
+/**
+ * A disk as `dom.disks()` reports it.
+ *
+ * @param disk A resolved disk.
+ * @returns Its public description.
+ */
+export function diskInfo(disk: RunDisk): DiskInfo {
+  const [top, ...rest] = disk.layers;
+  const backingChain: BackingLayer[] = rest.map((l) => ({ path: l.path, format: l.format }));
+  return { target: disk.target, path: top!.path, format: top!.format, backingChain, ...(disk.volume ? { volume: disk.volume } : {}) };
+}

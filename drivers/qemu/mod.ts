@@ -1,0 +1,51 @@
+/**
+ * The `qemu` driver: real `qemu-system-x86_64` processes managed over QMP.
+ *
+ * - `qemu:///session` keeps its state under `~/.local/state/virtkit/qemu`, or under the `stateDir`
+ *   connect option or URI parameter (`qemu:///session?stateDir=/tmp/vk`): definitions in `domains/`,
+ *   run records, QMP sockets and QEMU logs in `run/`.
+ * - `start()` launches one detached QEMU per domain (`-nodefaults`, `-machine none` unless the config
+ *   names a machine, KVM when `/dev/kvm` is usable, else TCG, a named `-blockdev` chain per disk) and
+ *   talks QMP over a unix socket. QEMU outlives the connection: `close()` only lets go, and the next
+ *   connection on the same state directory finds the process and its block jobs again.
+ * - `blockPull()` on a running domain is QMP `block-stream` with manual finalize and dismiss; on a
+ *   shut-off domain whose disk is a pool volume it is the storage layer's offline pull.
+ *
+ * Needs `qemu-system-x86_64` and `qemu-img` (Debian: `apt-get install qemu-system-x86 qemu-utils`).
+ *
+ * @example
+ * ```ts
+ * import { createDefaultRegistry, MiB } from "../../mod.ts";
+ * import { qemuDriver } from "./mod.ts";
+ * import { mkdtempSync } from "node:fs";
+ * const registry = createDefaultRegistry();
+ * registry.register(qemuDriver);
+ * await using conn = await registry.connect("qemu:///session", { stateDir: mkdtempSync("/tmp/virtkit-doc-") });
+ * const dom = await conn.domains.define({ name: "demo", vcpus: 1, memoryBytes: MiB(64), disks: [] });
+ * if ((await dom.info()).state !== "shutoff") throw new Error("unexpected");
+ * await dom.undefine();
+ * ```
+ *
+ * @module
+ */
+import { defineHypervisorDriver } from "../../core/driver.ts";
+import { QemuConnection } from "./connection.ts";
+
+export { DEFAULT_SHUTDOWN_TIMEOUT_MS, QemuConnection } from "./connection.ts";
+export { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "./command_line.ts";
+export { defaultStateDir } from "./state_store.ts";
+
+/**
+ * The `qemu` hypervisor driver (scheme `qemu`).
+ *
+ * @example
+ * ```ts
+ * import { qemuDriver } from "./mod.ts";
+ * if (qemuDriver.kind !== "hypervisor" || qemuDriver.schemes[0] !== "qemu") throw new Error("unexpected");
+ * ```
+ */
+export const qemuDriver = defineHypervisorDriver({
+  name: "qemu",
+  schemes: ["qemu"],
+  open: (uri, ctx) => QemuConnection.open(uri, ctx),
+});

@@ -1,0 +1,164 @@
+/**
+ * What a `qemu:` connection keeps on disk: domain definitions (`<stateDir>/domains/<name>.json`) and,
+ * for each running domain, its run record (`<stateDir>/run/<name>.json`: pid, QMP socket, disk nodes and
+ * block jobs), so a later connection finds the QEMU processes again. Every write is atomic (a temporary
+ * file renamed over the old one), so a crash never leaves half a definition.
+ *
+ * @module
+ */
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { DomainConfig } from "../../core/domain.ts";
+import type { ImageLayer } from "./disk_chain.ts";
+
+/** One disk of a running domain, as its run record keeps it. */
+export interface RunDisk {
+  /** Guest target (`"vda"`). */
+  readonly target: string;
+  /** The image chain, top first, each with its QEMU node names. */
+  readonly layers: readonly ImageLayer[];
+  /** The pool volume behind the disk, when it is one. */
+  readonly volume?: { readonly pool: string; readonly name: string };
+}
+
+/** A block job of a running domain, as its run record keeps it (for re-attaching after a restart). */
+export interface RunJob {
+  /** Job id (the virtkit id, which is also the QMP `job-id`). */
+  readonly id: string;
+  /** Disk target it works on. */
+  readonly disk: string;
+  /** Bytes of the whole range. */
+  readonly endBytes: number;
+  /** Cap in force, bytes per second. */
+  readonly bandwidth: number;
+  /** Node name of the base kept below the pull, when there is one. */
+  readonly baseNode?: string;
+}
+
+/** What a running domain's run file holds. */
+export interface RunRecord {
+  /** QEMU's process id. */
+  readonly pid: number;
+  /** The QMP socket path. */
+  readonly socket: string;
+  /** The disks with their node names. */
+  readonly disks: readonly RunDisk[];
+  /** Block jobs started through virtkit and not yet dismissed. */
+  readonly jobs: readonly RunJob[];
+}
+
+/**
+ * The default state directory of `qemu:///session`: `~/.local/state/virtkit/qemu`.
+ *
+ * @returns The path.
+ * @example
+ * ```ts
+ * import { defaultStateDir } from "./state_store.ts";
+ * if (!defaultStateDir().endsWith("/virtkit/qemu")) throw new Error("unexpected");
+ * ```
+ */
+export function defaultStateDir(): string {
+  return join(homedir(), ".local", "state", "virtkit", "qemu");
+}
+
+/** Encodes a domain name as a file name: names may hold any character but `/` and NUL. */
+function fileName(name: string): string {
+  return `${encodeURIComponent(name).replace(/^\./, "%2E")}.json`;
+}
+
+/**
+ * The files of one state directory.
+ *
+ * @example
+ * ```ts
+ * import { StateStore } from "./state_store.ts";
+ * import { mkdtempSync } from "node:fs";
+ * const store = new StateStore(mkdtempSync("/tmp/virtkit-doc-"));
+ * await store.init();
+ * await store.saveDomain({ name: "web1", uuid: crypto.randomUUID(), vcpus: 1, memoryBytes: 1 << 26, disks: [] });
+ * if ((await store.loadDomains())[0]?.name !== "web1") throw new Error("unexpected");
+ * ```
+ */
+export class StateStore {
+  /** The state directory. */
+  readonly dir: string;
+
+  /**
+   * @param dir The state directory (created by {@linkcode StateStore.init}).
+   */
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Creates `domains/` and `run/` when missing. */
+  async init(): Promise<void> {
+    await mkdir(join(this.dir, "domains"), { recursive: true });
+    await mkdir(join(this.dir, "run"), { recursive: true });
+  }
+
+  /** The QMP socket path of a domain (kept short: unix socket paths are limited to 107 bytes). */
+  socketPath(uuid: string): string {
+    return join(this.dir, "run", `${uuid}.qmp`);
+  }
+
+  /** Where QEMU's stdout and stderr go for a domain. */
+  logPath(uuid: string): string {
+    return join(this.dir, "run", `${uuid}.log`);
+  }
+
+  /** Every saved definition, oldest first (by their `definedAt` order field). */
+  async loadDomains(): Promise<Array<DomainConfig & { uuid: string }>> {
+    const dir = join(this.dir, "domains");
+    const entries = (await readdir(dir)).filter((f) => f.endsWith(".json"));
+    const loaded: Array<{ order: number; config: DomainConfig & { uuid: string } }> = [];
+    for (const entry of entries) {
+      const text = await readFile(join(dir, entry), "utf8").catch(() => undefined);
+      if (text === undefined) continue;
+      const { order, config } = JSON.parse(text) as { order: number; config: DomainConfig & { uuid: string } };
+      loaded.push({ order, config });
+    }
+    return loaded.sort((a, b) => a.order - b.order).map((l) => l.config);
+  }
+
+  /** Saves a definition atomically. */
+  async saveDomain(config: DomainConfig & { uuid: string }, order = Date.now()): Promise<void> {
+    await atomicWrite(join(this.dir, "domains", fileName(config.name)), JSON.stringify({ order, config }, null, 2));
+  }
+
+  /** Removes a definition. */
+  async removeDomain(name: string): Promise<void> {
+    await rm(join(this.dir, "domains", fileName(name)), { force: true });
+  }
+
+  /** A running domain's record, if there is one. */
+  async loadRun(name: string): Promise<RunRecord | undefined> {
+    const text = await readFile(join(this.dir, "run", fileName(name)), "utf8").catch(() => undefined);
+    return text === undefined ? undefined : (JSON.parse(text) as RunRecord);
+  }
+
+  /** Saves a running domain's record atomically. */
+  async saveRun(name: string, record: RunRecord): Promise<void> {
+    await atomicWrite(join(this.dir, "run", fileName(name)), JSON.stringify(record, null, 2));
+  }
+
+  /** Removes a domain's run record, socket and log. */
+  async removeRun(name: string, uuid: string): Promise<void> {
+    await rm(join(this.dir, "run", fileName(name)), { force: true });
+    await rm(this.socketPath(uuid), { force: true });
+  }
+}
+
+let tmpCounter = 0;
+
+/** Writes a file through a temporary sibling and a rename, so readers see the old or the new content. */
+async function atomicWrite(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${++tmpCounter}.tmp`;
+  try {
+    await writeFile(tmp, text, { mode: 0o600 });
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
