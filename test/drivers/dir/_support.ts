@@ -1,0 +1,90 @@
+/**
+ * Shared helpers of the `dir` backend tests: scratch directories, a registry with the backend, and
+ * `qemu-img` as the referee (its suites fail under `CI=true` when it is missing, and skip otherwise).
+ */
+import { execFile } from "node:child_process";
+import fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { StorageBackendDefinition } from "../../../core/driver.ts";
+import type { Registry } from "../../../core/registry.ts";
+import { createDefaultRegistry } from "../../../mod.ts";
+import { dirBackend } from "../../../drivers/dir/mod.ts";
+
+/** A fresh scratch directory under the OS temp dir. */
+export async function scratchDir(prefix = "virtkit-dir-"): Promise<string> {
+  return await fsp.realpath(await fsp.mkdtemp(path.join(os.tmpdir(), prefix)));
+}
+
+/** Removes a scratch directory. */
+export async function removeDir(dir: string): Promise<void> {
+  await fsp.rm(dir, { recursive: true, force: true });
+}
+
+/** The default registry plus a `dir` backend (the given one, or the real one unless the lead already registered it). */
+export function registryWithDir(backend: StorageBackendDefinition = dirBackend): Registry {
+  const registry = createDefaultRegistry();
+  const present = registry.list("storage").some((entry) => entry.name === "dir");
+  if (present && backend !== dirBackend) throw new Error("the default registry already has a dir backend; these tests need their own");
+  if (!present) registry.register(backend);
+  return registry;
+}
+
+/** Runs a command; resolves with stdout, rejects with stderr. */
+export function run(file: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, [...args], { maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${file} ${args.join(" ")} failed: ${stderr || error.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+let qemuImg: boolean | undefined;
+/** Whether qemu-img is installed; under CI=true a missing one is an error. */
+export async function hasQemuImg(): Promise<boolean> {
+  if (qemuImg === undefined) {
+    qemuImg = await run("qemu-img", ["--version"]).then(() => true, () => false);
+    if (!qemuImg && process.env.CI === "true") throw new Error("qemu-img is missing (install qemu-utils): the dir tests need it as referee");
+  }
+  return qemuImg;
+}
+
+/** `qemu-img info --output=json`. */
+export async function qemuInfo(file: string): Promise<{ "virtual-size": number; format: string; "backing-filename"?: string; "backing-filename-format"?: string }> {
+  return JSON.parse(await run("qemu-img", ["info", "--output=json", "-U", file]));
+}
+
+/** `qemu-img map --output=json` reduced to data runs `[offset, length]`. */
+export async function qemuDataRuns(file: string, format = "raw"): Promise<Array<[number, number]>> {
+  const map = JSON.parse(await run("qemu-img", ["map", "--output=json", "-f", format, file])) as Array<{ start: number; length: number; data: boolean }>;
+  const runs: Array<[number, number]> = [];
+  for (const m of map) {
+    if (!m.data) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === m.start) last[1] += m.length;
+    else runs.push([m.start, m.length]);
+  }
+  return runs;
+}
+
+/** Deterministic non-zero bytes. */
+export function pattern(length: number, seed = 1): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let x = seed * 2654435761 >>> 0;
+  for (let i = 0; i < length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    bytes[i] = (x >>> 16) & 0xff | 1;
+  }
+  return bytes;
+}
+
+/** Writes `data` at `offset` of a file (creating it). */
+export async function writeAt(file: string, offset: number, data: Uint8Array): Promise<void> {
+  const handle = await fsp.open(file, "r+").catch(() => fsp.open(file, "w+"));
+  try {
+    await handle.write(data, 0, data.byteLength, offset);
+  } finally {
+    await handle.close();
+  }
+}
