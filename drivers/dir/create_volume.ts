@@ -98,6 +98,7 @@ async function resolveBacking(dir: PoolDirectory, spec: VolumeCreateSpec & { bac
  */
 export async function createVolumeFile(dir: PoolDirectory, spec: VolumeCreateSpec, signal?: AbortSignal): Promise<string> {
   const target = dir.fileOf(spec.name);
+  if (spec.name.startsWith(TEMP_PREFIX)) throw new TypeError(`Invalid volume name "${spec.name}": the prefix "${TEMP_PREFIX}" is reserved`);
   const exists = () => new ConflictError(`Cannot create volume "${spec.name}" in pool "${dir.pool}": it exists`, { driver: DRIVER });
   try {
     await dir.fs.lstat(target);

@@ -96,11 +96,10 @@ export class PoolDirectory {
    *
    * @param name Volume name.
    * @returns The absolute path.
-   * @throws {TypeError} For a name that is not a valid volume name, or the backend's reserved prefix.
+   * @throws {TypeError} For a name that is not a valid volume name.
    */
   fileOf(name: string): string {
     assertName(name, "volume name");
-    if (name.startsWith(TEMP_PREFIX)) throw new TypeError(`Invalid volume name "${name}": the prefix "${TEMP_PREFIX}" is reserved`);
     const dir = this.path;
     const file = path.join(dir, name);
     if (path.dirname(file) !== dir) throw new TypeError(`Invalid volume name "${name}": it leaves pool "${this.pool}"`);
@@ -123,6 +122,7 @@ export class PoolDirectory {
    */
   async existing(name: string): Promise<string> {
     const file = this.fileOf(name);
+    if (name.startsWith(TEMP_PREFIX)) throw this.missing(name);
     let stats;
     try {
       stats = await this.fs.lstat(file);
@@ -143,6 +143,8 @@ export class PoolDirectory {
    */
   async open(name: string, write: boolean): Promise<{ file: DirFile; path: string }> {
     const file = this.fileOf(name);
+    // A file being created is not a volume yet.
+    if (name.startsWith(TEMP_PREFIX)) throw this.missing(name);
     let handle: DirFile;
     try {
       handle = await this.fs.open(file, write ? OPEN_FLAGS.readWrite : OPEN_FLAGS.read);

@@ -3,13 +3,15 @@
  * `qemu-img` as the referee (its suites fail under `CI=true` when it is missing, and skip otherwise).
  */
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { StorageBackendDefinition } from "../../../core/driver.ts";
 import type { Registry } from "../../../core/registry.ts";
 import { createDefaultRegistry } from "../../../mod.ts";
-import { dirBackend } from "../../../drivers/dir/mod.ts";
+import { dirBackend, type DirFile, type DirFs, nodeDirFs } from "../../../drivers/dir/mod.ts";
 
 /** A fresh scratch directory under the OS temp dir. */
 export async function scratchDir(prefix = "virtkit-dir-"): Promise<string> {
@@ -87,4 +89,66 @@ export async function writeAt(file: string, offset: number, data: Uint8Array): P
   } finally {
     await handle.close();
   }
+}
+
+/** Faults a {@link faultyFs} injects; set and clear the fields while a test runs. */
+export interface Faults {
+  /** `link()` fails with this code. */
+  link?: string;
+  /** `sync()` of any file fails with this code. */
+  sync?: string;
+  /** `truncate()` fails with this code. */
+  truncate?: string;
+  /** Writes to files whose path matches `path` fail with `code` once `bytes` have been written through one handle. */
+  write?: { bytes: number; code: string; path?: RegExp };
+}
+
+function errno(code: string, call: string): Error {
+  return Object.assign(new Error(`${code}: injected failure, ${call}`), { code });
+}
+
+/** The real file system with injectable failures (`ENOSPC`, `EIO`) and a log of paths that were opened for writing. */
+export function faultyFs(faults: Faults): DirFs & { writtenPaths: Set<string> } {
+  const writtenPaths = new Set<string>();
+  return {
+    ...nodeDirFs,
+    writtenPaths,
+    async open(file, flags, mode) {
+      const handle = await nodeDirFs.open(file, flags, mode);
+      const writing = (flags & (fsConstants.O_RDWR | fsConstants.O_WRONLY)) !== 0;
+      if (writing) writtenPaths.add(file);
+      let written = 0;
+      const wrapped: DirFile = {
+        fd: handle.fd,
+        read: (...args) => handle.read(...args),
+        async write(buffer, offset, length, position) {
+          const w = faults.write;
+          if (w && (!w.path || w.path.test(file)) && written + length > w.bytes) throw errno(w.code, `write to ${file}`);
+          written += length;
+          return await handle.write(buffer, offset, length, position);
+        },
+        async truncate(size) {
+          if (faults.truncate) throw errno(faults.truncate, `truncate ${file}`);
+          await handle.truncate(size);
+        },
+        datasync: () => handle.datasync(),
+        async sync() {
+          if (faults.sync) throw errno(faults.sync, `sync ${file}`);
+          await handle.sync();
+        },
+        stat: () => handle.stat(),
+        close: () => handle.close(),
+      };
+      return wrapped;
+    },
+    async link(existing, created) {
+      if (faults.link) throw errno(faults.link, `link ${created}`);
+      await nodeDirFs.link(existing, created);
+    },
+  };
+}
+
+/** SHA-256 of a file, hex (to prove a source was never touched). */
+export async function fileHash(file: string): Promise<string> {
+  return createHash("sha256").update(await fsp.readFile(file)).digest("hex");
 }
