@@ -1,8 +1,11 @@
 /**
  * Block pull on a running `qemu:` domain: QMP `block-stream` with the virtkit job id as its `job-id`,
- * manual finalize and dismiss (so the outcome stays readable in QEMU until the user dismisses it, even
- * across a restart of the library), the verbs mapped onto `block-job-set-speed`, `job-pause`,
- * `job-resume`, `job-cancel` and `job-dismiss`, and the job's states taken from `JOB_STATUS_CHANGE`,
+ * `auto-finalize` and `auto-dismiss` off, so the outcome is never lost: a job that ends while no
+ * connection listens stays `concluded` in QEMU, with its error, until a new connection re-attaches and
+ * reads it from `query-jobs`. A connected driver finalizes on `pending` and dismisses the QMP job as
+ * soon as it has recorded the outcome, as libvirt does (QEMU keeps the node busy until then); the
+ * virtkit job stays listed until `dismiss()`. The verbs map onto `block-job-set-speed`, `job-pause`,
+ * `job-resume` and `job-cancel`; the job's states come from `JOB_STATUS_CHANGE`,
  * `BLOCK_JOB_COMPLETED` (its `error`), `BLOCK_JOB_CANCELLED` and `BLOCK_JOB_ERROR`. Progress comes from
  * `query-jobs`, polled every 100 ms on the connection's clock while the job runs. The cap is QEMU's own
  * rate limiter: clusters already in the top image are skipped and not counted against it.
@@ -66,6 +69,8 @@ export class QemuPullJob {
   readonly #waiters = new Set<{ status: string; resolve: () => void }>();
   #handle!: JobHandle<void>;
   #lastError: string | undefined;
+  /** The outcome QEMU reported, applied once the QMP job is concluded and dismissed (its node is free then). */
+  #outcome: (() => void) | undefined;
 
   private constructor(env: QemuPullEnv, inst: Instance, record: RunJob) {
     this.#env = env;
@@ -191,12 +196,12 @@ export class QemuPullJob {
       qmp.on("BLOCK_JOB_ERROR", (e) => {
         this.#lastError = `${String(e.data.operation)} error (action ${String(e.data.action)})`;
       }, mine),
-      qmp.on("BLOCK_JOB_CANCELLED", () => this.#end(() => this.#handle.aborted()), mine),
+      qmp.on("BLOCK_JOB_CANCELLED", () => (this.#outcome = () => this.#handle.aborted()), mine),
       qmp.on("BLOCK_JOB_COMPLETED", (e) => {
         const error = e.data.error;
-        if (typeof error === "string") return this.#end(() => this.#handle.fail(this.#failure(error)));
+        if (typeof error === "string") return void (this.#outcome = () => this.#handle.fail(this.#failure(error)));
         this.#progress(Number(e.data.offset), Number(e.data.len));
-        this.#end(() => this.#completed());
+        this.#outcome = () => this.#completed();
       }, mine),
     );
     this.#offs.push(this.#inst.onEnd((end) => this.#end(() => this.#handle.fail(this.#failure(end.why)))));
@@ -211,6 +216,7 @@ export class QemuPullJob {
     if (status === "running" && (state === "created" || state === "paused")) this.#handle.setState("running");
     else if (status === "paused" && state === "running") this.#handle.setState("paused");
     else if (status === "pending") void this.#finalize();
+    else if (status === "concluded") void this.#conclude();
     else if (status === "null") this.inQemu = false;
     for (const waiter of [...this.#waiters]) if (waiter.status === status) waiter.resolve();
   }
@@ -237,16 +243,22 @@ export class QemuPullJob {
     for (const waiter of [...this.#waiters]) waiter.resolve();
     if (this.#inst.isEnded) this.inQemu = false;
     this.#unwire();
-    // Keep listening for the QMP job's own end, so dismiss() knows whether QEMU still has it.
-    if (this.inQemu && !this.#inst.isEnded) {
-      this.#offs.push(this.#inst.qmp.on("JOB_STATUS_CHANGE", () => (this.inQemu = false), { id: this.id, status: "null" }));
-    }
     void this.#env.persist(this.#inst).catch(() => {});
   }
 
   #progress(cur: number, end: number): void {
     if (this.finished || !Number.isFinite(cur) || !Number.isFinite(end) || end <= 0) return;
     this.#handle.progress(Math.min(Math.max(0, Math.round(cur)), end), end);
+  }
+
+  /**
+   * The QMP job has ended: dismiss it in QEMU at once (as libvirt does: the node stays busy until then,
+   * and virtkit now keeps the outcome itself), then report the outcome.
+   */
+  async #conclude(): Promise<void> {
+    await this.#inst.qmp.execute("job-dismiss", { id: this.id }).then(() => (this.inQemu = false), () => {});
+    const outcome = this.#outcome ?? (() => this.#handle.fail(this.#failure("QEMU ended the job without reporting an outcome")));
+    this.#end(outcome);
   }
 
   async #finalize(): Promise<void> {
@@ -260,9 +272,10 @@ export class QemuPullJob {
   #concludedWithoutEvent(info: QmpJobInfo): void {
     if (info.error === undefined) {
       this.#progress(info["total-progress"], info["total-progress"]);
-      this.#end(() => this.#completed());
-    } else if (/cancel/i.test(info.error)) this.#end(() => this.#handle.aborted());
-    else this.#end(() => this.#handle.fail(this.#failure(info.error!)));
+      this.#outcome = () => this.#completed();
+    } else if (/cancel/i.test(info.error)) this.#outcome = () => this.#handle.aborted();
+    else this.#outcome = () => this.#handle.fail(this.#failure(info.error!));
+    void this.#conclude();
   }
 
   async #poll(): Promise<void> {
