@@ -1,0 +1,191 @@
+/**
+ * The block-pull wiring against the fake QMP peer: the exact QMP exchange, event-driven states, QEMU's
+ * error reports, and the fault paths real QEMU cannot be made to show (garbage on the socket, a hang-up,
+ * a refused stream, a job that concluded while nobody listened).
+ */
+import { spawnSync } from "node:child_process";
+import { afterEach, describe, expect, it } from "vitest";
+import { createVirtualClock } from "../../../core/clock.ts";
+import { JobError, QmpError } from "../../../core/errors.ts";
+import { createEventBus } from "../../../core/event_bus.ts";
+import { createJobManager } from "../../../core/jobs/job_manager.ts";
+import { QemuPullJob } from "../../../drivers/qemu/block_pull.ts";
+import { Instance } from "../../../drivers/qemu/instance.ts";
+import { QmpClient } from "../../../drivers/qemu/qmp/client.ts";
+import { createFakeQmpPeer, type FakeQmpPeer } from "../../../drivers/qemu/qmp/testing/mod.ts";
+import type { RunDisk } from "../../../drivers/qemu/state_store.ts";
+import { until } from "./_support.ts";
+
+const MiB = 1024 * 1024;
+const peers: FakeQmpPeer[] = [];
+afterEach(async () => {
+  for (const peer of peers.splice(0)) await peer[Symbol.asyncDispose]();
+});
+
+/** A pid that certainly belongs to no process any more. */
+const deadPid = spawnSync("true").pid!;
+
+function disk(): RunDisk {
+  return {
+    target: "vda",
+    layers: [
+      { path: "/img/top.qcow2", format: "qcow2", virtualBytes: 4 * MiB, node: "vda-0", fileNode: "vda-0-file" },
+      { path: "/img/base.raw", format: "raw", virtualBytes: 4 * MiB, node: "vda-1", fileNode: "vda-1-file" },
+    ],
+  };
+}
+
+async function setup() {
+  const clock = createVirtualClock();
+  const bus = createEventBus({ clock });
+  const jobs = createJobManager({ bus, clock });
+  const peer = createFakeQmpPeer();
+  peers.push(peer);
+  const qmp = await QmpClient.connect(peer.transport, { clock });
+  const inst = new Instance({ name: "vm", pid: deadPid, qmp, disks: [disk()], bus, clock, state: "running" });
+  const persisted: number[] = [];
+  const env = { jobs, clock, track: () => {}, persist: () => Promise.resolve(void persisted.push(1)) };
+  const events: string[] = [];
+  bus.on("*", (e) => events.push(e.type === "job:state" ? `job:state:${e.job.state}` : e.type));
+  return { clock, bus, jobs, peer, qmp, inst, env, events, persisted };
+}
+
+const jsc = (id: string, status: string) => ({ event: "JOB_STATUS_CHANGE", data: { id, status } });
+
+describe("qemu block pull over QMP (fake peer)", () => {
+  it("sends block-stream with manual finalize/dismiss, finalizes on pending, dismisses, then completes", async () => {
+    const { peer, inst, env, events } = await setup();
+    peer.expect("block-stream", { return: {} }, {
+      args: { "job-id": "job-1", device: "vda-0", speed: MiB, "auto-finalize": false, "auto-dismiss": false },
+      emitBefore: [jsc("job-1", "created"), jsc("job-1", "running")],
+    });
+    peer.expect("query-jobs", {
+      return: [{ id: "job-1", type: "stream", status: "running", "current-progress": MiB, "total-progress": 4 * MiB }],
+    });
+    const pull = await QemuPullJob.start(env, inst, inst.disks[0]!, { bandwidth: MiB });
+    const job = pull.job;
+    expect((await job.info()).state).toBe("running");
+    await peer.whenReceived(3);
+    await until(async () => (await job.info()).cur === MiB, "progress from query-jobs");
+    peer.expect("job-finalize", { return: {} }, {
+      args: { id: "job-1" },
+      thenEmit: [
+        { event: "BLOCK_JOB_COMPLETED", data: { device: "job-1", len: 4 * MiB, offset: 4 * MiB, speed: MiB, type: "stream" } },
+        jsc("job-1", "concluded"),
+      ],
+    });
+    peer.expect("job-dismiss", { return: {} }, { args: { id: "job-1" }, thenEmit: [jsc("job-1", "null")] });
+    peer.emit(jsc("job-1", "waiting"));
+    peer.emit(jsc("job-1", "pending"));
+    await job.wait();
+    const info = await job.info();
+    expect([info.state, info.cur, info.end]).toEqual(["completed", 4 * MiB, 4 * MiB]);
+    expect(inst.disks[0]!.layers.map((l) => l.node)).toEqual(["vda-0"]);
+    expect(events).toEqual(["job:created", "job:state:running", "job:progress", "job:progress", "job:state:completed", "job:completed"]);
+    expect(pull.inQemu).toBe(false);
+    await job.dismiss();
+    peer.assertDone();
+  });
+
+  it("setSpeed, pause, resume and abort map to their QMP commands and wait for QEMU's state", async () => {
+    const { peer, inst, env } = await setup();
+    peer.expect("block-stream", { return: {} }, { emitBefore: [jsc("job-1", "created"), jsc("job-1", "running")] });
+    peer.expect("query-jobs", { return: [] });
+    const { job } = await QemuPullJob.start(env, inst, inst.disks[0]!, {});
+    await peer.whenReceived(3);
+    peer.expect("block-job-set-speed", { return: {} }, { args: { device: "job-1", speed: 2 * MiB } });
+    await job.setSpeed(2 * MiB);
+    expect((await job.info()).bandwidth).toBe(2 * MiB);
+    peer.expect("job-pause", { return: {} }, { args: { id: "job-1" }, thenEmit: [jsc("job-1", "paused")] });
+    await job.pause();
+    expect((await job.info()).state).toBe("paused");
+    peer.expect("job-resume", { return: {} }, { args: { id: "job-1" }, thenEmit: [jsc("job-1", "running")] });
+    await job.resume();
+    expect((await job.info()).state).toBe("running");
+    peer.expect("job-cancel", { return: {} }, {
+      args: { id: "job-1" },
+      thenEmit: [
+        jsc("job-1", "aborting"),
+        { event: "BLOCK_JOB_CANCELLED", data: { device: "job-1", len: 4 * MiB, offset: MiB, speed: 2 * MiB, type: "stream" } },
+        jsc("job-1", "concluded"),
+      ],
+    });
+    peer.expect("job-dismiss", { return: {} }, { args: { id: "job-1" } });
+    await job.abort();
+    expect((await job.info()).state).toBe("aborted");
+    await expect(job.wait()).rejects.toBeInstanceOf(JobError);
+    expect(inst.disks[0]!.layers.length).toBe(2);
+    peer.assertDone();
+  });
+
+  it("a refused block-stream throws QEMU's error and leaves no job and no lock", async () => {
+    const { peer, inst, env, jobs } = await setup();
+    peer.expect("block-stream", { error: { class: "GenericError", desc: "Node 'vda-0' is busy: block device is in use by block job: stream" } });
+    const error = await QemuPullJob.start(env, inst, inst.disks[0]!, {}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QmpError);
+    expect((error as QmpError).errorClass).toBe("GenericError");
+    expect(await jobs.list()).toEqual([]);
+    expect(jobs.holder("disk:vm/vda")).toBeUndefined();
+  });
+
+  it("BLOCK_JOB_COMPLETED with an error fails the job with QEMU's text and the BLOCK_JOB_ERROR detail", async () => {
+    const { peer, inst, env } = await setup();
+    peer.expect("block-stream", { return: {} }, { emitBefore: [jsc("job-1", "created"), jsc("job-1", "running")] });
+    peer.expect("query-jobs", { return: [] });
+    const { job } = await QemuPullJob.start(env, inst, inst.disks[0]!, {});
+    await peer.whenReceived(3);
+    peer.expect("job-dismiss", { return: {} }, { args: { id: "job-1" } });
+    peer.emit({ event: "BLOCK_JOB_ERROR", data: { device: "job-1", operation: "read", action: "report" } });
+    peer.emit(jsc("job-1", "aborting"));
+    peer.emit({ event: "BLOCK_JOB_COMPLETED", data: { device: "job-1", len: 4 * MiB, offset: MiB, speed: 0, type: "stream", error: "Input/output error" } });
+    peer.emit(jsc("job-1", "concluded"));
+    await expect(job.wait()).rejects.toBeInstanceOf(JobError);
+    expect((await job.info()).error).toBe('Block pull of disk "vda" of domain "vm" failed: Input/output error; read error (action report)');
+  });
+
+  it("garbage on the QMP socket closes it with a typed error; the job fails and the domain is reported crashed", async () => {
+    const { peer, inst, env, qmp, events } = await setup();
+    peer.expect("block-stream", { return: {} }, { emitBefore: [jsc("job-1", "created"), jsc("job-1", "running")] });
+    peer.expect("query-jobs", { return: [] });
+    const { job } = await QemuPullJob.start(env, inst, inst.disks[0]!, {});
+    await peer.whenReceived(3);
+    peer.allowUnused();
+    peer.sendRaw("this is not JSON\r\n");
+    const closed = await qmp.closed.then(() => undefined, (e: unknown) => e);
+    expect((closed as Error).name).toBe("QmpProtocolError");
+    await expect(job.wait()).rejects.toBeInstanceOf(JobError);
+    expect((await job.info()).error).toMatch(/^Block pull of disk "vda" of domain "vm" failed: QEMU \(pid \d+\) exited/);
+    await inst.ended;
+    expect(inst.state).toBe("crashed");
+    expect(events.slice(-3)).toEqual(["job:state:failed", "job:failed", "domain:crashed"]);
+  });
+
+  it("a hang-up fails the job; verbs then reject instead of hanging", async () => {
+    const { peer, inst, env } = await setup();
+    peer.expect("block-stream", { return: {} }, { emitBefore: [jsc("job-1", "created"), jsc("job-1", "running")] });
+    peer.expect("query-jobs", { return: [] });
+    const { job } = await QemuPullJob.start(env, inst, inst.disks[0]!, {});
+    await peer.whenReceived(3);
+    peer.hangUp();
+    await expect(job.wait()).rejects.toBeInstanceOf(JobError);
+    expect((await job.info()).state).toBe("failed");
+    await job.dismiss();
+  });
+
+  it("re-attaching a job that concluded with an error while nobody listened reports it failed", async () => {
+    const { peer, inst, env } = await setup();
+    peer.expect("job-dismiss", { return: {} }, { args: { id: "job-7" } });
+    const pull = QemuPullJob.attach(env, inst, { id: "job-7", disk: "vda", endBytes: 4 * MiB, bandwidth: MiB }, {
+      id: "job-7",
+      type: "stream",
+      status: "concluded",
+      "current-progress": MiB,
+      "total-progress": 4 * MiB,
+      error: "No space left on device",
+    });
+    expect(pull.job.id).toBe("job-7");
+    await expect(pull.job.wait()).rejects.toBeInstanceOf(JobError);
+    expect((await pull.job.info()).error).toContain("No space left on device");
+    peer.assertDone();
+  });
+});
