@@ -135,7 +135,8 @@ class RawVolumeIO implements VolumeIO {
     }
   }
 
-  extents(offset: number, length: number, options?: SignalOptions): AsyncIterable<Extent> {
+  /** Errors (a closed IO, a bad range, an aborted signal) surface on the first `next()`, as for any async iterable. */
+  async *extents(offset: number, length: number, options?: SignalOptions): AsyncGenerator<Extent> {
     this.#check(options, false);
     this.#inside(offset, length);
     const file = this.#file;
@@ -144,7 +145,7 @@ class RawVolumeIO implements VolumeIO {
       stat: () => file.stat(),
       read: async (at: number, target: Uint8Array) => (await file.read(target, 0, target.byteLength, at)).bytesRead,
     };
-    return rawExtents(source, offset, length, this.#finder, options?.signal);
+    yield* rawExtents(source, offset, length, this.#finder, options?.signal);
   }
 
   async flush(options?: SignalOptions): Promise<void> {
