@@ -1,0 +1,235 @@
+/**
+ * The `qemu` driver against QEMU driven by hand, in the same run:
+ * 1. an unlimited block pull of a 1 GiB overlay through virtkit (`dom.blockPull()` to `job.wait()`)
+ *    against the same `block-stream` sent over a raw QMP socket (to `BLOCK_JOB_COMPLETED`);
+ * 2. a pull capped at 64 MiB/s, through virtkit and by hand, each against the expectation (bytes not
+ *    yet in the top image / cap: QEMU skips what the top holds and does not count it);
+ * 3. `dom.start()` to a running domain with QMP ready, against spawning the same QEMU command line by
+ *    hand and finishing `qmp_capabilities` on a raw socket.
+ *
+ * Needs `qemu-system-x86_64`, `qemu-img` and `qemu-io`; prints a note and returns without them.
+ *
+ * @module
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createConnection, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createDefaultRegistry } from "../mod.ts";
+import type { Connection } from "../core/connection.ts";
+import { buildQemuArgs, pickAccelerator, qemuDriver, QEMU_BINARY } from "../drivers/qemu/mod.ts";
+import { findExecutable } from "../drivers/qemu/qmp/testing/mod.ts";
+
+const MiB = 1024 * 1024;
+const TOP_MIB = 80;
+
+/** A minimal QMP client on a plain socket: the reference virtkit's QMP stack is measured against. */
+class RawQmp {
+  readonly #socket: Socket;
+  readonly #replies: Array<(line: Record<string, unknown>) => void> = [];
+  readonly #events: Array<(line: Record<string, unknown>) => void> = [];
+  #buffer = "";
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      this.#buffer += chunk;
+      let nl: number;
+      while ((nl = this.#buffer.indexOf("\n")) >= 0) {
+        const msg = JSON.parse(this.#buffer.slice(0, nl)) as Record<string, unknown>;
+        this.#buffer = this.#buffer.slice(nl + 1);
+        if ("event" in msg) for (const listener of this.#events) listener(msg);
+        else if ("return" in msg || "error" in msg) this.#replies.shift()?.(msg);
+      }
+    });
+  }
+
+  static async connect(path: string): Promise<RawQmp> {
+    for (;;) {
+      const socket = await new Promise<Socket | undefined>((resolve) => {
+        const s = createConnection({ path });
+        s.once("connect", () => resolve(s));
+        s.once("error", () => resolve(undefined));
+      });
+      if (socket) {
+        const qmp = new RawQmp(socket);
+        await new Promise<void>((resolve) => socket.once("data", () => resolve()));
+        await qmp.send("qmp_capabilities");
+        return qmp;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  send(execute: string, args?: object): Promise<Record<string, unknown>> {
+    return new Promise((resolve) => {
+      this.#replies.push(resolve);
+      this.#socket.write(JSON.stringify(args ? { execute, arguments: args } : { execute }) + "\n");
+    });
+  }
+
+  next(event: string): Promise<Record<string, unknown>> {
+    return new Promise((resolve) => {
+      const listener = (msg: Record<string, unknown>) => {
+        if (msg.event !== event) return;
+        this.#events.splice(this.#events.indexOf(listener), 1);
+        resolve(msg);
+      };
+      this.#events.push(listener);
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+function makeBase(path: string, sizeMiB: number): void {
+  execFileSync("qemu-img", ["create", "-q", "-f", "raw", path, `${sizeMiB}M`]);
+  const writes: string[] = [];
+  for (let mib = 0; mib < sizeMiB; mib += 2) writes.push("-c", `write -q -P ${(mib % 250) + 1} ${mib}M 1M`);
+  execFileSync("qemu-io", ["-f", "raw", ...writes, path]);
+}
+
+function makeOverlay(path: string, base: string, sizeMiB: number): void {
+  rmSync(path, { force: true });
+  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", path]);
+  const top = Math.min(TOP_MIB, sizeMiB / 4);
+  execFileSync("qemu-io", ["-f", "qcow2", "-c", `write -q -P 0xab 0 ${top / 2}M`, "-c", `write -q -P 0xcd ${sizeMiB / 2}M ${top / 2}M`, path]);
+}
+
+function topMiB(sizeMiB: number): number {
+  return Math.min(TOP_MIB, sizeMiB / 4);
+}
+
+async function spawnByHand(args: string[], socket: string): Promise<{ child: ChildProcess; qmp: RawQmp }> {
+  const child = spawn(QEMU_BINARY, args, { stdio: "ignore" });
+  const qmp = await RawQmp.connect(socket);
+  return { child, qmp };
+}
+
+async function stopByHand(child: ChildProcess, qmp: RawQmp): Promise<void> {
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  await qmp.send("quit");
+  qmp.close();
+  await exited;
+}
+
+/** Pull through virtkit; returns ms from blockPull() to wait() resolving. */
+async function pullVirtkit(conn: Connection, name: string, overlay: string, bandwidth: number): Promise<number> {
+  const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: overlay, format: "qcow2" }] });
+  await dom.start();
+  const t0 = performance.now();
+  const job = await dom.blockPull("vda", { bandwidth });
+  await job.wait();
+  const ms = performance.now() - t0;
+  await job.dismiss();
+  await dom.destroy();
+  await dom.undefine();
+  return ms;
+}
+
+/** The same stream by hand; returns ms from sending block-stream to BLOCK_JOB_COMPLETED. */
+async function pullByHand(dir: string, overlay: string, base: string, bandwidth: number, accel: "kvm" | "tcg"): Promise<number> {
+  const socket = join(dir, "hand.qmp");
+  const layers = [
+    { path: overlay, format: "qcow2", virtualBytes: 0, node: "vda-0", fileNode: "vda-0-file" },
+    { path: base, format: "raw", virtualBytes: 0, node: "vda-1", fileNode: "vda-1-file" },
+  ];
+  const args = buildQemuArgs({ name: "hand", vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: overlay }] }, [{ target: "vda", layers }], { socket }, accel);
+  const { child, qmp } = await spawnByHand(args, socket);
+  await qmp.send("cont");
+  const done = qmp.next("BLOCK_JOB_COMPLETED");
+  const t0 = performance.now();
+  await qmp.send("block-stream", { "job-id": "s1", device: "vda-0", ...(bandwidth ? { speed: bandwidth } : {}) });
+  await done;
+  const ms = performance.now() - t0;
+  await stopByHand(child, qmp);
+  return ms;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+
+/** Runs the three comparisons and prints them. */
+export async function run(): Promise<void> {
+  const missing = [QEMU_BINARY, "qemu-img", "qemu-io"].filter((tool) => findExecutable(tool) === undefined);
+  if (missing.length > 0) {
+    console.log(`qemu pull bench skipped: ${missing.join(", ")} not installed`);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), "vk-qemu-bench-"));
+  const registry = createDefaultRegistry();
+  registry.register(qemuDriver);
+  const conn = await registry.connect("qemu:///session", { stateDir: join(dir, "state") });
+  const accel = await pickAccelerator();
+  try {
+    // 1. Unlimited pull of a 1 GiB overlay, alternating virtkit and by hand.
+    const base = join(dir, "base.raw");
+    const overlay = join(dir, "overlay.qcow2");
+    makeBase(base, 1024);
+    const virtkit: number[] = [];
+    const byHand: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      makeOverlay(overlay, base, 1024);
+      virtkit.push(await pullVirtkit(conn, `bench-${i}`, overlay, 0));
+      makeOverlay(overlay, base, 1024);
+      byHand.push(await pullByHand(dir, overlay, base, 0, accel));
+    }
+    const v = median(virtkit);
+    const h = median(byHand);
+    console.log(`block pull, 1 GiB overlay (${TOP_MIB} MiB in the top), unlimited, median of 3 (accel ${accel}):`);
+    console.log(`  virtkit dom.blockPull()..wait()      ${fmt(v)}   runs ${virtkit.map(fmt).join(", ")}`);
+    console.log(`  raw QMP block-stream..COMPLETED      ${fmt(h)}   runs ${byHand.map(fmt).join(", ")}`);
+    console.log(`  ratio virtkit / raw                  ${(v / h).toFixed(3)}x (target <= 1.05x)`);
+
+    // 2. Capped at 64 MiB/s on a 256 MiB overlay.
+    const capBase = join(dir, "cap-base.raw");
+    const capOverlay = join(dir, "cap-overlay.qcow2");
+    makeBase(capBase, 256);
+    const cap = 64 * MiB;
+    const expectedMs = ((256 - topMiB(256)) * MiB / cap) * 1000;
+    makeOverlay(capOverlay, capBase, 256);
+    const capV = await pullVirtkit(conn, "bench-cap", capOverlay, cap);
+    makeOverlay(capOverlay, capBase, 256);
+    const capH = await pullByHand(dir, capOverlay, capBase, cap, accel);
+    console.log(`capped pull at 64 MiB/s, 256 MiB overlay (${topMiB(256)} MiB in the top, skipped): expected ${fmt(expectedMs)}`);
+    console.log(`  virtkit   ${fmt(capV)}   ${((capV / expectedMs - 1) * 100).toFixed(1)}% vs expected`);
+    console.log(`  raw QMP   ${fmt(capH)}   ${((capH / expectedMs - 1) * 100).toFixed(1)}% vs expected`);
+    console.log(`  ratio virtkit / raw ${(capV / capH).toFixed(3)}x`);
+
+    // 3. Start to QMP ready.
+    const starts: number[] = [];
+    const hands: number[] = [];
+    const dom = await conn.domains.define({ name: "bench-start", vcpus: 1, memoryBytes: 64 * MiB, disks: [] });
+    for (let i = 0; i < 7; i++) {
+      let t0 = performance.now();
+      await dom.start();
+      starts.push(performance.now() - t0);
+      await dom.destroy();
+      const socket = join(dir, "start.qmp");
+      const args = buildQemuArgs({ name: "bench-start", vcpus: 1, memoryBytes: 64 * MiB, disks: [] }, [], { socket }, accel);
+      t0 = performance.now();
+      const { child, qmp } = await spawnByHand(args, socket);
+      await qmp.send("cont");
+      hands.push(performance.now() - t0);
+      await stopByHand(child, qmp);
+    }
+    await dom.undefine();
+    const s = median(starts);
+    const sh = median(hands);
+    console.log("domain start to QMP ready and running, median of 7:");
+    console.log(`  virtkit dom.start()                         ${fmt(s)}`);
+    console.log(`  spawn same command line + qmp_capabilities  ${fmt(sh)}`);
+    console.log(`  ratio ${(s / sh).toFixed(2)}x`);
+  } finally {
+    await conn.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
