@@ -18,7 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDefaultRegistry } from "../mod.ts";
 import type { Connection } from "../core/connection.ts";
-import { buildQemuArgs, pickAccelerator, qemuDriver, QEMU_BINARY } from "../drivers/qemu/mod.ts";
+import { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "../drivers/qemu/command_line.ts";
+import { qemuDriver } from "../drivers/qemu/mod.ts";
 import { findExecutable } from "../drivers/qemu/qmp/testing/mod.ts";
 
 const MiB = 1024 * 1024;

@@ -63,6 +63,8 @@ export class Instance {
   #silent = false;
 
   /**
+   * Wires the QMP run-state events and starts watching for the process's end.
+   *
    * @param options What it is built from.
    */
   constructor(options: InstanceOptions) {

@@ -28,11 +28,12 @@
  *
  * @module
  */
-import { defineHypervisorDriver } from "../../core/driver.ts";
+import { defineHypervisorDriver, type HypervisorDriverDefinition } from "../../core/driver.ts";
 import { QemuConnection } from "./connection.ts";
 
-export { DEFAULT_SHUTDOWN_TIMEOUT_MS, QemuConnection } from "./connection.ts";
-export { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "./command_line.ts";
+export type { HypervisorDriverDefinition } from "../../core/driver.ts";
+export { DEFAULT_SHUTDOWN_TIMEOUT_MS } from "./connection.ts";
+export { pickAccelerator, QEMU_BINARY } from "./command_line.ts";
 export { defaultStateDir } from "./state_store.ts";
 
 /**
@@ -44,7 +45,7 @@ export { defaultStateDir } from "./state_store.ts";
  * if (qemuDriver.kind !== "hypervisor" || qemuDriver.schemes[0] !== "qemu") throw new Error("unexpected");
  * ```
  */
-export const qemuDriver = defineHypervisorDriver({
+export const qemuDriver: HypervisorDriverDefinition = defineHypervisorDriver({
   name: "qemu",
   schemes: ["qemu"],
   open: (uri, ctx) => QemuConnection.open(uri, ctx),

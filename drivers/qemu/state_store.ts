@@ -85,7 +85,9 @@ export class StateStore {
   readonly dir: string;
 
   /**
-   * @param dir The state directory (created by {@linkcode StateStore.init}).
+   * Names the state directory; nothing is touched until {@linkcode StateStore.init}.
+   *
+   * @param dir The state directory.
    */
   constructor(dir: string) {
     this.dir = dir;
