@@ -1,0 +1,213 @@
+/**
+ * Clones of raw files in a `dir` pool (design §10), each next to its reference from the same run:
+ * (1) 1 GiB with 512 MiB of data in 1 MiB runs, uncapped, against `cp --sparse=always` and
+ * `qemu-img convert -O raw`; (2) 4 GiB with 256 MiB of data against `cp --sparse=always`, on this
+ * runtime and on Deno (whose FFI gives `lseek(SEEK_DATA)`; Node has no way to ask for holes and reads
+ * them); (3) a 64 MiB/s cap over more than 2 s, and a `setSpeed` taking effect; (4) the peak RSS of a
+ * 4 GiB clone over the idle process's, measured in a child process.
+ *
+ * @module
+ */
+import { execFile, spawn } from "node:child_process";
+import fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { connect, createDefaultRegistry, GiB, MiB } from "../mod.ts";
+import type { Connection } from "../core/connection.ts";
+import type { StoragePool } from "../core/storage_pool.ts";
+import { dirBackend, runtimeHoleFinder } from "../drivers/dir/mod.ts";
+
+const SELF = fileURLToPath(import.meta.url);
+const REPO = path.dirname(path.dirname(SELF));
+const ROUNDS = 3;
+const CHILD_ENV = "VIRTKIT_DIR_CLONE_CHILD";
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+
+function sh(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(file, args, { cwd: REPO, maxBuffer: 16 << 20, env: process.env }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${file} ${args.join(" ")}: ${stderr || error.message}`)) : resolve(stdout)));
+}
+
+async function openPool(dir: string): Promise<{ conn: Connection; pool: StoragePool }> {
+  const registry = createDefaultRegistry();
+  if (!registry.list("storage").some((e) => e.name === "dir")) registry.register(dirBackend);
+  const conn = await connect("test:///empty", { registry });
+  const pool = await conn.pools.create({ name: "bench", type: "dir", path: dir });
+  return { conn, pool };
+}
+
+/** Writes a raw file of `sizeBytes` with `dataBytes` of random data in 1 MiB runs spread evenly. */
+async function makeSource(file: string, sizeBytes: number, dataBytes: number): Promise<void> {
+  const handle = await fsp.open(file, "w");
+  const chunk = new Uint8Array(MiB(1));
+  crypto.getRandomValues(chunk.subarray(0, 65536));
+  for (let at = 65536; at < chunk.length; at += 65536) chunk.copyWithin(at, 0, 65536);
+  const runs = dataBytes / MiB(1);
+  const stride = sizeBytes / runs;
+  for (let i = 0; i < runs; i++) {
+    chunk[0] = i & 0xff;
+    await handle.write(chunk, 0, chunk.length, i * stride);
+  }
+  await handle.truncate(sizeBytes);
+  await handle.close();
+}
+
+async function cloneOnce(pool: StoragePool, source: string, name: string, bandwidth = 0): Promise<number> {
+  const vol = await pool.volumes.get(source);
+  const start = performance.now();
+  const job = await pool.volumes.clone(vol, { name, bandwidth });
+  await job.wait();
+  return performance.now() - start;
+}
+
+async function timeCommand(file: string, args: string[], out: string): Promise<number> {
+  await fsp.rm(out, { force: true });
+  const start = performance.now();
+  await sh(file, args);
+  return performance.now() - start;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const rate = (bytes: number, ms: number) => `${(bytes / MiB(1) / (ms / 1000)).toFixed(0)} MiB/s`;
+
+/** Runs in a child process: one clone of `source` in `dir`, printing its time, allocation and memory as JSON. */
+async function child(mode: string): Promise<void> {
+  const [dir, source] = [process.env.VIRTKIT_DIR, process.env.VIRTKIT_SOURCE];
+  if (!dir || !source) throw new Error("child needs VIRTKIT_DIR and VIRTKIT_SOURCE");
+  const { conn, pool } = await openPool(dir);
+  const status = async (field: string) => Number((await fsp.readFile("/proc/self/status", "utf8")).match(new RegExp(`${field}:\\s+(\\d+)`))![1]) * 1024;
+  const idle = await status("VmRSS");
+  let sampled = idle;
+  const timer = setInterval(() => void status("VmRSS").then((v) => (sampled = Math.max(sampled, v))), 10);
+  const ms = await cloneOnce(pool, source, `${mode}-clone.img`);
+  clearInterval(timer);
+  const peak = Math.max(sampled, await status("VmHWM"));
+  const allocationBytes = (await (await pool.volumes.get(`${mode}-clone.img`)).info()).allocationBytes;
+  await (await pool.volumes.get(`${mode}-clone.img`)).delete();
+  await conn.close();
+  console.log(JSON.stringify({ ms, idle, peak, allocationBytes, finder: runtimeHoleFinder()?.name ?? "scan" }));
+}
+
+async function inChild(mode: string, runtime: "self" | "deno", dir: string, source: string): Promise<{ ms: number; idle: number; peak: number; allocationBytes: number; finder: string }> {
+  const [file, args] = runtime === "deno"
+    ? [path.join(REPO, "node_modules", ".bin", "deno"), ["run", "--allow-all", "--no-check", SELF]]
+    : isDeno
+    ? [process.execPath, ["run", "--allow-all", "--no-check", SELF]]
+    : [process.execPath, [...process.execArgv, SELF]];
+  const env = { ...process.env, [CHILD_ENV]: mode, VIRTKIT_DIR: dir, VIRTKIT_SOURCE: source, DENO_NO_UPDATE_CHECK: "1" };
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn(file, args, { cwd: REPO, env, stdio: ["ignore", "pipe", "inherit"] });
+    let text = "";
+    p.stdout.on("data", (d: Buffer) => (text += d.toString()));
+    p.on("error", reject);
+    p.on("close", (code) => (code === 0 ? resolve(text) : reject(new Error(`child ${mode} exited ${code}`))));
+  });
+  return JSON.parse(out.trim().split("\n").pop()!);
+}
+
+/**
+ * Runs the dir clone benchmarks and prints each figure next to its reference, with the ratio.
+ *
+ * @example
+ * ```ts
+ * import { run } from "./dir_clone.bench.ts";
+ * await run();
+ * ```
+ */
+export async function run(): Promise<void> {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), "virtkit-bench-dir-"));
+  const dir = path.join(root, "pool");
+  const { conn, pool } = await openPool(dir);
+  try {
+    const runtime = isDeno ? "Deno" : "Node";
+    console.log(`dir clone (${runtime}, hole finder: ${runtimeHoleFinder()?.name ?? "none: reads holes"}, ${os.tmpdir()}, median of ${ROUNDS})`);
+    const hasQemuImg = await sh("qemu-img", ["--version"]).then(() => true, () => false);
+
+    // (1) 1 GiB, 512 MiB of data in 1 MiB runs.
+    await makeSource(path.join(dir, "1g.img"), GiB(1), MiB(512));
+    await pool.refresh();
+    const src1 = path.join(dir, "1g.img");
+    const out = path.join(root, "out.img");
+    const t = { clone: [] as number[], cp: [] as number[], qemu: [] as number[] };
+    let cloneAlloc = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      t.clone.push(await cloneOnce(pool, "1g.img", "c1.img"));
+      const c = await pool.volumes.get("c1.img");
+      cloneAlloc = (await c.info()).allocationBytes;
+      await c.delete();
+      t.cp.push(await timeCommand("cp", ["--sparse=always", src1, out], out));
+      if (hasQemuImg) t.qemu.push(await timeCommand("qemu-img", ["convert", "-f", "raw", "-O", "raw", src1, out], out));
+    }
+    const srcAlloc = (await fsp.stat(src1)).blocks * 512;
+    const [clone, cp, qemu] = [median(t.clone), median(t.cp), hasQemuImg ? median(t.qemu) : NaN];
+    console.log(`  1 GiB / 512 MiB data: clone ${clone.toFixed(0)} ms (${rate(GiB(1), clone)})   cp --sparse=always ${cp.toFixed(0)} ms` +
+      `   qemu-img convert ${hasQemuImg ? `${qemu.toFixed(0)} ms` : "missing"}`);
+    console.log(`    throughput vs qemu-img ${(qemu / clone).toFixed(2)}x (aim >= 0.8x)   vs cp ${(cp / clone).toFixed(2)}x` +
+      `   allocation clone ${cloneAlloc / MiB(1)} MiB = source ${srcAlloc / MiB(1)} MiB: ${cloneAlloc === srcAlloc}`);
+    await fsp.rm(src1);
+
+    // (2) 4 GiB, 256 MiB of data: holes must not be read.
+    const src4 = path.join(dir, "4g.img");
+    await makeSource(src4, GiB(4), MiB(256));
+    await pool.refresh();
+    const t4 = { clone: [] as number[], cp: [] as number[] };
+    for (let i = 0; i < ROUNDS; i++) {
+      t4.clone.push(await cloneOnce(pool, "4g.img", "c4.img"));
+      await (await pool.volumes.get("c4.img")).delete();
+      t4.cp.push(await timeCommand("cp", ["--sparse=always", src4, out], out));
+    }
+    const [c4, cp4] = [median(t4.clone), median(t4.cp)];
+    console.log(`  4 GiB / 256 MiB data: clone ${c4.toFixed(0)} ms   cp --sparse=always ${cp4.toFixed(0)} ms   ratio ${(c4 / cp4).toFixed(2)}x (aim <= 1.5x)`);
+    if (!isDeno) {
+      const deno = await inChild("deno4g", "deno", dir, "4g.img").catch((e: unknown) => ({ error: String(e) }));
+      if ("error" in deno) console.log(`    on Deno: failed (${deno.error})`);
+      else console.log(`    same clone on Deno (hole finder ${deno.finder}): ${deno.ms.toFixed(0)} ms   ratio to cp ${(deno.ms / cp4).toFixed(2)}x`);
+    }
+
+    // (4) memory: a 4 GiB clone in a fresh process of this runtime.
+    const mem = await inChild("mem", "self", dir, "4g.img");
+    console.log(`  memory, 4 GiB clone in a child: peak RSS ${(mem.peak / MiB(1)).toFixed(1)} MiB - idle ${(mem.idle / MiB(1)).toFixed(1)} MiB` +
+      ` = ${((mem.peak - mem.idle) / MiB(1)).toFixed(1)} MiB (aim < 64 MiB)`);
+    await fsp.rm(src4);
+
+    // (3) cap: 160 MiB of dense data at 64 MiB/s (holes cost nothing, so the source has none).
+    await makeSource(path.join(dir, "dense.img"), MiB(160), MiB(160));
+    await pool.refresh();
+    const cap = MiB(64);
+    const capped = await cloneOnce(pool, "dense.img", "capped.img", cap);
+    await (await pool.volumes.get("capped.img")).delete();
+    const ideal = (MiB(160) / cap) * 1000;
+    console.log(`  cap 64 MiB/s over 160 MiB: ${capped.toFixed(0)} ms vs bytes/cap ${ideal.toFixed(0)} ms: ${(((capped - ideal) / ideal) * 100).toFixed(2)} % (aim within ±2 %)`);
+    await setSpeedLatency(pool);
+  } finally {
+    await conn.close();
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+}
+
+/** Starts at 16 MiB/s, raises to 128 MiB/s after 1 s, and times how soon the new pace shows. */
+async function setSpeedLatency(pool: StoragePool): Promise<void> {
+  const job = await pool.volumes.clone(await pool.volumes.get("dense.img"), { name: "speed.img", bandwidth: MiB(16) });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  await sleep(1000);
+  const before = (await job.info()).cur;
+  const t0 = performance.now();
+  await job.setSpeed(MiB(128));
+  // 4 MiB takes 250 ms at the old cap and 31 ms at the new one.
+  let seen = NaN;
+  while (performance.now() - t0 < 2000) {
+    if ((await job.info()).cur - before >= MiB(4)) {
+      seen = performance.now() - t0;
+      break;
+    }
+    await sleep(2);
+  }
+  await job.wait();
+  await (await pool.volumes.get("speed.img")).delete();
+  console.log(`  setSpeed 16 -> 128 MiB/s: 4 MiB more copied ${seen.toFixed(0)} ms after the call (31 ms at the new cap, 250 ms at the old; aim: effect within 100 ms)`);
+}
+
+if (process.env[CHILD_ENV]) await child(process.env[CHILD_ENV]!);
