@@ -54,7 +54,16 @@ const POLL_MS = 100;
 const VERB_TIMEOUT_MS = 10_000;
 const UNFINISHED: readonly JobState[] = ["created", "running", "paused", "ready"];
 
-/** A block-stream job of one QEMU, with its QMP wiring. */
+/**
+ * A block-stream job of one QEMU, with its QMP wiring. Reached through `dom.blockPull()` on a running
+ * `qemu:` domain; block_pull_fake.test.ts shows the whole QMP exchange against the fake peer.
+ *
+ * @example
+ * ```ts
+ * import { QemuPullJob } from "./block_pull.ts";
+ * if (typeof QemuPullJob.start !== "function" || typeof QemuPullJob.attach !== "function") throw new Error("unexpected");
+ * ```
+ */
 export class QemuPullJob {
   /** Job id, shared by virtkit and QEMU. */
   readonly id: string;

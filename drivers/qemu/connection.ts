@@ -42,7 +42,18 @@ function checkUri(uri: ConnectionUri): void {
   for (const key of uri.params.keys()) if (key !== "stateDir") throw refuse(`unknown parameter "${key}"`);
 }
 
-/** A `qemu:` connection, as the driver implements it. */
+/**
+ * A `qemu:` connection, as the driver implements it. Opened by `connect("qemu:///session")` once the
+ * driver is registered.
+ *
+ * @example
+ * ```ts
+ * import { QemuConnection } from "./connection.ts";
+ * import { parseUri } from "../../core/uri.ts";
+ * const error = await QemuConnection.open(parseUri("qemu:///system"), {} as never).catch((e) => e);
+ * if (!String(error.message).includes("privileged daemon")) throw new Error("unexpected");
+ * ```
+ */
 export class QemuConnection implements HypervisorConnection {
   readonly #ctx: DriverContext;
   readonly #store: StateStore;

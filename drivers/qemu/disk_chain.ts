@@ -98,6 +98,17 @@ function nodeBase(target: string, index: number): string {
  * @param nodeName Base of the node names (`"vda"` gives `vda-0`, `vda-0-file`, `vda-1`, ...).
  * @param signal Aborts the run.
  * @returns The layers, top first.
+ * @example
+ * ```ts
+ * import { readChain } from "./disk_chain.ts";
+ * import { execFileSync } from "node:child_process";
+ * import { mkdtempSync } from "node:fs";
+ * const dir = mkdtempSync("/tmp/virtkit-doc-");
+ * execFileSync("qemu-img", ["create", "-q", "-f", "raw", `${dir}/b.raw`, "1M"]);
+ * execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", `${dir}/b.raw`, "-F", "raw", `${dir}/t.qcow2`]);
+ * const chain = await readChain(`${dir}/t.qcow2`, "qcow2", "vda");
+ * if (chain.map((l) => l.node).join() !== "vda-0,vda-1" || chain[1]!.format !== "raw") throw new Error("unexpected");
+ * ```
  */
 export async function readChain(path: string, format: string | undefined, nodeName: string, signal?: AbortSignal): Promise<ImageLayer[]> {
   const argv = ["qemu-img", "info", "--output=json", "--backing-chain", "-U", ...(format ? ["-f", format] : []), path];
@@ -119,6 +130,17 @@ export async function readChain(path: string, format: string | undefined, nodeNa
  * @param signal Aborts.
  * @returns One entry per disk, in order.
  * @throws {NotFoundError} For a pool or volume that does not exist (from the storage layer).
+ * @example
+ * ```ts
+ * import { resolveDisks } from "./disk_chain.ts";
+ * import { execFileSync } from "node:child_process";
+ * import { mkdtempSync } from "node:fs";
+ * const dir = mkdtempSync("/tmp/virtkit-doc-");
+ * execFileSync("qemu-img", ["create", "-q", "-f", "raw", `${dir}/a.raw`, "1M"]);
+ * const storage = {} as import("../../core/driver.ts").StorageAccess; // host paths need no pools
+ * const [disk] = await resolveDisks([{ target: "vda", path: `${dir}/a.raw` }], storage);
+ * if (disk?.layers.length !== 1 || disk.layers[0]!.node !== "vda-0") throw new Error("unexpected");
+ * ```
  */
 export async function resolveDisks(disks: readonly DiskConfig[], storage: StorageAccess, signal?: AbortSignal): Promise<RunDisk[]> {
   const out: RunDisk[] = [];
@@ -136,6 +158,15 @@ export async function resolveDisks(disks: readonly DiskConfig[], storage: Storag
  *
  * @param disk A resolved disk.
  * @returns Its public description.
+ * @example
+ * ```ts
+ * import { diskInfo } from "./disk_chain.ts";
+ * const info = diskInfo({ target: "vda", layers: [
+ *   { path: "/i/t.qcow2", format: "qcow2", virtualBytes: 1, node: "vda-0", fileNode: "vda-0-file" },
+ *   { path: "/i/b.raw", format: "raw", virtualBytes: 1, node: "vda-1", fileNode: "vda-1-file" },
+ * ] });
+ * if (info.path !== "/i/t.qcow2" || info.backingChain[0]?.path !== "/i/b.raw") throw new Error("unexpected");
+ * ```
  */
 export function diskInfo(disk: RunDisk): DiskInfo {
   const [top, ...rest] = disk.layers;

@@ -42,6 +42,23 @@ export interface InstanceOptions {
 /**
  * A running domain. Run-state changes come from QMP events (`STOP`, `RESUME`, `SHUTDOWN`) and from the
  * verbs themselves, whichever is first; each change emits its domain event once.
+ *
+ * @example A QMP connection that ends without being asked to is a crash
+ * ```ts
+ * import { Instance } from "./instance.ts";
+ * import { QmpClient } from "./qmp/client.ts";
+ * import { createFakeQmpPeer } from "./qmp/testing/mod.ts";
+ * import { createRealClock } from "../../core/clock.ts";
+ * import { createEventBus } from "../../core/event_bus.ts";
+ * const clock = createRealClock();
+ * const bus = createEventBus({ clock });
+ * const peer = createFakeQmpPeer();
+ * const qmp = await QmpClient.connect(peer.transport);
+ * const inst = new Instance({ name: "vm", pid: 2 ** 22 + 1, qmp, disks: [], bus, clock, state: "running" });
+ * peer.hangUp();
+ * await inst.ended;
+ * if (inst.state !== "crashed") throw new Error("unexpected");
+ * ```
  */
 export class Instance {
   /** Domain name. */

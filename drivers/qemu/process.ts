@@ -30,6 +30,12 @@ export interface Launched {
  * @param logPath Where its output goes.
  * @returns The process, once it has been spawned.
  * @throws {VirtError} When the binary is not installed (naming the package).
+ * @example A missing emulator names the package to install
+ * ```ts
+ * import { launchQemu } from "./process.ts";
+ * const error = await launchQemu("/nonexistent/qemu-system-x86_64", [], "/dev/null").catch((e) => e);
+ * if (!String(error.message).includes("apt-get install qemu-system-x86")) throw new Error("unexpected");
+ * ```
  */
 export function launchQemu(binary: string, args: readonly string[], logPath: string): Promise<Launched> {
   const log = openSync(logPath, "w");
@@ -81,6 +87,12 @@ export function processAlive(pid: number): boolean {
  * @param clock Clock for the polls.
  * @param timeoutMs Give up after this long.
  * @returns Whether it ended in time.
+ * @example
+ * ```ts
+ * import { waitForExit } from "./process.ts";
+ * import { createRealClock } from "../../core/clock.ts";
+ * if (await waitForExit(process.pid, createRealClock(), 20)) throw new Error("this process is alive");
+ * ```
  */
 export async function waitForExit(pid: number, clock: Clock, timeoutMs: number): Promise<boolean> {
   const deadline = clock.now() + timeoutMs;
@@ -99,6 +111,13 @@ export async function waitForExit(pid: number, clock: Clock, timeoutMs: number):
  * @param options Deadline, liveness probe, clock and signal.
  * @returns A negotiated client.
  * @throws {ConnectError} When no connection succeeds in time.
+ * @example
+ * ```ts
+ * import { connectQmp } from "./process.ts";
+ * import { createRealClock } from "../../core/clock.ts";
+ * const error = await connectQmp("/nonexistent.qmp", { timeoutMs: 30, clock: createRealClock(), describe: "demo" }).catch((e) => e);
+ * if (error.code !== "connect-failed") throw new Error("unexpected");
+ * ```
  */
 export async function connectQmp(
   socket: string,

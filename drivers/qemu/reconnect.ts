@@ -38,6 +38,13 @@ async function isOurQemu(pid: number, socket: string): Promise<boolean> {
  * @returns The instance, or `undefined` when the process is gone (or is no longer that QEMU, or its
  *   QMP socket does not answer: QEMU serves one QMP client at a time, so a connection that is still
  *   open elsewhere keeps it).
+ * @example A process that is gone is not re-attached
+ * ```ts
+ * import { reattach } from "./reconnect.ts";
+ * const run = { pid: 2 ** 22 + 1, socket: "/nonexistent.qmp", disks: [], jobs: [] };
+ * const found = await reattach({ name: "gone", run, ctx: {} as never, env: {} as never });
+ * if (found !== undefined) throw new Error("unexpected");
+ * ```
  */
 export async function reattach(options: ReattachOptions): Promise<Instance | undefined> {
   const { name, run, ctx } = options;

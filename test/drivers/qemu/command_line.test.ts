@@ -1,0 +1,49 @@
+/** The QEMU command line built from a domain definition (no QEMU needed). */
+import { describe, expect, it } from "vitest";
+import { buildQemuArgs } from "../../../drivers/qemu/command_line.ts";
+import type { RunDisk } from "../../../drivers/qemu/state_store.ts";
+
+const MiB = 1024 * 1024;
+const chain: RunDisk = {
+  target: "vda",
+  layers: [
+    { path: "/i/top.qcow2", format: "qcow2", virtualBytes: MiB, node: "vda-0", fileNode: "vda-0-file" },
+    { path: "/i/base.raw", format: "raw", virtualBytes: MiB, node: "vda-1", fileNode: "vda-1-file" },
+  ],
+};
+const blockdevs = (args: string[]) => args.flatMap((a, i) => (args[i - 1] === "-blockdev" ? [JSON.parse(a) as Record<string, unknown>] : []));
+
+describe("qemu command line", () => {
+  it("defaults to -machine none without -smp or devices, stopped (-S), with the QMP socket", () => {
+    const args = buildQemuArgs({ name: "a,b", vcpus: 1, memoryBytes: 100 * MiB + 1, disks: [] }, [], { socket: "/run/x.qmp" }, "kvm");
+    expect(args).toEqual([
+      "-nodefaults", "-no-user-config", "-nographic", "-display", "none", "-name", "guest=a,,b",
+      "-machine", "none", "-accel", "kvm", "-m", "101M", "-qmp", "unix:/run/x.qmp,server=on,wait=off", "-S",
+    ]);
+  });
+
+  it("names every node of a chain, bottom first, backing layers read-only, top linked to its backing", () => {
+    const config = { name: "d", vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: "/i/top.qcow2" }] };
+    const nodes = blockdevs(buildQemuArgs(config, [chain], { socket: "/s" }, "tcg"));
+    expect(nodes).toEqual([
+      { driver: "file", filename: "/i/base.raw", "node-name": "vda-1-file", "read-only": true },
+      { driver: "raw", file: "vda-1-file", "node-name": "vda-1", "read-only": true },
+      { driver: "file", filename: "/i/top.qcow2", "node-name": "vda-0-file", "read-only": false },
+      { driver: "qcow2", file: "vda-0-file", "node-name": "vda-0", "read-only": false, backing: "vda-1" },
+    ]);
+  });
+
+  it("a standalone qcow2 gets backing null (no probing); a readonly disk is read-only throughout", () => {
+    const alone: RunDisk = { target: "vdb", layers: [chain.layers[0]!] };
+    const config = { name: "d", vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vdb", path: "/i/top.qcow2", readonly: true }] };
+    const nodes = blockdevs(buildQemuArgs(config, [alone], { socket: "/s" }, "tcg"));
+    expect(nodes[1]).toEqual({ driver: "qcow2", file: "vda-0-file", "node-name": "vda-0", "read-only": true, backing: null });
+  });
+
+  it("a real machine type gets -smp and a virtio-blk-pci device per disk", () => {
+    const config = { name: "d", vcpus: 2, memoryBytes: 64 * MiB, machine: "q35", disks: [{ target: "vda", path: "/i/top.qcow2" }] };
+    const args = buildQemuArgs(config, [chain], { socket: "/s" }, "tcg");
+    expect(args.slice(args.indexOf("-smp"), args.indexOf("-smp") + 2)).toEqual(["-smp", "2"]);
+    expect(args.slice(-2)).toEqual(["-device", "virtio-blk-pci,drive=vda-0,id=vda"]);
+  });
+});
