@@ -328,7 +328,11 @@ export class Qcow2Writer {
       const phase2 = batch.blockRanges.size + batch.tableEntries.size + (batch.movedTable ? 1 : 0);
       const phase3 = changes.l2Ranges.size + changes.l1Dirty.size + (changes.header ? 1 : 0);
       if (phase1 > 0 && phase2 + phase3 > 0) await file.flush();
-      // 2. Refcounts.
+      // 2. Refcounts: counts in existing blocks first, then (after a barrier) the table entries that make
+      // new blocks visible, in one write, because a new block's own count may sit in another new block.
+      await this.#writeBlockRanges(batch);
+      const pointers = batch.movedTable !== undefined || batch.tableEntries.size > 0;
+      if (pointers && batch.blockRanges.size > 0) await file.flush();
       if (batch.movedTable) {
         const pointer = new Uint8Array(12);
         const view = new DataView(pointer.buffer);
@@ -336,11 +340,12 @@ export class Qcow2Writer {
         view.setUint32(8, refcounts.tableClusters);
         await file.write(48, pointer);
         image.header = { ...image.header, refcountTableOffset: refcounts.tableOffset, refcountTableClusters: refcounts.tableClusters };
+      } else if (batch.tableEntries.size > 0) {
+        const indices = [...batch.tableEntries];
+        const from = Math.min(...indices);
+        const to = Math.max(...indices) + 1;
+        await file.write(refcounts.tableOffset + from * 8, encodeL1(refcounts.table, from, to, (to - from) * 8, false));
       }
-      for (const index of batch.tableEntries) {
-        await file.write(refcounts.tableOffset + index * 8, encodeL1(refcounts.table, index, index + 1, 8, false));
-      }
-      await this.#writeBlockRanges(batch);
       if (phase2 > 0 && (phase3 > 0 || batch.release.length > 0)) await file.flush();
       // 3. Tables that point at the new clusters.
       for (const [table, range] of changes.l2Ranges) {
