@@ -7,6 +7,7 @@ import path from "node:path";
 import type { PoolSizes, StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/driver.ts";
 import { ConflictError, UnsupportedError } from "../../core/errors.ts";
 import { probeImage } from "../../core/image/probe.ts";
+import { resizeQcow2 } from "../../core/image/qcow2/resize.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import type { DirPoolConfig } from "../../core/storage_pool.ts";
 import type { BackingRef, VolumeInfo } from "../../core/volume.ts";
@@ -15,6 +16,7 @@ import { createVolumeFile } from "./create_volume.ts";
 import { type DirFs, errnoOf, nodeDirFs, OPEN_FLAGS } from "./dir_fs.ts";
 import { type HoleFinder, runtimeHoleFinder } from "./hole_finder.ts";
 import { PoolDirectory } from "./pool_directory.ts";
+import { openQcow2Volume } from "./image_volume.ts";
 import { positionalFileOf } from "./positional_handle.ts";
 import { openRawVolumeIO } from "./raw_volume_io.ts";
 
@@ -162,29 +164,43 @@ export class DirPool implements StoragePoolBackend {
     await this.#dir.fs.unlink(file);
   }
 
-  /** Resizes a raw volume with `ftruncate` (growing leaves a hole); other formats are `UnsupportedError`. */
+  /**
+   * Resizes a raw volume with `ftruncate` (growing leaves a hole) and grows a qcow2 one through the
+   * image engine (shrinking qcow2 is `UnsupportedError`, as `qemu-img resize` without `--shrink`);
+   * other formats are `UnsupportedError`.
+   */
   async resizeVolume(name: string, capacityBytes: number, options?: SignalOptions): Promise<void> {
     options?.signal?.throwIfAborted();
-    const { file } = await this.#dir.open(name, true);
+    const { file, path: filePath } = await this.#dir.open(name, true);
     try {
       const { format } = await probeImage(positionalFileOf(file), name);
-      if (format !== "raw") throw this.#unsupported("resizeVolume", name, format);
-      await file.truncate(capacityBytes);
-      await file.sync();
+      if (format === "qcow2") {
+        await resizeQcow2(positionalFileOf(file), capacityBytes, filePath);
+      } else if (format === "raw") {
+        await file.truncate(capacityBytes);
+        await file.sync();
+      } else {
+        throw this.#unsupported("resizeVolume", name, format);
+      }
     } finally {
       await file.close();
     }
   }
 
-  /** Opens a raw volume for positional I/O; other formats are `UnsupportedError` naming the format. */
+  /**
+   * Opens a raw or qcow2 volume for positional I/O (qcow2 through the image engine, with its backing
+   * chain read-only: see {@linkcode openQcow2Volume}); other formats are `UnsupportedError` naming it.
+   */
   async openVolume(name: string, mode: { write: boolean }, options?: SignalOptions): Promise<VolumeIO> {
     options?.signal?.throwIfAborted();
     const write = mode.write === true;
-    const { file } = await this.#dir.open(name, write);
+    const { file, path: filePath } = await this.#dir.open(name, write);
     try {
       const { format } = await probeImage(positionalFileOf(file), name);
-      if (format !== "raw") throw this.#unsupported("openVolume", name, format);
-      return await openRawVolumeIO({ file, write, holeFinder: this.#finder, label: this.#label(name) });
+      const label = this.#label(name);
+      if (format === "raw") return await openRawVolumeIO({ file, write, holeFinder: this.#finder, label });
+      if (format === "qcow2") return await openQcow2Volume({ file, path: filePath, write, fs: this.#dir.fs, holeFinder: this.#finder, label });
+      throw this.#unsupported("openVolume", name, format);
     } catch (error) {
       await file.close().catch(() => {});
       throw error;
@@ -225,7 +241,7 @@ export class DirPool implements StoragePoolBackend {
   #unsupported(operation: string, name: string, format: string): UnsupportedError {
     return new UnsupportedError(operation, {
       driver: DRIVER,
-      detail: `${this.#label(name)} is ${format}; the dir backend does this on raw volumes only until the image engine can`,
+      detail: `${this.#label(name)} is ${format}; the dir backend reads and writes raw and qcow2 only`,
     });
   }
 }

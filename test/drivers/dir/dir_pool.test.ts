@@ -10,9 +10,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Connection } from "../../../core/connection.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError } from "../../../core/errors.ts";
 import type { StoragePool } from "../../../core/storage_pool.ts";
-import { connect, GiB, MiB } from "../../../mod.ts";
+import { connect, GiB, KiB, MiB } from "../../../mod.ts";
 import { createDirBackend } from "../../../drivers/dir/mod.ts";
-import { type Faults, faultyFs, fileHash, hasQemuImg, qemuInfo, registryWithDir, removeDir, run, scratchDir, writeAt } from "./_support.ts";
+import { uploadBytes } from "../../conformance/_support.ts";
+import { type Faults, faultyFs, fileHash, hasQemuImg, pattern, qemuInfo, registryWithDir, removeDir, run, scratchDir, writeAt } from "./_support.ts";
 
 const QEMU = await hasQemuImg();
 
@@ -240,17 +241,47 @@ describe("resize and formats", () => {
     expect((await fsp.stat(vol.path)).size).toBe(MiB(2));
   });
 
-  it("qcow2 data operations and resize are UnsupportedError naming the format, until the image engine can", async () => {
+  it.skipIf(!QEMU)("qcow2 through the image engine: reads through the backing, upload, clone, resize and pull pass qemu-img", async () => {
     await open();
-    const vol = await pool.volumes.create({ name: "a.qcow2", capacityBytes: MiB(4), format: "qcow2" });
-    for (const call of [() => vol.resize(MiB(8)), () => vol.download(), () => vol.upload({ length: 1 }), () => vol.wipe(), () => vol.allocate()]) {
-      const error = await call().catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(UnsupportedError);
-      expect(String(error)).toContain("qcow2");
-    }
-    const clone = await pool.volumes.clone(vol, { name: "copy" }).catch((e: unknown) => e);
-    expect(clone).toBeInstanceOf(UnsupportedError);
-    expect((await pool.volumes.list()).map((v) => v.name)).toEqual(["a.qcow2"]);
+    const clock = { target: { connect: () => Promise.resolve(conn) } };
+    const base = await pool.volumes.create({ name: "base.img", capacityBytes: MiB(4) });
+    await writeAt(base.path, MiB(1), pattern(MiB(1), 1));
+    const top = await pool.volumes.create({ name: "top.qcow2", capacityBytes: MiB(4), format: "qcow2", backing: { path: base.path, format: "raw" } });
+    // Through the chain: the backing's data shows at depth 1.
+    const depths: Array<[number, number, boolean, number]> = [];
+    for await (const e of top.extents()) depths.push([e.offset, e.length, e.data, e.depth]);
+    expect(depths).toContainEqual([MiB(1), MiB(1), true, 1]);
+    await uploadBytes(clock.target, top, pattern(KiB(64), 9), MiB(3));
+    await run("qemu-img", ["check", "-f", "qcow2", top.path]);
+    const expected = path.join(root, "expected.raw");
+    await fsp.copyFile(base.path, expected);
+    await writeAt(expected, MiB(3), pattern(KiB(64), 9));
+    await run("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", top.path, expected]);
+    // Clone (flattened) to raw and to qcow2.
+    const flat = await (await pool.volumes.clone(top, { name: "flat.img", format: "raw" })).wait();
+    await run("qemu-img", ["compare", "-f", "raw", "-F", "raw", flat.path, expected]);
+    const copy = await (await pool.volumes.clone(top, { name: "copy.qcow2" })).wait();
+    expect((await copy.info()).backing).toBeUndefined();
+    await run("qemu-img", ["check", "-f", "qcow2", copy.path]);
+    await run("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", copy.path, expected]);
+    // Grow, then pull the backing in.
+    await top.resize(MiB(8));
+    expect((await qemuInfo(top.path))["virtual-size"]).toBe(MiB(8));
+    await run("qemu-img", ["check", "-f", "qcow2", top.path]);
+    await (await top.pull()).wait();
+    expect((await top.info()).backing).toBeUndefined();
+    await run("qemu-img", ["check", "-f", "qcow2", top.path]);
+    await fsp.truncate(expected, MiB(8));
+    await run("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", top.path, expected]);
+  });
+
+  it("a qcow2 whose backing is gone is NotFoundError on open; a vmdk cannot be opened", async () => {
+    await open();
+    const base = await pool.volumes.create({ name: "base.img", capacityBytes: MiB(1) });
+    const top = await pool.volumes.create({ name: "top.qcow2", capacityBytes: MiB(1), format: "qcow2", backing: { path: base.path, format: "raw" } });
+    await base.delete();
+    await expect(top.download()).rejects.toBeInstanceOf(NotFoundError);
+    expect((await top.info()).backing).toEqual({ path: base.path, format: "raw" });
   });
 
   it.skipIf(!QEMU)("other formats are listed with their format name, and cannot be written", async () => {
@@ -262,6 +293,8 @@ describe("resize and formats", () => {
     expect((await (await pool.volumes.get("disk.vdi")).info()).format).toBe("vdi");
     await expect(vmdk.upload({ length: 1 })).rejects.toBeInstanceOf(UnsupportedError);
     await expect(vmdk.resize(MiB(32))).rejects.toBeInstanceOf(UnsupportedError);
+    await expect(vmdk.download()).rejects.toThrow(/vmdk/);
+    await expect(pool.volumes.clone(vmdk, { name: "copy" })).rejects.toBeInstanceOf(UnsupportedError);
     await vmdk.delete();
     expect((await pool.volumes.list()).map((v) => v.name)).toEqual(["disk.vdi"]);
   });

@@ -1,0 +1,106 @@
+/**
+ * qcow2 volumes of a `dir` pool through the image engine (`core/image`): the top file is the pool's
+ * volume (opened without following links, writable when asked); its backing chain is opened read-only.
+ *
+ * Backing rule: a backing file may live anywhere on the host (libvirt and QEMU allow a template outside
+ * the pool), because it is only ever read; nothing but the top file is ever written. A relative backing
+ * name is resolved against the directory of the image that records it (QEMU's rule); the file is opened
+ * at its canonical path, which also detects loops.
+ *
+ * @module
+ */
+import path from "node:path";
+import { NotFoundError } from "../../core/errors.ts";
+import type { LayerBackingRef, RawExtentsHook } from "../../core/image/layer.ts";
+import { openQcow2 } from "../../core/image/open_image.ts";
+import type { VolumeIO } from "../../core/volume_io.ts";
+import { type DirFile, type DirFs, errnoOf, OPEN_FLAGS } from "./dir_fs.ts";
+import type { HoleFinder } from "./hole_finder.ts";
+import { positionalFileOf } from "./positional_handle.ts";
+import { rawExtents } from "./raw_extents.ts";
+
+const DRIVER = "dir";
+
+/** Options of {@linkcode openQcow2Volume}. */
+export interface Qcow2VolumeOptions {
+  /** The open top file (the volume owns it from now on). */
+  file: DirFile;
+  /** Its canonical path. */
+  path: string;
+  /** Open for writing. */
+  write: boolean;
+  /** File system calls, to open backing files. */
+  fs: DirFs;
+  /** Finds holes of raw backing files. */
+  holeFinder: HoleFinder | undefined;
+  /** How messages name the volume. */
+  label: string;
+}
+
+/**
+ * A raw-layer hole hook over an open file: the same map {@linkcode rawExtents} gives raw volumes.
+ *
+ * @param file The open raw file.
+ * @param finder The hole finder, if any.
+ * @returns The hook.
+ * @example
+ * ```ts
+ * import { rawExtentsHook } from "./image_volume.ts";
+ * const hook = rawExtentsHook({ fd: -1, stat: async () => ({ size: 4096, blocks: 0 }) } as never, undefined);
+ * const runs = await hook(0, 4096);
+ * if (runs.length !== 1 || runs[0]!.data) throw new Error("unexpected");
+ * ```
+ */
+export function rawExtentsHook(file: DirFile, finder: HoleFinder | undefined): RawExtentsHook {
+  const source = {
+    fd: file.fd,
+    stat: () => file.stat(),
+    read: async (at: number, target: Uint8Array) => (await file.read(target, 0, target.byteLength, at)).bytesRead,
+  };
+  return async (offset, length) => {
+    const out: Array<{ offset: number; length: number; data: boolean }> = [];
+    for await (const e of rawExtents(source, offset, length, finder)) out.push({ offset: e.offset, length: e.length, data: e.data });
+    return out;
+  };
+}
+
+/**
+ * Opens a qcow2 volume with its backing chain as a {@linkcode VolumeIO}.
+ *
+ * @param options The top file, its path, the mode, file system calls, hole finder and label.
+ * @returns The volume IO (reads through the chain; writes, zeroes and `setBacking` on the top file).
+ * @throws {NotFoundError} When a backing file does not exist or is not a regular file.
+ */
+export async function openQcow2Volume(options: Qcow2VolumeOptions): Promise<VolumeIO> {
+  const { fs, holeFinder, label } = options;
+  // The chain is opened top-down, one layer at a time: relative names resolve against the last image's directory.
+  let lastDir = path.dirname(options.path);
+  const openBacking = async (ref: LayerBackingRef) => {
+    const wanted = path.resolve(lastDir, ref.path);
+    let canonical: string;
+    let file: DirFile;
+    try {
+      canonical = await fs.realpath(wanted);
+      file = await fs.open(canonical, OPEN_FLAGS.read);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") {
+        throw new NotFoundError("volume", wanted, { driver: DRIVER, detail: `the backing file of ${label} does not exist`, cause: error });
+      }
+      throw error;
+    }
+    if (!(await file.stat().then((s) => s.isFile(), () => false))) {
+      await file.close().catch(() => {});
+      throw new NotFoundError("volume", wanted, { driver: DRIVER, detail: `the backing file of ${label} is not a regular file` });
+    }
+    lastDir = path.dirname(canonical);
+    return {
+      file: positionalFileOf(file),
+      name: canonical,
+      key: canonical,
+      rawExtents: rawExtentsHook(file, holeFinder),
+      ...(ref.format !== undefined ? { format: ref.format } : {}),
+    };
+  };
+  return await openQcow2(positionalFileOf(options.file), { name: options.path, key: options.path, writable: options.write, openBacking });
+}
