@@ -123,6 +123,8 @@ export class QemuPullJob {
       baseNode = base.node;
     }
     const bandwidth = options.bandwidth ?? 0;
+    // Checked once, before QEMU is asked: a block-stream sent cannot be taken back by dropping its reply.
+    options.signal?.throwIfAborted();
     const self = new QemuPullJob(env, inst, { id: "", disk: disk.target, endBytes: top!.virtualBytes, bandwidth, ...(baseNode ? { baseNode } : {}) });
     const handle = self.#register(disk, "created", 0);
     self.#wire();
@@ -134,7 +136,7 @@ export class QemuPullJob {
         ...(baseNode ? { "base-node": baseNode } : {}),
         "auto-finalize": false,
         "auto-dismiss": false,
-      }, options.signal ? { signal: options.signal } : {});
+      });
     } catch (error) {
       self.inQemu = false;
       self.#unwire();

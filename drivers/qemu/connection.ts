@@ -62,6 +62,7 @@ export class QemuConnection implements HypervisorConnection {
   readonly #pulls = new Map<Instance, Map<string, QemuPullJob>>();
   readonly #crashed = new Set<string>();
   readonly #starting = new Set<string>();
+  readonly #saving = new WeakMap<Instance, Promise<void>>();
   readonly #pullEnv: QemuPullEnv;
   #closed = false;
 
@@ -194,7 +195,8 @@ export class QemuConnection implements HypervisorConnection {
         describe: `Cannot start domain "${name}"`,
         ...(signal ? { signal } : {}),
       });
-      const inst = new Instance({ name, pid: launched.pid, qmp, disks, exited: launched.exited, bus: this.#ctx.bus, clock: this.#ctx.clock, state: "running" });
+      const { bus, clock } = this.#ctx;
+      const inst = new Instance({ name, pid: launched.pid, socket, qmp, disks, exited: launched.exited, bus, clock, state: "running" });
       this.#adopt(inst, name);
       await this.#persist(inst);
       await qmp.execute("cont", undefined, signal ? { signal } : {});
@@ -351,10 +353,15 @@ export class QemuConnection implements HypervisorConnection {
     }
   }
 
-  async #persist(inst: Instance): Promise<void> {
-    if (inst.isEnded || this.#instances.get(inst.name) !== inst) return;
-    const config = this.#defs.get(inst.name);
-    const jobs = [...(this.#pulls.get(inst)?.values() ?? [])].filter((j) => j.inQemu).map((j) => j.record);
-    await this.#store.saveRun(inst.name, { pid: inst.pid, socket: this.#store.socketPath(config.uuid), disks: inst.disks, jobs });
+  /** Saves a running domain's record; saves of one domain run one after another, so the last one wins. */
+  #persist(inst: Instance): Promise<void> {
+    const write = async () => {
+      if (inst.isEnded || this.#instances.get(inst.name) !== inst) return;
+      const jobs = [...(this.#pulls.get(inst)?.values() ?? [])].filter((j) => j.inQemu).map((j) => j.record);
+      await this.#store.saveRun(inst.name, { pid: inst.pid, socket: inst.socket, disks: inst.disks, jobs });
+    };
+    const next = (this.#saving.get(inst) ?? Promise.resolve()).then(write, write);
+    this.#saving.set(inst, next.catch(() => {}));
+    return next;
   }
 }

@@ -25,6 +25,8 @@ export interface InstanceOptions {
   readonly name: string;
   /** Process id. */
   readonly pid: number;
+  /** Its QMP socket path. */
+  readonly socket: string;
   /** Negotiated QMP client. */
   readonly qmp: QmpClient;
   /** Disks with node names. */
@@ -54,7 +56,7 @@ export interface InstanceOptions {
  * const bus = createEventBus({ clock });
  * const peer = createFakeQmpPeer();
  * const qmp = await QmpClient.connect(peer.transport);
- * const inst = new Instance({ name: "vm", pid: 2 ** 22 + 1, qmp, disks: [], bus, clock, state: "running" });
+ * const inst = new Instance({ name: "vm", pid: 2 ** 22 + 1, socket: "/x.qmp", qmp, disks: [], bus, clock, state: "running" });
  * peer.hangUp();
  * await inst.ended;
  * if (inst.state !== "crashed") throw new Error("unexpected");
@@ -65,6 +67,8 @@ export class Instance {
   readonly name: string;
   /** Process id. */
   readonly pid: number;
+  /** Its QMP socket path. */
+  readonly socket: string;
   /** The QMP client. */
   readonly qmp: QmpClient;
   /** Disks with node names (updated when a pull drops layers). */
@@ -87,6 +91,7 @@ export class Instance {
   constructor(options: InstanceOptions) {
     this.name = options.name;
     this.pid = options.pid;
+    this.socket = options.socket;
     this.qmp = options.qmp;
     this.disks = options.disks;
     this.#bus = options.bus;

@@ -59,6 +59,7 @@ export async function reattach(options: ReattachOptions): Promise<Instance | und
   const inst = new Instance({
     name,
     pid: run.pid,
+    socket: run.socket,
     qmp,
     disks: run.disks.map((d) => ({ ...d, layers: [...d.layers] })),
     bus: ctx.bus,

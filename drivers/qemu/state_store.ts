@@ -7,7 +7,7 @@
  * @module
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DomainConfig } from "../../core/domain.ts";
 import type { ImageLayer } from "./disk_chain.ts";
@@ -99,9 +99,13 @@ export class StateStore {
     await mkdir(join(this.dir, "run"), { recursive: true });
   }
 
-  /** The QMP socket path of a domain (kept short: unix socket paths are limited to 107 bytes). */
+  /**
+   * The QMP socket path of a domain: in `run/`, or in the system's temporary directory when that path
+   * would pass the 107-byte limit of unix socket paths (run records keep the path, so either is found).
+   */
   socketPath(uuid: string): string {
-    return join(this.dir, "run", `${uuid}.qmp`);
+    const inRun = join(this.dir, "run", `${uuid}.qmp`);
+    return new TextEncoder().encode(inRun).length <= 100 ? inRun : join(tmpdir(), `virtkit-${uuid}.qmp`);
   }
 
   /** Where QEMU's stdout and stderr go for a domain. */

@@ -12,6 +12,7 @@ import { createDefaultRegistry } from "../../../mod.ts";
 import type { Connection } from "../../../core/connection.ts";
 import type { DomainConfig } from "../../../core/domain.ts";
 import type { Registry } from "../../../core/registry.ts";
+import { dirBackend } from "../../../drivers/dir/mod.ts";
 import { qemuDriver } from "../../../drivers/qemu/mod.ts";
 import { findExecutable } from "../../../drivers/qemu/qmp/testing/mod.ts";
 
@@ -22,10 +23,11 @@ export const missingTools = TOOLS.filter((tool) => findExecutable(tool) === unde
 /** Skip the real-QEMU cases locally when QEMU is missing; under CI=true they run (and fail). */
 export const skipReal = missingTools.length > 0 && process.env.CI !== "true";
 
-/** A registry with the built-ins and the qemu driver. */
+/** A registry with the built-ins, the qemu driver and the dir backend. */
 export function qemuRegistry(): Registry {
   const registry = createDefaultRegistry();
-  registry.register(qemuDriver);
+  if (!registry.list("hypervisor").some((entry) => entry.name === "qemu")) registry.register(qemuDriver);
+  if (!registry.list("storage").some((entry) => entry.name === "dir")) registry.register(dirBackend);
   return registry;
 }
 

@@ -181,6 +181,43 @@ describe("qemu driver: block pull on real QEMU", () => {
     void dom;
   });
 
+  it.skipIf(skipReal)("disks on dir pool volumes: offline pull through the storage layer, online through QEMU", async () => {
+    const s = new Scratch();
+    scratches.push(s);
+    const { base: baseFile, ref } = s.images(16);
+    const conn = await s.connect();
+    const pool = await conn.pools.create({ name: "images", type: "dir", path: join(s.dir, "pool") });
+    const base = await pool.volumes.create({ name: "base.raw", capacityBytes: 16 * MiB, format: "raw" });
+    execFileSync("qemu-img", ["convert", "-n", "-O", "raw", baseFile, base.path]);
+    const tops = [];
+    for (const name of ["offline.qcow2", "online.qcow2"]) {
+      const top = await pool.volumes.create({ name, capacityBytes: 16 * MiB, format: "qcow2", backing: { path: base.path, format: "raw" } });
+      execFileSync("qemu-io", ["-f", "qcow2", "-c", "write -q -P 0xab 0 4M", "-c", "write -q -P 0xcd 8M 1M", top.path]);
+      tops.push(top);
+    }
+    const [offline, online] = tops as [typeof tops[0], typeof tops[0]];
+    const dom = await conn.domains.define(domainConfig("pooled", [
+      { target: "vda", volume: { pool: "images", name: "offline.qcow2" }, format: "qcow2" },
+      { target: "vdb", volume: { pool: "images", name: "online.qcow2" }, format: "qcow2" },
+    ]));
+    const cold = await dom.blockPull("vda");
+    expect(cold.target).toEqual({ domain: "pooled", disk: "vda", pool: "images", volume: "offline.qcow2" });
+    await expect(dom.start()).rejects.toBeInstanceOf(ConflictError);
+    await cold.wait();
+    expect((await offline.info()).backing).toBeUndefined();
+    expect(verifyImage(offline.path, ref)).toMatchObject({ check: 0, compare: 0 });
+    await dom.start();
+    const disks = await dom.disks();
+    expect(disks.map((d) => d.backingChain.length)).toEqual([0, 1]);
+    expect(disks[1]).toMatchObject({ path: online.path, volume: { pool: "images", name: "online.qcow2" } });
+    const hot = await dom.blockPull("vdb");
+    expect(hot.target).toEqual({ domain: "pooled", disk: "vdb", pool: "images", volume: "online.qcow2" });
+    await hot.wait();
+    await dom.destroy();
+    expect((await online.info()).backing).toBeUndefined();
+    expect(verifyImage(online.path, ref)).toMatchObject({ check: 0, compare: 0 });
+  });
+
   it.skipIf(skipReal)("a pull on a shut-off domain's host-path disk is unsupported; a running domain keeps no job", async () => {
     const s = new Scratch();
     scratches.push(s);

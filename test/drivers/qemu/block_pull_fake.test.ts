@@ -42,7 +42,7 @@ async function setup() {
   const peer = createFakeQmpPeer();
   peers.push(peer);
   const qmp = await QmpClient.connect(peer.transport, { clock });
-  const inst = new Instance({ name: "vm", pid: deadPid, qmp, disks: [disk()], bus, clock, state: "running" });
+  const inst = new Instance({ name: "vm", pid: deadPid, socket: "/run/vm.qmp", qmp, disks: [disk()], bus, clock, state: "running" });
   const persisted: number[] = [];
   const env = { jobs, clock, track: () => {}, persist: () => Promise.resolve(void persisted.push(1)) };
   const events: string[] = [];
@@ -170,6 +170,36 @@ describe("qemu block pull over QMP (fake peer)", () => {
     await expect(job.wait()).rejects.toBeInstanceOf(JobError);
     expect((await job.info()).state).toBe("failed");
     await job.dismiss();
+  });
+
+  it("re-attaching a job that finished its work while nobody listened finalizes, dismisses and completes it", async () => {
+    const { peer, inst, env } = await setup();
+    peer.expect("job-finalize", { return: {} }, {
+      args: { id: "job-3" },
+      thenEmit: [
+        { event: "BLOCK_JOB_COMPLETED", data: { device: "job-3", len: 4 * MiB, offset: 4 * MiB, speed: 0, type: "stream" } },
+        jsc("job-3", "concluded"),
+      ],
+    });
+    peer.expect("job-dismiss", { return: {} }, { args: { id: "job-3" } });
+    const pull = QemuPullJob.attach(env, inst, { id: "job-3", disk: "vda", endBytes: 4 * MiB, bandwidth: 0 }, {
+      id: "job-3",
+      type: "stream",
+      status: "pending",
+      "current-progress": 4 * MiB,
+      "total-progress": 4 * MiB,
+    });
+    await pull.job.wait();
+    expect((await pull.job.info()).cur).toBe(4 * MiB);
+    expect(inst.disks[0]!.layers.length).toBe(1);
+    peer.assertDone();
+  });
+
+  it("an aborted signal refuses the pull before QEMU is asked", async () => {
+    const { inst, env, jobs } = await setup();
+    const reason = new Error("stop");
+    await expect(QemuPullJob.start(env, inst, inst.disks[0]!, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(await jobs.list()).toEqual([]);
   });
 
   it("re-attaching a job that concluded with an error while nobody listened reports it failed", async () => {

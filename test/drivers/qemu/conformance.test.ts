@@ -3,15 +3,13 @@
  * guest OS, plus the storage and job cases on `dir` pools reached through the qemu connection. Skipped
  * locally without QEMU; under CI=true the cases run (and fail when QEMU is missing).
  *
- * `blockPull` is not declared: the kit's case pulls on a shut-off domain and reads the qcow2 volumes
- * through the storage layer, which the `dir` backend cannot do until the image engine exists (it throws
- * UnsupportedError for qcow2 I/O). Pulls on running domains are covered by block_pull.test.ts.
+ * The block-pull case runs on a shut-off domain (the storage layer's pull on a `dir` qcow2 volume);
+ * pulls on running domains, through QEMU, are covered by block_pull.test.ts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
-import { dirBackend } from "../../../drivers/dir/mod.ts";
 import type { ConformanceTarget } from "../../conformance/mod.ts";
 import { describeConformance } from "../../conformance/vitest.ts";
 import { domainConfig, killAll, qemuRegistry, skipReal } from "./_support.ts";
@@ -24,7 +22,6 @@ afterAll(() => {
 });
 
 const registry = qemuRegistry();
-if (!registry.list("storage").some((entry) => entry.name === "dir")) registry.register(dirBackend);
 
 const target: ConformanceTarget = {
   connect: () => registry.connect("qemu:///session", { stateDir }),
@@ -38,6 +35,7 @@ const target: ConformanceTarget = {
     volumeStreams: true,
     volumeResize: true,
     volumeClone: true,
+    blockPull: true,
   },
 };
 

@@ -2,12 +2,12 @@
  * The qemu driver's domains against real QEMU: definitions on disk, the lifecycle with its events,
  * shutdown of a guest without an OS, a crash, start failures and the missing-binary error.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConnectError, NotFoundError, StateError, VirtError } from "../../../core/errors.ts";
-import { domainConfig, MiB, Scratch, skipReal } from "./_support.ts";
+import { domainConfig, killAll, MiB, Scratch, skipReal } from "./_support.ts";
 
 const scratches: Scratch[] = [];
 afterEach(async () => {
@@ -146,6 +146,23 @@ describe("qemu driver: lifecycle on real QEMU", () => {
     expect(error).toBeInstanceOf(VirtError);
     expect((error as Error).message).toContain("apt-get install qemu-system-x86");
     expect((await dom.info()).state).toBe("shutoff");
+  });
+
+  it.skipIf(skipReal)("a state directory too deep for a unix socket path still starts (socket in the temp directory)", async () => {
+    const s = scratch();
+    const deep = join(s.dir, "d".repeat(60), "e".repeat(60));
+    const conn = await s.registry.connect("qemu:///session", { stateDir: deep });
+    try {
+      const dom = await conn.domains.define(domainConfig("deep"));
+      await dom.start();
+      const run = JSON.parse(readFileSync(join(deep, "run", "deep.json"), "utf8")) as { pid: number; socket: string };
+      expect(run.socket.length).toBeLessThan(100);
+      await dom.destroy();
+      expect(existsSync(run.socket)).toBe(false);
+    } finally {
+      killAll(deep);
+      await conn.close();
+    }
   });
 
   it.skipIf(skipReal)("a new connection finds a running domain again; close() leaves QEMU running", async () => {
