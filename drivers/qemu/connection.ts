@@ -17,7 +17,7 @@ import { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "./command_line.ts";
 import { diskInfo, resolveDisks } from "./disk_chain.ts";
 import { DomainDefinitions, type StoredConfig } from "./domain_table.ts";
 import { Instance } from "./instance.ts";
-import { connectQmp, launchQemu, waitForExit } from "./process.ts";
+import { connectQmp, launchQemu, processAlive, waitForExit } from "./process.ts";
 import { reattach } from "./reconnect.ts";
 import { defaultStateDir, StateStore } from "./state_store.ts";
 
@@ -105,9 +105,10 @@ export class QemuConnection implements HypervisorConnection {
     for (const name of conn.#defs.names()) {
       const run = await store.loadRun(name);
       if (!run) continue;
-      const found = await reattach({ name, run, ctx, env: conn.#pullEnv });
+      const found = await reattach({ name, run, ctx, env: conn.#pullEnv }).catch(() => undefined);
       if (found) conn.#adopt(found, name);
-      else await store.removeRun(name, conn.#defs.get(name).uuid);
+      // A QEMU that lives but does not answer (another connection holds its one QMP socket) keeps its record.
+      else if (!processAlive(run.pid)) await store.removeRun(name, conn.#defs.get(name).uuid);
     }
     return conn;
   }

@@ -51,7 +51,7 @@ export async function reattach(options: ReattachOptions): Promise<Instance | und
   if (!(await isOurQemu(run.pid, run.socket))) return undefined;
   let qmp;
   try {
-    qmp = await connectQmp(run.socket, { timeoutMs: 5_000, clock: ctx.clock, alive: () => processAlive(run.pid), describe: `Cannot reconnect to domain "${name}"` });
+    qmp = await connectQmp(run.socket, { timeoutMs: 3_000, clock: ctx.clock, alive: () => processAlive(run.pid), describe: `Cannot reconnect to domain "${name}"` });
   } catch {
     return undefined;
   }

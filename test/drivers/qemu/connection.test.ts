@@ -165,6 +165,20 @@ describe("qemu driver: lifecycle on real QEMU", () => {
     }
   });
 
+  it.skipIf(skipReal)("while another connection holds the QMP socket, a second one does not adopt the domain nor forget it", async () => {
+    const s = scratch();
+    const first = await s.connect();
+    await (await first.domains.define(domainConfig("held"))).start();
+    const second = await s.connect();
+    expect((await (await second.domains.get("held")).info()).state).toBe("shutoff");
+    await second.close();
+    await first.close();
+    const third = await s.connect();
+    const dom = await third.domains.get("held");
+    expect((await dom.info()).state).toBe("running");
+    await dom.destroy();
+  }, 20_000);
+
   it.skipIf(skipReal)("a new connection finds a running domain again; close() leaves QEMU running", async () => {
     const s = scratch();
     const first = await s.connect();
