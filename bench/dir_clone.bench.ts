@@ -52,6 +52,8 @@ async function makeSource(file: string, sizeBytes: number, dataBytes: number): P
     await handle.write(chunk, 0, chunk.length, i * stride);
   }
   await handle.truncate(sizeBytes);
+  // Written back, so st_blocks counts the extent tree blocks too, as it will for the (fdatasync'ed) clone.
+  await handle.sync();
   await handle.close();
 }
 
@@ -148,9 +150,9 @@ export async function run(): Promise<void> {
       cloneAlloc = (await c.info()).allocationBytes;
       await c.delete();
       t.cp.push(await timeCommand("cp", ["--sparse=always", src1, out], out));
-      cpAlloc = (await fsp.stat(out)).blocks * 512;
       // The clone ends with fdatasync (a finished job is durable); cp does not, so time cp + sync too.
       t.cpSync.push(await timeCommand("sh", ["-c", 'cp --sparse=always "$0" "$1" && sync "$1"', src1, out], out));
+      cpAlloc = (await fsp.stat(out)).blocks * 512;
       if (hasQemuImg) t.qemu.push(await timeCommand("qemu-img", ["convert", "-f", "raw", "-O", "raw", src1, out], out));
     }
     const srcAlloc = (await fsp.stat(src1)).blocks * 512;
