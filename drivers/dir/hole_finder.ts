@@ -68,7 +68,7 @@ let cached: HoleFinder | null | undefined;
 export function runtimeHoleFinder(): HoleFinder | undefined {
   if (cached !== undefined) return cached ?? undefined;
   cached = null;
-  const deno = (globalThis as { Deno?: Partial<DenoFfi> & { build?: { os?: string } } }).Deno;
+  const deno = (globalThis as unknown as { Deno?: Partial<DenoFfi> & { build?: { os?: string } } }).Deno;
   if (typeof deno?.dlopen !== "function" || deno.build?.os !== "linux") return undefined;
   try {
     const lib = deno.dlopen("libc.so.6", { lseek: { parameters: ["i32", "i64", "i32"], result: "i64" } });
