@@ -2,6 +2,21 @@
  * The `dir` storage backend: a pool is a directory of image files on the host (`{ name, type: "dir",
  * path }`). Register {@linkcode dirBackend} on a registry; every connection can then define `dir` pools.
  *
+ * The rules it follows (libvirt's dir pool, except where safety asks for more):
+ * - `build` is `mkdir -p` (0755); `start`/`refresh` need the directory (`StateError` otherwise);
+ *   `delete` removes it only when empty (`ConflictError` naming what is in it); sizes come from
+ *   `statfs` as libvirt computes them (available = free blocks, allocation = capacity - available).
+ * - Volumes are the regular files directly in the directory. Symbolic links are never volumes, never
+ *   followed (every open uses `O_NOFOLLOW`, every delete `lstat`s first); subdirectories, FIFOs,
+ *   sockets and the backend's hidden `.virtkit-tmp-*` files are not listed. Key = path = canonical path.
+ * - Formats are probed from content: raw and qcow2 are read and written (qcow2 through the image
+ *   engine, its backing chain read-only, wherever it lives); others are listed with their format name
+ *   and refuse I/O and resize with `UnsupportedError`.
+ * - Creation is atomic: written under a temporary name, fsync'ed, then `link`ed into place, which
+ *   fails with `EEXIST` (`ConflictError`) rather than overwrite; any failure removes the temporary file.
+ * - Holes are found with `lseek(SEEK_DATA/SEEK_HOLE)` where the runtime allows it (Deno's FFI), and by
+ *   reading 64 KiB blocks otherwise (Node 20 has no `lseek`); see {@linkcode HoleFinder}.
+ *
  * @module
  */
 import { defineStorageBackend, type StorageBackendDefinition } from "../../core/driver.ts";
