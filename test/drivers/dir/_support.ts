@@ -10,7 +10,8 @@ import os from "node:os";
 import path from "node:path";
 import type { StorageBackendDefinition } from "../../../core/driver.ts";
 import type { Registry } from "../../../core/registry.ts";
-import { createDefaultRegistry } from "../../../mod.ts";
+import { createRegistry } from "../../../mod.ts";
+import { testDriver } from "../../../drivers/test/mod.ts";
 import { dirBackend, type DirFile, type DirFs, nodeDirFs } from "../../../drivers/dir/mod.ts";
 
 /** A fresh scratch directory under the OS temp dir. */
@@ -23,12 +24,14 @@ export async function removeDir(dir: string): Promise<void> {
   await fsp.rm(dir, { recursive: true, force: true });
 }
 
-/** The default registry plus a `dir` backend (the given one, or the real one unless the lead already registered it). */
+/**
+ * A registry with the `test` hypervisor driver and the given `dir` backend (the real one by default):
+ * built from an empty registry, so it works the same once the built-ins include `dir` themselves.
+ */
 export function registryWithDir(backend: StorageBackendDefinition = dirBackend): Registry {
-  const registry = createDefaultRegistry();
-  const present = registry.list("storage").some((entry) => entry.name === "dir");
-  if (present && backend !== dirBackend) throw new Error("the default registry already has a dir backend; these tests need their own");
-  if (!present) registry.register(backend);
+  const registry = createRegistry();
+  registry.register(testDriver);
+  registry.register(backend);
   return registry;
 }
 
