@@ -20,7 +20,7 @@ function dirTarget(withClock: boolean): ConformanceTarget {
     // Each pool gets its own directory that does not exist yet: build() makes it, delete() removes it.
     poolConfig: (name) => ({ name, type: "dir", path: path.join(root, `${withClock ? "v" : "r"}-${name}`) }),
     ...(clock ? { clock } : {}),
-    capabilities: { storage: true, volumeCreate: true, volumeFormats: ["raw", "qcow2"], volumeResize: true, volumeStreams: true, volumeClone: true },
+    capabilities: { storage: true, volumeCreate: true, volumeFormats: ["raw", "qcow2"], volumeResize: true, volumeStreams: true, volumeClone: true, faultInjection: true },
   };
 }
 
