@@ -43,7 +43,8 @@ export interface InstanceOptions {
 
 /**
  * A running domain. Run-state changes come from QMP events (`STOP`, `RESUME`, `SHUTDOWN`) and from the
- * verbs themselves, whichever is first; each change emits its domain event once.
+ * verbs themselves, whichever is first; each change emits its domain event once. Every QMP event is
+ * also passed through as a `qmp:event` on the connection's bus.
  *
  * @example A QMP connection that ends without being asked to is a crash
  * ```ts
@@ -97,6 +98,8 @@ export class Instance {
     this.#bus = options.bus;
     this.#clock = options.clock;
     this.#state = options.state;
+    // Every QMP event is passed through first, so a listener sees it before what virtkit makes of it.
+    this.qmp.on("*", (e) => this.#bus.emit("qmp:event", { domain: this.name, name: e.event, data: e.data }));
     this.qmp.on("STOP", () => this.markState("paused"));
     this.qmp.on("RESUME", () => this.markState("running"));
     this.qmp.on("SHUTDOWN", () => {

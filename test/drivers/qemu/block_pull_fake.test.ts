@@ -46,15 +46,19 @@ async function setup() {
   const persisted: number[] = [];
   const env = { jobs, clock, track: () => {}, persist: () => Promise.resolve(void persisted.push(1)) };
   const events: string[] = [];
-  bus.on("*", (e) => events.push(e.type === "job:state" ? `job:state:${e.job.state}` : e.type));
-  return { clock, bus, jobs, peer, qmp, inst, env, events, persisted };
+  const qmpEvents: string[] = [];
+  bus.on("*", (e) => {
+    if (e.type === "qmp:event") qmpEvents.push(`${e.name}${(e.data as { status?: string }).status ? `:${(e.data as { status: string }).status}` : ""}`);
+    else events.push(e.type === "job:state" ? `job:state:${e.job.state}` : e.type);
+  });
+  return { clock, bus, jobs, peer, qmp, inst, env, events, qmpEvents, persisted };
 }
 
 const jsc = (id: string, status: string) => ({ event: "JOB_STATUS_CHANGE", data: { id, status } });
 
 describe("qemu block pull over QMP (fake peer)", () => {
   it("sends block-stream with manual finalize/dismiss, finalizes on pending, dismisses, then completes", async () => {
-    const { peer, inst, env, events } = await setup();
+    const { peer, inst, env, events, qmpEvents } = await setup();
     peer.expect("block-stream", { return: {} }, {
       args: { "job-id": "job-1", device: "vda-0", speed: MiB, "auto-finalize": false, "auto-dismiss": false },
       emitBefore: [jsc("job-1", "created"), jsc("job-1", "running")],
@@ -83,6 +87,15 @@ describe("qemu block pull over QMP (fake peer)", () => {
     expect(inst.disks[0]!.layers.map((l) => l.node)).toEqual(["vda-0"]);
     expect(events).toEqual(["job:created", "job:state:running", "job:progress", "job:progress", "job:state:completed", "job:completed"]);
     expect(pull.inQemu).toBe(false);
+    expect(qmpEvents).toEqual([
+      "JOB_STATUS_CHANGE:created",
+      "JOB_STATUS_CHANGE:running",
+      "JOB_STATUS_CHANGE:waiting",
+      "JOB_STATUS_CHANGE:pending",
+      "BLOCK_JOB_COMPLETED",
+      "JOB_STATUS_CHANGE:concluded",
+      "JOB_STATUS_CHANGE:null",
+    ]);
     await job.dismiss();
     peer.assertDone();
   });
