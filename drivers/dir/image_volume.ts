@@ -18,6 +18,7 @@ import { type DirFile, type DirFs, errnoOf, OPEN_FLAGS } from "./dir_fs.ts";
 import type { HoleFinder } from "./hole_finder.ts";
 import { positionalFileOf } from "./positional_handle.ts";
 import { rawExtents } from "./raw_extents.ts";
+import { trustedFinder } from "./raw_volume_io.ts";
 
 const DRIVER = "dir";
 
@@ -98,7 +99,7 @@ export async function openQcow2Volume(options: Qcow2VolumeOptions): Promise<Volu
       file: positionalFileOf(file),
       name: canonical,
       key: canonical,
-      rawExtents: rawExtentsHook(file, holeFinder),
+      rawExtents: rawExtentsHook(file, await trustedFinder(file, holeFinder)),
       ...(ref.format !== undefined ? { format: ref.format } : {}),
     };
   };

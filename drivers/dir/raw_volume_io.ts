@@ -63,16 +63,38 @@ export interface RawVolumeOptions {
 export async function openRawVolumeIO(options: RawVolumeOptions): Promise<VolumeIO> {
   const { file, label } = options;
   const { size } = await file.stat();
-  let finder = options.holeFinder;
-  if (finder) {
-    try {
-      if (finder.endOffset(file.fd) !== size) finder = undefined;
-      else if (size > 0) finder.nextHole(file.fd, 0);
-    } catch {
-      finder = undefined;
-    }
-  }
+  const finder = await trustedFinder(file, options.holeFinder);
   return new RawVolumeIO(file, size, options.write, finder, label);
+}
+
+/**
+ * The hole finder, if it can be trusted with this open file: it must see the descriptor's size as
+ * `fstat` does, and answer `SEEK_HOLE` (a filesystem without it makes the finder throw).
+ *
+ * @param file The open file.
+ * @param finder The candidate.
+ * @returns The finder, or `undefined` to find holes by reading.
+ * @example
+ * ```ts
+ * import { trustedFinder } from "./raw_volume_io.ts";
+ * const file = { fd: 3, stat: async () => ({ size: 10 }) };
+ * const liar = { name: "liar", nextData: () => undefined, nextHole: () => 0, endOffset: () => 99 };
+ * if ((await trustedFinder(file, liar)) !== undefined) throw new Error("unexpected");
+ * ```
+ */
+export async function trustedFinder(
+  file: Pick<DirFile, "fd"> & { stat(): Promise<{ size: number }> },
+  finder: HoleFinder | undefined,
+): Promise<HoleFinder | undefined> {
+  if (!finder) return undefined;
+  const { size } = await file.stat();
+  try {
+    if (finder.endOffset(file.fd) !== size) return undefined;
+    if (size > 0) finder.nextHole(file.fd, 0);
+    return finder;
+  } catch {
+    return undefined;
+  }
 }
 
 class RawVolumeIO implements VolumeIO {
