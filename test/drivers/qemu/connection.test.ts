@@ -92,6 +92,21 @@ describe("qemu driver: lifecycle on real QEMU", () => {
     ]);
   });
 
+  it.skipIf(skipReal)("a real machine type gets its vCPUs and a virtio-blk-pci device per disk", async () => {
+    const s = scratch();
+    const { overlay } = s.images(8);
+    const conn = await s.connect();
+    const dom = await conn.domains.define({ ...domainConfig("pc", [{ target: "vda", path: overlay }]), vcpus: 2, machine: "pc" });
+    await dom.start();
+    const { pid } = JSON.parse(readFileSync(join(s.stateDir, "run", "pc.json"), "utf8")) as { pid: number };
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    expect(argv.slice(argv.indexOf("-machine"), argv.indexOf("-machine") + 2)).toEqual(["-machine", "pc"]);
+    expect(argv.slice(argv.indexOf("-smp"), argv.indexOf("-smp") + 2)).toEqual(["-smp", "2"]);
+    expect(argv).toContain("virtio-blk-pci,drive=vda-0,id=vda");
+    expect(await dom.info()).toMatchObject({ state: "running", vcpus: 2 });
+    await dom.destroy();
+  });
+
   it.skipIf(skipReal)("shutdown() of a guest without an OS times out with a StateError and leaves it running", async () => {
     const conn = await scratch().connect();
     const dom = await conn.domains.define(domainConfig("acpi"));
