@@ -7,14 +7,38 @@
 import { constants } from "node:fs";
 import fsp from "node:fs/promises";
 
+/** What a positional read reports. */
+export interface DirReadResult {
+  /** Bytes read (0 at the end of the file). */
+  bytesRead: number;
+}
+
+/** What a positional write reports. */
+export interface DirWriteResult {
+  /** Bytes written. */
+  bytesWritten: number;
+}
+
+/** A filesystem's sizes, as `statfs(2)` gives them. */
+export interface DirFsSizes {
+  /** Block size in bytes. */
+  bsize: number;
+  /** Total blocks. */
+  blocks: number;
+  /** Free blocks. */
+  bfree: number;
+  /** Free blocks an unprivileged user may use. */
+  bavail: number;
+}
+
 /** An open file, as the backend uses it (Node's `FileHandle` fits). */
 export interface DirFile {
   /** The OS file descriptor. */
   readonly fd: number;
   /** Positional read of `length` bytes into `buffer[offset..]`. */
-  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<DirReadResult>;
   /** Positional write of `buffer[offset..offset + length)`. */
-  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<DirWriteResult>;
   /** Sets the file size (`ftruncate`). */
   truncate(sizeBytes: number): Promise<void>;
   /** `fdatasync`. */
@@ -66,7 +90,7 @@ export interface DirFs {
   /** Removes an empty directory. */
   rmdir(path: string): Promise<void>;
   /** Filesystem sizes. */
-  statfs(path: string): Promise<{ bsize: number; blocks: number; bfree: number; bavail: number }>;
+  statfs(path: string): Promise<DirFsSizes>;
   /** `link(2)`: fails with `EEXIST` instead of replacing. */
   link(existing: string, created: string): Promise<void>;
   /** `unlink(2)`: removes the name itself, even of a symbolic link. */

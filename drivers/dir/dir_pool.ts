@@ -34,7 +34,7 @@ export interface DirPoolOptions {
 
 /**
  * A directory of image files as a pool. Volumes are the regular files directly in it (see
- * {@linkcode PoolDirectory} for the exact rule); key and path of a volume are its canonical absolute
+ * `PoolDirectory` for the exact rule); key and path of a volume are its canonical absolute
  * path. Sizes come from the filesystem, as libvirt reports them: capacity = blocks x block size,
  * available = free blocks, allocation = capacity - available.
  *
@@ -150,7 +150,7 @@ export class DirPool implements StoragePoolBackend {
     return { ...info, backing: await this.#backingRef(backing) };
   }
 
-  /** Creates a volume atomically (see {@linkcode createVolumeFile}). */
+  /** Creates a volume atomically (see `createVolumeFile`). */
   async createVolume(spec: VolumeCreateSpec, options?: SignalOptions): Promise<VolumeRecord> {
     options?.signal?.throwIfAborted();
     await createVolumeFile(this.#dir, spec, options?.signal);
@@ -189,7 +189,7 @@ export class DirPool implements StoragePoolBackend {
 
   /**
    * Opens a raw or qcow2 volume for positional I/O (qcow2 through the image engine, with its backing
-   * chain read-only: see {@linkcode openQcow2Volume}); other formats are `UnsupportedError` naming it.
+   * chain read-only: see `openQcow2Volume`); other formats are `UnsupportedError` naming it.
    */
   async openVolume(name: string, mode: { write: boolean }, options?: SignalOptions): Promise<VolumeIO> {
     options?.signal?.throwIfAborted();

@@ -25,7 +25,7 @@ import { DirPool, type DirPoolOptions } from "./dir_pool.ts";
 
 export { DirPool, type DirPoolOptions } from "./dir_pool.ts";
 export { createPoolConfigFileStore } from "./pool_config_file_store.ts";
-export type { DirEntry, DirFile, DirFs, DirStats } from "./dir_fs.ts";
+export type { DirEntry, DirFile, DirFs, DirFsSizes, DirReadResult, DirStats, DirWriteResult } from "./dir_fs.ts";
 export { nodeDirFs } from "./dir_fs.ts";
 export { type HoleFinder, lseekHoleFinder, runtimeHoleFinder } from "./hole_finder.ts";
 
