@@ -4,26 +4,24 @@
  *
  * @module
  */
-import { readFile } from "node:fs/promises";
 import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
 import type { DriverContext, HypervisorConnection } from "../../core/driver.ts";
-import { CommandError, ConflictError, ConnectError, NotFoundError, StateError, UnsupportedError } from "../../core/errors.ts";
+import { ConflictError, ConnectError, NotFoundError, StateError, UnsupportedError } from "../../core/errors.ts";
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import { startPullJob } from "../../core/storage/volume_jobs.ts";
 import type { ConnectionUri } from "../../core/uri.ts";
 import { QemuPullJob, type QemuPullEnv } from "./block_pull.ts";
-import { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "./command_line.ts";
 import { diskInfo, resolveDisks } from "./disk_chain.ts";
 import { DomainDefinitions, type StoredConfig } from "./domain_table.ts";
-import { Instance } from "./instance.ts";
-import { connectQmp, launchQemu, processAlive, waitForExit } from "./process.ts";
+import type { Instance } from "./instance.ts";
+import { launchDomain } from "./launch.ts";
+import { processAlive, waitForExit } from "./process.ts";
 import { reattach } from "./reconnect.ts";
 import { defaultStateDir, StateStore } from "./state_store.ts";
 
 const DRIVER = "qemu";
-/** How long `start()` waits for QMP, and `destroy()` for the process to end before SIGKILL. */
-const START_TIMEOUT_MS = 10_000;
+/** How long `destroy()` waits for the process to end after `quit` before SIGKILL. */
 const QUIT_TIMEOUT_MS = 3_000;
 /** Default of `shutdown({ timeoutMs })`. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -169,56 +167,24 @@ export class QemuConnection implements HypervisorConnection {
     this.#checkNoJob(config, "start");
     this.#starting.add(name);
     try {
-      await this.#launch(config, options?.signal);
+      await launchDomain({
+        config,
+        store: this.#store,
+        ctx: this.#ctx,
+        ...(options?.signal ? { signal: options.signal } : {}),
+        adopt: async (inst) => {
+          this.#adopt(inst, name);
+          await this.#persist(inst);
+        },
+        drop: (inst) => {
+          if (this.#instances.get(name) === inst) this.#instances.delete(name);
+        },
+      });
     } finally {
       this.#starting.delete(name);
     }
     this.#crashed.delete(name);
     this.#ctx.bus.emit("domain:started", { domain: name, reason: "booted" });
-  }
-
-  async #launch(config: StoredConfig, signal: AbortSignal | undefined): Promise<void> {
-    const { name, uuid } = config;
-    const disks = await resolveDisks(config.disks, this.#ctx.storage, signal);
-    const socket = this.#store.socketPath(uuid);
-    const log = this.#store.logPath(uuid);
-    const args = buildQemuArgs(config, disks, { socket }, await pickAccelerator());
-    signal?.throwIfAborted();
-    await this.#store.removeRun(name, uuid);
-    const launched = await launchQemu(QEMU_BINARY, args, log);
-    let exited = false;
-    void launched.exited.then(() => (exited = true));
-    try {
-      const qmp = await connectQmp(socket, {
-        timeoutMs: START_TIMEOUT_MS,
-        clock: this.#ctx.clock,
-        alive: () => !exited,
-        describe: `Cannot start domain "${name}"`,
-        ...(signal ? { signal } : {}),
-      });
-      const { bus, clock } = this.#ctx;
-      const inst = new Instance({ name, pid: launched.pid, socket, qmp, disks, exited: launched.exited, bus, clock, state: "running" });
-      this.#adopt(inst, name);
-      await this.#persist(inst);
-      await qmp.execute("cont", undefined, signal ? { signal } : {});
-    } catch (error) {
-      try {
-        process.kill(launched.pid, "SIGKILL");
-      } catch {
-        // it already exited
-      }
-      await launched.exited;
-      const inst = this.#instances.get(name);
-      if (inst) {
-        await inst.detach();
-        this.#instances.delete(name);
-      }
-      await this.#store.removeRun(name, uuid);
-      if (signal?.aborted) throw signal.reason;
-      const stderr = (await readFile(log, "utf8").catch(() => "")).trim();
-      if (stderr === "") throw error;
-      throw new CommandError({ argv: [QEMU_BINARY, ...args], exitCode: null, stderr, driver: DRIVER, cause: error });
-    }
   }
 
   /** Takes over a running instance: reports its end. */
