@@ -39,6 +39,14 @@ export function createMemoryFile(initial?: Uint8Array): MemoryFile {
   const open = (): void => {
     if (closed) throw new Error("Memory file is closed");
   };
+  // Every method reports failures as rejections, never synchronous throws, like a real file.
+  const guard = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): Promise<Awaited<R>> => {
+    try {
+      return Promise.resolve(fn(...args)) as Promise<Awaited<R>>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
   const check = (offset: number): void => {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid file offset ${offset}`);
   };
@@ -61,7 +69,7 @@ export function createMemoryFile(initial?: Uint8Array): MemoryFile {
       return flushCount;
     },
     storedBytes: () => pages.size * PAGE_BYTES,
-    read(offset, target) {
+    read: guard((offset: number, target: Uint8Array) => {
       open();
       check(offset);
       const end = Math.min(sizeBytes, offset + target.byteLength);
@@ -74,19 +82,18 @@ export function createMemoryFile(initial?: Uint8Array): MemoryFile {
         else target.fill(0, at - offset, at - offset + n);
         at += n;
       }
-      return Promise.resolve(Math.max(0, end - offset));
-    },
-    write(offset, data) {
+      return Math.max(0, end - offset);
+    }),
+    write: guard((offset: number, data: Uint8Array) => {
       open();
       check(offset);
       writeSync(offset, data);
-      return Promise.resolve();
-    },
-    size() {
+    }),
+    size: guard(() => {
       open();
-      return Promise.resolve(sizeBytes);
-    },
-    truncate(newSize) {
+      return sizeBytes;
+    }),
+    truncate: guard((newSize: number) => {
       open();
       check(newSize);
       if (newSize < sizeBytes) {
@@ -97,13 +104,11 @@ export function createMemoryFile(initial?: Uint8Array): MemoryFile {
         tail?.fill(0, newSize % PAGE_BYTES);
       }
       sizeBytes = newSize;
-      return Promise.resolve();
-    },
-    flush() {
+    }),
+    flush: guard(() => {
       open();
       flushCount++;
-      return Promise.resolve();
-    },
+    }),
     close() {
       closed = true;
       pages.clear();

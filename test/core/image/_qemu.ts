@@ -90,10 +90,10 @@ export function qemuMap(path: string): MapRun[] {
 
 /** A raw hole finder for tests, from qemu's own view of the raw file (the dir backend uses SEEK_HOLE). */
 export function rawExtentsFromQemu(path: string): RawExtentsHook {
-  const map = qemuMap(path);
+  let map: MapRun[] | undefined;
   return (offset, length) =>
     Promise.resolve(
-      map
+      (map ??= qemuMap(path))
         .filter((run) => run.offset + run.length > offset && run.offset < offset + length)
         .map((run) => ({ offset: run.offset, length: run.length, data: run.data })),
     );
