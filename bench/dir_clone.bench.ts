@@ -95,11 +95,16 @@ async function child(mode: string): Promise<void> {
   const idle = await status("VmRSS");
   let sampled = idle;
   const timer = setInterval(() => void status("VmRSS").then((v) => (sampled = Math.max(sampled, v))), 10);
-  const ms = await cloneOnce(pool, source, `${mode}-clone.img`);
+  // Timing runs take the best of the rounds; the memory run needs one clone.
+  let ms = Number.POSITIVE_INFINITY;
+  let allocationBytes = 0;
+  for (let round = 0; round < (mode === "mem" ? 1 : ROUNDS); round++) {
+    ms = Math.min(ms, await cloneOnce(pool, source, `${mode}-clone.img`));
+    allocationBytes = (await (await pool.volumes.get(`${mode}-clone.img`)).info()).allocationBytes;
+    await (await pool.volumes.get(`${mode}-clone.img`)).delete();
+  }
   clearInterval(timer);
   const peak = Math.max(sampled, await status("VmHWM"));
-  const allocationBytes = (await (await pool.volumes.get(`${mode}-clone.img`)).info()).allocationBytes;
-  await (await pool.volumes.get(`${mode}-clone.img`)).delete();
   await conn.close();
   console.log(JSON.stringify({ ms, idle, peak, allocationBytes, finder: runtimeHoleFinder()?.name ?? "scan" }));
 }
@@ -168,7 +173,7 @@ export async function run(): Promise<void> {
       const deno = await inChild("deno1g", "deno", dir, "1g.img").catch((e: unknown) => ({ error: String(e) }));
       if ("error" in deno) console.log(`    on Deno: failed (${deno.error})`);
       else {
-        console.log(`    same clone on Deno (hole finder ${deno.finder}): ${deno.ms.toFixed(0)} ms (${rate(GiB(1), deno.ms)})` +
+        console.log(`    same clone on Deno (hole finder ${deno.finder}), best of ${ROUNDS}: ${deno.ms.toFixed(0)} ms (${rate(GiB(1), deno.ms)})` +
           `   vs qemu-img ${(qemu / deno.ms).toFixed(2)}x   allocation ${mib(deno.allocationBytes)} (equal: ${deno.allocationBytes === srcAlloc})`);
       }
     }
@@ -189,7 +194,7 @@ export async function run(): Promise<void> {
     if (!isDeno) {
       const deno = await inChild("deno4g", "deno", dir, "4g.img").catch((e: unknown) => ({ error: String(e) }));
       if ("error" in deno) console.log(`    on Deno: failed (${deno.error})`);
-      else console.log(`    same clone on Deno (hole finder ${deno.finder}): ${deno.ms.toFixed(0)} ms   ratio to cp ${(deno.ms / cp4).toFixed(2)}x`);
+      else console.log(`    same clone on Deno (hole finder ${deno.finder}), best of ${ROUNDS}: ${deno.ms.toFixed(0)} ms   ratio to cp ${(deno.ms / cp4).toFixed(2)}x`);
     }
 
     // (4) memory: a 4 GiB clone in a fresh process of this runtime.
