@@ -215,7 +215,8 @@ export class QemuPullJob {
         this.#outcome = () => this.#completed();
       }, mine),
     );
-    this.#offs.push(this.#inst.onEnd((end) => this.#end(() => this.#handle.fail(this.#failure(end.why)))));
+    // QEMU may have reported the outcome just before it ended (a quit cancels jobs): that outcome stands.
+    this.#offs.push(this.#inst.onEnd((end) => this.#end(this.#outcome ?? (() => this.#handle.fail(this.#failure(end.why))))));
   }
 
   #unwire(): void {
@@ -224,6 +225,8 @@ export class QemuPullJob {
 
   #onStatus(status: string): void {
     const state = this.#handle.state;
+    // A quitting QEMU drains its jobs (paused, running again) before cancelling them: not the user's doing.
+    if (this.#inst.exiting && (status === "paused" || status === "running")) return;
     if (status === "running" && (state === "created" || state === "paused")) this.#handle.setState("running");
     else if (status === "paused" && state === "running") this.#handle.setState("paused");
     else if (status === "pending") void this.#finalize();

@@ -114,6 +114,11 @@ export class Instance {
     return this.#state;
   }
 
+  /** Whether QEMU is on its way out (a `SHUTDOWN` event came, or virtkit asked it to quit). */
+  get exiting(): boolean {
+    return this.#expectExit !== undefined;
+  }
+
   /** Whether the process has ended. */
   get isEnded(): boolean {
     return this.#end !== undefined;

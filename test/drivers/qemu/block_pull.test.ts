@@ -135,6 +135,20 @@ describe("qemu driver: block pull on real QEMU", () => {
     expect(verifyImage(top, ref)).toMatchObject({ check: 0, compare: 0 });
   });
 
+  it.skipIf(skipReal)("destroy() during a pull: QEMU cancels it, the job ends aborted before domain:stopped", async () => {
+    const { conn, dom, overlay } = await running();
+    const job = await dom.blockPull("vda", { bandwidth: 4 * MiB });
+    await progressed(job, MiB);
+    const events: string[] = [];
+    conn.events.on("*", (e) => {
+      if (e.type === "job:state" || e.type === "job:aborted" || e.type === "domain:stopped") events.push(`${e.type}${"job" in e ? `:${e.job.state}` : ""}`);
+    });
+    await dom.destroy();
+    expect((await job.info()).state).toBe("aborted");
+    expect(events).toEqual(["job:state:aborted", "job:aborted:aborted", "domain:stopped"]);
+    expect(execFileSync("qemu-img", ["check", "-q", overlay]).length).toBe(0);
+  });
+
   it.skipIf(skipReal)("QEMU killed mid-pull: the job fails within a second with a message, the domain is crashed", async () => {
     const { s, conn, dom, overlay } = await running();
     const job = await dom.blockPull("vda", { bandwidth: 4 * MiB });
