@@ -4,6 +4,7 @@
  *
  * @module
  */
+import process from "node:process";
 import type { Clock } from "../../core/clock.ts";
 import type { DomainState } from "../../core/domain.ts";
 import type { EventBus } from "../../core/event_bus.ts";

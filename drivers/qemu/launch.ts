@@ -7,6 +7,7 @@
  * @module
  */
 import { readFile } from "node:fs/promises";
+import process from "node:process";
 import type { DriverContext } from "../../core/driver.ts";
 import { CommandError } from "../../core/errors.ts";
 import { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "./command_line.ts";

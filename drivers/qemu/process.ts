@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
+import process from "node:process";
 import type { Clock } from "../../core/clock.ts";
 import { ConnectError, VirtError } from "../../core/errors.ts";
 import { QmpClient } from "./qmp/client.ts";

@@ -9,6 +9,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import type { DomainConfig } from "../../core/domain.ts";
 import type { ImageLayer } from "./disk_chain.ts";
 
