@@ -12,7 +12,7 @@ import { ConflictError, NotFoundError, StateError, UnsupportedError } from "../.
 import type { StoragePool } from "../../../core/storage_pool.ts";
 import { connect, GiB, KiB, MiB } from "../../../mod.ts";
 import { createDirBackend } from "../../../drivers/dir/mod.ts";
-import { uploadBytes } from "../../conformance/_support.ts";
+import { downloadBytes, uploadBytes } from "../../conformance/_support.ts";
 import { type Faults, faultyFs, fileHash, hasQemuImg, pattern, qemuInfo, registryWithDir, removeDir, run, scratchDir, writeAt } from "./_support.ts";
 
 const QEMU = await hasQemuImg();
@@ -273,6 +273,22 @@ describe("resize and formats", () => {
     await run("qemu-img", ["check", "-f", "qcow2", top.path]);
     await fsp.truncate(expected, MiB(8));
     await run("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", top.path, expected]);
+  });
+
+  it("a backing file outside the pool is allowed, read through, and never written", async () => {
+    await open();
+    const outside = path.join(root, "template.raw");
+    await writeAt(outside, 0, pattern(KiB(64), 4));
+    await fsp.truncate(outside, MiB(1));
+    const before = await fileHash(outside);
+    const top = await pool.volumes.create({ name: "top.qcow2", capacityBytes: MiB(1), format: "qcow2", backing: { path: outside, format: "raw" } });
+    const target = { connect: () => Promise.resolve(conn) };
+    await uploadBytes(target, top, pattern(KiB(4), 8), KiB(32));
+    const head = await downloadBytes(target, top, { length: KiB(64) });
+    const expected = pattern(KiB(64), 4);
+    expected.set(pattern(KiB(4), 8), KiB(32));
+    expect(Buffer.compare(Buffer.from(head), Buffer.from(expected))).toBe(0);
+    expect(await fileHash(outside)).toBe(before);
   });
 
   it("a qcow2 whose backing is gone is NotFoundError on open; a vmdk cannot be opened", async () => {
