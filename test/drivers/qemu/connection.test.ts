@@ -7,7 +7,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConnectError, NotFoundError, StateError, VirtError } from "../../../core/errors.ts";
-import { domainConfig, killAll, MiB, Scratch, skipReal } from "./_support.ts";
+import { domainConfig, killAll, MiB, Scratch, skipReal, until } from "./_support.ts";
 
 const scratches: Scratch[] = [];
 afterEach(async () => {
@@ -209,5 +209,19 @@ describe("qemu driver: lifecycle on real QEMU", () => {
     await again.resume();
     await again.destroy();
     expect(events).toEqual(["domain:resumed", "domain:stopped"]);
+  });
+
+  it.skipIf(skipReal)("a re-attached QEMU that is killed is reported crashed by the new connection", async () => {
+    const s = scratch();
+    const first = await s.connect();
+    await (await first.domains.define(domainConfig("again"))).start();
+    await first.close();
+    const second = await s.connect();
+    const { pid } = JSON.parse(readFileSync(join(s.stateDir, "run", "again.json"), "utf8")) as { pid: number };
+    const crashed = new Promise((resolve) => second.events.once("domain:crashed", resolve));
+    process.kill(pid, "SIGKILL");
+    await crashed;
+    expect((await (await second.domains.get("again")).info()).state).toBe("crashed");
+    await until(() => !existsSync(join(s.stateDir, "run", "again.json")), "the run record to go");
   });
 });
