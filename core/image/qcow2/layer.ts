@@ -84,8 +84,12 @@ export async function openQcow2Layer(file: PositionalFile, name: string, writabl
       if (writable) await writer.flush();
     },
     async close() {
-      await writer.idle();
-      await file.close();
+      try {
+        if (writable) await writer.close();
+        else await writer.idle();
+      } finally {
+        await file.close();
+      }
     },
   };
 }

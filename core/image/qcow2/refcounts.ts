@@ -18,8 +18,6 @@ interface Block {
 
 /** What one write changes, waiting to be committed in order. */
 export interface Batch {
-  /** Writes into clusters nothing points at yet (and data, which nothing reads before its entry changes). */
-  fresh: Array<{ offset: number; bytes: Uint8Array }>;
   /** Refcount blocks created in this batch (written whole with `fresh`). */
   newBlocks: Set<number>;
   /** Entry ranges changed in existing refcount blocks. */
@@ -38,7 +36,7 @@ export interface Batch {
  * @returns The batch.
  */
 export function newBatch(): Batch {
-  return { fresh: [], newBlocks: new Set(), blockRanges: new Map(), tableEntries: new Set(), release: [] };
+  return { newBlocks: new Set(), blockRanges: new Map(), tableEntries: new Set(), release: [] };
 }
 
 /** The refcount structures of an image open for writing. */

@@ -1,9 +1,11 @@
 /**
- * The qcow2 write side: guest writes, zero clusters, backing changes and growth. Each operation builds a
- * {@linkcode Batch} and commits it in an order that keeps the image valid if the process dies at any
- * point (at worst clusters leak):
+ * The qcow2 write side: guest writes, zero clusters, backing changes and growth. Guest data goes to the
+ * file at once (into clusters nothing on disk points at yet, or in place); the metadata changes of many
+ * operations gather in one pending {@linkcode Batch} (group commit, as QEMU's metadata caches do) and are
+ * committed on `flush`, `close`, a header change, or every 256 MiB of new clusters, in an order that keeps
+ * the image valid if the process (or the machine) dies at any point — at worst clusters leak:
  *
- * 1. new clusters (data, L2 tables, refcount blocks, a moved refcount table), then a flush;
+ * 1. new L2 tables, refcount blocks and a moved refcount table, then a flush (which also makes the data durable);
  * 2. refcounts (entries in existing blocks, refcount table entries or the header's table pointer), then a flush;
  * 3. L2 entries and L1 entries (and a header change that points at new tables);
  * 4. only when something was replaced: a flush, then the old clusters' refcounts go down.
@@ -20,6 +22,14 @@ import { type Batch, newBatch, Refcounts } from "./refcounts.ts";
 
 const U32 = 4294967296;
 const COPIED = 0x80000000;
+const GROUP_COMMIT_BYTES = 256 * 1024 * 1024;
+const GROUP_COMMIT_OPS = 2048;
+
+/** Guest data bound for the file. */
+interface DataWrite {
+  offset: number;
+  bytes: Uint8Array;
+}
 
 /** Table changes of one operation, besides its refcount batch. */
 interface Changes {
@@ -35,6 +45,9 @@ export class Qcow2Writer {
   readonly #image: Qcow2Image;
   #refcounts: Refcounts | undefined;
   #tail: Promise<unknown> = Promise.resolve();
+  #pending: Changes | undefined;
+  #pendingBytes = 0;
+  #pendingOps = 0;
 
   /**
    * @param image The image, opened by {@linkcode Qcow2Image.open}.
@@ -73,7 +86,22 @@ export class Qcow2Writer {
   }
 
   #changes(): Changes {
-    return { batch: newBatch(), newTables: new Set(), l2Ranges: new Map(), l1Dirty: new Set() };
+    return (this.#pending ??= { batch: newBatch(), newTables: new Set(), l2Ranges: new Map(), l1Dirty: new Set() });
+  }
+
+  /** Commits the pending metadata once enough has gathered. */
+  async #maybeCommit(newBytes: number): Promise<void> {
+    this.#pendingBytes += newBytes;
+    this.#pendingOps++;
+    if (this.#pendingBytes >= GROUP_COMMIT_BYTES || this.#pendingOps >= GROUP_COMMIT_OPS) await this.#commit();
+  }
+
+  /** Writes guest data now: it lands where nothing on disk points yet, or in place. */
+  async #writeData(writes: DataWrite[]): Promise<void> {
+    for (const write of writes) {
+      await this.#image.file.write(write.offset, write.bytes);
+      this.#image.fileBytes = Math.max(this.#image.fileBytes, write.offset + write.bytes.byteLength);
+    }
   }
 
   async #table(l1Index: number, changes: Changes, create: boolean): Promise<L2Table | undefined> {
@@ -121,7 +149,9 @@ export class Qcow2Writer {
       const cs = image.clusterBytes;
       const end = offset + data.byteLength;
       const changes = this.#changes();
-      const fresh = changes.batch.fresh;
+      const fresh: DataWrite[] = [];
+      // Entries change in memory only after the data is written: a failure before leaves at most a leak.
+      const updates: Array<[L2Table, number, number, boolean]> = [];
       const needs: Array<{ cluster: number; table: L2Table; index: number; kind: number; host: number; compressedBytes: number }> = [];
       for (let cluster = Math.floor(offset / cs); cluster * cs < end; cluster++) {
         const table = (await this.#table(Math.floor(cluster / image.l2Entries), changes, true))!;
@@ -135,9 +165,10 @@ export class Qcow2Writer {
           const buffer = new Uint8Array(cs);
           buffer.set(data.subarray(start - offset, stop - offset), start - cluster * cs);
           fresh.push({ offset: entry.host, bytes: buffer });
-          this.#setEntry(changes, table, index, entry.host, false);
+          updates.push([table, index, entry.host, false]);
         } else needs.push({ cluster, table, index, ...entry });
       }
+      const released: Batch["release"] = [];
       if (needs.length > 0) {
         const first = await refcounts.allocate(needs.length, changes.batch);
         for (let k = 0; k < needs.length; k++) {
@@ -156,11 +187,14 @@ export class Qcow2Writer {
             buffer.set(data.subarray(start - offset, stop - offset), start - base);
             fresh.push({ offset: host, bytes: buffer });
           }
-          if (need.kind === COMPRESSED) changes.batch.release.push({ offset: need.host, length: need.compressedBytes });
-          this.#setEntry(changes, need.table, need.index, host, false);
+          if (need.kind === COMPRESSED) released.push({ offset: need.host, length: need.compressedBytes });
+          updates.push([need.table, need.index, host, false]);
         }
       }
-      await this.#commit(changes);
+      await this.#writeData(fresh);
+      for (const [table, index, host, zero] of updates) this.#setEntry(changes, table, index, host, zero);
+      changes.batch.release.push(...released);
+      await this.#maybeCommit(needs.length * cs);
     });
   }
 
@@ -219,7 +253,7 @@ export class Qcow2Writer {
         // A data cluster keeps its host cluster (QEMU's "zero, allocated"): no refcount change needed.
         this.#setEntry(changes, table, cluster % image.l2Entries, entry.kind === DATA ? entry.host : 0, true);
       }
-      await this.#commit(changes);
+      await this.#maybeCommit(0);
       return dataZeros;
     });
   }
@@ -232,6 +266,7 @@ export class Qcow2Writer {
   setBacking(backing: LayerBackingRef | undefined): Promise<void> {
     return this.#exclusive(async () => {
       await this.#ready();
+      await this.#commit();
       const h = this.#image.header;
       const oldLength = encodeQcow2Header(h).byteLength;
       const next = { ...h };
@@ -279,24 +314,37 @@ export class Qcow2Writer {
         l1Offset = await refcounts.allocate(clusters, changes.batch);
         const l1 = new Float64Array(l1Size);
         l1.set(image.l1);
-        changes.batch.fresh.push({ offset: l1Offset, bytes: encodeL1(l1, 0, l1Size, clusters * image.clusterBytes) });
+        await this.#writeData([{ offset: l1Offset, bytes: encodeL1(l1, 0, l1Size, clusters * image.clusterBytes) }]);
         const oldClusters = Math.ceil((h.l1Size * 8) / image.clusterBytes);
         if (h.l1Size > 0) changes.batch.release.push({ offset: h.l1TableOffset, length: oldClusters * image.clusterBytes });
         image.l1 = l1;
       }
       writeU64(view, 16, l1Offset);
       changes.header = { offset: 24, bytes: header };
-      await this.#commit(changes);
+      await this.#commit();
       image.header = { ...h, sizeBytes: size, l1Size, l1TableOffset: l1Offset };
     });
   }
 
   /** Makes everything written durable. */
   flush(): Promise<void> {
-    return this.#exclusive(() => this.#image.file.flush());
+    return this.#exclusive(async () => {
+      await this.#commit();
+      await this.#image.file.flush();
+    });
   }
 
-  async #commit(changes: Changes): Promise<void> {
+  /** Commits what is pending and makes it durable; the writer is not used afterwards. */
+  close(): Promise<void> {
+    return this.flush();
+  }
+
+  async #commit(): Promise<void> {
+    const changes = this.#pending;
+    if (!changes) return;
+    this.#pending = undefined;
+    this.#pendingBytes = 0;
+    this.#pendingOps = 0;
     const image = this.#image;
     const file = image.file;
     const refcounts = this.#refcounts!;
@@ -305,12 +353,7 @@ export class Qcow2Writer {
       image.fileBytes = Math.max(image.fileBytes, end);
     };
     try {
-      // 1. New clusters and data.
-      const phase1 = batch.fresh.length + changes.newTables.size + batch.newBlocks.size + (batch.movedTable ? 1 : 0);
-      for (const write of batch.fresh) {
-        await file.write(write.offset, write.bytes);
-        grow(write.offset + write.bytes.byteLength);
-      }
+      // 1. New tables and blocks (the data is in the file already).
       for (const table of changes.newTables) {
         await file.write(table.offset, table.bytes);
         grow(table.offset + table.bytes.byteLength);
@@ -327,7 +370,7 @@ export class Qcow2Writer {
       }
       const phase2 = batch.blockRanges.size + batch.tableEntries.size + (batch.movedTable ? 1 : 0);
       const phase3 = changes.l2Ranges.size + changes.l1Dirty.size + (changes.header ? 1 : 0);
-      if (phase1 > 0 && phase2 + phase3 > 0) await file.flush();
+      await file.flush();
       // 2. Refcounts: counts in existing blocks first, then (after a barrier) the table entries that make
       // new blocks visible, in one write, because a new block's own count may sit in another new block.
       await this.#writeBlockRanges(batch);
@@ -388,7 +431,7 @@ export class Qcow2Writer {
 }
 
 /** Appends a slice of `data` to the fresh writes, merging it with the previous one when both are contiguous. */
-function pushFresh(fresh: Batch["fresh"], host: number, data: Uint8Array, from: number, to: number): void {
+function pushFresh(fresh: DataWrite[], host: number, data: Uint8Array, from: number, to: number): void {
   const last = fresh[fresh.length - 1];
   const slice = data.subarray(from, to);
   if (
