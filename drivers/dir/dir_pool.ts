@@ -44,7 +44,8 @@ export interface DirPoolOptions {
  * import os from "node:os";
  * import path from "node:path";
  * import { DirPool } from "./dir_pool.ts";
- * const root = path.join(await fsp.mkdtemp(path.join(os.tmpdir(), "dir-pool-")), "images");
+ * const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), "dir-pool-"));
+ * const root = path.join(scratch, "images");
  * const pool = new DirPool({ name: "images", type: "dir", path: root });
  * await pool.build();
  * await pool.start();
@@ -52,7 +53,9 @@ export interface DirPoolOptions {
  * const info = await pool.volumeInfo("a.img");
  * await pool.deleteVolume("a.img");
  * await pool.delete();
- * if (record.key !== path.join(await fsp.realpath(path.dirname(root)), "images", "a.img")) throw new Error("unexpected key");
+ * const expectedKey = path.join(await fsp.realpath(scratch), "images", "a.img");
+ * await fsp.rm(scratch, { recursive: true });
+ * if (record.key !== expectedKey) throw new Error("unexpected key");
  * if (info.capacityBytes !== 1 << 20 || info.format !== "raw") throw new Error("unexpected info");
  * ```
  */
