@@ -24,6 +24,8 @@ export class CorruptImageError extends VirtError {
   readonly detail: string;
 
   /**
+   * Creates the error.
+   *
    * @param image The image's name.
    * @param detail What is wrong.
    * @param options Driver and cause.

@@ -229,7 +229,7 @@ function createChainIO(initial: ImageLayer[], options: OpenImageOptions, name: s
       if (!top.setBacking) throw new UnsupportedError("setBacking", { detail: `image "${name}" is ${top.format}, which has no backing file` });
       let keep = 0;
       if (backing !== undefined) {
-        keep = layers.findIndex((layer, i) => i > 0 && layers[i - 1]!.backing?.path === backing.path);
+        keep = layers.findIndex((_layer, i) => i > 0 && layers[i - 1]!.backing?.path === backing.path);
         if (keep < 0) throw new UnsupportedError("setBacking", { detail: `"${backing.path}" is not in the backing chain of image "${name}"` });
       }
       await top.setBacking(backing === undefined ? undefined : { path: backing.path, format: backing.format });

@@ -3,7 +3,6 @@
  *
  * @module
  */
-import type { CorruptImageError } from "./errors.ts";
 import type { PositionalFile } from "./positional_file.ts";
 import { INCOMPAT_EXTL2, parseQcow2Header, QCOW2_MAGIC } from "./qcow2/header.ts";
 

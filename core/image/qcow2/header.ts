@@ -85,13 +85,25 @@ export interface Qcow2Header {
 
 const U32 = 4294967296;
 
-/** Reads a big-endian u64 as a number; NaN when it is not a safe integer. */
+/**
+ * Reads a big-endian u64 as a number.
+ *
+ * @param view Where.
+ * @param at Byte offset.
+ * @returns The value, or NaN when it is not a safe integer.
+ */
 export function readU64(view: DataView, at: number): number {
   const value = view.getUint32(at) * U32 + view.getUint32(at + 4);
   return Number.isSafeInteger(value) ? value : Number.NaN;
 }
 
-/** Writes a number as a big-endian u64. */
+/**
+ * Writes a number as a big-endian u64.
+ *
+ * @param view Where.
+ * @param at Byte offset.
+ * @param value A safe integer.
+ */
 export function writeU64(view: DataView, at: number, value: number): void {
   view.setUint32(at, Math.floor(value / U32));
   view.setUint32(at + 4, value % U32);

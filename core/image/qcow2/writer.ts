@@ -50,6 +50,8 @@ export class Qcow2Writer {
   #pendingOps = 0;
 
   /**
+   * Creates a writer; refcounts are loaded at the first change.
+   *
    * @param image The image, opened by {@linkcode Qcow2Image.open}.
    */
   constructor(image: Qcow2Image) {

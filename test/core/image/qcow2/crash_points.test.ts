@@ -44,7 +44,7 @@ describe.skipIf(skipWithoutQemu)("qcow2 writes stopped after every single write 
     const pristine = new Uint8Array(await start.size());
     await start.read(0, pristine);
     const script = async (file: PositionalFile) => {
-      const io = await openImage(file, { writable: true, openBacking: async () => ({ file: createMemoryFile(new Uint8Array(12 << 20).fill(9)) }) });
+      const io = await openImage(file, { writable: true, openBacking: () => Promise.resolve({ file: createMemoryFile(new Uint8Array(12 << 20).fill(9)) }) });
       try {
         await io.write(1000, randomBytes(3000, 1));
         for (let i = 0; i < 9; i++) await io.write(i * (1 << 20) + 512, randomBytes(1 << 20, i + 2));
