@@ -294,12 +294,15 @@ export class QemuPullJob {
 
   async #poll(): Promise<void> {
     while (!this.finished && !this.#inst.isEnded) {
-      try {
-        const jobs = await this.#inst.qmp.execute<QmpJobInfo[]>("query-jobs");
-        const info = jobs.find((j) => j.id === this.id);
-        if (info && this.#handle.state === "running") this.#progress(info["current-progress"], info["total-progress"]);
-      } catch {
-        return; // QMP is gone: the instance's end fails the job
+      // A paused job stands still: nothing to ask QEMU until it runs again.
+      if (this.#handle.state === "running") {
+        try {
+          const jobs = await this.#inst.qmp.execute<QmpJobInfo[]>("query-jobs");
+          const info = jobs.find((j) => j.id === this.id);
+          if (info && this.#handle.state === "running") this.#progress(info["current-progress"], info["total-progress"]);
+        } catch {
+          return; // QMP is gone: the instance's end fails the job
+        }
       }
       await this.#env.clock.sleep(POLL_MS);
     }

@@ -208,6 +208,29 @@ describe("qemu block pull over QMP (fake peer)", () => {
     peer.assertDone();
   });
 
+  it("re-attaching a paused job keeps its id, state, progress and cap; resume() then works as usual", async () => {
+    const { peer, inst, env, clock } = await setup();
+    const pull = QemuPullJob.attach(env, inst, { id: "job-5", disk: "vda", endBytes: 4 * MiB, bandwidth: 2 * MiB }, {
+      id: "job-5",
+      type: "stream",
+      status: "paused",
+      "current-progress": 3 * MiB,
+      "total-progress": 4 * MiB,
+    });
+    expect(await pull.job.info()).toMatchObject({ id: "job-5", state: "paused", cur: 3 * MiB, end: 4 * MiB, bandwidth: 2 * MiB });
+    expect(pull.job.target).toEqual({ domain: "vm", disk: "vda" });
+    peer.expect("job-resume", { return: {} }, { args: { id: "job-5" }, thenEmit: [jsc("job-5", "running")] });
+    await pull.job.resume();
+    expect((await pull.job.info()).state).toBe("running");
+    // Progress is polled every 100 ms of the connection's clock while the job runs (not while paused).
+    peer.expect("query-jobs", {
+      return: [{ id: "job-5", type: "stream", status: "running", "current-progress": 3.5 * MiB, "total-progress": 4 * MiB }],
+    });
+    await clock.advance(100);
+    await until(async () => (await pull.job.info()).cur === 3.5 * MiB, "polled progress");
+    peer.assertDone();
+  });
+
   it("an aborted signal refuses the pull before QEMU is asked", async () => {
     const { inst, env, jobs } = await setup();
     const reason = new Error("stop");
