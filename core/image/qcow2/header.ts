@@ -131,6 +131,7 @@ export function parseQcow2Header(bytes: Uint8Array, fileBytes: number, name: str
   const clusterBits = view.getUint32(20);
   if (clusterBits < 9 || clusterBits > 21) throw corrupt(`cluster_bits ${clusterBits} is outside 9..21 (512 B to 2 MiB clusters)`);
   const clusterBytes = 2 ** clusterBits;
+  if (version === 3 && bytes.byteLength < 104) throw corrupt(`the file is truncated (${bytes.byteLength} bytes, a version 3 header needs 104)`);
   const headerLength = version === 2 ? 72 : view.getUint32(100);
   if (version === 3 && (headerLength < 104 || headerLength % 8 !== 0 || headerLength > clusterBytes)) {
     throw corrupt(`header_length ${headerLength} is invalid`);
