@@ -188,7 +188,6 @@ async function copyRange(
   const reader = stream.getReader({ mode: "byob" });
   const io = { signal };
   let at = pos;
-  let failed = true;
   try {
     while (at < stop) {
       const { value, done } = await reader.read(new Uint8Array(state.buffer, 0, Math.min(state.buffer.byteLength, stop - at)));
@@ -210,10 +209,10 @@ async function copyRange(
       if (onProgress) onProgress(result.bytesCovered);
       if (checkpoint && at < stop) await checkpoint();
     }
-    failed = false;
   } finally {
-    if (failed) await reader.cancel().catch(() => {});
-    else reader.releaseLock();
+    // Cancel on success too: the loop stops at `stop` without reading the stream's end, and only
+    // cancel() (or that end) lets the stream drop its listener on the job's signal.
+    await reader.cancel().catch(() => {});
   }
 }
 
