@@ -19,7 +19,9 @@ export interface RateLimiterOptions {
    * A take that arrives at most this long after the previous take was released continues the schedule
    * from the previous slot's end instead of from now, so a busy consumer loses neither the time its own
    * I/O takes nor a late timer (late by up to 250 ms). After a longer idle the schedule restarts from
-   * now: no burst (default 10 ms). On a virtual clock, timers are never late.
+   * now: no burst. The default, 100 ms, is QEMU's rate-limit slice: a copy whose read and write of one
+   * chunk stall for tens of milliseconds on a busy disk still averages the cap. On a virtual clock,
+   * timers are never late.
    */
   graceMs?: number;
 }
@@ -89,7 +91,7 @@ export class RateLimiter {
     if (options === null || typeof options !== "object") {
       throw new TypeError("Cannot create rate limiter: expected an options object");
     }
-    const { clock, parent, graceMs = 10 } = options;
+    const { clock, parent, graceMs = 100 } = options;
     if (!clock || typeof clock.now !== "function" || typeof clock.sleep !== "function") {
       throw new TypeError("Cannot create rate limiter: options.clock is not a Clock");
     }

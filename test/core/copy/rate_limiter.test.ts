@@ -85,10 +85,10 @@ describe("RateLimiter", () => {
     now = 200;
     sleeps.splice(0).forEach((s) => s.resolve());
     await second;
-    now = 220; // the consumer itself idled 20 ms (> graceMs): no catching up
+    now = 320; // the consumer itself idled 120 ms (> graceMs, 100 by default): no catching up
     const third = limiter.take(MiB(10));
     expect(sleeps.at(-1)!.ms).toBe(100);
-    now = 320;
+    now = 420;
     sleeps.splice(0).forEach((s) => s.resolve());
     await third;
   });
