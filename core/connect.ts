@@ -15,6 +15,7 @@ import type { SignalOptions } from "./options.ts";
 import { createJobManager } from "./jobs/job_manager.ts";
 import { type ConnectCleanup, runCleanups, runConnectListeners } from "./plugin.ts";
 import { connectListenersOf, type Registry } from "./registry.ts";
+import { createDeferredPoolConfigStore } from "./storage/pool_config_store.ts";
 import { createPoolManager } from "./storage/pool_manager.ts";
 import { assertBandwidth } from "./units.ts";
 import { parseUri } from "./uri.ts";
@@ -75,8 +76,13 @@ export async function openConnection(
       budgetBytesPerSecond: opts.budgetBytesPerSecond,
     });
     closers.push(() => jobs.close());
-    const storage = createPoolManager({ registry, bus, clock, jobs, uri: parsed, stateDir });
+    // The driver says where pool definitions persist, but it opens after storage exists (its context
+    // needs storage access); the manager only loads definitions at its first operation, after open.
+    const deferredStore = createDeferredPoolConfigStore();
+    const storage = createPoolManager({ registry, bus, clock, jobs, uri: parsed, stateDir, store: deferredStore.store });
     closers.push(() => storage.close());
+    // If the driver never opens, nothing may wait on the store forever.
+    closers.push(async () => deferredStore.resolve(undefined));
     const ctx: DriverContext = Object.freeze({
       uri: parsed,
       bus,
@@ -87,6 +93,7 @@ export async function openConnection(
     });
     const driverConn = await raceSignal(def.open(parsed, ctx), signal, (late) => late.close());
     closers.push(() => driverConn.close());
+    deferredStore.resolve(driverConn.poolConfigStore);
     signal?.throwIfAborted();
     if (typeof driverConn.initialPools === "function") await storage.addInitialPools(await driverConn.initialPools());
     signal?.throwIfAborted();

@@ -18,6 +18,7 @@ import type { Job } from "./job.ts";
 import type { JobManager } from "./jobs/types.ts";
 import type { SignalOptions } from "./options.ts";
 import type { PoolConfig } from "./storage_pool.ts";
+import type { PoolConfigStore } from "./storage/pool_config_store.ts";
 import type { ConnectionUri } from "./uri.ts";
 import type { BackingRef, VolumeInfo } from "./volume.ts";
 import type { VolumeIO } from "./volume_io.ts";
@@ -194,6 +195,11 @@ export interface HypervisorConnection {
   initialPools?(): Promise<InitialPool[]>;
   /** Present only on the `test` driver. */
   readonly testing?: TestingControls;
+  /**
+   * Where this connection's pool definitions persist (the qemu driver: its state directory), so they
+   * survive a restart. Absent: in memory for the connection's life.
+   */
+  readonly poolConfigStore?: PoolConfigStore;
   /** Releases processes, sockets and timers. */
   close(): Promise<void>;
 }

@@ -25,8 +25,12 @@ const BUILTINS: readonly LazyDriver[] = Object.freeze([
     schemes: ["test"],
     load: () => import("./test/mod.ts").then((m) => m.testDriver),
   },
-  // Later issues add here, each only once its module exists:
-  //   { kind: "hypervisor", name: "qemu", schemes: ["qemu"], load: () => import("./qemu/mod.ts").then((m) => m.qemuDriver) },
+  {
+    kind: "hypervisor",
+    name: "qemu",
+    schemes: ["qemu"],
+    load: () => import("./qemu/mod.ts").then((m) => m.qemuDriver),
+  },
 
   // Storage backends, by pool type.
   {
@@ -34,8 +38,12 @@ const BUILTINS: readonly LazyDriver[] = Object.freeze([
     name: "memory",
     load: () => import("./test/mod.ts").then((m) => m.memoryBackend),
   },
+  {
+    kind: "storage",
+    name: "dir",
+    load: () => import("./dir/mod.ts").then((m) => m.dirBackend),
+  },
   // Later issues add here:
-  //   { kind: "storage", name: "dir", load: () => import("./dir/mod.ts").then((m) => m.dirBackend) },
   //   { kind: "storage", name: "logical", load: () => import("./lvm/mod.ts").then((m) => m.lvmBackend) },
   //   { kind: "storage", name: "iscsi", load: () => import("./iscsi/mod.ts").then((m) => m.iscsiBackend) },
 ]);

@@ -40,3 +40,37 @@ export function createMemoryPoolConfigStore(initial: readonly PoolConfig[] = [])
     },
   };
 }
+
+/** A store whose backing store is chosen later; see {@linkcode createDeferredPoolConfigStore}. */
+export interface DeferredPoolConfigStore {
+  /** The store to hand out now. */
+  readonly store: PoolConfigStore;
+  /** Chooses the real store (absent: in memory). Calls made before this wait for it. */
+  resolve(target: PoolConfigStore | undefined): void;
+}
+
+/**
+ * A store that forwards to one chosen later: the connection hands it to the pool manager before the
+ * driver that knows where definitions persist has opened. Loads and saves wait until `resolve()`.
+ *
+ * @returns The store and its `resolve`.
+ * @example
+ * ```ts
+ * import { createDeferredPoolConfigStore, createMemoryPoolConfigStore } from "./pool_config_store.ts";
+ * const deferred = createDeferredPoolConfigStore();
+ * const loading = deferred.store.load();
+ * deferred.resolve(createMemoryPoolConfigStore([{ name: "images", type: "memory" }]));
+ * if ((await loading)[0]?.name !== "images") throw new Error("unexpected");
+ * ```
+ */
+export function createDeferredPoolConfigStore(): DeferredPoolConfigStore {
+  let choose!: (store: PoolConfigStore) => void;
+  const chosen = new Promise<PoolConfigStore>((resolve) => (choose = resolve));
+  return {
+    store: {
+      load: () => chosen.then((store) => store.load()),
+      save: (configs) => chosen.then((store) => store.save(configs)),
+    },
+    resolve: (target) => choose(target ?? createMemoryPoolConfigStore()),
+  };
+}

@@ -10,7 +10,10 @@ import { ConflictError, ConnectError, NotFoundError, StateError, UnsupportedErro
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import { startPullJob } from "../../core/storage/volume_jobs.ts";
+import type { PoolConfigStore } from "../../core/storage/pool_config_store.ts";
 import type { ConnectionUri } from "../../core/uri.ts";
+import { resolve as resolvePath } from "node:path";
+import { createPoolConfigFileStore } from "../dir/pool_config_file_store.ts";
 import { QemuPullJob, type QemuPullEnv } from "./block_pull.ts";
 import { diskInfo, resolveDisks } from "./disk_chain.ts";
 import { DomainDefinitions, type StoredConfig } from "./domain_table.ts";
@@ -53,6 +56,8 @@ function checkUri(uri: ConnectionUri): void {
  * ```
  */
 export class QemuConnection implements HypervisorConnection {
+  /** Pool definitions persist beside the domains, in `<stateDir>/pools/`. */
+  readonly poolConfigStore: PoolConfigStore;
   readonly #ctx: DriverContext;
   readonly #store: StateStore;
   readonly #defs: DomainDefinitions;
@@ -68,6 +73,7 @@ export class QemuConnection implements HypervisorConnection {
     this.#ctx = ctx;
     this.#store = store;
     this.#defs = defs;
+    this.poolConfigStore = createPoolConfigFileStore(resolvePath(store.dir));
     this.#pullEnv = {
       jobs: ctx.jobs,
       clock: ctx.clock,

@@ -11,7 +11,10 @@ import { ConflictError, ConnectError } from "../../core/errors.ts";
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import type { MemoryPoolConfig } from "../../core/storage_pool.ts";
+import type { PoolConfigStore } from "../../core/storage/pool_config_store.ts";
 import type { ConnectionUri } from "../../core/uri.ts";
+import { resolve as resolvePath } from "node:path";
+import { createPoolConfigFileStore } from "../dir/pool_config_file_store.ts";
 import { startBlockPull } from "./block_pull.ts";
 import { diskVolume, resolveDisks } from "./disks.ts";
 import { DomainTable, type DomainTransition } from "./domains.ts";
@@ -63,8 +66,15 @@ export class TestConnection implements HypervisorConnection {
   readonly #domains: DomainTable;
   readonly #seedPools: MemoryPoolConfig[] = [];
 
+  /**
+   * With a state directory (`connect(uri, { stateDir })`), pool definitions persist in
+   * `<stateDir>/pools/` like the qemu driver's; without one they live as long as the connection.
+   */
+  readonly poolConfigStore?: PoolConfigStore;
+
   private constructor(ctx: DriverContext) {
     this.#ctx = ctx;
+    if (ctx.stateDir !== undefined) this.poolConfigStore = createPoolConfigFileStore(resolvePath(ctx.stateDir));
     this.#host = memoryHostOf(ctx);
     this.#domains = new DomainTable(ctx.bus);
     this.testing = createTestingControls({ ctx, host: this.#host, domains: this.#domains });
