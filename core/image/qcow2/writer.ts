@@ -24,6 +24,7 @@ const U32 = 4294967296;
 const COPIED = 0x80000000;
 const GROUP_COMMIT_BYTES = 256 * 1024 * 1024;
 const GROUP_COMMIT_OPS = 2048;
+const GROUP_COMMIT_PINNED_BYTES = 32 * 1024 * 1024;
 
 /** Guest data bound for the file. */
 interface DataWrite {
@@ -95,7 +96,11 @@ export class Qcow2Writer {
   async #maybeCommit(newBytes: number): Promise<void> {
     this.#pendingBytes += newBytes;
     this.#pendingOps++;
-    if (this.#pendingBytes >= GROUP_COMMIT_BYTES || this.#pendingOps >= GROUP_COMMIT_OPS) await this.#commit();
+    // Pinned tables stay in memory until the commit: bound them too (2 MiB clusters make 2 MiB tables).
+    const pinnedBytes = this.#image.pinned.size * this.#image.clusterBytes;
+    if (this.#pendingBytes >= GROUP_COMMIT_BYTES || this.#pendingOps >= GROUP_COMMIT_OPS || pinnedBytes >= GROUP_COMMIT_PINNED_BYTES) {
+      await this.#commit();
+    }
   }
 
   /** Writes guest data now: it lands where nothing on disk points yet, or in place. */

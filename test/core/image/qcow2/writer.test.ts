@@ -213,3 +213,41 @@ describe.skipIf(skipWithoutQemu)("qcow2 writes checked by qemu-img", () => {
     expect(qemu("qemu-io", "-c", `read -P 9 ${(3 * 2 ** 30) - 4096} 4096`, top)).not.toContain("fail");
   });
 });
+
+describe("qcow2 group commit", () => {
+  it("metadata reaches the file only on flush; a second opener sees the data after it", async () => {
+    const file = createMemoryFile();
+    await createQcow2(file, { capacityBytes: 4 << 20, clusterBytes: 65536 });
+    const io = await openImage(file, { writable: true });
+    const data = randomBytes(200_000, 4);
+    await io.write(70_000, data);
+    const before = await openImage(createMemoryFile(await snapshot(file)));
+    expect((await allExtents(before)).every((e) => !e.data)).toBe(true);
+    await before.close();
+    const flushes = file.flushCount;
+    await io.flush();
+    expect(file.flushCount).toBeGreaterThan(flushes);
+    const after = await openImage(createMemoryFile(await snapshot(file)));
+    const back = new Uint8Array(data.byteLength);
+    await after.read(70_000, back);
+    expect(firstDifference(back, data)).toBe(-1);
+    await after.close();
+    await io.close();
+  });
+
+  it("2 MiB clusters: many small writes across tables stay bounded and read back", async () => {
+    const file = createMemoryFile();
+    await createQcow2(file, { capacityBytes: 2 ** 45, clusterBytes: 2 << 20 });
+    const io = await openImage(file, { writable: true });
+    // Each write needs its own 2 MiB L2 table: past 32 MiB of them a commit happens before any flush.
+    const flushes = file.flushCount;
+    for (let i = 0; i < 24; i++) await io.write(i * 2 ** 39 + 12345, Uint8Array.of(i + 1));
+    expect(file.flushCount).toBeGreaterThan(flushes);
+    const one = new Uint8Array(1);
+    for (let i = 0; i < 24; i++) {
+      await io.read(i * 2 ** 39 + 12345, one);
+      expect(one[0]).toBe(i + 1);
+    }
+    await io.close();
+  });
+});
