@@ -1,7 +1,8 @@
 /**
  * Finding the holes of a file without reading them: `lseek(SEEK_DATA / SEEK_HOLE)` where the runtime
- * lets us call it, nothing otherwise (the caller then scans). Node 20 exposes no `lseek`; Deno does
- * through its FFI (`Deno.dlopen`), which needs `--allow-ffi` (or `--allow-all`).
+ * lets us call it, nothing otherwise (the caller then scans). Deno calls libc's `lseek` through its FFI
+ * (`Deno.dlopen`, which needs `--allow-ffi` or `--allow-all`); Node 20 exposes no `lseek`, so on Node it
+ * comes from the optional addon in `native/lseek` (built by `npm install`; see {@linkcode loadLseekAddon}).
  *
  * @module
  */
@@ -43,6 +44,8 @@ const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 const ENXIO_RESULT = -1n;
 
+import { loadLseekAddon } from "./node_lseek.ts";
+
 /** The little of Deno's FFI this module uses, typed locally so Node's type check does not need Deno's types. */
 interface DenoFfi {
   dlopen(
@@ -55,7 +58,8 @@ let cached: HoleFinder | null | undefined;
 
 /**
  * The best {@linkcode HoleFinder} this runtime offers: libc's `lseek` through Deno's FFI when present
- * and permitted, `undefined` on Node (which has no `lseek`) or without FFI permission.
+ * and permitted; on Node, the `native/lseek` addon when it was built; `undefined` otherwise (no FFI
+ * permission, no addon, not Linux).
  *
  * @returns The finder, or `undefined` when holes can only be found by reading.
  * @example
@@ -69,7 +73,11 @@ export function runtimeHoleFinder(): HoleFinder | undefined {
   if (cached !== undefined) return cached ?? undefined;
   cached = null;
   const deno = (globalThis as unknown as { Deno?: Partial<DenoFfi> & { build?: { os?: string } } }).Deno;
-  if (typeof deno?.dlopen !== "function" || deno.build?.os !== "linux") return undefined;
+  if (deno === undefined) {
+    cached = nodeAddonFinder() ?? null;
+    return cached ?? undefined;
+  }
+  if (typeof deno.dlopen !== "function" || deno.build?.os !== "linux") return undefined;
   try {
     const lib = deno.dlopen("libc.so.6", { lseek: { parameters: ["i32", "i64", "i32"], result: "i64" } });
     cached = lseekHoleFinder(lib.symbols.lseek);
@@ -77,6 +85,23 @@ export function runtimeHoleFinder(): HoleFinder | undefined {
     // No FFI permission or no glibc: reading is the only way left.
   }
   return cached ?? undefined;
+}
+
+/** On Node: the addon's `lseek` (Linux only: the whence values are Linux's). */
+function nodeAddonFinder(): HoleFinder | undefined {
+  const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
+  if (platform !== "linux") return undefined;
+  const addon = loadLseekAddon();
+  if (!addon) return undefined;
+  return lseekHoleFinder((fd, offset, whence) => {
+    try {
+      return BigInt(addon.lseek(fd, Number(offset), whence));
+    } catch (error) {
+      // endOffset's contract: -1 for a descriptor that is not valid. Other calls report the errno.
+      if (whence === SEEK_END) return -1n;
+      throw error;
+    }
+  });
 }
 
 /**
