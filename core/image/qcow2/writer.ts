@@ -19,27 +19,13 @@ import { l1EntriesFor } from "./create.ts";
 import { encodeQcow2Header, MAX_L1_BYTES, writeU64 } from "./header.ts";
 import { COMPRESSED, DATA, type L2Table, type Qcow2Image, UNALLOCATED, ZERO } from "./image.ts";
 import { type Batch, newBatch, Refcounts } from "./refcounts.ts";
+import { type Changes, commitChanges, type DataWrite, encodeL1 } from "./commit.ts";
 
 const U32 = 4294967296;
 const COPIED = 0x80000000;
 const GROUP_COMMIT_BYTES = 256 * 1024 * 1024;
 const GROUP_COMMIT_OPS = 2048;
 const GROUP_COMMIT_PINNED_BYTES = 32 * 1024 * 1024;
-
-/** Guest data bound for the file. */
-interface DataWrite {
-  offset: number;
-  bytes: Uint8Array;
-}
-
-/** Table changes of one operation, besides its refcount batch. */
-interface Changes {
-  batch: Batch;
-  newTables: Set<L2Table>;
-  l2Ranges: Map<L2Table, { from: number; to: number }>;
-  l1Dirty: Set<number>;
-  header?: { offset: number; bytes: Uint8Array };
-}
 
 /** Writes into one open qcow2 image; operations run one at a time. */
 export class Qcow2Writer {
@@ -352,88 +338,7 @@ export class Qcow2Writer {
     this.#pending = undefined;
     this.#pendingBytes = 0;
     this.#pendingOps = 0;
-    const image = this.#image;
-    const file = image.file;
-    const refcounts = this.#refcounts!;
-    const { batch } = changes;
-    const grow = (end: number) => {
-      image.fileBytes = Math.max(image.fileBytes, end);
-    };
-    try {
-      // 1. New tables and blocks (the data is in the file already).
-      for (const table of changes.newTables) {
-        await file.write(table.offset, table.bytes);
-        grow(table.offset + table.bytes.byteLength);
-      }
-      for (const offset of batch.newBlocks) {
-        const bytes = await refcounts.blockBytes(offset);
-        await file.write(offset, bytes);
-        grow(offset + bytes.byteLength);
-      }
-      if (batch.movedTable) {
-        const bytes = refcounts.encodeTable();
-        await file.write(refcounts.tableOffset, bytes);
-        grow(refcounts.tableOffset + bytes.byteLength);
-      }
-      const phase2 = batch.blockRanges.size + batch.tableEntries.size + (batch.movedTable ? 1 : 0);
-      const phase3 = changes.l2Ranges.size + changes.l1Dirty.size + (changes.header ? 1 : 0);
-      await file.flush();
-      // 2. Refcounts: counts in existing blocks first, then (after a barrier) the table entries that make
-      // new blocks visible, in one write, because a new block's own count may sit in another new block.
-      await this.#writeBlockRanges(batch);
-      const pointers = batch.movedTable !== undefined || batch.tableEntries.size > 0;
-      if (pointers && batch.blockRanges.size > 0) await file.flush();
-      if (batch.movedTable) {
-        const pointer = new Uint8Array(12);
-        const view = new DataView(pointer.buffer);
-        writeU64(view, 0, refcounts.tableOffset);
-        view.setUint32(8, refcounts.tableClusters);
-        await file.write(48, pointer);
-        image.header = { ...image.header, refcountTableOffset: refcounts.tableOffset, refcountTableClusters: refcounts.tableClusters };
-      } else if (batch.tableEntries.size > 0) {
-        const indices = [...batch.tableEntries];
-        const from = Math.min(...indices);
-        const to = Math.max(...indices) + 1;
-        await file.write(refcounts.tableOffset + from * 8, encodeL1(refcounts.table, from, to, (to - from) * 8, false));
-      }
-      if (phase2 > 0 && (phase3 > 0 || batch.release.length > 0)) await file.flush();
-      // 3. Tables that point at the new clusters.
-      for (const [table, range] of changes.l2Ranges) {
-        await file.write(table.offset + range.from * 8, table.bytes.subarray(range.from * 8, (range.to + 1) * 8));
-      }
-      if (changes.l1Dirty.size > 0) {
-        const indices = [...changes.l1Dirty];
-        const from = Math.min(...indices);
-        const to = Math.max(...indices) + 1;
-        await file.write(image.header.l1TableOffset + from * 8, encodeL1(image.l1, from, to, (to - from) * 8));
-      }
-      if (changes.header) await file.write(changes.header.offset, changes.header.bytes);
-      // 4. Release what was replaced, once nothing points at it.
-      const release = [...batch.release];
-      if (batch.movedTable) {
-        release.push({ offset: batch.movedTable.oldOffset, length: batch.movedTable.oldClusters * image.clusterBytes });
-      }
-      if (release.length > 0) {
-        await file.flush();
-        const freeing = newBatch();
-        for (const { offset, length } of release) {
-          const cs = image.clusterBytes;
-          for (let cluster = Math.floor(offset / cs); cluster * cs < offset + length; cluster++) await refcounts.adjust(cluster * cs, -1, freeing);
-        }
-        await this.#writeBlockRanges(freeing);
-      }
-    } finally {
-      image.pinned.clear();
-      refcounts.trimCache();
-    }
-  }
-
-  async #writeBlockRanges(batch: Batch): Promise<void> {
-    const refcounts = this.#refcounts!;
-    for (const [offset, range] of batch.blockRanges) {
-      const { start, end } = refcounts.entryBytes(range.from, range.to);
-      await this.#image.file.write(offset + start, (await refcounts.blockBytes(offset)).subarray(start, end));
-    }
+    await commitChanges(this.#image, this.#refcounts!, changes);
   }
 }
 
@@ -447,16 +352,4 @@ function pushFresh(fresh: DataWrite[], host: number, data: Uint8Array, from: num
   ) {
     last.bytes = new Uint8Array(data.buffer, last.bytes.byteOffset, last.bytes.byteLength + slice.byteLength);
   } else fresh.push({ offset: host, bytes: slice });
-}
-
-/** Encodes table entries `from..to` (with the copied flag on non-zero entries) into `bytes` bytes. */
-function encodeL1(table: Float64Array, from: number, to: number, bytes: number, copied = true): Uint8Array {
-  const out = new Uint8Array(bytes);
-  const view = new DataView(out.buffer);
-  for (let i = from; i < to; i++) {
-    const value = table[i]!;
-    view.setUint32((i - from) * 8, (Math.floor(value / U32) | (copied && value !== 0 ? COPIED : 0)) >>> 0);
-    view.setUint32((i - from) * 8 + 4, value % U32);
-  }
-  return out;
 }

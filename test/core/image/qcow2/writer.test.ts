@@ -110,9 +110,41 @@ describe.skipIf(skipWithoutQemu)("qcow2 writes checked by qemu-img", () => {
         const expected = join(dir, "expected.raw");
         writeFileSync(expected, model);
         expect(qemu("qemu-img", "compare", "-f", "qcow2", "-F", "raw", top, expected)).toContain("identical");
+        const again = await openHostImage(top);
+        expect(await allExtents(again)).toEqual(qemuMap(top));
+        await again.close();
       });
     }
   }
+
+  for (const bits of [1, 8, 32, 64]) {
+    it(`refcount_bits=${bits}: writes keep the image clean`, async () => {
+      const dir = fresh();
+      const top = join(dir, "rc.qcow2");
+      qemu("qemu-img", "create", "-f", "qcow2", "-o", `refcount_bits=${bits},cluster_size=4096`, top, "3M");
+      const model = new Uint8Array(3 << 20);
+      const io = await openHostImage(top, true);
+      await scribble(io, model, bits, 60, 100_000);
+      await io.close();
+      expect(qemuCheck(top).status).toBe(0);
+      expect(firstDifference(qemuFlatten(top, dir), model)).toBe(-1);
+    });
+  }
+
+  it("an image with internal snapshots reads but refuses writes", async () => {
+    const dir = fresh();
+    const top = join(dir, "snap.qcow2");
+    qemu("qemu-img", "create", "-f", "qcow2", top, "1M");
+    qemu("qemu-io", "-c", "write -P 4 0 64k", top);
+    qemu("qemu-img", "snapshot", "-c", "s1", top);
+    const io = await openHostImage(top, true);
+    const one = new Uint8Array(1);
+    await io.read(100, one);
+    expect(one[0]).toBe(4);
+    await expect(io.write(0, one)).rejects.toBeInstanceOf(UnsupportedError);
+    await io.close();
+    expect(qemuCheck(top).status).toBe(0);
+  });
 
   it("grows the refcount table (512 B clusters, 12 MiB written) and stays clean", async () => {
     const dir = fresh();
