@@ -12,6 +12,7 @@ import { nodeDirFs, runtimeHoleFinder, type HoleFinder } from "../../../drivers/
 import { rawExtents } from "../../../drivers/dir/raw_extents.ts";
 import { openRawVolumeIO } from "../../../drivers/dir/raw_volume_io.ts";
 import { OPEN_FLAGS } from "../../../drivers/dir/dir_fs.ts";
+import { loadLseekAddon } from "../../../drivers/dir/node_lseek.ts";
 import { hasQemuImg, pattern, qemuDataRuns, removeDir, scratchDir, writeAt } from "./_support.ts";
 
 const QEMU = await hasQemuImg();
@@ -83,10 +84,10 @@ describe("extents", () => {
     }
   });
 
-  it("Deno finds holes through lseek (FFI); Node has no lseek and reads", () => {
+  it("Deno finds holes through lseek (FFI); Node through the native/lseek addon when built, else reads", () => {
     const finder = runtimeHoleFinder();
     if (isDeno) expect(finder?.name).toBe("lseek");
-    else expect(finder).toBeUndefined();
+    else expect(finder?.name).toBe(loadLseekAddon() ? "lseek" : undefined);
   });
 
   it("the fallback never reads a file without allocated blocks, nor one that is fully allocated", async () => {
