@@ -29,7 +29,7 @@ export interface CreateQcow2Options {
  * import { createMemoryFile } from "../memory_file.ts";
  * import { createQcow2 } from "./create.ts";
  * const file = createMemoryFile();
- * await createQcow2(file, { capacityBytes: 10 << 30, backing: { path: "base.raw", format: "raw" } });
+ * await createQcow2(file, { capacityBytes: 10 * 2 ** 30, backing: { path: "base.raw", format: "raw" } });
  * if ((await file.size()) !== 4 * 65536) throw new Error("unexpected layout");
  * ```
  */

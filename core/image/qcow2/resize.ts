@@ -24,7 +24,7 @@ import { openQcow2Layer } from "./layer.ts";
  * import { probeImage } from "../probe.ts";
  * const file = createMemoryFile();
  * await createQcow2(file, { capacityBytes: 1 << 20 });
- * await resizeQcow2(file, 64 << 30);
+ * await resizeQcow2(file, 64 * 2 ** 30);
  * if ((await probeImage(file)).virtualSizeBytes !== 64 * 2 ** 30) throw new Error("unexpected");
  * ```
  */

@@ -146,6 +146,24 @@ describe.skipIf(skipWithoutQemu)("qcow2 writes checked by qemu-img", () => {
     expect(qemuCheck(top).status).toBe(0);
   });
 
+  it("an odd virtual size (not a cluster multiple): writes and zeroes up to the last byte stay clean", async () => {
+    const dir = fresh();
+    const top = join(dir, "odd.qcow2");
+    qemu("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=65536", top, "1000000");
+    qemu("qemu-io", "-c", "write -P 8 900000 100000", top);
+    const model = qemuFlatten(top, dir);
+    const io = await openHostImage(top, true);
+    await scribble(io, model, 77, 40, 200_000);
+    const tail = randomBytes(1000, 1);
+    await io.write(1_000_000 - 1000, tail);
+    model.set(tail, 1_000_000 - 1000);
+    await io.writeZeroes(1_000_000 - 70_000, 30_000);
+    model.fill(0, 1_000_000 - 70_000, 1_000_000 - 40_000);
+    await io.close();
+    expect(qemuCheck(top).status).toBe(0);
+    expect(firstDifference(qemuFlatten(top, dir), model)).toBe(-1);
+  });
+
   it("grows the refcount table (512 B clusters, 12 MiB written) and stays clean", async () => {
     const dir = fresh();
     const top = join(dir, "grow.qcow2");
