@@ -206,7 +206,8 @@ function createChainIO(initial: ImageLayer[], options: OpenImageOptions, name: s
     async *extents(offset, length, opts?: SignalOptions) {
       live(opts?.signal);
       range(offset, length);
-      const window = 256 * 1024 * 1024;
+      // Windows bound the runs held at once; a huge sparse image takes few windows, not millions.
+      const window = Math.max(256 * 1024 * 1024, Math.ceil(length / 4096 / 65536) * 65536);
       let pending: Extent | undefined;
       for (let at = offset; at < offset + length; at += window) {
         live(opts?.signal);

@@ -39,3 +39,17 @@ describe("createQcow2", () => {
     await expect(createQcow2(file, { capacityBytes: 1024, backing: { path: "x".repeat(2000), format: "raw" } })).rejects.toBeInstanceOf(RangeError);
   });
 });
+
+describe("huge sparse images", () => {
+  it("a 1 PiB image with 2 MiB clusters maps end to end quickly", async () => {
+    const file = createMemoryFile();
+    await createQcow2(file, { capacityBytes: 2 ** 50, clusterBytes: 2 << 20 });
+    const io = await openImage(file, { writable: true });
+    await io.write(2 ** 49, Uint8Array.of(1));
+    const extents = [];
+    for await (const e of io.extents(0, io.capacityBytes)) extents.push(e);
+    expect(extents.map((e) => e.data)).toEqual([false, true, false]);
+    expect(extents[1]).toMatchObject({ offset: 2 ** 49, length: 2 << 20, depth: 0 });
+    await io.close();
+  });
+});
