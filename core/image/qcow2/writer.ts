@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { UnsupportedError } from "../../errors.ts";
+import { StateError, UnsupportedError } from "../../errors.ts";
 import { CorruptImageError } from "../errors.ts";
 import type { LayerBackingRef, ReadBelow } from "../layer.ts";
 import { l1EntriesFor } from "./create.ts";
@@ -35,6 +35,8 @@ export class Qcow2Writer {
   #pending: Changes | undefined;
   #pendingBytes = 0;
   #pendingOps = 0;
+  /** Set when a commit failed half-way: memory and file disagree, so nothing more is written. */
+  #failed: unknown;
 
   /**
    * Creates a writer; refcounts are loaded at the first change.
@@ -51,7 +53,15 @@ export class Qcow2Writer {
   }
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(work);
+    const run = this.#tail.then(() => {
+      if (this.#failed !== undefined) {
+        throw new StateError(`Cannot write image "${this.#image.name}": an earlier metadata write failed`, {
+          state: "failed",
+          cause: this.#failed,
+        });
+      }
+      return work();
+    });
     this.#tail = run.catch(() => undefined);
     return run;
   }
@@ -338,7 +348,12 @@ export class Qcow2Writer {
     this.#pending = undefined;
     this.#pendingBytes = 0;
     this.#pendingOps = 0;
-    await commitChanges(this.#image, this.#refcounts!, changes);
+    try {
+      await commitChanges(this.#image, this.#refcounts!, changes);
+    } catch (error) {
+      this.#failed = error;
+      throw error;
+    }
   }
 }
 

@@ -301,3 +301,20 @@ describe("qcow2 group commit", () => {
     await io.close();
   });
 });
+
+describe("qcow2 writer after a failed metadata write", () => {
+  it("refuses further writes with a StateError instead of diverging from the file", async () => {
+    const inner = createMemoryFile();
+    await createQcow2(inner, { capacityBytes: 1 << 20, clusterBytes: 4096 });
+    let failFlush = false;
+    const file = { ...inner, read: inner.read, write: inner.write, size: inner.size, truncate: inner.truncate, close: inner.close,
+      flush: () => (failFlush ? Promise.reject(new Error("EIO")) : inner.flush()) };
+    const io = await openImage(file, { writable: true });
+    await io.write(0, new Uint8Array(5000).fill(1));
+    failFlush = true;
+    await expect(io.flush()).rejects.toThrow("EIO");
+    failFlush = false;
+    await expect(io.write(8192, new Uint8Array(10))).rejects.toBeInstanceOf(StateError);
+    await expect(io.close()).rejects.toBeInstanceOf(StateError);
+  });
+});
