@@ -181,6 +181,8 @@ export function connect(uri: string, options?: ConnectOptions): Promise<Connecti
   return openConnection(uri, options, registry);
 }
 
+export type { PoolConfigStore } from "./core/storage/pool_config_store.ts";
+
 /** The `test` driver's fixture schema, for `conn.testing.load()` and `test:///path/to/fixture.json`. */
 export type {
   FixtureContent,

@@ -46,8 +46,12 @@ const vitestJson = join(resultsDir, "vitest.json");
 const vitest = await run(bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${vitestJson}`]);
 try {
   const report = JSON.parse(readFileSync(vitestJson, "utf8"));
-  const failedSuites = report.numFailedTestSuites ?? 0;
-  record("node (vitest)", report.numPassedTests, report.numFailedTests + failedSuites, report.numPendingTests + (report.numTodoTests ?? 0));
+  // A file that fails outside any test (an import error, a failing hook) counts once; a file whose
+  // tests failed is already counted through them.
+  const brokenFiles = report.testResults.filter(
+    (file) => file.status === "failed" && !file.assertionResults.some((test) => test.status === "failed"),
+  ).length;
+  record("node (vitest)", report.numPassedTests, report.numFailedTests + brokenFiles, report.numPendingTests + (report.numTodoTests ?? 0));
 } catch {
   record("node (vitest)", 0, 1);
 }

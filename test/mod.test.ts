@@ -59,11 +59,16 @@ describe("createDefaultRegistry()", () => {
   it("holds the built-ins, not loaded until used", async () => {
     const registry = createDefaultRegistry();
     expect(registry.list()).toEqual([
+      { kind: "hypervisor", name: "qemu", schemes: ["qemu"], loaded: false },
       { kind: "hypervisor", name: "test", schemes: ["test"], loaded: false },
+      { kind: "storage", name: "dir", loaded: false },
       { kind: "storage", name: "memory", loaded: false },
     ]);
     expect((await registry.hypervisorFor("test")).name).toBe("test");
     expect((await registry.storageBackend("memory")).name).toBe("memory");
+    expect(registry.list().filter((entry) => entry.loaded).map((entry) => entry.name)).toEqual(["test", "memory"]);
+    expect((await registry.hypervisorFor("qemu")).name).toBe("qemu");
+    expect((await registry.storageBackend("dir")).name).toBe("dir");
     expect(registry.list().every((entry) => entry.loaded)).toBe(true);
   });
 
@@ -76,7 +81,7 @@ describe("registerBuiltins()", () => {
   it("returns a function that removes the built-ins again", () => {
     const registry = createRegistry();
     const remove = registerBuiltins(registry);
-    expect(registry.list().length).toBe(2);
+    expect(registry.list().length).toBe(4);
     remove();
     expect(registry.list()).toEqual([]);
   });
@@ -114,7 +119,7 @@ describe("connect()", () => {
   it("throws NotFoundError for a scheme no built-in serves", async () => {
     const error = await connect("xen:///system").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
-    expect((error as Error).message).toBe('Cannot find driver "xen": registered schemes are "test"');
+    expect((error as Error).message).toBe('Cannot find driver "xen": registered schemes are "qemu", "test"');
   });
 
   it("uses options.registry instead of the built-ins", async () => {
