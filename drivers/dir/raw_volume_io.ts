@@ -15,6 +15,13 @@ import { rawExtents } from "./raw_extents.ts";
 const DRIVER = "dir";
 /** Largest zero-filled write `writeZeroes` issues at once. */
 const ZERO_CHUNK_BYTES = 1 << 20;
+/**
+ * After this many bytes written, an `fdatasync` starts in the background (one at a time), so the disk
+ * writes while the copy goes on and the final flush has only the tail left: a 1 GiB clone with 512 MiB
+ * of data spent ~300 ms in its final `fdatasync` otherwise, about as long as the copy itself (4, 8 and
+ * 16 MiB measured alike, 64 MiB gained little: the kernel's own writeback starts only at 10 % of RAM).
+ */
+const WRITEBACK_BYTES = 16 << 20;
 
 /** Options of {@linkcode openRawVolumeIO}. */
 export interface RawVolumeOptions {
@@ -105,6 +112,9 @@ class RawVolumeIO implements VolumeIO {
   readonly #label: string;
   #zeros: Uint8Array | undefined;
   #closed = false;
+  #unsynced = 0;
+  #writeback: Promise<void> | undefined;
+  #writebackError: { error: unknown } | undefined;
 
   constructor(file: DirFile, capacityBytes: number, write: boolean, finder: HoleFinder | undefined, label: string) {
     this.#file = file;
@@ -172,12 +182,21 @@ class RawVolumeIO implements VolumeIO {
 
   async flush(options?: SignalOptions): Promise<void> {
     this.#check(options, false);
-    if (this.#write) await this.#file.datasync();
+    if (!this.#write) return;
+    await this.#writeback;
+    const failed = this.#writebackError;
+    this.#writebackError = undefined;
+    // An EIO of a background sync belongs to this flush: the data it covered may not be on disk.
+    if (failed) throw failed.error;
+    this.#unsynced = 0;
+    await this.#file.datasync();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Never close the descriptor under a running fdatasync (its number could be reused meanwhile).
+    await this.#writeback;
     await this.#file.close();
   }
 
@@ -193,6 +212,22 @@ class RawVolumeIO implements VolumeIO {
       const { bytesWritten } = await this.#file.write(data, done, data.byteLength - done, offset + done);
       done += bytesWritten;
     }
+    this.#unsynced += done;
+    if (this.#unsynced >= WRITEBACK_BYTES && this.#writeback === undefined) this.#startWriteback();
+  }
+
+  /** One background `fdatasync`; its failure is kept for the next {@linkcode flush}. */
+  #startWriteback(): void {
+    this.#unsynced = 0;
+    this.#writeback = this.#file.datasync().then(
+      () => {
+        this.#writeback = undefined;
+      },
+      (error: unknown) => {
+        this.#writeback = undefined;
+        this.#writebackError ??= { error };
+      },
+    );
   }
 
   #check(options: SignalOptions | undefined, writing: boolean): void {

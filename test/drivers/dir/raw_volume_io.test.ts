@@ -164,3 +164,74 @@ describe("read, write, writeZeroes", () => {
     await expect(io.read(0, new Uint8Array(1))).rejects.toBeInstanceOf(StateError);
   });
 });
+
+describe("background writeback", () => {
+  /** A real file whose fdatasync calls are held until the test lets them go, and may fail. */
+  async function heldSync(file: string) {
+    const handle = await nodeDirFs.open(file, OPEN_FLAGS.readWrite);
+    const log: string[] = [];
+    const held: Array<{ release: () => void; fail: (code: string) => void }> = [];
+    const wrapped = {
+      fd: handle.fd,
+      read: handle.read.bind(handle),
+      write: handle.write.bind(handle),
+      truncate: handle.truncate.bind(handle),
+      sync: handle.sync.bind(handle),
+      stat: handle.stat.bind(handle),
+      datasync: () => {
+        log.push("datasync");
+        return new Promise<void>((resolve, reject) =>
+          held.push({
+            release: () => void handle.datasync().then(resolve, reject),
+            fail: (code) => reject(Object.assign(new Error(`${code}: injected`), { code })),
+          }));
+      },
+      close: async () => {
+        log.push("close");
+        await handle.close();
+      },
+    };
+    return { wrapped, log, held };
+  }
+
+  it("starts one fdatasync per 16 MiB written while none runs; flush waits for it and syncs the rest", async () => {
+    const file = path.join(root, "wb.img");
+    await fsp.writeFile(file, "");
+    await fsp.truncate(file, MiB(64));
+    const { wrapped, log, held } = await heldSync(file);
+    const io = await openRawVolumeIO({ file: wrapped, write: true, holeFinder: undefined, label: 'volume "wb.img"' });
+    const chunk = pattern(MiB(1), 5);
+    for (let at = 0; at < MiB(40); at += MiB(1)) await io.write(at, chunk);
+    // One started at 16 MiB; at 32 MiB it was still held, so no second one.
+    expect(log).toEqual(["datasync"]);
+    held[0]!.release();
+    const flushed = io.flush();
+    for (const deadline = Date.now() + 5000; held.length < 2 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 1));
+    expect(log).toEqual(["datasync", "datasync"]);
+    held[1]!.release();
+    await flushed;
+    await io.close();
+    expect(log).toEqual(["datasync", "datasync", "close"]);
+  });
+
+  it("a failed background fdatasync fails the next flush with its error; close waits for a running one", async () => {
+    const file = path.join(root, "wb.img");
+    await fsp.writeFile(file, "");
+    await fsp.truncate(file, MiB(64));
+    const { wrapped, log, held } = await heldSync(file);
+    const io = await openRawVolumeIO({ file: wrapped, write: true, holeFinder: undefined, label: 'volume "wb.img"' });
+    const chunk = pattern(MiB(1), 6);
+    for (let at = 0; at < MiB(16); at += MiB(1)) await io.write(at, chunk);
+    held[0]!.fail("EIO");
+    await expect(io.flush()).rejects.toMatchObject({ code: "EIO" });
+    for (let at = MiB(16); at < MiB(32); at += MiB(1)) await io.write(at, chunk);
+    expect(log).toEqual(["datasync", "datasync"]);
+    let closed = false;
+    const closing = io.close().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
+    held[1]!.release();
+    await closing;
+    expect(log).toEqual(["datasync", "datasync", "close"]);
+  });
+});
