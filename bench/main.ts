@@ -11,6 +11,9 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   "event-bus": () => import("./event_bus.bench.ts"),
   "copy-loop": () => import("./copy_loop.bench.ts"),
   "rate-limiter": () => import("./rate_limiter.bench.ts"),
+  "dir-clone": () => import("./dir_clone.bench.ts"),
+  "image-engine": () => import("./image_engine.bench.ts"),
+  "qemu-pull": () => import("./qemu_pull.bench.ts"),
 };
 
 const filter = process.argv[2];
