@@ -2,8 +2,7 @@
  * Clones of raw files in a `dir` pool (design §10), each next to its reference from the same run:
  * (1) 1 GiB with 512 MiB of data in 1 MiB runs, uncapped, against `cp --sparse=always` and
  * `qemu-img convert -O raw`; (2) 4 GiB with 256 MiB of data against `cp --sparse=always`, on this
- * runtime and on Deno (whose FFI gives `lseek(SEEK_DATA)`; Node has no way to ask for holes and reads
- * them); (3) a 64 MiB/s cap over more than 2 s, and a `setSpeed` taking effect; (4) the peak RSS of a
+ * runtime and on Deno (holes found with `lseek(SEEK_DATA)`: Deno's FFI, Node's native addon); (3) a 64 MiB/s cap over more than 2 s, and a `setSpeed` taking effect; (4) the peak RSS of a
  * 4 GiB clone over the idle process's, measured in a child process.
  *
  * @module

@@ -14,8 +14,9 @@
  *   and refuse I/O and resize with `UnsupportedError`.
  * - Creation is atomic: written under a temporary name, fsync'ed, then `link`ed into place, which
  *   fails with `EEXIST` (`ConflictError`) rather than overwrite; any failure removes the temporary file.
- * - Holes are found with `lseek(SEEK_DATA/SEEK_HOLE)` where the runtime allows it (Deno's FFI), and by
- *   reading 64 KiB blocks otherwise (Node 20 has no `lseek`); see {@linkcode HoleFinder}.
+ * - Holes are found with `lseek(SEEK_DATA/SEEK_HOLE)`: through FFI on Deno, through the small native addon
+ *   `npm install` builds (`native/lseek`) on Node; only where neither is available by reading 64 KiB
+ *   blocks; see {@linkcode HoleFinder}.
  *
  * @module
  */
