@@ -6,37 +6,14 @@ import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import process from "node:process";
 import type { PositionalFile } from "../../../core/image/positional_file.ts";
+import { positionalFileOf } from "../../../drivers/dir/positional_handle.ts";
 import type { RawExtentsHook } from "../../../core/image/layer.ts";
 import { type ImageIO, openImage, type OpenImageOptions } from "../../../core/image/open_image.ts";
 import type { VolumeIO } from "../../../core/volume_io.ts";
 
-/** Opens a host file as a PositionalFile. */
+/** Opens a host file as a PositionalFile (the dir backend's adaptor over a FileHandle). */
 export async function openNodeFile(path: string, write = false): Promise<PositionalFile> {
-  const handle = await open(path, write ? "r+" : "r");
-  return {
-    async read(offset, target) {
-      let done = 0;
-      while (done < target.byteLength) {
-        const { bytesRead } = await handle.read(target, done, target.byteLength - done, offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return done;
-    },
-    async write(offset, data) {
-      let done = 0;
-      while (done < data.byteLength) {
-        const { bytesWritten } = await handle.write(data, done, data.byteLength - done, offset + done);
-        done += bytesWritten;
-      }
-    },
-    async size() {
-      return (await handle.stat()).size;
-    },
-    truncate: (sizeBytes) => handle.truncate(sizeBytes),
-    flush: () => handle.sync(),
-    close: () => handle.close(),
-  };
+  return positionalFileOf(await open(path, write ? "r+" : "r"));
 }
 
 /** Whether qemu-img is installed. */
