@@ -13,10 +13,10 @@ import os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { connect, createDefaultRegistry, GiB, MiB } from "../mod.ts";
+import { connect, GiB, MiB } from "../mod.ts";
 import type { Connection } from "../core/connection.ts";
 import type { StoragePool } from "../core/storage_pool.ts";
-import { dirBackend, runtimeHoleFinder } from "../drivers/dir/mod.ts";
+import { runtimeHoleFinder } from "../drivers/dir/mod.ts";
 
 const SELF = fileURLToPath(import.meta.url);
 const REPO = path.dirname(path.dirname(SELF));
@@ -31,9 +31,7 @@ function sh(file: string, args: string[]): Promise<string> {
 }
 
 async function openPool(dir: string): Promise<{ conn: Connection; pool: StoragePool }> {
-  const registry = createDefaultRegistry();
-  if (!registry.list("storage").some((e) => e.name === "dir")) registry.register(dirBackend);
-  const conn = await connect("test:///empty", { registry });
+  const conn = await connect("test:///empty");
   const pool = await conn.pools.create({ name: "bench", type: "dir", path: dir });
   return { conn, pool };
 }

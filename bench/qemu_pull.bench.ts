@@ -19,7 +19,6 @@ import { join } from "node:path";
 import { createDefaultRegistry } from "../mod.ts";
 import type { Connection } from "../core/connection.ts";
 import { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "../drivers/qemu/command_line.ts";
-import { qemuDriver } from "../drivers/qemu/mod.ts";
 import { findExecutable } from "../drivers/qemu/qmp/testing/mod.ts";
 
 const MiB = 1024 * 1024;
@@ -182,7 +181,6 @@ export async function run(): Promise<void> {
   }
   const dir = mkdtempSync(join(tmpdir(), "vk-qemu-bench-"));
   const registry = createDefaultRegistry();
-  registry.register(qemuDriver);
   const conn = await registry.connect("qemu:///session", { stateDir: join(dir, "state") });
   const accel = await pickAccelerator();
   try {
