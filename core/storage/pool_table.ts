@@ -5,17 +5,16 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
 import type { DriverContext, StorageAccess, StorageBackendDefinition, StoragePoolBackend, VolumeRecord } from "../driver.ts";
 import { ConflictError, NotFoundError, StateError } from "../errors.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { JobManager } from "../jobs/types.ts";
 import type { SignalOptions } from "../options.ts";
 import type { PoolConfig } from "../storage_pool.ts";
-import type { ConnectionUri } from "../uri.ts";
 import { assertName, assertObject } from "../validate.ts";
 import type { VolumeIO } from "../volume_io.ts";
 import type { PoolConfigStore } from "./pool_config_store.ts";
+import type { PoolManagerOptions } from "./pool_manager.ts";
 import { requireOp } from "./volume_checks.ts";
 
 /** Where the pool manager finds storage backends (a `Registry` fits). */
@@ -24,23 +23,11 @@ export interface StorageBackendSource {
   storageBackend(type: string): Promise<StorageBackendDefinition>;
 }
 
-/** What the table needs from the connection. */
-export interface PoolTableOptions {
-  /** Where backends come from. */
-  registry: StorageBackendSource;
-  /** The connection's bus. */
-  bus: EventBus;
-  /** The connection's clock. */
-  clock: Clock;
-  /** The connection's jobs. */
-  jobs: JobManager;
-  /** The connection URI, passed on to backends. */
-  uri: ConnectionUri;
-  /** The connection's state directory, passed on to backends. */
-  stateDir?: string;
+/** What the table needs from the connection: the manager's options, with the store chosen. */
+export type PoolTableOptions = Omit<PoolManagerOptions, "store"> & {
   /** Persistence of definitions. */
   store: PoolConfigStore;
-}
+};
 
 /** One defined pool. */
 export interface PoolEntry {
