@@ -300,6 +300,12 @@ function requireVerb<K extends "pause" | "resume" | "finalize">(
 
 function createPublicJob(record: JobRecord, o: JobRecordOptions): Job {
   const check = (options: SignalOptions | undefined) => options?.signal?.throwIfAborted();
+  /** A verb the owner carries out, once the state allows it. */
+  const ownerVerb = (verb: "pause" | "resume" | "finalize") => async (options?: SignalOptions): Promise<void> => {
+    check(options);
+    assertJobVerb(o.id, record.state, verb);
+    await requireVerb(o, verb)(options);
+  };
   return {
     id: o.id,
     type: o.type,
@@ -320,21 +326,9 @@ function createPublicJob(record: JobRecord, o: JobRecordOptions): Job {
       // An owner that did not record the cap itself gets the requested one.
       if (record.bandwidthReports === reports && !record.terminal) record.bandwidth = bandwidth;
     },
-    async pause(options) {
-      check(options);
-      assertJobVerb(o.id, record.state, "pause");
-      await requireVerb(o, "pause")(options);
-    },
-    async resume(options) {
-      check(options);
-      assertJobVerb(o.id, record.state, "resume");
-      await requireVerb(o, "resume")(options);
-    },
-    async finalize(options) {
-      check(options);
-      assertJobVerb(o.id, record.state, "finalize");
-      await requireVerb(o, "finalize")(options);
-    },
+    pause: ownerVerb("pause"),
+    resume: ownerVerb("resume"),
+    finalize: ownerVerb("finalize"),
     async abort(options) {
       check(options);
       assertJobVerb(o.id, record.state, "abort");
