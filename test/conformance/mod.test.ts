@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { TEST_DRIVER_CAPABILITIES } from "../_support/test_driver_capabilities.ts";
 import type { Connection } from "../../core/connection.ts";
 import {
   allCases,
@@ -31,17 +32,7 @@ const everything: ConformanceTarget = {
   connect: () => Promise.reject(new Error("not used")),
   domainConfig: (name) => ({ name, vcpus: 1, memoryBytes: 1 << 26, disks: [] }),
   poolConfig: (name) => ({ name, type: "memory" }),
-  capabilities: {
-    domains: true,
-    storage: true,
-    volumeCreate: true,
-    volumeFormats: ["raw", "qcow2"],
-    volumeResize: true,
-    volumeStreams: true,
-    volumeClone: true,
-    blockPull: true,
-    faultInjection: true,
-  },
+  capabilities: TEST_DRIVER_CAPABILITIES,
 };
 
 describe("case lists", () => {

@@ -3,6 +3,7 @@
  * `test:` connection and breaks one thing through the public API; the case that covers it must reject.
  * An unbroken wrapper passes every case, so a failure comes from the mutation, not from the wrapping.
  */
+import { TEST_DRIVER_CAPABILITIES } from "../_support/test_driver_capabilities.ts";
 import { describe, expect, it } from "vitest";
 import { connect, createVirtualClock, MiB } from "../../mod.ts";
 import type { Connection } from "../../core/connection.ts";
@@ -43,17 +44,7 @@ function mutant(mutation: Mutation): ConformanceTarget {
     clock,
     // Some mutants make a case wait for what never comes; fail those sooner than the default 20 s.
     timeoutMs: 5000,
-    capabilities: {
-      domains: true,
-      storage: true,
-      volumeCreate: true,
-      volumeFormats: ["raw", "qcow2"],
-      volumeResize: true,
-      volumeStreams: true,
-      volumeClone: true,
-      blockPull: true,
-      faultInjection: true,
-    },
+    capabilities: TEST_DRIVER_CAPABILITIES,
   };
 }
 

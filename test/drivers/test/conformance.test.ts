@@ -3,20 +3,11 @@
  * (`test:///default`, whose objects the cases must leave alone) and empty (`test:///empty`).
  */
 import { connect, createVirtualClock, MiB } from "../../../mod.ts";
-import type { ConformanceCapabilities, ConformanceTarget } from "../../conformance/mod.ts";
+import type { ConformanceTarget } from "../../conformance/mod.ts";
+import { TEST_DRIVER_CAPABILITIES } from "../../_support/test_driver_capabilities.ts";
 import { describeConformance } from "../../conformance/vitest.ts";
 
-const capabilities: ConformanceCapabilities = {
-  domains: true,
-  storage: true,
-  volumeCreate: true,
-  volumeFormats: ["raw", "qcow2"],
-  volumeResize: true,
-  volumeStreams: true,
-  volumeClone: true,
-  blockPull: true,
-  faultInjection: true,
-};
+
 
 function testTarget(uri: string, withClock: boolean): ConformanceTarget {
   const clock = withClock ? createVirtualClock() : undefined;
@@ -25,7 +16,7 @@ function testTarget(uri: string, withClock: boolean): ConformanceTarget {
     domainConfig: (name) => ({ name, vcpus: 2, memoryBytes: MiB(128), disks: [] }),
     poolConfig: (name) => ({ name, type: "memory" }),
     ...(clock ? { clock } : {}),
-    capabilities,
+    capabilities: TEST_DRIVER_CAPABILITIES,
   };
 }
 
