@@ -7,8 +7,6 @@ import type { ConformanceTarget } from "../../conformance/mod.ts";
 import { TEST_DRIVER_CAPABILITIES } from "../../_support/test_driver_capabilities.ts";
 import { describeConformance } from "../../conformance/vitest.ts";
 
-
-
 function testTarget(uri: string, withClock: boolean): ConformanceTarget {
   const clock = withClock ? createVirtualClock() : undefined;
   return {
