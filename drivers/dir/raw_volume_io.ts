@@ -33,6 +33,11 @@ export interface RawVolumeOptions {
   holeFinder: HoleFinder | undefined;
   /** How messages name the volume (`volume "a" in pool "p"`). */
   label: string;
+  /**
+   * Bytes written between background `fdatasync`s (default 16 MiB); `0` never starts one, leaving
+   * everything to {@linkcode VolumeIO.flush} (the benchmark's copy-loop-only figure uses that).
+   */
+  writebackBytes?: number;
 }
 
 /**
@@ -71,7 +76,11 @@ export async function openRawVolumeIO(options: RawVolumeOptions): Promise<Volume
   const { file, label } = options;
   const { size } = await file.stat();
   const finder = await trustedFinder(file, options.holeFinder);
-  return new RawVolumeIO(file, size, options.write, finder, label);
+  const writebackBytes = options.writebackBytes ?? WRITEBACK_BYTES;
+  if (!Number.isSafeInteger(writebackBytes) || writebackBytes < 0) {
+    throw new RangeError(`Invalid writebackBytes ${writebackBytes} for ${label}: expected a byte count`);
+  }
+  return new RawVolumeIO(file, size, options.write, finder, label, writebackBytes);
 }
 
 /**
@@ -110,14 +119,16 @@ class RawVolumeIO implements VolumeIO {
   readonly #write: boolean;
   readonly #finder: HoleFinder | undefined;
   readonly #label: string;
+  readonly #writebackBytes: number;
   #zeros: Uint8Array | undefined;
   #closed = false;
   #unsynced = 0;
   #writeback: Promise<void> | undefined;
   #writebackError: { error: unknown } | undefined;
 
-  constructor(file: DirFile, capacityBytes: number, write: boolean, finder: HoleFinder | undefined, label: string) {
+  constructor(file: DirFile, capacityBytes: number, write: boolean, finder: HoleFinder | undefined, label: string, writebackBytes: number) {
     this.#file = file;
+    this.#writebackBytes = writebackBytes;
     this.capacityBytes = capacityBytes;
     this.#write = write;
     this.#finder = finder;
@@ -213,7 +224,7 @@ class RawVolumeIO implements VolumeIO {
       done += bytesWritten;
     }
     this.#unsynced += done;
-    if (this.#unsynced >= WRITEBACK_BYTES && this.#writeback === undefined) this.#startWriteback();
+    if (this.#writebackBytes > 0 && this.#unsynced >= this.#writebackBytes && this.#writeback === undefined) this.#startWriteback();
   }
 
   /** One background `fdatasync`; its failure is kept for the next {@linkcode flush}. */

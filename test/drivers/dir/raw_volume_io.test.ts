@@ -214,6 +214,39 @@ describe("background writeback", () => {
     expect(log).toEqual(["datasync", "datasync", "close"]);
   });
 
+  it("writebackBytes sets the pace of background syncs; 0 leaves every sync to flush", async () => {
+    const file = path.join(root, "wb.img");
+    await fsp.writeFile(file, "");
+    await fsp.truncate(file, MiB(64));
+    const chunk = pattern(MiB(1), 7);
+    const never = await heldSync(file);
+    const quiet = await openRawVolumeIO({ file: never.wrapped, write: true, holeFinder: undefined, label: 'volume "wb.img"', writebackBytes: 0 });
+    for (let at = 0; at < MiB(40); at += MiB(1)) await quiet.write(at, chunk);
+    expect(never.log).toEqual([]);
+    const flushed = quiet.flush();
+    for (const deadline = Date.now() + 5000; never.held.length < 1 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 1));
+    never.held[0]!.release();
+    await flushed;
+    await quiet.close();
+    expect(never.log).toEqual(["datasync", "close"]);
+
+    const often = await heldSync(file);
+    const eager = await openRawVolumeIO({ file: often.wrapped, write: true, holeFinder: undefined, label: 'volume "wb.img"', writebackBytes: MiB(4) });
+    for (let at = 0; at < MiB(3); at += MiB(1)) await eager.write(at, chunk);
+    expect(often.log).toEqual([]);
+    await eager.write(MiB(3), chunk);
+    expect(often.log).toEqual(["datasync"]);
+    often.held[0]!.release();
+    await eager.close();
+
+    const handle = await nodeDirFs.open(file, OPEN_FLAGS.readWrite);
+    for (const bad of [-1, 1.5, Number.NaN]) {
+      await expect(openRawVolumeIO({ file: handle, write: true, holeFinder: undefined, label: 'volume "wb.img"', writebackBytes: bad }))
+        .rejects.toThrow(RangeError);
+    }
+    await handle.close();
+  });
+
   it("a failed background fdatasync fails the next flush with its error; close waits for a running one", async () => {
     const file = path.join(root, "wb.img");
     await fsp.writeFile(file, "");
