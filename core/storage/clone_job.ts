@@ -112,6 +112,8 @@ export async function startCloneJob(options: CloneJobOptions): Promise<Job<Volum
             // The new volume reads zeros everywhere: only data needs writing, and all-zero chunks stay holes.
             plan: (e) => (e.data && !e.zero ? "copy" : "skip"),
             zeroChunks: "skip",
+            // Two different volumes: reading the next chunk while one is written is safe.
+            readAhead: true,
             limiter: ctx.limiter,
             signal: ctx.signal,
             checkpoint: ctx.checkpoint,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { copyExtents, type CopyOptions } from "../../../core/copy/copy_loop.ts";
+import { copyExtents, type CopyOptions, type CopyResult } from "../../../core/copy/copy_loop.ts";
 import { RateLimiter } from "../../../core/copy/rate_limiter.ts";
 import { createVirtualClock } from "../../../core/clock.ts";
 import { VirtError } from "../../../core/errors.ts";
@@ -311,5 +311,118 @@ describe("copyExtents", () => {
     await expect(copyExtents({ ...base, plan: () => "move" as "copy" })).rejects.toThrow(TypeError);
     await expect(copyExtents({ ...base, source: {} as VolumeIO })).rejects.toThrow(TypeError);
     await expect(copyExtents({ ...base, target: {} as VolumeIO })).rejects.toThrow(TypeError);
+  });
+});
+
+describe("copyExtents with readAhead", () => {
+  /** A target whose writes wait until the test lets each one go. */
+  function heldTarget(inner: Pick<VolumeIO, "write" | "writeZeroes">) {
+    const held: Array<{ offset: number; go: () => void }> = [];
+    const target: Pick<VolumeIO, "write" | "writeZeroes"> = {
+      async write(offset, data, options) {
+        await new Promise<void>((go) => held.push({ offset, go }));
+        return inner.write(offset, data, options);
+      },
+      writeZeroes: (offset, length, options) => inner.writeZeroes(offset, length, options),
+    };
+    return { held, target };
+  }
+
+  /** Lets the copy run until `ready()` holds, with a deadline counted in event-loop turns. */
+  async function until(ready: () => boolean): Promise<void> {
+    for (let turn = 0; turn < 1000 && !ready(); turn++) await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(ready()).toBe(true);
+  }
+
+  it("does what the one-buffer loop does, for every plan, with the same counts", async () => {
+    const plan = (e: Extent) => (e.data ? (e.offset === MiB(6) ? "allocate-zero" : "copy") : e.offset === MiB(2) ? "zero" : "skip");
+    const runs: Array<{ result: CopyResult; progress: number[]; bytes: Uint8Array; map: Extent[] }> = [];
+    for (const readAhead of [false, true]) {
+      const src = source();
+      const dst = new MemoryVolumeStore({ capacityBytes: MiB(8), pattern: { kind: "fill", byte: 9 } });
+      const progress: number[] = [];
+      const result = await copyExtents({
+        source: src.open({ write: false }),
+        target: dst.open({ write: true }),
+        length: MiB(8),
+        chunkBytes: C * 3,
+        plan,
+        readAhead,
+        onProgress: (cur) => progress.push(cur),
+      });
+      const bytes = new Uint8Array(MiB(8));
+      dst.readAt(0, bytes);
+      runs.push({ result, progress, bytes, map: dst.mapExtents() });
+    }
+    expect(runs[1]!.result).toEqual(runs[0]!.result);
+    expect(runs[1]!.progress).toEqual(runs[0]!.progress);
+    expect(runs[1]!.map).toEqual(runs[0]!.map);
+    expect(runs[1]!.bytes.every((b, i) => b === runs[0]!.bytes[i])).toBe(true);
+    expect(runs[1]!.result.bytesWritten).toBe(MiB(3));
+  });
+
+  it("reads the next chunk, even of the next data extent past a hole, while the previous one is written", async () => {
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
+    const { reads, io } = recordReads(src.open({ write: false }));
+    const { held, target } = heldTarget(dst.open({ write: true }));
+    const done = copyExtents({ source: io, target, length: MiB(8), plan: dataOrSkip, chunkBytes: MiB(1), readAhead: true });
+    await until(() => held.length === 1 && reads.length === 2);
+    // Writing [0, 1 MiB) while [1, 2 MiB) is read; never a third read before a write is done.
+    expect(reads).toEqual([[0, MiB(1)], [MiB(1), MiB(1)]]);
+    held.shift()!.go();
+    await until(() => held.length === 1 && reads.length === 3);
+    // The last chunk of the first extent is being written; the read ahead is already past the hole.
+    expect(held[0]!.offset).toBe(MiB(1));
+    expect(reads[2]).toEqual([MiB(4), MiB(1)]);
+    held.shift()!.go();
+    await until(() => held.length === 1);
+    held.shift()!.go();
+    const result = await done;
+    expect(result.bytesWritten).toBe(MiB(3));
+    expect(sameContent(src, dst)).toBe(true);
+  });
+
+  it("stops on abort while a read ahead is pending, with the signal's reason and whole chunks only", async () => {
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
+    const { held, target } = heldTarget(dst.open({ write: true }));
+    const ac = new AbortController();
+    let cur = 0;
+    const done = copyExtents({
+      source: src.open({ write: false }),
+      target,
+      length: MiB(8),
+      plan: dataOrSkip,
+      chunkBytes: MiB(1),
+      readAhead: true,
+      signal: ac.signal,
+      onProgress: (c) => { cur = c; },
+    });
+    await until(() => held.length === 1);
+    held.shift()!.go();
+    await until(() => held.length === 1);
+    const reason = new Error("stop");
+    ac.abort(reason);
+    held.shift()!.go();
+    await expect(done).rejects.toBe(reason);
+    // The write let go after the abort is refused by the target (it sees the signal); the first one stays.
+    expect(cur).toBe(MiB(1));
+    expect(dst.allocationBytes).toBe(MiB(1));
+    expect(sameContent(src, dst, 0, MiB(1))).toBe(true);
+  });
+
+  it("reports a plan error met by a read ahead as the TypeError it is", async () => {
+    const src = source();
+    const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
+    const plan = (e: Extent) => (e.offset >= MiB(4) ? ("move" as "copy") : dataOrSkip(e));
+    await expect(copyExtents({
+      source: src.open({ write: false }),
+      target: dst.open({ write: true }),
+      length: MiB(8),
+      plan,
+      readAhead: true,
+    })).rejects.toThrow(TypeError);
+    expect(dst.allocationBytes).toBe(MiB(2));
   });
 });
