@@ -57,6 +57,8 @@ export interface DirStats {
   readonly size: number;
   /** Allocated 512-byte blocks. */
   readonly blocks: number;
+  /** Last modification, in milliseconds since the epoch (when the file system tells). */
+  readonly mtimeMs?: number;
   /** Regular file? */
   isFile(): boolean;
   /** Directory? */

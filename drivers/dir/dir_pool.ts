@@ -78,10 +78,11 @@ export class DirPool implements StoragePoolBackend {
     await this.#dir.fs.mkdir(this.#dir.configuredPath, { recursive: true, mode: 0o755 });
   }
 
-  /** Checks the directory exists; `StateError` otherwise. */
+  /** Checks the directory exists (`StateError` otherwise) and removes the temporary files of crashed creates. */
   async start(options?: SignalOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     await this.#dir.resolve();
+    await this.#dir.sweepOrphans().catch(() => []);
   }
 
   /** Nothing to release: files stay where they are. */
@@ -90,10 +91,11 @@ export class DirPool implements StoragePoolBackend {
     return Promise.resolve();
   }
 
-  /** Re-checks the directory (volumes and sizes are read from it on every call). */
+  /** Re-checks the directory (volumes and sizes are read from it on every call) and sweeps orphans as `start` does. */
   async refresh(options?: SignalOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     await this.#dir.resolve();
+    await this.#dir.sweepOrphans().catch(() => []);
   }
 
   /** Removes the directory when it is empty (libvirt's rule); `ConflictError` naming what is in it otherwise. */

@@ -19,6 +19,12 @@ import { positionalFileOf } from "./positional_handle.ts";
 const DRIVER = "dir";
 /** Prefix of the files `createVolume` writes before linking them into place. */
 export const TEMP_PREFIX = ".virtkit-tmp-";
+/**
+ * Age after which a temporary file is an orphan (its creator crashed between `open` and `link`): a
+ * create holds one for milliseconds, so an hour leaves a wide margin for a stalled creator, which would
+ * at worst see its `link` fail, never lose data.
+ */
+export const TEMP_ORPHAN_AGE_MS = 60 * 60 * 1000;
 
 /**
  * One pool directory.
@@ -104,6 +110,32 @@ export class PoolDirectory {
     const file = path.join(dir, name);
     if (path.dirname(file) !== dir) throw new TypeError(`Invalid volume name "${name}": it leaves pool "${this.pool}"`);
     return file;
+  }
+
+  /**
+   * Removes the temporary files a crashed create left behind: regular files named `.virtkit-tmp-*`
+   * not modified for {@linkcode TEMP_ORPHAN_AGE_MS}. Best effort: a file that cannot be checked or
+   * removed is left, and nothing else in the directory is ever touched.
+   *
+   * @param nowMs The current wall-clock time (file times are wall-clock times).
+   * @returns The names removed.
+   */
+  async sweepOrphans(nowMs: number = Date.now()): Promise<string[]> {
+    const removed: string[] = [];
+    const entries = await this.fs.readdir(this.path, { withFileTypes: true });
+    for (const entry of entries) {
+      if (!entry.name.startsWith(TEMP_PREFIX) || !entry.isFile()) continue;
+      const file = path.join(this.path, entry.name);
+      try {
+        const stats = await this.fs.lstat(file);
+        if (!stats.isFile() || stats.mtimeMs === undefined || !(nowMs - stats.mtimeMs >= TEMP_ORPHAN_AGE_MS)) continue;
+        await this.fs.unlink(file);
+        removed.push(entry.name);
+      } catch {
+        // Removed meanwhile, or not ours to remove: either way, not a reason to fail starting the pool.
+      }
+    }
+    return removed;
   }
 
   /** Names of the volumes, sorted. */

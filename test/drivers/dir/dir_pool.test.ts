@@ -89,6 +89,33 @@ describe("pool lifecycle", () => {
   });
 });
 
+describe("orphans of crashed creates", () => {
+  it("start and refresh remove temporary files older than an hour, and nothing else", async () => {
+    await open();
+    const hoursAgo = (h: number) => new Date(Date.now() - h * 3600_000);
+    const old = path.join(poolDir, ".virtkit-tmp-old");
+    const fresh = path.join(poolDir, ".virtkit-tmp-fresh");
+    const oldVolume = path.join(poolDir, "old.img");
+    const outside = path.join(root, "outside.img");
+    const linkToOutside = path.join(poolDir, ".virtkit-tmp-link");
+    for (const file of [old, fresh, oldVolume, outside]) await fsp.writeFile(file, "x");
+    await fsp.symlink(outside, linkToOutside);
+    await fsp.mkdir(path.join(poolDir, ".virtkit-tmp-dir"));
+    for (const file of [old, oldVolume, outside]) await fsp.utimes(file, hoursAgo(2), hoursAgo(2));
+    await fsp.lutimes(linkToOutside, hoursAgo(2), hoursAgo(2));
+    await pool.refresh();
+    const left = (await fsp.readdir(poolDir)).sort();
+    expect(left).toEqual([".virtkit-tmp-dir", ".virtkit-tmp-fresh", ".virtkit-tmp-link", "old.img"]);
+    expect(await fsp.readFile(outside, "utf8")).toBe("x");
+
+    await fsp.utimes(fresh, hoursAgo(1.5), hoursAgo(1.5));
+    await pool.stop();
+    await pool.start();
+    expect((await fsp.readdir(poolDir)).sort()).toEqual([".virtkit-tmp-dir", ".virtkit-tmp-link", "old.img"]);
+    expect((await pool.volumes.list()).map((v) => v.name)).toEqual(["old.img"]);
+  });
+});
+
 describe("which files are volumes", () => {
   it("regular files only: no subdirectories, FIFOs, symbolic links or hidden temporary files", async () => {
     await open();
