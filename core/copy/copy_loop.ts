@@ -8,6 +8,7 @@ import type { Extent } from "../volume.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 import { createSegmentByteStream, type SegmentSource } from "./range_stream.ts";
 import { VirtError } from "../errors.ts";
+import type { SignalOptions } from "../options.ts";
 import { assertBytes, MiB } from "../units.ts";
 
 /** What to do with one source extent. */
@@ -287,6 +288,7 @@ class CopyReader {
   /** Buffers no read holds. */
   readonly #free: ArrayBuffer[];
   #ahead: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+  #reading: Promise<void> = Promise.resolve();
 
   constructor(
     source: Pick<VolumeIO, "read">,
@@ -299,7 +301,16 @@ class CopyReader {
         return step && { offset: step.pos, length: step.stop - step.pos, data: true };
       },
     };
-    const stream = createSegmentByteStream(source, segments, options);
+    // Every source read is tracked, so close() can wait for one still running (an abort errors the
+    // stream at once, but cannot stop a read the runtime has started): the caller may close the source next.
+    const tracked = {
+      read: (offset: number, target: Uint8Array, io?: SignalOptions) => {
+        const reading = source.read(offset, target, io);
+        this.#reading = reading.then(() => {}, () => {});
+        return reading;
+      },
+    };
+    const stream = createSegmentByteStream(tracked, segments, options);
     this.#reader = stream.getReader({ mode: "byob" });
     this.#readAhead = options.readAhead;
     this.#free = options.readAhead ? [new ArrayBuffer(options.chunkBytes), new ArrayBuffer(options.chunkBytes)] : [new ArrayBuffer(options.chunkBytes)];
@@ -329,6 +340,7 @@ class CopyReader {
     // A reason of our own: cancel() without one makes the stream abort its signal with a new DOMException,
     // whose stack capture is not free.
     await this.#reader.cancel(COPY_DONE).catch(() => {});
+    await this.#reading;
   }
 
   #request(): Promise<ReadableStreamReadResult<Uint8Array>> {

@@ -412,6 +412,38 @@ describe("copyExtents with readAhead", () => {
     expect(sameContent(src, dst, 0, MiB(1))).toBe(true);
   });
 
+  it("does not settle while a source read it started still runs, even after an abort", async () => {
+    let release: (() => void) | undefined;
+    let reading = false;
+    const source: Pick<VolumeIO, "read" | "extents"> = {
+      async read(_offset, target) {
+        reading = true;
+        await new Promise<void>((resolve) => { release = resolve; });
+        reading = false;
+        target.fill(1);
+        return target.byteLength;
+      },
+      async *extents(offset, length) {
+        yield { offset, length, data: true, zero: false, depth: 0 };
+      },
+    };
+    const target = new MemoryVolumeStore({ capacityBytes: MiB(1) }).open({ write: true });
+    const ac = new AbortController();
+    let settled = false;
+    const done = copyExtents({ source, target, length: MiB(1), plan: () => "copy", signal: ac.signal, readAhead: true })
+      .then(() => undefined, (error: unknown) => error)
+      .finally(() => { settled = true; });
+    await until(() => reading);
+    const reason = new Error("stop");
+    ac.abort(reason);
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setTimeout(resolve, 0));
+    // The caller would close the source next: not while the read it cannot stop still runs.
+    expect(settled).toBe(false);
+    release!();
+    expect(await done).toBe(reason);
+    expect(reading).toBe(false);
+  });
+
   it("reports a plan error met by a read ahead as the TypeError it is", async () => {
     const src = source();
     const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
