@@ -14,6 +14,11 @@
  *   and refuse I/O and resize with `UnsupportedError`.
  * - Creation is atomic: written under a temporary name, fsync'ed, then `link`ed into place, which
  *   fails with `EEXIST` (`ConflictError`) rather than overwrite; any failure removes the temporary file.
+ *   A temporary file a crash left behind is removed by the next `start` or `refresh` once it is an
+ *   hour old.
+ * - A finished clone (and any job that writes a volume) is durable: its data is `fdatasync`ed before
+ *   the job completes, as libvirt's raw clone does; a background `fdatasync` every 16 MiB keeps that
+ *   last step short.
  * - Holes are found with `lseek(SEEK_DATA/SEEK_HOLE)`: through FFI on Deno, through the small native addon
  *   `npm install` builds (`native/lseek`) on Node; only where neither is available by reading 64 KiB
  *   blocks; see {@linkcode HoleFinder}.

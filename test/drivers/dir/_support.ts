@@ -100,6 +100,8 @@ export interface Faults {
   link?: string;
   /** `sync()` of any file fails with this code. */
   sync?: string;
+  /** `datasync()` of files whose path matches `path` fails with `code`. */
+  datasync?: { code: string; path?: RegExp };
   /** `truncate()` fails with this code. */
   truncate?: string;
   /** Writes to files whose path matches `path` fail with `code` once `bytes` have been written through one handle. */
@@ -134,7 +136,11 @@ export function faultyFs(faults: Faults): DirFs & { writtenPaths: Set<string> } 
           if (faults.truncate) throw errno(faults.truncate, `truncate ${file}`);
           await handle.truncate(size);
         },
-        datasync: () => handle.datasync(),
+        async datasync() {
+          const d = faults.datasync;
+          if (d && (!d.path || d.path.test(file))) throw errno(d.code, `fdatasync ${file}`);
+          await handle.datasync();
+        },
         async sync() {
           if (faults.sync) throw errno(faults.sync, `sync ${file}`);
           await handle.sync();

@@ -91,6 +91,15 @@ describe("clone", () => {
     await expect(pool.volumes.get("copy.img")).rejects.toBeInstanceOf(NotFoundError);
     expect(await fileHash(src.path)).toBe(before);
   });
+
+  it("a clone completes only once its data is on disk: a failed fdatasync fails it and removes the clone", async () => {
+    const src = await source();
+    faults.datasync = { code: "EIO", path: /copy\.img$/ };
+    const job = await pool.volumes.clone(src, { name: "copy.img" });
+    const error = await failure(job);
+    expect([error.info.state, error.info.error]).toEqual(["failed", expect.stringContaining("EIO")]);
+    expect((await fsp.readdir(path.join(root, "pool"))).sort()).toEqual(["src.img"]);
+  });
 });
 
 describe("allocate, wipe, resize", () => {
