@@ -226,7 +226,8 @@ class PlanWalk {
   /** The loop's next step, or `undefined` once the range is covered. */
   async next(): Promise<PlanStep | undefined> {
     while (this.#loopQueue.length === 0) {
-      if (!(await this.#fetch())) return undefined;
+      // A fetch the stream started before ours may have queued a step even when ours found the end.
+      if (!(await this.#fetch())) return this.#loopQueue.shift();
     }
     return this.#loopQueue.shift();
   }
@@ -234,7 +235,7 @@ class PlanWalk {
   /** The stream's next copy step, or `undefined` when no copy step is left. */
   async nextCopy(): Promise<PlanStep | undefined> {
     while (this.#copyQueue.length === 0) {
-      if (!(await this.#fetch())) return undefined;
+      if (!(await this.#fetch())) return this.#copyQueue.shift();
     }
     return this.#copyQueue.shift();
   }

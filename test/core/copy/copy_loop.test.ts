@@ -444,6 +444,49 @@ describe("copyExtents with readAhead", () => {
     expect(reading).toBe(false);
   });
 
+  it("loses no step when the loop and a read ahead both wait for a slow extent walk", async () => {
+    // The read ahead past the last data chunk walks the final hole while the loop asks for its next step.
+    const data = (offset: number) => ({ offset, length: MiB(1), data: true, zero: false, depth: 0 });
+    const hole = (offset: number) => ({ offset, length: MiB(1), data: false, zero: true, depth: 0 });
+    const layouts = [[data(0), hole(MiB(1))], [data(0), hole(MiB(1)), data(MiB(2)), hole(MiB(3))]];
+    for (const layout of layouts) {
+      for (const chunkBytes of [MiB(1), MiB(1) / 2]) {
+        for (const delay of [0, 1, 2]) {
+          const source: Pick<VolumeIO, "read" | "extents"> = {
+            read: async (_offset, target) => {
+              target.fill(5);
+              return target.byteLength;
+            },
+            async *extents() {
+              for (const extent of layout) {
+                for (let i = 0; i < delay; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+                yield extent;
+              }
+            },
+          };
+          const size = layout.length * MiB(1);
+          const dst = new MemoryVolumeStore({ capacityBytes: size, pattern: { kind: "fill", byte: 9 } });
+          const progress: number[] = [];
+          const result = await copyExtents({
+            source,
+            target: dst.open({ write: true }),
+            length: size,
+            chunkBytes,
+            plan: (e) => (e.data ? "copy" : "zero"),
+            readAhead: true,
+            onProgress: (cur) => progress.push(cur),
+          });
+          const half = size / 2;
+          expect(result).toEqual({ bytesCovered: size, bytesRead: half, bytesWritten: half, bytesZeroed: half, bytesSkipped: 0 });
+          expect(progress.at(-1)).toBe(size);
+          const bytes = new Uint8Array(size);
+          dst.readAt(0, bytes);
+          expect(layout.map((e) => bytes[e.offset + e.length - 1])).toEqual(layout.map((e) => (e.data ? 5 : 0)));
+        }
+      }
+    }
+  });
+
   it("reports a plan error met by a read ahead as the TypeError it is", async () => {
     const src = source();
     const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
