@@ -6,13 +6,12 @@
 import type { VolumeIO } from "../volume_io.ts";
 import type { Extent } from "../volume.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
-import { createSegmentByteStream, type SegmentSource } from "./range_stream.ts";
+import { CopyReader } from "./copy_reader.ts";
+import { type CopyPlan, PlanWalk } from "./plan_walk.ts";
 import { VirtError } from "../errors.ts";
-import type { SignalOptions } from "../options.ts";
 import { assertBytes, MiB } from "../units.ts";
 
-/** What to do with one source extent. */
-export type CopyPlan = "copy" | "skip" | "zero" | "allocate-zero";
+export type { CopyPlan } from "./plan_walk.ts";
 
 /** Options of {@linkcode copyExtents}. */
 export interface CopyOptions {
@@ -188,171 +187,6 @@ export async function copyExtents(options: CopyOptions): Promise<CopyResult> {
   }
   return result;
 }
-
-/** One planned piece of the range: `[pos, stop)` of one source extent, and what to do with it. */
-interface PlanStep {
-  action: CopyPlan;
-  pos: number;
-  stop: number;
-}
-
-/**
- * Walks the source's extents once, clipped to the range and planned, for two readers: the loop takes
- * every step in order, and the copy stream takes the `"copy"` steps, possibly one step ahead of the
- * loop (when it reads ahead). Steps fetched for one wait in a queue for the other.
- */
-class PlanWalk {
-  readonly #extents: AsyncIterator<Extent>;
-  readonly #plan: (extent: Extent) => CopyPlan;
-  readonly #start: number;
-  readonly #end: number;
-  #pos: number;
-  /** Steps fetched but not yet taken by the loop. */
-  readonly #loopQueue: PlanStep[] = [];
-  /** Copy steps fetched but not yet taken by the stream. */
-  readonly #copyQueue: PlanStep[] = [];
-  /** Serializes fetches: the loop and the stream may both ask while a fetch runs. */
-  #fetching: Promise<boolean> = Promise.resolve(true);
-  #closed = false;
-
-  constructor(extents: AsyncIterator<Extent>, plan: (extent: Extent) => CopyPlan, start: number, end: number) {
-    this.#extents = extents;
-    this.#plan = plan;
-    this.#start = start;
-    this.#end = end;
-    this.#pos = start;
-  }
-
-  /** The loop's next step, or `undefined` once the range is covered. */
-  async next(): Promise<PlanStep | undefined> {
-    while (this.#loopQueue.length === 0) {
-      // A fetch the stream started before ours may have queued a step even when ours found the end.
-      if (!(await this.#fetch())) return this.#loopQueue.shift();
-    }
-    return this.#loopQueue.shift();
-  }
-
-  /** The stream's next copy step, or `undefined` when no copy step is left. */
-  async nextCopy(): Promise<PlanStep | undefined> {
-    while (this.#copyQueue.length === 0) {
-      if (!(await this.#fetch())) return this.#copyQueue.shift();
-    }
-    return this.#copyQueue.shift();
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#fetching.catch(() => {});
-    await this.#extents.return?.().catch(() => {});
-  }
-
-  /** Fetches one more step (after any fetch in progress); false when the range is covered. */
-  #fetch(): Promise<boolean> {
-    this.#fetching = this.#fetching.then(() => this.#fetchOne());
-    return this.#fetching;
-  }
-
-  async #fetchOne(): Promise<boolean> {
-    for (;;) {
-      if (this.#pos >= this.#end || this.#closed) return false;
-      const { value: extent, done } = await this.#extents.next();
-      if (done || extent.offset > this.#pos) {
-        throw new VirtError(
-          "internal",
-          `Source extents do not cover the range at byte ${this.#pos} (asked ${this.#start}+${this.#end - this.#start})`,
-        );
-      }
-      const stop = Math.min(extent.offset + extent.length, this.#end);
-      if (stop <= this.#pos) continue;
-      const action = this.#plan(extent);
-      if (action !== "copy" && action !== "skip" && action !== "zero" && action !== "allocate-zero") {
-        throw new TypeError(`Cannot copy: plan() returned ${String(action)}, not "copy", "skip", "zero" or "allocate-zero"`);
-      }
-      const step = { action, pos: this.#pos, stop };
-      this.#pos = stop;
-      this.#loopQueue.push(step);
-      if (action === "copy") this.#copyQueue.push(step);
-      return true;
-    }
-  }
-}
-
-/**
- * The bytes of the copy steps: one segment byte stream for the whole copy and a BYOB reader on it, with
- * one buffer, or two when reading ahead (the next read is asked for as soon as a chunk arrives, into the
- * buffer the previous write has finished with).
- */
-class CopyReader {
-  readonly #reader: ReadableStreamBYOBReader;
-  readonly #readAhead: boolean;
-  /** Buffers no read holds. */
-  readonly #free: ArrayBuffer[];
-  #ahead: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
-  #reading: Promise<void> = Promise.resolve();
-
-  constructor(
-    source: Pick<VolumeIO, "read">,
-    walk: PlanWalk,
-    options: { limiter?: RateLimiter; signal?: AbortSignal; chunkBytes: number; readAhead: boolean },
-  ) {
-    const segments: SegmentSource = {
-      async next() {
-        const step = await walk.nextCopy();
-        return step && { offset: step.pos, length: step.stop - step.pos, data: true };
-      },
-    };
-    // Every source read is tracked, so close() can wait for one still running (an abort errors the
-    // stream at once, but cannot stop a read the runtime has started): the caller may close the source next.
-    const tracked = {
-      read: (offset: number, target: Uint8Array, io?: SignalOptions) => {
-        const reading = source.read(offset, target, io);
-        this.#reading = reading.then(() => {}, () => {});
-        return reading;
-      },
-    };
-    const stream = createSegmentByteStream(tracked, segments, options);
-    this.#reader = stream.getReader({ mode: "byob" });
-    this.#readAhead = options.readAhead;
-    this.#free = options.readAhead ? [new ArrayBuffer(options.chunkBytes), new ArrayBuffer(options.chunkBytes)] : [new ArrayBuffer(options.chunkBytes)];
-  }
-
-  /** The next chunk of copy bytes (within one copy step), or `undefined` when the stream has ended. */
-  async read(): Promise<Uint8Array | undefined> {
-    const pending = this.#ahead ?? this.#request();
-    this.#ahead = undefined;
-    const { value, done } = await pending;
-    if (done || !value) return undefined;
-    if (this.#readAhead && this.#free.length > 0) {
-      this.#ahead = this.#request();
-      // Held until the loop asks for it; an error it meets is seen then (or dropped when closing).
-      this.#ahead.catch(() => {});
-    }
-    return value;
-  }
-
-  /** Gives a chunk's buffer back once its write is done. */
-  release(chunk: Uint8Array): void {
-    this.#free.push(chunk.buffer as ArrayBuffer);
-  }
-
-  async close(): Promise<void> {
-    // Cancel on success too: it is what lets the stream drop its listener on the job's signal.
-    // A reason of our own: cancel() without one makes the stream abort its signal with a new DOMException,
-    // whose stack capture is not free.
-    await this.#reader.cancel(COPY_DONE).catch(() => {});
-    await this.#reading;
-  }
-
-  #request(): Promise<ReadableStreamReadResult<Uint8Array>> {
-    const buffer = this.#free.pop();
-    if (buffer === undefined) throw new VirtError("internal", "Copy loop asked for a read with no free buffer");
-    return this.#reader.read(new Uint8Array(buffer));
-  }
-}
-
-/** The reason the copy stream is cancelled with once the copy is over (or failed). */
-const COPY_DONE = Object.freeze({ reason: "copy over" });
 
 /**
  * True when every byte of the chunk is 0: 16 words OR-ed per step while aligned (about twice the speed
