@@ -15,10 +15,11 @@
  *
  * @example
  * ```ts
- * import { createDefaultRegistry, MiB } from "../../mod.ts";
+ * import { createRegistry, MiB } from "../../mod.ts";
  * import { qemuDriver } from "./mod.ts";
  * import { mkdtempSync } from "node:fs";
- * const registry = createDefaultRegistry();
+ * // The default registry has it built in; an empty one takes it like any third-party driver.
+ * const registry = createRegistry();
  * registry.register(qemuDriver);
  * await using conn = await registry.connect("qemu:///session", { stateDir: mkdtempSync("/tmp/virtkit-doc-") });
  * const dom = await conn.domains.define({ name: "demo", vcpus: 1, memoryBytes: MiB(64), disks: [] });
