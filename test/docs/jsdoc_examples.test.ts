@@ -1,0 +1,83 @@
+/**
+ * Every `@example` in the sources runs, on Node and on Deno: each ```ts block of a JSDoc comment is
+ * written to a scratch module, with its relative imports pointed back at the source tree, and imported.
+ * An example throws when what it shows is not what the code does, so a stale one fails here.
+ */
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** Where examples live: the library's sources and the exported testing kit. */
+const SOURCE_DIRS = ["core", "drivers", "plugins", "cli", "test/conformance"];
+
+interface Example {
+  /** `file.ts #n`, for the test name. */
+  name: string;
+  /** The source file, absolute. */
+  file: string;
+  code: string;
+}
+
+function sourceFiles(): string[] {
+  const files = [path.join(ROOT, "mod.ts")];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts") && !entry.name.endsWith(".d.ts")) files.push(full);
+    }
+  };
+  for (const dir of SOURCE_DIRS) walk(path.join(ROOT, dir));
+  return files.sort();
+}
+
+/** The ```ts blocks inside the JSDoc comments of one file, without their ` * ` margins. */
+function examplesOf(file: string): Example[] {
+  const text = fs.readFileSync(file, "utf8");
+  const found: Example[] = [];
+  for (const comment of text.match(/\/\*\*[\s\S]*?\*\//g) ?? []) {
+    if (!comment.includes("@example")) continue;
+    const lines = comment.split("\n").map((line) => line.replace(/^\s*\*(?: |$)/, ""));
+    const body = lines.join("\n");
+    for (const block of body.matchAll(/```ts\n([\s\S]*?)```/g)) {
+      found.push({ name: `${path.relative(ROOT, file)} #${found.length + 1}`, file, code: block[1]! });
+    }
+  }
+  return found;
+}
+
+/** Points `./x.ts` and `../y.ts` specifiers (static and dynamic imports) at the source tree. */
+function withAbsoluteImports(example: Example): string {
+  const dir = path.dirname(example.file);
+  const absolute = (specifier: string) => pathToFileURL(path.resolve(dir, specifier)).href;
+  return example.code
+    .replace(/(from\s+|import\s*\(\s*|import\s+)(["'])(\.\.?\/[^"']+)\2/g, (_all, lead: string, quote: string, spec: string) => `${lead}${quote}${absolute(spec)}${quote}`);
+}
+
+/**
+ * Examples that are a test file of their own: they register vitest suites when imported, which a
+ * running test cannot do. What they show runs in every `describeConformance` call of test/drivers.
+ */
+const SUITE_EXAMPLES = new Set(["test/conformance/vitest.ts"]);
+
+const examples = sourceFiles()
+  .filter((file) => !SUITE_EXAMPLES.has(path.relative(ROOT, file)))
+  .flatMap(examplesOf);
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "virtkit-examples-"));
+afterAll(() => fsp.rm(scratch, { recursive: true, force: true }));
+
+describe("JSDoc examples", () => {
+  it("are found: the sources have examples to run", () => {
+    expect(examples.length).toBeGreaterThan(100);
+  });
+
+  it.each(examples.map((example, index) => ({ ...example, index })))("$name runs", async (example) => {
+    const module = path.join(scratch, `example_${example.index}.ts`);
+    await fsp.writeFile(module, `${withAbsoluteImports(example)}\nexport {};\n`);
+    await import(pathToFileURL(module).href);
+  });
+});
