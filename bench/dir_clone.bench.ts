@@ -275,12 +275,19 @@ export async function run(): Promise<void> {
     await makeSource(path.join(dir, "dense.img"), MiB(160), MiB(160));
     await pool.refresh();
     const cap = MiB(64);
-    const capped = await cloneTimed(pool, "dense.img", "capped.img", cap);
-    await (await pool.volumes.get("capped.img")).delete();
     const ideal = (MiB(160) / cap) * 1000;
     const off = (ms: number) => `${(((ms - ideal) / ideal) * 100).toFixed(2)} %`;
-    console.log(`  cap 64 MiB/s over 160 MiB: job ${capped.jobMs.toFixed(0)} ms (${off(capped.jobMs)}), call to result ${capped.ms.toFixed(0)} ms` +
-      ` (${off(capped.ms)}) vs bytes/cap ${ideal.toFixed(0)} ms (aim within ±2 %)`);
+    // Three runs: a cap is a ceiling, so a disk stall longer than the limiter's 100 ms grace is lost
+    // time that shows as one slow run; the median says what the cap does on a quiet disk.
+    const runs: Array<{ ms: number; jobMs: number }> = [];
+    for (let i = 0; i < 3; i++) {
+      runs.push(await cloneTimed(pool, "dense.img", "capped.img", cap));
+      await (await pool.volumes.get("capped.img")).delete();
+    }
+    const jobMs = median(runs.map((r) => r.jobMs));
+    const callMs = median(runs.map((r) => r.ms));
+    console.log(`  cap 64 MiB/s over 160 MiB, median of 3: job ${jobMs.toFixed(0)} ms (${off(jobMs)}), call to result ${callMs.toFixed(0)} ms` +
+      ` (${off(callMs)}) vs bytes/cap ${ideal.toFixed(0)} ms (aim within ±2 %); job runs ${runs.map((r) => off(r.jobMs)).join(", ")}`);
     await setSpeedLatency(pool);
   } finally {
     await conn.close();
