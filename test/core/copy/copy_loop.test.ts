@@ -487,6 +487,33 @@ describe("copyExtents with readAhead", () => {
     }
   });
 
+  it("starts no source read once it has failed, even when a read ahead was still walking the extents", async () => {
+    let reads = 0;
+    const source: Pick<VolumeIO, "read" | "extents"> = {
+      // Like a volume that does not look at the signal: only the copy can keep it from being read (the
+      // stream answers nothing once cancelled: its pending request has no view left to read into).
+      async read(_offset, target) {
+        reads++;
+        target.fill(1);
+        return target.byteLength;
+      },
+      async *extents() {
+        yield { offset: 0, length: MiB(1), data: true, zero: false, depth: 0 };
+        for (let i = 0; i < 3; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+        yield { offset: MiB(1), length: MiB(1), data: true, zero: false, depth: 0 };
+      },
+    };
+    const failing = new Error("disk full");
+    const target: Pick<VolumeIO, "write" | "writeZeroes"> = {
+      write: () => Promise.reject(failing),
+      writeZeroes: () => Promise.resolve(),
+    };
+    await expect(copyExtents({ source, target, length: MiB(2), chunkBytes: MiB(1), plan: () => "copy", readAhead: true }))
+      .rejects.toBe(failing);
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(reads).toBe(1);
+  });
+
   it("reports a plan error met by a read ahead as the TypeError it is", async () => {
     const src = source();
     const dst = new MemoryVolumeStore({ capacityBytes: MiB(8) });
