@@ -14,6 +14,7 @@ import * as v from "valibot";
  * The path of an issue as a JavaScript accessor: `disks[1].target`, `pools[0].volumes[2].format`.
  *
  * @param issue A valibot issue.
+ * @param depth How many path items to show (default all).
  * @returns The path, or `""` for the value itself.
  * @example
  * ```ts
@@ -23,9 +24,9 @@ import * as v from "valibot";
  * if (result.success || issuePath(result.issues[0]) !== "disks[1].target") throw new Error("unexpected");
  * ```
  */
-export function issuePath(issue: v.BaseIssue<unknown>): string {
+export function issuePath(issue: Pick<v.BaseIssue<unknown>, "path">, depth = issue.path?.length ?? 0): string {
   let path = "";
-  for (const item of issue.path ?? []) {
+  for (const item of (issue.path ?? []).slice(0, depth)) {
     const key = item.key;
     path += typeof key === "number" ? `[${key}]` : path === "" ? String(key) : `.${String(key)}`;
   }
@@ -40,13 +41,15 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
+// An unknown key of a strict object: valibot reports it at the key's path, expecting `never`.
+function isUnknownKey(issue: v.BaseIssue<unknown>): boolean {
+  return issue.type === "strict_object" && issue.expected === "never" && (issue.path?.length ?? 0) > 0;
+}
+
 /** The rule an issue broke, in words. */
 function rule(issue: v.BaseIssue<unknown>): string {
-  const path = issue.path ?? [];
-  const last = path[path.length - 1];
-  // An unknown key of a strict object: valibot reports it at the key's path, expecting `never`.
-  if (issue.type === "strict_object" && issue.expected === "never" && last !== undefined) {
-    return `unknown field "${String(last.key)}" (a typo? unknown fields are refused, not ignored)`;
+  if (isUnknownKey(issue)) {
+    return `unknown field "${String(issue.path![issue.path!.length - 1]!.key)}" (a typo? unknown fields are refused, not ignored)`;
   }
   if (issue.kind === "schema") {
     const expected = (issue.expected ?? "").replace(/^\((.*)\)$/, "$1").replaceAll(" | ", " or ");
@@ -78,7 +81,8 @@ function rule(issue: v.BaseIssue<unknown>): string {
  */
 export function configError(issues: readonly v.BaseIssue<unknown>[], what: string): TypeError | RangeError {
   const shown = issues.slice(0, 5).map((issue) => {
-    const path = issuePath(issue);
+    // An unknown key's path ends in the key itself, which the rule already names.
+    const path = isUnknownKey(issue) ? issuePath(issue, issue.path!.length - 1) : issuePath(issue);
     return path === "" ? rule(issue) : `${path}: ${rule(issue)}`;
   });
   const more = issues.length > 5 ? ` (and ${issues.length - 5} more)` : "";

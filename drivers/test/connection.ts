@@ -20,7 +20,7 @@ import { diskVolume, resolveDisks } from "./disks.ts";
 import { DomainTable, type DomainTransition } from "./domains.ts";
 import type { TestOperation } from "./faults.ts";
 import { commitDomains, commitPools, planFixture } from "./fixture_load.ts";
-import { parseFixture } from "./fixture_validate.ts";
+import { parseFixture } from "./fixture.ts";
 import { type MemoryHost, memoryHostOf } from "./memory_host.ts";
 import { DEFAULT_SEED } from "./seed.ts";
 import { createTestingControls } from "./testing.ts";

@@ -1,86 +1,74 @@
 /**
- * The `test` driver's fixture format: domains, memory pools and volumes as plain JSON-able data, for
- * `test:///path/to/fixture.json` and `conn.testing.load(fixture)`.
+ * The `test` driver's fixture format and its schema: domains, memory pools and volumes as plain
+ * JSON-able data, for `test:///path/to/fixture.json` and `conn.testing.load(fixture)`. A fixture's
+ * domains are domain configs (the same schema as `define()`, plus a `state`), its pools memory pool
+ * configs (plus their `volumes`).
  *
  * @module
  */
-import type { VolumeRef } from "../../core/domain.ts";
+import * as v from "valibot";
+import { domainConfigEntries } from "../../core/config/domain_config.ts";
+import { parseConfig } from "../../core/config/parse_config.ts";
+import { MemoryPoolConfigSchema } from "../../core/config/pool_config.ts";
+import { bytesSchema, integerSchema, nameSchema, uniqueBy, volumeRefSchema } from "../../core/config/rules.ts";
 
-/** One run of synthetic content written into a fixture volume. */
-export interface FixtureContent {
-  /** Start, in bytes. */
-  offset: number;
-  /** Length, in bytes (the run must end within the volume). */
-  length: number;
-  /**
-   * What the run reads as: a byte value (0 to 255) repeated, or `"random"`: deterministic pseudo-random
-   * bytes derived from `seed` and the offset. Neither costs memory in proportion to `length`.
-   */
-  fill: number | "random";
-  /** Seed of `"random"` content (default 0); the same seed gives the same bytes. */
-  seed?: number;
-}
 
-/** A volume of a fixture pool. */
-export interface FixtureVolume {
-  /** Volume name (its key and path are `/<pool>/<name>`). */
-  name: string;
-  /** Virtual size in bytes. */
-  capacityBytes: number;
-  /** Format label (default `"raw"`). */
-  format?: "raw" | "qcow2";
-  /**
-   * Backing volume (qcow2 only): a volume of a memory pool listed earlier in the fixture, or one that
-   * already exists on the connection.
-   */
-  backing?: VolumeRef;
-  /** Runs of data, applied in order (later runs overwrite earlier ones); everything else is a hole. */
-  content?: FixtureContent[];
-}
+/**
+ * One run of synthetic content: `offset` and `length` in bytes (ending within the volume), `fill` a byte
+ * value (0 to 255) repeated or `"random"`: deterministic pseudo-random bytes from `seed` (default 0) and
+ * the offset. Neither costs memory in proportion to `length`.
+ */
+export const FixtureContentSchema = v.pipe(
+  v.strictObject({
+    offset: bytesSchema(0),
+    length: bytesSchema(0),
+    fill: v.union([v.literal("random"), integerSchema(0, 255)]),
+    seed: v.optional(integerSchema(0, 0xffff_ffff)),
+  }),
+  v.check((run) => run.seed === undefined || run.fill === "random", 'seed is only meaningful with fill "random"'),
+);
 
-/** A memory pool of a fixture. */
-export interface FixturePool {
-  /** Pool name. */
-  name: string;
-  /** Only `"memory"` pools can be described by a fixture. */
-  type: "memory";
-  /** Capacity in bytes (default 100 GiB). */
-  capacityBytes?: number;
-  /** Its volumes, created in order. */
-  volumes?: FixtureVolume[];
-}
+/**
+ * A volume of a fixture pool: `name` (its key and path are `/<pool>/<name>`), `capacityBytes`, `format`
+ * (default `"raw"`), `backing` (qcow2 only: a volume listed earlier or already on the connection),
+ * `content` runs applied in order (everything else is a hole).
+ */
+export const FixtureVolumeSchema = v.pipe(
+  v.strictObject({
+    name: nameSchema(255),
+    capacityBytes: bytesSchema(1),
+    format: v.optional(v.picklist(["raw", "qcow2"]), "raw"),
+    backing: v.optional(volumeRefSchema),
+    content: v.optional(v.array(FixtureContentSchema)),
+  }),
+  v.check((volume) => volume.backing === undefined || volume.format === "qcow2", 'backing needs format "qcow2"'),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const volume = dataset.value;
+    volume.content?.forEach((run, index) => {
+      if (run.offset + run.length > volume.capacityBytes) {
+        addIssue({
+          input: run.offset + run.length,
+          message: `the run ends there, beyond the volume's ${volume.capacityBytes} bytes`,
+          path: [{ type: "object", origin: "value", input: volume, key: "content", value: volume.content },
+            { type: "array", origin: "value", input: volume.content!, key: index, value: run }],
+        });
+      }
+    });
+  }),
+);
 
-/** A disk of a fixture domain. */
-export interface FixtureDisk {
-  /** Guest target (`"vda"`). */
-  target: string;
-  /** A pool volume; give this or `path`. */
-  volume?: VolumeRef;
-  /** A volume's path (`"/default-pool/test.qcow2"`); give this or `volume`. */
-  path?: string;
-  /** Image format. */
-  format?: "raw" | "qcow2";
-  /** Guest sees the disk read-only. */
-  readonly?: boolean;
-}
+/** A memory pool of a fixture: a memory pool config (`capacityBytes` default 100 GiB) and its `volumes`. */
+export const FixturePoolSchema = v.strictObject({
+  ...MemoryPoolConfigSchema.entries,
+  volumes: v.optional(v.pipe(v.array(FixtureVolumeSchema), uniqueBy("name", "volume")), () => []),
+});
 
-/** A domain of a fixture. */
-export interface FixtureDomain {
-  /** Domain name. */
-  name: string;
-  /** UUID; generated when absent. */
-  uuid?: string;
-  /** Virtual CPUs. */
-  vcpus: number;
-  /** Guest memory in bytes. */
-  memoryBytes: number;
-  /** Machine type. */
-  machine?: string;
-  /** Initial state (default `"shutoff"`). */
-  state?: "running" | "paused" | "shutoff" | "crashed";
-  /** Disks, in order. */
-  disks: FixtureDisk[];
-}
+/** A domain of a fixture: a domain config and its initial `state` (default `"shutoff"`). */
+export const FixtureDomainSchema = v.strictObject({
+  ...domainConfigEntries,
+  state: v.optional(v.picklist(["running", "paused", "shutoff", "crashed"]), "shutoff"),
+});
 
 /**
  * What `conn.testing.load()` and a `test:///path.json` file describe. Pools (and their volumes) are
@@ -107,9 +95,46 @@ export interface FixtureDomain {
  * }
  * ```
  */
-export interface TestFixture {
-  /** Memory pools with their volumes. */
-  pools?: FixturePool[];
-  /** Domains. */
-  domains?: FixtureDomain[];
+export const TestFixtureSchema = v.strictObject({
+  pools: v.optional(v.pipe(v.array(FixturePoolSchema), uniqueBy("name", "pool")), () => []),
+  domains: v.optional(v.pipe(v.array(FixtureDomainSchema), uniqueBy("name", "domain")), () => []),
+});
+
+/** One run of synthetic content written into a fixture volume. */
+export type FixtureContent = v.InferOutput<typeof FixtureContentSchema>;
+/** A volume of a fixture pool (checked: `format` set). */
+export type FixtureVolume = v.InferOutput<typeof FixtureVolumeSchema>;
+/** A memory pool of a fixture (checked: `volumes` set). */
+export type FixturePool = v.InferOutput<typeof FixturePoolSchema>;
+/** A domain of a fixture (checked: `uuid`, `machine` and `state` set). */
+export type FixtureDomain = v.InferOutput<typeof FixtureDomainSchema>;
+/** A disk of a fixture domain. */
+export type FixtureDisk = FixtureDomain["disks"][number];
+/** A fixture as written (optional fields may be left out). */
+export type TestFixture = v.InferInput<typeof TestFixtureSchema>;
+/** A checked fixture: defaults applied. */
+export type CheckedTestFixture = v.InferOutput<typeof TestFixtureSchema>;
+
+/**
+ * Checks a fixture description and returns a normalised deep copy (defaults filled in, UUIDs in lower
+ * case). References between fixture objects (a backing volume listed later, a disk on a pool that does
+ * not exist) are checked when the fixture is loaded, against what the connection already has.
+ *
+ * @param value Parsed JSON, or an object literal.
+ * @returns The checked fixture.
+ * @throws {TypeError} For a malformed field; the message names its path (`pools[0].volumes[1].format`).
+ * @throws {RangeError} For a number out of range, such as a content run beyond the volume's end.
+ * @example
+ * ```ts
+ * import { parseFixture } from "./fixture.ts";
+ * const fixture = parseFixture({ pools: [{ name: "p", type: "memory", volumes: [{ name: "a", capacityBytes: 4096 }] }] });
+ * if (fixture.pools[0]?.volumes[0]?.format !== "raw") throw new Error("format default not applied");
+ * let message = "";
+ * try { parseFixture({ pools: [{ name: "p", type: "memory", volumes: [{ name: "a", capacityBytes: -1 }] }] }); }
+ * catch (error) { message = (error as Error).message; }
+ * if (!message.includes("pools[0].volumes[0].capacityBytes")) throw new Error(message);
+ * ```
+ */
+export function parseFixture(value: unknown): CheckedTestFixture {
+  return parseConfig(TestFixtureSchema, value, "fixture");
 }

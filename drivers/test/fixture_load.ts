@@ -10,7 +10,7 @@ import type { StorageAccess } from "../../core/driver.ts";
 import { ConflictError, VirtError } from "../../core/errors.ts";
 import type { MemoryPoolConfig } from "../../core/storage_pool.ts";
 import type { DomainTable } from "./domains.ts";
-import type { FixtureDomain, FixturePool, TestFixture } from "./fixture.ts";
+import type { CheckedTestFixture, FixtureDomain, FixturePool } from "./fixture.ts";
 import {
   DEFAULT_POOL_CAPACITY_BYTES,
   type MemoryHost,
@@ -127,7 +127,7 @@ async function checkDomain(domain: FixtureDomain, path: string, target: FixtureT
  * if (plan.pools[0]?.data.volumes.size !== 1) throw new Error("unexpected");
  * ```
  */
-export async function planFixture(fixture: TestFixture, target: FixtureTarget): Promise<FixturePlan> {
+export async function planFixture(fixture: CheckedTestFixture, target: FixtureTarget): Promise<FixturePlan> {
   const planned = new Map<string, MemoryPoolData>();
   const pools = (fixture.pools ?? []).map((pool, i) => {
     const data = buildPool(pool, `pools[${i}]`, target, planned);

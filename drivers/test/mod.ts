@@ -36,8 +36,8 @@ import { TestConnection } from "./connection.ts";
 import { memoryHostOf } from "./memory_host.ts";
 import { MemoryPool } from "./memory_pool.ts";
 
-export type { FixtureContent, FixtureDisk, FixtureDomain, FixturePool, FixtureVolume, TestFixture } from "./fixture.ts";
-export { parseFixture } from "./fixture_validate.ts";
+export type { CheckedTestFixture, FixtureContent, FixtureDisk, FixtureDomain, FixturePool, FixtureVolume, TestFixture } from "./fixture.ts";
+export { FixtureDomainSchema, FixturePoolSchema, parseFixture, TestFixtureSchema } from "./fixture.ts";
 export { TEST_OPERATIONS, type TestOperation } from "./faults.ts";
 export { DEFAULT_DOMAIN_UUID, DEFAULT_SEED } from "./seed.ts";
 

@@ -7,7 +7,7 @@ import type { DriverContext, TestingControls } from "../../core/driver.ts";
 import { UnsupportedError } from "../../core/errors.ts";
 import type { DomainTable } from "./domains.ts";
 import { commitDomains, commitPools, planFixture } from "./fixture_load.ts";
-import { parseFixture } from "./fixture_validate.ts";
+import { parseFixture } from "./fixture.ts";
 import type { MemoryHost } from "./memory_host.ts";
 
 /** What the controls reach. */
