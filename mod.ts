@@ -48,6 +48,7 @@ export { API_VERSION, definePlugin } from "./core/plugin.ts";
 export type { ConnectCleanup, ConnectListener, PluginDefinition, PluginHost, PluginTeardown } from "./core/plugin.ts";
 export { defineHypervisorDriver, defineStorageBackend } from "./core/driver.ts";
 export type {
+  AnyStorageBackendDefinition,
   DriverContext,
   HypervisorConnection,
   HypervisorDriverDefinition,

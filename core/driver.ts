@@ -17,7 +17,8 @@ import type { EventBus } from "./event_bus.ts";
 import type { Job } from "./job.ts";
 import type { JobManager } from "./jobs/types.ts";
 import type { SignalOptions } from "./options.ts";
-import type { PoolConfig } from "./storage_pool.ts";
+import type { GenericSchema } from "valibot";
+import type { BasePoolConfig, PoolConfig } from "./storage_pool.ts";
 import type { PoolConfigStore } from "./storage/pool_config_store.ts";
 import type { ConnectionUri } from "./uri.ts";
 import type { BackingRef, VolumeInfo } from "./volume.ts";
@@ -111,13 +112,19 @@ export interface StoragePoolBackend {
 }
 
 /** A storage backend: opens pools of one `type`. */
-export interface StorageBackendDefinition<C extends PoolConfig = PoolConfig> {
+export interface StorageBackendDefinition<C extends BasePoolConfig = PoolConfig> {
   /** Always `"storage"`. */
   readonly kind: "storage";
   /** The pool `type` it serves (`"dir"`, `"logical"`, ...). */
   readonly name: string;
   /**
-   * Checks a pool definition's own fields (name and type are checked by core).
+   * The schema of its pool definitions (valibot), which core checks every definition of this type
+   * against (after name and type), so its messages have the shape of every other config error. Built-in
+   * types (`dir`, `logical`, `iscsi`, `memory`) have one in `core/config/pool_config.ts` already.
+   */
+  readonly configSchema?: GenericSchema<unknown, C>;
+  /**
+   * Checks what a schema cannot (runs after `configSchema`; name and type are checked by core).
    *
    * @throws {TypeError} For a malformed config.
    */
@@ -125,6 +132,14 @@ export interface StorageBackendDefinition<C extends PoolConfig = PoolConfig> {
   /** Opens a pool (defined, maybe not built). */
   open(config: C, ctx: DriverContext): Promise<StoragePoolBackend>;
 }
+
+/**
+ * A storage backend of any pool config type, as `registry.register()` takes them: a backend whose config
+ * is a plain interface (`StorageBackendDefinition<ScratchPoolConfig>`) is not a
+ * `StorageBackendDefinition<PoolConfig>`, and need not be.
+ */
+// deno-lint-ignore no-explicit-any
+export type AnyStorageBackendDefinition = StorageBackendDefinition<any>;
 
 /** The pools of a connection, as drivers see them. */
 export interface StorageAccess {
@@ -280,16 +295,21 @@ export function defineHypervisorDriver(def: Omit<HypervisorDriverDefinition, "ki
  * if (scratch.kind !== "storage" || scratch.name !== "scratch") throw new Error("unexpected");
  * ```
  */
-export function defineStorageBackend<C extends PoolConfig = PoolConfig>(
+export function defineStorageBackend<C extends BasePoolConfig = PoolConfig>(
   def: Omit<StorageBackendDefinition<C>, "kind">,
 ): StorageBackendDefinition<C> {
   const { name } = checkDefinition(def, "storage backend");
   if (def.validate !== undefined && typeof def.validate !== "function") {
     throw new TypeError(`Invalid storage backend "${name}": validate must be a function when given`);
   }
+  const schema = def.configSchema as { kind?: unknown; "~run"?: unknown } | undefined;
+  if (schema !== undefined && (schema.kind !== "schema" || typeof schema["~run"] !== "function")) {
+    throw new TypeError(`Invalid storage backend "${name}": configSchema must be a valibot schema when given`);
+  }
   return Object.freeze({
     kind: "storage",
     name,
+    ...(def.configSchema === undefined ? {} : { configSchema: def.configSchema }),
     ...(def.validate === undefined ? {} : { validate: def.validate }),
     open: def.open,
   });

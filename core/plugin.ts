@@ -6,7 +6,7 @@
  * @module
  */
 import type { Connection } from "./connection.ts";
-import type { HypervisorDriverDefinition, StorageBackendDefinition } from "./driver.ts";
+import type { AnyStorageBackendDefinition, HypervisorDriverDefinition, StorageBackendDefinition } from "./driver.ts";
 import { StateError, UnsupportedError } from "./errors.ts";
 import type { LazyDriver } from "./registry.ts";
 
@@ -36,7 +36,7 @@ export interface PluginHost {
      *
      * @returns A function that removes it again.
      */
-    register(def: HypervisorDriverDefinition | StorageBackendDefinition | LazyDriver): () => void;
+    register(def: HypervisorDriverDefinition | AnyStorageBackendDefinition | LazyDriver): () => void;
   };
   /**
    * Adds a listener called with every connection opened through the registry from now on; if it
@@ -100,7 +100,7 @@ export function definePlugin(def: PluginDefinition): PluginDefinition {
 /** What {@linkcode installPlugin} needs from a registry. @internal */
 export interface PluginTarget {
   /** The registry's own `register`. */
-  register(def: HypervisorDriverDefinition | StorageBackendDefinition | LazyDriver): () => void;
+  register(def: HypervisorDriverDefinition | AnyStorageBackendDefinition | LazyDriver): () => void;
   /** The registry's per-connection listeners. */
   readonly connectListeners: Set<ConnectListener>;
 }
@@ -128,7 +128,7 @@ export async function installPlugin(plugin: PluginDefinition, target: PluginTarg
   const host: PluginHost = Object.freeze({
     apiVersion: API_VERSION,
     registry: Object.freeze({
-      register(def: HypervisorDriverDefinition | StorageBackendDefinition | LazyDriver) {
+      register(def: HypervisorDriverDefinition | AnyStorageBackendDefinition | LazyDriver) {
         assertActive("register a driver");
         const off = target.register(def);
         undo.push(off);

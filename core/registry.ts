@@ -8,7 +8,7 @@
  */
 import type { Connection, ConnectOptions } from "./connection.ts";
 import { defineHypervisorDriver, defineStorageBackend } from "./driver.ts";
-import type { HypervisorDriverDefinition, StorageBackendDefinition } from "./driver.ts";
+import type { AnyStorageBackendDefinition, HypervisorDriverDefinition, StorageBackendDefinition } from "./driver.ts";
 import { ConflictError, NotFoundError, VirtError } from "./errors.ts";
 import { type ConnectListener, installPlugin, type PluginDefinition } from "./plugin.ts";
 
@@ -61,7 +61,7 @@ export interface Registry {
    * @throws {ConflictError} When the kind and name, or one of the schemes, is taken.
    * @throws {TypeError} For a malformed definition.
    */
-  register(def: HypervisorDriverDefinition | StorageBackendDefinition | LazyDriver): () => void;
+  register(def: HypervisorDriverDefinition | AnyStorageBackendDefinition | LazyDriver): () => void;
   /**
    * Runs a plugin's setup. Always asynchronous, whether or not setup is.
    *

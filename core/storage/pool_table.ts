@@ -11,6 +11,7 @@ import type { EventBus } from "../event_bus.ts";
 import type { JobManager } from "../jobs/types.ts";
 import type { SignalOptions } from "../options.ts";
 import type { PoolConfig } from "../storage_pool.ts";
+import { BasePoolConfigSchema, checkPoolConfig } from "../config/pool_config.ts";
 import { assertName, assertObject } from "../validate.ts";
 import type { VolumeIO } from "../volume_io.ts";
 import type { PoolConfigStore } from "./pool_config_store.ts";
@@ -115,17 +116,15 @@ export class PoolTable {
   /**
    * Validates a definition and finds its backend.
    *
-   * @throws {TypeError} For a malformed config (also from the backend's own `validate`).
+   * @throws {TypeError} For a malformed config: by the schema of its type (the backend's `configSchema`,
+   *   or the built-in one), then by the backend's own `validate`.
    * @throws {NotFoundError} When no backend serves its type.
    */
   async checkConfig(input: PoolConfig): Promise<{ config: PoolConfig; definition: StorageBackendDefinition }> {
-    const raw = assertObject(input, "pool config");
-    assertName(raw.name, "pool name");
-    if (typeof raw.type !== "string" || raw.type.length === 0) {
-      throw new TypeError(`Invalid pool type for pool "${raw.name}": expected a non-empty string`);
-    }
-    const config = structuredClone(input);
-    const definition = await this.#options.registry.storageBackend(config.type);
+    // Name and type first, so an unknown type is a NotFoundError and not a schema error.
+    const { type } = checkPoolConfig(input, BasePoolConfigSchema);
+    const definition = await this.#options.registry.storageBackend(type);
+    const config = checkPoolConfig(structuredClone(input), definition.configSchema);
     definition.validate?.(config);
     return { config, definition };
   }

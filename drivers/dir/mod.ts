@@ -26,7 +26,8 @@
  * @module
  */
 import { defineStorageBackend, type StorageBackendDefinition } from "../../core/driver.ts";
-import type { DirPoolConfig, PoolConfig } from "../../core/storage_pool.ts";
+import { DirPoolConfigSchema } from "../../core/config/pool_config.ts";
+import type { DirPoolConfig } from "../../core/storage_pool.ts";
 import { DirPool, type DirPoolOptions } from "./dir_pool.ts";
 
 export { DirPool, type DirPoolOptions } from "./dir_pool.ts";
@@ -34,29 +35,6 @@ export { createPoolConfigFileStore } from "./pool_config_file_store.ts";
 export type { DirEntry, DirFile, DirFs, DirFsSizes, DirReadResult, DirStats, DirWriteResult } from "./dir_fs.ts";
 export { nodeDirFs } from "./dir_fs.ts";
 export { type HoleFinder, lseekHoleFinder, runtimeHoleFinder } from "./hole_finder.ts";
-
-/**
- * Checks a `dir` pool definition: `path` must be an absolute path without NUL.
- *
- * @param config The definition (name and type are checked by core).
- * @throws {TypeError} When `path` is missing, relative or contains NUL.
- * @example
- * ```ts
- * import { validateDirPoolConfig } from "./mod.ts";
- * validateDirPoolConfig({ name: "images", type: "dir", path: "/var/lib/images" });
- * let threw = false;
- * try { validateDirPoolConfig({ name: "images", type: "dir", path: "images" }); } catch { threw = true; }
- * if (!threw) throw new Error("unexpected");
- * ```
- */
-export function validateDirPoolConfig(config: PoolConfig): void {
-  const dirPath = (config as { path?: unknown }).path;
-  if (typeof dirPath !== "string" || dirPath.length === 0) {
-    throw new TypeError(`Invalid path for pool "${config.name}": expected an absolute directory path`);
-  }
-  if (dirPath.includes("\0")) throw new TypeError(`Invalid path for pool "${config.name}": it contains NUL`);
-  if (!dirPath.startsWith("/")) throw new TypeError(`Invalid path for pool "${config.name}": "${dirPath}" is not absolute`);
-}
 
 /**
  * Makes a `dir` backend definition with test seams (a fault-injecting file system, a fixed hole
@@ -74,7 +52,8 @@ export function validateDirPoolConfig(config: PoolConfig): void {
 export function createDirBackend(options: DirPoolOptions = {}): StorageBackendDefinition {
   return defineStorageBackend({
     name: "dir",
-    validate: validateDirPoolConfig,
+    // core checks every dir definition against it: an absolute path without control characters.
+    configSchema: DirPoolConfigSchema,
     open: (config) => Promise.resolve(new DirPool(config as DirPoolConfig, options)),
   });
 }
