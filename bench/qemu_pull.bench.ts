@@ -125,7 +125,7 @@ interface PullTime {
 
 /** Pull through virtkit: from blockPull() to wait() resolving. */
 async function pullVirtkit(conn: Connection, name: string, overlay: string, bandwidth: number): Promise<PullTime> {
-  const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: overlay, format: "qcow2" }] });
+  const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, machine: "none", disks: [{ target: "vda", path: overlay, format: "qcow2" }] });
   await dom.start();
   let created = 0;
   let completed = 0;
@@ -151,7 +151,7 @@ async function pullByHand(dir: string, overlay: string, base: string, bandwidth:
     { path: overlay, format: "qcow2", virtualBytes: 0, node: "vda-0", fileNode: "vda-0-file" },
     { path: base, format: "raw", virtualBytes: 0, node: "vda-1", fileNode: "vda-1-file" },
   ];
-  const args = buildQemuArgs({ name: "hand", vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: overlay }] }, [{ target: "vda", layers }], { socket }, accel);
+  const args = buildQemuArgs({ name: "hand", vcpus: 1, memoryBytes: 64 * MiB, machine: "none", disks: [{ target: "vda", path: overlay }] }, [{ target: "vda", layers }], { socket }, accel);
   const { child, qmp } = await spawnByHand(args, socket);
   await qmp.send("cont");
   const done = qmp.next("BLOCK_JOB_COMPLETED");
@@ -234,14 +234,14 @@ export async function run(): Promise<void> {
     // 3. Start to QMP ready.
     const starts: number[] = [];
     const hands: number[] = [];
-    const dom = await conn.domains.define({ name: "bench-start", vcpus: 1, memoryBytes: 64 * MiB, disks: [] });
+    const dom = await conn.domains.define({ name: "bench-start", vcpus: 1, memoryBytes: 64 * MiB, machine: "none", disks: [] });
     for (let i = 0; i < 7; i++) {
       let t0 = performance.now();
       await dom.start();
       starts.push(performance.now() - t0);
       await dom.destroy();
       const socket = join(dir, "start.qmp");
-      const args = buildQemuArgs({ name: "bench-start", vcpus: 1, memoryBytes: 64 * MiB, disks: [] }, [], { socket }, accel);
+      const args = buildQemuArgs({ name: "bench-start", vcpus: 1, memoryBytes: 64 * MiB, machine: "none", disks: [] }, [], { socket }, accel);
       t0 = performance.now();
       const { child, qmp } = await spawnByHand(args, socket);
       await qmp.send("cont");

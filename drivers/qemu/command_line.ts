@@ -1,17 +1,19 @@
 /**
  * The QEMU command line of a domain.
  *
- * Machine choice: without `machine` the domain gets QEMU's `none` machine, which has no firmware, no
- * guest devices and at most one vCPU, so a domain without a guest OS costs no CPU while its disks live
- * as `-blockdev` nodes that block jobs work on (what this driver exists for). With a real machine type
- * (`"pc"`, `"q35"`) every disk is also attached to the guest as `virtio-blk-pci`, and `-smp` carries the
- * vCPUs; such a guest without an OS spins in its firmware.
+ * Machine choice: without `machine` the domain gets `q35` (the schema's default, libvirt's for x86_64),
+ * a machine a guest boots on: every disk is attached to the guest as a device (`virtio-blk-pci` for a
+ * `vdX` target, as libvirt attaches it) and `-smp` carries the vCPUs. `machine: "none"` is QEMU's machine
+ * without firmware, guest devices or more than one vCPU: the disks live only as `-blockdev` nodes that
+ * block jobs work on, and a domain without a guest OS costs no CPU (block-job-only uses and tests).
  *
  * @module
  */
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
+import { DEFAULT_MACHINE } from "../../core/config/domain_config.ts";
 import type { DomainConfig } from "../../core/domain.ts";
+import { UnsupportedError } from "../../core/errors.ts";
 import type { RunDisk } from "./state_store.ts";
 
 /** The emulator the driver runs. */
@@ -51,15 +53,19 @@ export interface LaunchPaths {
  * @param paths Socket path.
  * @param accel Accelerator.
  * @returns The argument list.
+ * @throws {UnsupportedError} For a disk whose target is not `vdX` on a machine with devices (this driver
+ *   attaches disks as virtio only).
  * @example
  * ```ts
  * import { buildQemuArgs } from "./command_line.ts";
- * const args = buildQemuArgs({ name: "a", vcpus: 1, memoryBytes: 64 << 20, disks: [] }, [], { socket: "/tmp/a.qmp" }, "tcg");
- * if (!args.includes("-nodefaults") || args[args.indexOf("-machine") + 1] !== "none") throw new Error("unexpected");
+ * const args = buildQemuArgs({ name: "a", vcpus: 2, memoryBytes: 64 << 20, disks: [] }, [], { socket: "/tmp/a.qmp" }, "tcg");
+ * if (!args.includes("-nodefaults") || args[args.indexOf("-machine") + 1] !== "q35" || args[args.indexOf("-smp") + 1] !== "2") {
+ *   throw new Error("unexpected");
+ * }
  * ```
  */
 export function buildQemuArgs(config: DomainConfig, disks: readonly RunDisk[], paths: LaunchPaths, accel: "kvm" | "tcg"): string[] {
-  const machine = config.machine ?? "none";
+  const machine = config.machine ?? DEFAULT_MACHINE;
   const args = [
     "-nodefaults",
     "-no-user-config",
@@ -91,7 +97,18 @@ export function buildQemuArgs(config: DomainConfig, disks: readonly RunDisk[], p
       if (layer.format === "qcow2" || layer.format === "qed") format.backing = below ? below.node : null;
       args.push("-blockdev", JSON.stringify(format));
     }
-    if (machine !== "none") args.push("-device", `virtio-blk-pci,drive=${disk.layers[0]!.node},id=${disk.target}`);
+    if (machine !== "none") args.push("-device", guestDevice(disk, config.name));
   }
   return args;
+}
+
+/** The guest device of a disk: virtio-blk for `vdX`, as libvirt attaches it on x86 machines. */
+function guestDevice(disk: RunDisk, domain: string): string {
+  if (!disk.target.startsWith("vd")) {
+    throw new UnsupportedError("attach disk", {
+      driver: "qemu",
+      detail: `disk "${disk.target}" of domain "${domain}": the qemu driver attaches vdX targets (virtio-blk); use machine "none" to keep it a block node only`,
+    });
+  }
+  return `virtio-blk-pci,drive=${disk.layers[0]!.node},id=${disk.target}`;
 }

@@ -1,5 +1,7 @@
 /** The QEMU command line built from a domain definition (no QEMU needed). */
 import { describe, expect, it } from "vitest";
+import { checkDomainConfig } from "../../../core/config/domain_config.ts";
+import { UnsupportedError } from "../../../core/errors.ts";
 import { buildQemuArgs } from "../../../drivers/qemu/command_line.ts";
 import type { RunDisk } from "../../../drivers/qemu/state_store.ts";
 
@@ -14,16 +16,33 @@ const chain: RunDisk = {
 const blockdevs = (args: string[]) => args.flatMap((a, i) => (args[i - 1] === "-blockdev" ? [JSON.parse(a) as Record<string, unknown>] : []));
 
 describe("qemu command line", () => {
-  it("defaults to -machine none without -smp or devices, stopped (-S), with the QMP socket", () => {
-    const args = buildQemuArgs({ name: "a,b", vcpus: 1, memoryBytes: 100 * MiB + 1, disks: [] }, [], { socket: "/run/x.qmp" }, "kvm");
+  it("machine none: no -smp and no devices, stopped (-S), with the QMP socket", () => {
+    const args = buildQemuArgs({ name: "a,b", vcpus: 1, memoryBytes: 100 * MiB + 1, machine: "none", disks: [] }, [], { socket: "/run/x.qmp" }, "kvm");
     expect(args).toEqual([
       "-nodefaults", "-no-user-config", "-nographic", "-display", "none", "-name", "guest=a,,b",
       "-machine", "none", "-accel", "kvm", "-m", "101M", "-qmp", "unix:/run/x.qmp,server=on,wait=off", "-S",
     ]);
   });
 
+  it("without a machine: q35 (the schema's default), -smp vcpus and a virtio-blk-pci device per disk", () => {
+    const config = checkDomainConfig({ name: "d", vcpus: 3, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: "/i/top.qcow2" }] });
+    const args = buildQemuArgs(config, [chain], { socket: "/s" }, "tcg");
+    expect(args.slice(args.indexOf("-machine"), args.indexOf("-machine") + 2)).toEqual(["-machine", "q35"]);
+    expect(args.slice(args.indexOf("-smp"), args.indexOf("-smp") + 2)).toEqual(["-smp", "3"]);
+    expect(args.slice(-2)).toEqual(["-device", "virtio-blk-pci,drive=vda-0,id=vda"]);
+    // The same config unchecked (a driver handed it directly) gets the same default.
+    expect(buildQemuArgs({ ...config, machine: undefined }, [chain], { socket: "/s" }, "tcg")).toEqual(args);
+  });
+
+  it("a target other than vdX on a machine with devices is an UnsupportedError; on machine none it is a node only", () => {
+    const sda: RunDisk = { target: "sda", layers: chain.layers };
+    const config = { name: "d", vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "sda", path: "/i/top.qcow2" }] };
+    expect(() => buildQemuArgs(config, [sda], { socket: "/s" }, "tcg")).toThrow(UnsupportedError);
+    expect(buildQemuArgs({ ...config, machine: "none" }, [sda], { socket: "/s" }, "tcg")).not.toContain("-device");
+  });
+
   it("names every node of a chain, bottom first, backing layers read-only, top linked to its backing", () => {
-    const config = { name: "d", vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: "/i/top.qcow2" }] };
+    const config = { name: "d", vcpus: 1, memoryBytes: 64 * MiB, machine: "none", disks: [{ target: "vda", path: "/i/top.qcow2" }] };
     const nodes = blockdevs(buildQemuArgs(config, [chain], { socket: "/s" }, "tcg"));
     expect(nodes).toEqual([
       { driver: "file", filename: "/i/base.raw", "node-name": "vda-1-file", "read-only": true },
