@@ -89,6 +89,7 @@ export type { SignalOptions } from "./core/options.ts";
 export type {
   BackingLayer,
   BlockPullOptions,
+  DefineXmlOptions,
   CheckedDomainConfig,
   DiskConfig,
   DiskInfo,

@@ -5,6 +5,8 @@
  */
 import type { Job } from "./job.ts";
 import type { SignalOptions } from "./options.ts";
+import type { DomainXmlOptions } from "./xml/domain_xml.ts";
+import type { XmlParseOptions, XmlWarning } from "./xml/element_reader.ts";
 
 /** Domain run states, as libvirt reports them. */
 export type DomainState = "running" | "paused" | "shutoff" | "crashed";
@@ -78,6 +80,8 @@ export interface Domain {
   info(options?: SignalOptions): Promise<DomainInfo>;
   /** The configuration it was defined with. */
   config(options?: SignalOptions): Promise<DomainConfig>;
+  /** Its configuration as libvirt domain XML (`virsh dumpxml --inactive`), for `virsh define`. */
+  xml(options?: SignalOptions & DomainXmlOptions): Promise<string>;
   /** Starts a shut-off domain; `StateError` if it runs. */
   start(options?: SignalOptions): Promise<void>;
   /** Asks the guest to power off (ACPI); `StateError` if it is not running. */
@@ -113,4 +117,15 @@ export interface DomainCollection {
   get(name: string, options?: SignalOptions): Promise<Domain>;
   /** Defines a new (shut-off) domain; `ConflictError` when the name is taken. */
   define(config: DomainConfig, options?: SignalOptions): Promise<Domain>;
+  /**
+   * Defines a domain from libvirt domain XML (`virsh dumpxml`), checked like `define()`. What virtkit
+   * does not model goes to `onWarning` (or is a `TypeError` with `strict: true`).
+   */
+  defineXml(xml: string, options?: DefineXmlOptions): Promise<Domain>;
+}
+
+/** Options of `defineXml()` (domains and pools). */
+export interface DefineXmlOptions extends SignalOptions, XmlParseOptions {
+  /** Told about each element or attribute virtkit does not model and so drops. */
+  onWarning?: (warning: XmlWarning) => void;
 }

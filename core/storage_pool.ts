@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { DefineXmlOptions } from "./domain.ts";
 import type { SignalOptions } from "./options.ts";
 import type { VolumeCollection } from "./volume.ts";
 
@@ -42,6 +43,8 @@ export interface StoragePool {
   info(options?: SignalOptions): Promise<PoolInfo>;
   /** Its definition. */
   config(options?: SignalOptions): Promise<PoolConfig>;
+  /** Its definition as libvirt pool XML (`dir`, `logical`, `iscsi`; others: `UnsupportedError`). */
+  xml(options?: SignalOptions): Promise<string>;
   /** Prepares the underlying storage (creates the directory, the volume group, ...). */
   build(options?: SignalOptions): Promise<void>;
   /** Activates the pool; `StateError` if active. */
@@ -68,4 +71,9 @@ export interface PoolCollection {
   define(config: PoolConfig, options?: SignalOptions): Promise<StoragePool>;
   /** Defines, builds and starts a pool. */
   create(config: PoolConfig, options?: SignalOptions): Promise<StoragePool>;
+  /**
+   * Defines an inactive pool from libvirt pool XML (`virsh pool-dumpxml`), checked like `define()`; a
+   * type virtkit has no backend for is an `UnsupportedError`. Unmodeled content goes to `onWarning`.
+   */
+  defineXml(xml: string, options?: DefineXmlOptions): Promise<StoragePool>;
 }

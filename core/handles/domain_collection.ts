@@ -5,11 +5,12 @@
  * @module
  */
 import { checkDomainConfig, MAX_DOMAIN_NAME_LENGTH } from "../config/domain_config.ts";
-import type { Domain, DomainCollection, DomainConfig } from "../domain.ts";
+import type { DefineXmlOptions, Domain, DomainCollection, DomainConfig } from "../domain.ts";
 import { NotFoundError } from "../errors.ts";
 import type { SignalOptions } from "../options.ts";
 import { requireOp } from "../require_op.ts";
 import { assertName } from "../validate.ts";
+import { domainFromXml } from "../xml/domain_xml.ts";
 import { createDomainHandle, type DomainHandleContext } from "./domain_handle.ts";
 
 /**
@@ -63,6 +64,11 @@ export function createDomainCollection(ctx: DomainHandleContext): DomainCollecti
       open(`define domain "${normalized.name}"`, options);
       await requireOp(driver, "defineDomain", ctx.driverName)(normalized, options);
       return createDomainHandle(ctx, normalized.name, normalized.uuid!);
+    },
+    async defineXml(xml: string, options?: DefineXmlOptions): Promise<Domain> {
+      const { config, warnings } = domainFromXml(xml, options);
+      for (const warning of warnings) options?.onWarning?.(warning);
+      return await this.define(config, options);
     },
   });
 }

@@ -12,6 +12,7 @@ import type { SignalOptions } from "../options.ts";
 import { type OperationName, requireOp } from "../require_op.ts";
 import { assertBandwidth } from "../units.ts";
 import { assertName } from "../validate.ts";
+import { type DomainXmlOptions, domainToXml } from "../xml/domain_xml.ts";
 
 /** What every domain handle of a connection shares. */
 export interface DomainHandleContext {
@@ -73,6 +74,8 @@ export function createDomainHandle(ctx: DomainHandleContext, name: string, uuid:
     uuid,
     info: async (options?: SignalOptions) => await dispatch("read", "domainInfo", options)(name, options),
     config: async (options?: SignalOptions) => await dispatch("read the config of", "domainConfig", options)(name, options),
+    xml: async (options?: SignalOptions & DomainXmlOptions) =>
+      domainToXml(await dispatch("read the config of", "domainConfig", options)(name, options), options),
     start: async (options?: SignalOptions) => await dispatch("start", "startDomain", options)(name, options),
     async shutdown(options?: SignalOptions & { timeoutMs?: number }): Promise<void> {
       const timeoutMs = options?.timeoutMs;

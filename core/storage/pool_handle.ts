@@ -12,6 +12,7 @@ import { signalOnly } from "./job_support.ts";
 import type { PoolEntry, PoolTable } from "./pool_table.ts";
 import { findReader, requireOp, UNFINISHED_JOB_STATES } from "./volume_checks.ts";
 import { createVolumeCollection } from "./volume_handle.ts";
+import { poolToXml } from "../xml/pool_xml.ts";
 
 type PoolVerb = "build" | "start" | "stop" | "refresh" | "delete" | "undefine";
 
@@ -66,6 +67,10 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
     async config(options): Promise<PoolConfig> {
       await table.ready(options);
       return structuredClone(table.entry(name).config);
+    },
+    async xml(options): Promise<string> {
+      await table.ready(options);
+      return poolToXml(table.entry(name).config);
     },
     build: verb(async (entry, options) => {
       assertInactive(entry, "build");

@@ -17,6 +17,7 @@ import { createMemoryPoolConfigStore, type PoolConfigStore } from "./pool_config
 import { createPoolHandle, forget } from "./pool_handle.ts";
 import { PoolTable, type StorageBackendSource } from "./pool_table.ts";
 import { createVolumeHandle } from "./volume_handle.ts";
+import { poolFromXml } from "../xml/pool_xml.ts";
 
 export type { PoolConfigStore } from "./pool_config_store.ts";
 export type { StorageBackendSource } from "./pool_table.ts";
@@ -128,6 +129,11 @@ export function createPoolManager(options: PoolManagerOptions): PoolManager {
       return handle(table.entry(name).name);
     },
     define: (config, opts) => define(config, opts?.signal),
+    async defineXml(xml, opts) {
+      const { config, warnings } = poolFromXml(xml, opts);
+      for (const warning of warnings) opts?.onWarning?.(warning);
+      return await define(config, opts?.signal);
+    },
     async create(config, opts) {
       const pool = await define(config, opts?.signal);
       try {
