@@ -62,17 +62,6 @@ interface DomainRecord {
   state: DomainState;
 }
 
-function checkDisks(name: string, disks: readonly DiskConfig[]): void {
-  const targets = new Set<string>();
-  for (const disk of disks) {
-    if (targets.has(disk.target)) throw new TypeError(`Invalid config of domain "${name}": disk target "${disk.target}" is used twice`);
-    targets.add(disk.target);
-    if ((disk.volume === undefined) === (disk.path === undefined)) {
-      throw new TypeError(`Invalid config of domain "${name}": disk "${disk.target}" needs exactly one of volume and path`);
-    }
-  }
-}
-
 /**
  * The domains of one `test` connection, in definition order. Every change emits its domain event on the
  * connection's bus (`reason` as libvirt names it: `added`, `removed`, `booted`, `shutdown`, `destroyed`,
@@ -130,13 +119,12 @@ export class DomainTable {
   }
 
   /**
-   * Checks that `config` could be defined now: disks well formed, name and UUID free.
+   * Checks that `config` could be defined now: name and UUID free (its fields were checked by the
+   * domain config schema before they reached the driver).
    *
-   * @throws {TypeError} For a disk with a repeated target or without exactly one of volume and path.
    * @throws {ConflictError} When the name or the UUID is taken.
    */
   checkDefinable(config: DomainConfig): void {
-    checkDisks(config.name, config.disks);
     if (this.#domains.has(config.name)) {
       throw new ConflictError(`Cannot define domain "${config.name}": a domain with that name exists`, { driver: DRIVER });
     }
