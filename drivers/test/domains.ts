@@ -5,7 +5,7 @@
  * @module
  */
 import { ConflictError, NotFoundError, StateError } from "../../core/errors.ts";
-import type { DiskConfig, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
+import type { DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
 import type { DomainEventPayload } from "../../core/events.ts";
 import type { EventBus } from "../../core/event_bus.ts";
 
