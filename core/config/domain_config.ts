@@ -26,7 +26,17 @@ export const DEFAULT_MACHINE = "q35";
 
 const MACHINE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-/** The fields of a domain definition, for schemas that extend it (the `test` driver's fixtures). */
+/**
+ * The fields of a domain definition, for schemas that extend it (the `test` driver's fixtures).
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { domainConfigEntries } from "./domain_config.ts";
+ * const WithState = v.strictObject({ ...domainConfigEntries, state: v.optional(v.string()) });
+ * if (!v.is(WithState, { name: "a", vcpus: 1, memoryBytes: 1, disks: [], state: "running" })) throw new Error("unexpected");
+ * ```
+ */
 export const domainConfigEntries = {
   name: nameSchema(MAX_DOMAIN_NAME_LENGTH),
   uuid: v.optional(uuidSchema, () => crypto.randomUUID() as string),

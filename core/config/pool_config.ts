@@ -20,10 +20,30 @@ const TOKEN = /^[!-~]{1,223}$/;
 
 const common = { name: nameSchema(255), uuid: v.optional(uuidSchema) };
 
-/** A directory of image files: `path` is the absolute directory. */
+/**
+ * A directory of image files: `path` is the absolute directory.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { DirPoolConfigSchema } from "./pool_config.ts";
+ * if (!v.is(DirPoolConfigSchema, { name: "images", type: "dir", path: "/var/lib/images" }) || v.is(DirPoolConfigSchema, { name: "images", type: "dir", path: "images" })) {
+ *   throw new Error("unexpected");
+ * }
+ * ```
+ */
 export const DirPoolConfigSchema = v.strictObject({ ...common, type: v.literal("dir"), path: absolutePathSchema });
 
-/** An LVM volume group: `volumeGroup`, and the physical `devices` that `build()` puts in it. */
+/**
+ * An LVM volume group: `volumeGroup`, and the physical `devices` that `build()` puts in it.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { LogicalPoolConfigSchema } from "./pool_config.ts";
+ * if (!v.is(LogicalPoolConfigSchema, { name: "vg", type: "logical", volumeGroup: "vg0", devices: ["/dev/sdb"] })) throw new Error("unexpected");
+ * ```
+ */
 export const LogicalPoolConfigSchema = v.strictObject({
   ...common,
   type: v.literal("logical"),
@@ -31,7 +51,16 @@ export const LogicalPoolConfigSchema = v.strictObject({
   devices: v.optional(v.array(absolutePathSchema)),
 });
 
-/** The LUNs of an iSCSI target: portal `host` and `port` (default 3260), target IQN `target`. */
+/**
+ * The LUNs of an iSCSI target: portal `host` and `port` (default 3260), target IQN `target`.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { IscsiPoolConfigSchema } from "./pool_config.ts";
+ * if (v.is(IscsiPoolConfigSchema, { name: "san", type: "iscsi", host: "10.0.0.5", port: 70000, target: "iqn.2026-01.org.example:a" })) throw new Error("unexpected");
+ * ```
+ */
 export const IscsiPoolConfigSchema = v.strictObject({
   ...common,
   type: v.literal("iscsi"),
@@ -40,13 +69,39 @@ export const IscsiPoolConfigSchema = v.strictObject({
   target: v.pipe(v.string(), v.check((t) => TOKEN.test(t), "it is not an iSCSI target name (iqn....)")),
 });
 
-/** The `test` driver's in-memory pool: optional `capacityBytes` (default 100 GiB). */
+/**
+ * The `test` driver's in-memory pool: optional `capacityBytes` (default 100 GiB).
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { MemoryPoolConfigSchema } from "./pool_config.ts";
+ * if (!v.is(MemoryPoolConfigSchema, { name: "scratch", type: "memory", capacityBytes: 2 ** 30 })) throw new Error("unexpected");
+ * ```
+ */
 export const MemoryPoolConfigSchema = v.strictObject({ ...common, type: v.literal("memory"), capacityBytes: v.optional(bytesSchema(1)) });
 
-/** What every pool definition has, whatever its type (a plugin's type adds its own fields). */
+/**
+ * What every pool definition has, whatever its type (a plugin's type adds its own fields).
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { BasePoolConfigSchema } from "./pool_config.ts";
+ * if (!v.is(BasePoolConfigSchema, { name: "s", type: "scratch", sizeBytes: 1 }) || v.is(BasePoolConfigSchema, { name: "s" })) throw new Error("unexpected");
+ * ```
+ */
 export const BasePoolConfigSchema = v.looseObject({ name: nameSchema(255), type: nameSchema(64) });
 
-/** The schemas of the built-in pool types, by type. */
+/**
+ * The schemas of the built-in pool types, by type.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_POOL_SCHEMAS } from "./pool_config.ts";
+ * if (Object.keys(BUILTIN_POOL_SCHEMAS).join() !== "dir,logical,iscsi,memory") throw new Error("unexpected");
+ * ```
+ */
 export const BUILTIN_POOL_SCHEMAS: Readonly<Record<string, v.GenericSchema>> = Object.freeze({
   dir: DirPoolConfigSchema,
   logical: LogicalPoolConfigSchema,

@@ -31,14 +31,32 @@ export function nameSchema(maxLength: number) {
   );
 }
 
-/** An absolute host path without control characters. */
+/**
+ * An absolute host path without control characters.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { absolutePathSchema } from "./rules.ts";
+ * if (!v.is(absolutePathSchema, "/var/lib/a") || v.is(absolutePathSchema, "a") || v.is(absolutePathSchema, "/a\u0000")) throw new Error("unexpected");
+ * ```
+ */
 export const absolutePathSchema = v.pipe(
   v.string(),
   v.check((path) => path.startsWith("/"), "it is not an absolute path"),
   v.check((path) => !hasControlCharacter(path), "it contains a control character"),
 );
 
-/** A host path (or a driver's locator): not empty, no control characters. */
+/**
+ * A host path (or a driver's locator): not empty, no control characters.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { pathSchema } from "./rules.ts";
+ * if (!v.is(pathSchema, "/default-pool/test.qcow2") || v.is(pathSchema, "")) throw new Error("unexpected");
+ * ```
+ */
 export const pathSchema = v.pipe(
   v.string(),
   v.minLength(1, "it is empty"),
@@ -49,7 +67,17 @@ export const pathSchema = v.pipe(
 // whose digits are all the same; libvirt's own test UUID has variant 7, so no RFC 4122 version/variant rule.
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** A UUID as libvirt accepts it, lower-cased on the way in. */
+/**
+ * A UUID as libvirt accepts it, lower-cased on the way in.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { uuidSchema } from "./rules.ts";
+ * if (v.parse(uuidSchema, "6695EB01-F6A4-8304-79AA-97F2502E193F") !== "6695eb01-f6a4-8304-79aa-97f2502e193f") throw new Error("unexpected");
+ * if (v.is(uuidSchema, "11111111-1111-1111-1111-111111111111")) throw new Error("all-same digits accepted");
+ * ```
+ */
 export const uuidSchema = v.pipe(
   v.string(),
   v.check((uuid) => UUID.test(uuid), "it is not a UUID (8-4-4-4-12 hex digits)"),
@@ -62,6 +90,13 @@ export const uuidSchema = v.pipe(
  *
  * @param min The smallest allowed (0 or 1).
  * @returns The schema.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { bytesSchema } from "./rules.ts";
+ * if (!v.is(bytesSchema(0), 0) || v.is(bytesSchema(1), 0) || v.is(bytesSchema(1), 1.5)) throw new Error("unexpected");
+ * ```
  */
 export function bytesSchema(min: number) {
   return v.pipe(
@@ -76,12 +111,28 @@ export function bytesSchema(min: number) {
  * @param min Smallest.
  * @param max Largest.
  * @returns The schema.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { integerSchema } from "./rules.ts";
+ * if (!v.is(integerSchema(1, 4096), 4096) || v.is(integerSchema(1, 4096), 4097)) throw new Error("unexpected");
+ * ```
  */
 export function integerSchema(min: number, max: number) {
   return v.pipe(v.number(), v.check((n) => Number.isInteger(n) && n >= min && n <= max, `it is not a whole number from ${min} to ${max}`));
 }
 
-/** The pair naming a volume: its pool and its name. */
+/**
+ * The pair naming a volume: its pool and its name.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { volumeRefSchema } from "./rules.ts";
+ * if (!v.is(volumeRefSchema, { pool: "p", name: "a.img" }) || v.is(volumeRefSchema, { pool: "p", name: "a.img", path: "/x" })) throw new Error("unexpected");
+ * ```
+ */
 export const volumeRefSchema = v.strictObject({ pool: nameSchema(255), name: nameSchema(255) });
 
 /**
@@ -90,6 +141,14 @@ export const volumeRefSchema = v.strictObject({ pool: nameSchema(255), name: nam
  * @param key The field that must be unique.
  * @param what What it is, for the message.
  * @returns A pipe action for an array of objects.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { uniqueBy } from "./rules.ts";
+ * const Disks = v.pipe(v.array(v.object({ target: v.string() })), uniqueBy("target", "disk target"));
+ * if (v.is(Disks, [{ target: "vda" }, { target: "vda" }]) || !v.is(Disks, [{ target: "vda" }, { target: "vdb" }])) throw new Error("unexpected");
+ * ```
  */
 export function uniqueBy<T extends Record<string, unknown>>(key: keyof T & string, what: string) {
   return v.rawCheck<T[]>(({ dataset, addIssue }) => {

@@ -10,7 +10,16 @@ import * as v from "valibot";
 import { namedBy, parseConfig } from "./parse_config.ts";
 import { bytesSchema, nameSchema, pathSchema } from "./rules.ts";
 
-/** `name` (1 to 255 characters, no `/`), `capacityBytes` (above 0), `format`, `backing` `{ path, format }`. */
+/**
+ * `name` (1 to 255 characters, no `/`), `capacityBytes` (above 0), `format`, `backing` `{ path, format }`.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { VolumeCreateSpecSchema } from "./volume_spec.ts";
+ * if (v.is(VolumeCreateSpecSchema, { name: "a.img", capacityBytes: 1, backing: { path: "/b.img", format: "raw" } })) throw new Error("raw with a backing");
+ * ```
+ */
 export const VolumeCreateSpecSchema = v.pipe(
   v.strictObject({
     name: nameSchema(255),

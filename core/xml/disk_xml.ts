@@ -13,7 +13,15 @@ import type { BackingLayer, DiskConfig, DiskInfo } from "../domain.ts";
 import { ElementReader, type XmlWarning } from "./element_reader.ts";
 import { parseXmlDocument, type XmlNodeSpec } from "./xml_document.ts";
 
-/** The bus libvirt gives a target name by its prefix (`virDiskNameToBus`, x86 machines). */
+/**
+ * The bus libvirt gives a target name by its prefix (`virDiskNameToBus`, x86 machines).
+ *
+ * @example
+ * ```ts
+ * import { busOfTarget } from "./disk_xml.ts";
+ * if (busOfTarget("vdb") !== "virtio" || busOfTarget("sda") !== "sata" || busOfTarget("xvda") !== undefined) throw new Error("unexpected");
+ * ```
+ */
 export function busOfTarget(target: string): string | undefined {
   if (target.startsWith("vd")) return "virtio";
   if (target.startsWith("sd")) return "sata";
@@ -26,6 +34,14 @@ export function busOfTarget(target: string): string | undefined {
  *
  * @param disk A checked disk.
  * @returns Its element.
+ *
+ * @example
+ * ```ts
+ * import { diskToXml } from "./disk_xml.ts";
+ * import { buildXml } from "./xml_document.ts";
+ * const xml = buildXml(diskToXml({ target: "vda", volume: { pool: "p", name: "a.qcow2" }, readonly: true }));
+ * if (!xml.includes('<source pool="p" volume="a.qcow2"/>') || !xml.includes("<readonly/>")) throw new Error(xml);
+ * ```
  */
 export function diskToXml(disk: DiskConfig): XmlNodeSpec {
   const source: XmlNodeSpec = disk.volume !== undefined
@@ -48,6 +64,15 @@ interface ReadDisk {
  * Reads one `<disk>`; returns undefined (with a warning) for a kind of disk virtkit does not model.
  *
  * @throws {TypeError} For a disk without a target or without a source.
+ *
+ * @example
+ * ```ts
+ * import { diskFromXml } from "./disk_xml.ts";
+ * import { ElementReader } from "./element_reader.ts";
+ * import { parseXmlDocument } from "./xml_document.ts";
+ * const disk = parseXmlDocument("<disk type='block'><source dev='/dev/sdb'/><target dev='vdb'/></disk>", "domain XML");
+ * if (diskFromXml(new ElementReader(disk, "devices/disk", "domain XML", []))?.config.path !== "/dev/sdb") throw new Error("unexpected");
+ * ```
  */
 export function diskFromXml(disk: ElementReader): ReadDisk | undefined {
   const type = disk.attr("type") ?? "file";

@@ -21,7 +21,20 @@ export interface XmlParseOptions {
   strict?: boolean;
 }
 
-/** Wraps one element; `finish()` reports the children and attributes nobody read. */
+/**
+ * Wraps one element; `finish()` reports the children and attributes nobody read.
+ *
+ * @example
+ * ```ts
+ * import { ElementReader, type XmlWarning } from "./element_reader.ts";
+ * import { parseXmlDocument } from "./xml_document.ts";
+ * const warnings: XmlWarning[] = [];
+ * const root = new ElementReader(parseXmlDocument("<pool><name>a</name><extra/></pool>", "pool XML"), "", "pool XML", warnings);
+ * if (root.childText("name") !== "a") throw new Error("unexpected");
+ * root.finish();
+ * if (warnings[0]?.path !== "extra") throw new Error(JSON.stringify(warnings));
+ * ```
+ */
 export class ElementReader {
   readonly element: XmlElement;
   /** Path of this element (empty for the root). */

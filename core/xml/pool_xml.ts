@@ -20,7 +20,15 @@ import { ElementReader, settleWarnings, type XmlParseOptions, type XmlWarning } 
 import { buildXml, parseXmlDocument, type XmlNodeSpec } from "./xml_document.ts";
 
 const WHAT = "pool XML";
-/** The pool types the XML module reads and writes. */
+/**
+ * The pool types the XML module reads and writes.
+ *
+ * @example
+ * ```ts
+ * import { XML_POOL_TYPES } from "./pool_xml.ts";
+ * if (!XML_POOL_TYPES.includes("iscsi") || XML_POOL_TYPES.includes("memory")) throw new Error("unexpected");
+ * ```
+ */
 export const XML_POOL_TYPES: readonly string[] = Object.freeze(["dir", "logical", "iscsi"]);
 
 /**

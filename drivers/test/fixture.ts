@@ -17,6 +17,13 @@ import { bytesSchema, integerSchema, nameSchema, uniqueBy, volumeRefSchema } fro
  * One run of synthetic content: `offset` and `length` in bytes (ending within the volume), `fill` a byte
  * value (0 to 255) repeated or `"random"`: deterministic pseudo-random bytes from `seed` (default 0) and
  * the offset. Neither costs memory in proportion to `length`.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { FixtureContentSchema } from "./fixture.ts";
+ * if (v.is(FixtureContentSchema, { offset: 0, length: 1, fill: 7, seed: 1 })) throw new Error("seed without random");
+ * ```
  */
 export const FixtureContentSchema = v.pipe(
   v.strictObject({
@@ -32,6 +39,13 @@ export const FixtureContentSchema = v.pipe(
  * A volume of a fixture pool: `name` (its key and path are `/<pool>/<name>`), `capacityBytes`, `format`
  * (default `"raw"`), `backing` (qcow2 only: a volume listed earlier or already on the connection),
  * `content` runs applied in order (everything else is a hole).
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { FixtureVolumeSchema } from "./fixture.ts";
+ * if (v.parse(FixtureVolumeSchema, { name: "a", capacityBytes: 4096 }).format !== "raw") throw new Error("unexpected");
+ * ```
  */
 export const FixtureVolumeSchema = v.pipe(
   v.strictObject({
@@ -58,13 +72,32 @@ export const FixtureVolumeSchema = v.pipe(
   }),
 );
 
-/** A memory pool of a fixture: a memory pool config (`capacityBytes` default 100 GiB) and its `volumes`. */
+/**
+ * A memory pool of a fixture: a memory pool config (`capacityBytes` default 100 GiB) and its `volumes`.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { FixturePoolSchema } from "./fixture.ts";
+ * if (v.parse(FixturePoolSchema, { name: "p", type: "memory" }).volumes.length !== 0) throw new Error("unexpected");
+ * ```
+ */
 export const FixturePoolSchema = v.strictObject({
   ...MemoryPoolConfigSchema.entries,
   volumes: v.optional(v.pipe(v.array(FixtureVolumeSchema), uniqueBy("name", "volume")), () => []),
 });
 
-/** A domain of a fixture: a domain config and its initial `state` (default `"shutoff"`). */
+/**
+ * A domain of a fixture: a domain config and its initial `state` (default `"shutoff"`).
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { FixtureDomainSchema } from "./fixture.ts";
+ * const d = v.parse(FixtureDomainSchema, { name: "d", vcpus: 1, memoryBytes: 1, disks: [] });
+ * if (d.state !== "shutoff" || d.machine !== "q35") throw new Error("unexpected");
+ * ```
+ */
 export const FixtureDomainSchema = v.strictObject({
   ...domainConfigEntries,
   state: v.optional(v.picklist(["running", "paused", "shutoff", "crashed"]), "shutoff"),

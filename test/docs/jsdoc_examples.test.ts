@@ -5,7 +5,6 @@
  */
 import fs from "node:fs";
 import fsp from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -67,7 +66,8 @@ const SUITE_EXAMPLES = new Set(["test/conformance/vitest.ts"]);
 const examples = sourceFiles()
   .filter((file) => !SUITE_EXAMPLES.has(path.relative(ROOT, file)))
   .flatMap(examplesOf);
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "virtkit-examples-"));
+// Inside the project, so an example's bare imports (`valibot`) resolve as the sources' do.
+const scratch = fs.mkdtempSync(path.join(ROOT, ".examples-"));
 afterAll(() => fsp.rm(scratch, { recursive: true, force: true }));
 
 describe("JSDoc examples", () => {
