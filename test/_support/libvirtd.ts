@@ -8,7 +8,7 @@
  * before the daemon has finished reading its config.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, chownSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -19,10 +19,10 @@ const TOOLS = [DAEMON, "/usr/bin/virsh", "/usr/bin/setpriv"];
 
 function exists(path: string): boolean {
   try {
-    readFileSync(path, { flag: "r" }).length;
+    accessSync(path, constants.X_OK);
     return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EISDIR";
+  } catch {
+    return false;
   }
 }
 
