@@ -73,7 +73,7 @@ export {
   volumeFromXml,
   volumeToXml,
 } from "./core/xml/mod.ts";
-export type { DomainXmlOptions, VolumeXmlConfig, XmlParseOptions, XmlWarning } from "./core/xml/mod.ts";
+export type { DomainXmlOptions, VolumeXmlConfig, XmlParseOptions, XmlParseResult, XmlWarning } from "./core/xml/mod.ts";
 export { checkDomainConfig, DEFAULT_MACHINE, DomainConfigSchema } from "./core/config/domain_config.ts";
 export { DiskConfigSchema } from "./core/config/disk_config.ts";
 export {
@@ -210,6 +210,7 @@ export type { PoolConfigStore } from "./core/storage/pool_config_store.ts";
 
 /** The `test` driver's fixture schema, for `conn.testing.load()` and `test:///path/to/fixture.json`. */
 export type {
+  CheckedTestFixture,
   FixtureContent,
   FixtureDisk,
   FixtureDomain,
@@ -217,3 +218,4 @@ export type {
   FixtureVolume,
   TestFixture,
 } from "./drivers/test/fixture.ts";
+export { FixtureContentSchema, FixtureDomainSchema, FixturePoolSchema, FixtureVolumeSchema, TestFixtureSchema } from "./drivers/test/fixture.ts";

@@ -31,14 +31,23 @@ const FORMAT = /^[a-z0-9][a-z0-9_-]{0,31}$/;
  */
 export const DiskConfigSchema = v.pipe(
   v.strictObject({
+    /** Guest target name (`"vda"`, `"vdb"`, ...). */
     target: nameSchema(MAX_TARGET_LENGTH),
+    /** A volume of a pool; give this or `path`. */
     volume: v.optional(volumeRefSchema),
+    /** A host path; give this or `volume`. */
     path: v.optional(pathSchema),
+    /** Image format; probed when absent. */
     format: v.optional(v.pipe(v.string(), v.check((f) => FORMAT.test(f), 'it is not an image format such as "qcow2"'))),
+    /** Guest sees the disk read-only. */
     readonly: v.optional(v.boolean()),
   }),
   v.check((disk) => (disk.volume === undefined) !== (disk.path === undefined), "a disk needs exactly one of volume and path"),
-  v.transform(({ readonly, ...disk }) => (readonly === true ? { ...disk, readonly } : disk)),
+  // The object is valibot's fresh output, not the caller's input, so dropping the key here is safe.
+  v.transform((disk) => {
+    if (disk.readonly === false) delete disk.readonly;
+    return disk;
+  }),
 );
 
 /** One disk of a {@linkcode DomainConfig}: a pool volume or a host path (what users write). */

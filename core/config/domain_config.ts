@@ -38,14 +38,20 @@ const MACHINE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
  * ```
  */
 export const domainConfigEntries = {
+  /** Unique name: 1 to 64 characters, no `/`, no control characters, not `.` or `..`. */
   name: nameSchema(MAX_DOMAIN_NAME_LENGTH),
+  /** UUID (8-4-4-4-12 hex digits, lower-cased); a random one when absent. */
   uuid: v.optional(uuidSchema, () => crypto.randomUUID() as string),
+  /** Virtual CPUs, 1 to 4096. */
   vcpus: integerSchema(1, MAX_VCPUS),
+  /** Guest memory in bytes (above 0). */
   memoryBytes: bytesSchema(1),
+  /** Machine type (`"q35"`, `"pc"`, `"none"`, `"pc-q35-7.2"`); `"q35"` when absent. */
   machine: v.optional(
     v.pipe(v.string(), v.check((m) => MACHINE.test(m), 'it is not a machine type such as "q35"')),
     DEFAULT_MACHINE,
   ),
+  /** Disks, in order; targets unique. */
   disks: v.pipe(v.array(DiskConfigSchema), uniqueBy("target", "disk target")),
 };
 

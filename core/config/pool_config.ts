@@ -18,7 +18,12 @@ const VG_NAME = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/;
 // An iSCSI name (RFC 3720 iqn./eui./naa.) or a portal host: printable, no spaces.
 const TOKEN = /^[!-~]{1,223}$/;
 
-const common = { name: nameSchema(255), uuid: v.optional(uuidSchema) };
+const common = {
+  /** Pool name: 1 to 255 characters, no `/`. */
+  name: nameSchema(255),
+  /** libvirt's UUID of the pool, kept when the definition came with one. */
+  uuid: v.optional(uuidSchema),
+};
 
 /**
  * A directory of image files: `path` is the absolute directory.
@@ -32,7 +37,13 @@ const common = { name: nameSchema(255), uuid: v.optional(uuidSchema) };
  * }
  * ```
  */
-export const DirPoolConfigSchema = v.strictObject({ ...common, type: v.literal("dir"), path: absolutePathSchema });
+export const DirPoolConfigSchema = v.strictObject({
+  ...common,
+  /** Pool type. */
+  type: v.literal("dir"),
+  /** Absolute path of the directory. */
+  path: absolutePathSchema,
+});
 
 /**
  * An LVM volume group: `volumeGroup`, and the physical `devices` that `build()` puts in it.
@@ -46,8 +57,11 @@ export const DirPoolConfigSchema = v.strictObject({ ...common, type: v.literal("
  */
 export const LogicalPoolConfigSchema = v.strictObject({
   ...common,
+  /** Pool type. */
   type: v.literal("logical"),
+  /** Volume group name. */
   volumeGroup: v.pipe(v.string(), v.check((vg) => VG_NAME.test(vg), "it is not an LVM volume group name")),
+  /** Physical devices `build()` puts in the group. */
   devices: v.optional(v.array(absolutePathSchema)),
 });
 
@@ -63,9 +77,13 @@ export const LogicalPoolConfigSchema = v.strictObject({
  */
 export const IscsiPoolConfigSchema = v.strictObject({
   ...common,
+  /** Pool type. */
   type: v.literal("iscsi"),
+  /** Portal host. */
   host: v.pipe(v.string(), v.check((h) => TOKEN.test(h), "it is not a host name or address")),
+  /** Portal port (3260 when absent). */
   port: v.optional(integerSchema(1, 65535)),
+  /** Target IQN. */
   target: v.pipe(v.string(), v.check((t) => TOKEN.test(t), "it is not an iSCSI target name (iqn....)")),
 });
 
@@ -79,7 +97,13 @@ export const IscsiPoolConfigSchema = v.strictObject({
  * if (!v.is(MemoryPoolConfigSchema, { name: "scratch", type: "memory", capacityBytes: 2 ** 30 })) throw new Error("unexpected");
  * ```
  */
-export const MemoryPoolConfigSchema = v.strictObject({ ...common, type: v.literal("memory"), capacityBytes: v.optional(bytesSchema(1)) });
+export const MemoryPoolConfigSchema = v.strictObject({
+  ...common,
+  /** Pool type. */
+  type: v.literal("memory"),
+  /** Capacity in bytes (default 100 GiB, like libvirt's test driver). */
+  capacityBytes: v.optional(bytesSchema(1)),
+});
 
 /**
  * What every pool definition has, whatever its type (a plugin's type adds its own fields).
@@ -91,7 +115,12 @@ export const MemoryPoolConfigSchema = v.strictObject({ ...common, type: v.litera
  * if (!v.is(BasePoolConfigSchema, { name: "s", type: "scratch", sizeBytes: 1 }) || v.is(BasePoolConfigSchema, { name: "s" })) throw new Error("unexpected");
  * ```
  */
-export const BasePoolConfigSchema = v.looseObject({ name: nameSchema(255), type: nameSchema(64) });
+export const BasePoolConfigSchema = v.looseObject({
+  /** Pool name. */
+  name: nameSchema(255),
+  /** Backend name. */
+  type: nameSchema(64),
+});
 
 /**
  * The schemas of the built-in pool types, by type.

@@ -133,7 +133,12 @@ export function integerSchema(min: number, max: number) {
  * if (!v.is(volumeRefSchema, { pool: "p", name: "a.img" }) || v.is(volumeRefSchema, { pool: "p", name: "a.img", path: "/x" })) throw new Error("unexpected");
  * ```
  */
-export const volumeRefSchema = v.strictObject({ pool: nameSchema(255), name: nameSchema(255) });
+export const volumeRefSchema = v.strictObject({
+  /** Pool name. */
+  pool: nameSchema(255),
+  /** Volume name within the pool. */
+  name: nameSchema(255),
+});
 
 /**
  * Names whose entries must be unique in a list (disk targets, pool names).

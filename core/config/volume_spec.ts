@@ -22,10 +22,19 @@ import { bytesSchema, nameSchema, pathSchema } from "./rules.ts";
  */
 export const VolumeCreateSpecSchema = v.pipe(
   v.strictObject({
+    /** Volume name: 1 to 255 characters, no `/`. */
     name: nameSchema(255),
+    /** Virtual size in bytes (above 0). */
     capacityBytes: bytesSchema(1),
+    /** Image format (default `"raw"`). */
     format: v.optional(v.picklist(["raw", "qcow2"]), "raw"),
-    backing: v.optional(v.strictObject({ path: pathSchema, format: v.pipe(v.string(), v.minLength(1, "it is empty")) })),
+    /** Backing image (qcow2 only). */
+    backing: v.optional(v.strictObject({
+      /** Host path (or key) of the backing image. */
+      path: pathSchema,
+      /** Its format. */
+      format: v.pipe(v.string(), v.minLength(1, "it is empty")),
+    })),
   }),
   v.check((spec) => spec.backing === undefined || spec.format === "qcow2", "only a qcow2 volume can have a backing image"),
 );

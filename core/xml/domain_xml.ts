@@ -17,7 +17,7 @@
  */
 import type { DomainConfig } from "../domain.ts";
 import { checkDomainConfig } from "../config/domain_config.ts";
-import { ElementReader, settleWarnings, type XmlParseOptions, type XmlWarning } from "./element_reader.ts";
+import { ElementReader, settleWarnings, type XmlParseOptions, type XmlParseResult, type XmlWarning } from "./element_reader.ts";
 import { diskFromXml, diskToXml } from "./disk_xml.ts";
 import { buildXml, parseXmlDocument, type XmlNodeSpec } from "./xml_document.ts";
 
@@ -87,7 +87,7 @@ export function domainToXml(config: DomainConfig, options: DomainXmlOptions = {}
  * if (config.memoryBytes !== 64 * 2 ** 20 || warnings[0]?.path !== "devices/graphics") throw new Error("unexpected");
  * ```
  */
-export function domainFromXml(xml: string, options?: XmlParseOptions): { config: DomainConfig; warnings: XmlWarning[] } {
+export function domainFromXml(xml: string, options?: XmlParseOptions): XmlParseResult<DomainConfig> {
   const warnings: XmlWarning[] = [];
   const root = new ElementReader(parseXmlDocument(xml, WHAT), "", WHAT, warnings);
   if (root.element.name !== "domain") throw root.error(`is <${root.element.name}>, expected <domain>`);

@@ -15,6 +15,14 @@ export interface XmlWarning {
   message: string;
 }
 
+/** What the `*FromXml` functions return. */
+export interface XmlParseResult<C> {
+  /** The config, checked by its schema. */
+  config: C;
+  /** What the document had that virtkit does not model (dropped); empty with `strict: true`. */
+  warnings: XmlWarning[];
+}
+
 /** Options of the `*FromXml` functions. */
 export interface XmlParseOptions {
   /** Turn every warning into a `TypeError` (default false: return them). */

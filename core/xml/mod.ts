@@ -25,5 +25,5 @@ export { domainFromXml, domainToXml, type DomainXmlOptions } from "./domain_xml.
 export { disksFromDomainXml } from "./disk_xml.ts";
 export { poolFromXml, poolToXml, XML_POOL_TYPES } from "./pool_xml.ts";
 export { volumeFromXml, volumeToXml, type VolumeXmlConfig } from "./volume_xml.ts";
-export type { XmlParseOptions, XmlWarning } from "./element_reader.ts";
+export type { XmlParseOptions, XmlParseResult, XmlWarning } from "./element_reader.ts";
 export { MAX_XML_DEPTH, MAX_XML_LENGTH } from "./xml_document.ts";

@@ -16,7 +16,7 @@
  */
 import { UnsupportedError } from "../errors.ts";
 import { checkPoolConfig, type DirPoolConfig, type IscsiPoolConfig, type LogicalPoolConfig, type PoolConfig } from "../config/pool_config.ts";
-import { ElementReader, settleWarnings, type XmlParseOptions, type XmlWarning } from "./element_reader.ts";
+import { ElementReader, settleWarnings, type XmlParseOptions, type XmlParseResult, type XmlWarning } from "./element_reader.ts";
 import { buildXml, parseXmlDocument, type XmlNodeSpec } from "./xml_document.ts";
 
 const WHAT = "pool XML";
@@ -110,7 +110,7 @@ function target(path: string): XmlNodeSpec {
  * if (config.type !== "iscsi" || config.port !== 3261 || config.target !== "iqn.2026-01.org.example:disks") throw new Error("unexpected");
  * ```
  */
-export function poolFromXml(xml: string, options?: XmlParseOptions): { config: PoolConfig; warnings: XmlWarning[] } {
+export function poolFromXml(xml: string, options?: XmlParseOptions): XmlParseResult<PoolConfig> {
   const warnings: XmlWarning[] = [];
   const root = new ElementReader(parseXmlDocument(xml, WHAT), "", WHAT, warnings);
   if (root.element.name !== "pool") throw root.error(`is <${root.element.name}>, expected <pool>`);

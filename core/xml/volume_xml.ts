@@ -12,13 +12,16 @@ import { checkVolumeSpec, type VolumeCreateSpec } from "../config/volume_spec.ts
 import { UnsupportedError } from "../errors.ts";
 import { bytesSchema } from "../config/rules.ts";
 import { parseConfig } from "../config/parse_config.ts";
-import { ElementReader, settleWarnings, type XmlParseOptions, type XmlWarning } from "./element_reader.ts";
+import { ElementReader, settleWarnings, type XmlParseOptions, type XmlParseResult, type XmlWarning } from "./element_reader.ts";
 import { buildXml, parseXmlDocument, type XmlNodeSpec } from "./xml_document.ts";
 
 const WHAT = "volume XML";
 
 /** A volume spec with the allocation libvirt's XML can carry (bytes to allocate at creation). */
-export type VolumeXmlConfig = VolumeCreateSpec & { allocationBytes?: number };
+export type VolumeXmlConfig = VolumeCreateSpec & {
+  /** Bytes to allocate at creation (libvirt's `<allocation>`); thin when absent. */
+  allocationBytes?: number;
+};
 
 /**
  * Writes a volume spec as libvirt volume XML that `virsh vol-create` accepts.
@@ -34,7 +37,7 @@ export type VolumeXmlConfig = VolumeCreateSpec & { allocationBytes?: number };
  * if (config.backing?.path !== "/i/base.raw" || config.capacityBytes !== 2 ** 30) throw new Error(xml);
  * ```
  */
-export function volumeToXml(spec: VolumeCreateSpec & { allocationBytes?: number }): string {
+export function volumeToXml(spec: VolumeXmlConfig): string {
   const { allocationBytes, ...rest } = spec;
   const checked = checkVolumeSpec(rest);
   const allocation = allocationBytes === undefined ? undefined : parseConfig(bytesSchema(0), allocationBytes, `allocationBytes of volume "${checked.name}"`);
@@ -69,7 +72,7 @@ export function volumeToXml(spec: VolumeCreateSpec & { allocationBytes?: number 
  * if (config.capacityBytes !== 2 ** 30 || config.allocationBytes !== 4 * 2 ** 20 || config.format !== "raw") throw new Error("unexpected");
  * ```
  */
-export function volumeFromXml(xml: string, options?: XmlParseOptions): { config: VolumeXmlConfig; warnings: XmlWarning[] } {
+export function volumeFromXml(xml: string, options?: XmlParseOptions): XmlParseResult<VolumeXmlConfig> {
   const warnings: XmlWarning[] = [];
   const root = new ElementReader(parseXmlDocument(xml, WHAT), "", WHAT, warnings);
   if (root.element.name !== "volume") throw root.error(`is <${root.element.name}>, expected <volume>`);

@@ -27,9 +27,13 @@ import { bytesSchema, integerSchema, nameSchema, uniqueBy, volumeRefSchema } fro
  */
 export const FixtureContentSchema = v.pipe(
   v.strictObject({
+    /** Start, in bytes. */
     offset: bytesSchema(0),
+    /** Length, in bytes (the run must end within the volume). */
     length: bytesSchema(0),
+    /** A byte value (0 to 255) repeated, or `"random"`: pseudo-random bytes from `seed` and the offset. */
     fill: v.union([v.literal("random"), integerSchema(0, 255)]),
+    /** Seed of `"random"` content (default 0); the same seed gives the same bytes. */
     seed: v.optional(integerSchema(0, 0xffff_ffff)),
   }),
   v.check((run) => run.seed === undefined || run.fill === "random", 'seed is only meaningful with fill "random"'),
@@ -49,10 +53,15 @@ export const FixtureContentSchema = v.pipe(
  */
 export const FixtureVolumeSchema = v.pipe(
   v.strictObject({
+    /** Volume name (its key and path are `/<pool>/<name>`). */
     name: nameSchema(255),
+    /** Virtual size in bytes. */
     capacityBytes: bytesSchema(1),
+    /** Format label (default `"raw"`). */
     format: v.optional(v.picklist(["raw", "qcow2"]), "raw"),
+    /** Backing volume (qcow2 only): listed earlier in the fixture, or already on the connection. */
     backing: v.optional(volumeRefSchema),
+    /** Runs of data, applied in order (later runs overwrite earlier ones); everything else is a hole. */
     content: v.optional(v.array(FixtureContentSchema)),
   }),
   v.check((volume) => volume.backing === undefined || volume.format === "qcow2", 'backing needs format "qcow2"'),
@@ -84,6 +93,7 @@ export const FixtureVolumeSchema = v.pipe(
  */
 export const FixturePoolSchema = v.strictObject({
   ...MemoryPoolConfigSchema.entries,
+  /** Its volumes, created in order. */
   volumes: v.optional(v.pipe(v.array(FixtureVolumeSchema), uniqueBy("name", "volume")), () => []),
 });
 
@@ -100,6 +110,7 @@ export const FixturePoolSchema = v.strictObject({
  */
 export const FixtureDomainSchema = v.strictObject({
   ...domainConfigEntries,
+  /** Initial state (default `"shutoff"`). */
   state: v.optional(v.picklist(["running", "paused", "shutoff", "crashed"]), "shutoff"),
 });
 
@@ -129,7 +140,9 @@ export const FixtureDomainSchema = v.strictObject({
  * ```
  */
 export const TestFixtureSchema = v.strictObject({
+  /** Memory pools with their volumes. */
   pools: v.optional(v.pipe(v.array(FixturePoolSchema), uniqueBy("name", "pool")), () => []),
+  /** Domains. */
   domains: v.optional(v.pipe(v.array(FixtureDomainSchema), uniqueBy("name", "domain")), () => []),
 });
 
