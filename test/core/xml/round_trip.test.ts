@@ -18,12 +18,13 @@ const name = (max: number) => text(1, max).filter((n) => n !== "." && n !== ".."
 const absolutePath = fc.array(text(1, 12), { minLength: 1, maxLength: 4 }).map((parts) => `/${parts.join("/")}`);
 const uuid = fc.uuid().filter((u) => new Set(u.replaceAll("-", "")).size > 1);
 const bytes = (min: number) => fc.oneof(fc.integer({ min, max: 2 ** 31 }), fc.integer({ min: 0, max: 2 ** 20 }).map((k) => Math.max(min, k * 1024)), fc.constant(MAX_BYTES));
-const target = fc.tuple(fc.constantFrom("vd", "sd", "hd", "xvd"), fc.stringMatching(/^[a-z]{1,3}$/)).map(([p, s]) => p + s);
+// Any target the schema allows, and often the usual prefixes (whose bus the XML derives).
+const target = fc.oneof(fc.tuple(fc.constantFrom("vd", "sd", "hd", "xvd"), fc.stringMatching(/^[a-z]{1,3}$/)).map(([p, s]) => p + s), name(32));
 const disk = fc.record(
   {
     target,
     source: fc.oneof(absolutePath.map((path) => ({ path })), fc.record({ pool: name(20), name: name(20) }).map((volume) => ({ volume }))),
-    format: fc.constantFrom("raw", "qcow2", "qed", "vmdk"),
+    format: fc.oneof(fc.constantFrom("raw", "qcow2"), fc.stringMatching(/^[a-z0-9][a-z0-9_-]{0,31}$/)),
     readonly: fc.boolean(),
   },
   { requiredKeys: ["target", "source"] },
@@ -35,7 +36,7 @@ const domain = fc.record(
     uuid,
     vcpus: fc.integer({ min: 1, max: 4096 }),
     memoryBytes: bytes(1),
-    machine: fc.constantFrom("q35", "pc", "none", "pc-q35-7.2", "pc-i440fx-7.2", "microvm"),
+    machine: fc.oneof(fc.constantFrom("q35", "pc", "none", "pc-q35-7.2"), fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)),
     disks: fc.uniqueArray(disk, { selector: (d) => d.target, maxLength: 5 }),
   },
   { requiredKeys: ["name", "vcpus", "memoryBytes", "disks"] },
