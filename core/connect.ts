@@ -9,7 +9,7 @@ import type { Connection, ConnectOptions } from "./connection.ts";
 import type { DriverContext, HypervisorConnection, HypervisorDriverDefinition } from "./driver.ts";
 import { ConnectError, NotFoundError, StateError } from "./errors.ts";
 import { createEventBus } from "./event_bus.ts";
-import { createDomainCollection } from "./handles/domain_collection.ts";
+import { createDomainCollection } from "./domains/domain_collection.ts";
 import type { JobList, JobListFilter } from "./job.ts";
 import type { SignalOptions } from "./options.ts";
 import { createJobManager } from "./jobs/job_manager.ts";
