@@ -101,7 +101,7 @@ export type {
   VolumeInfo,
   VolumeLookup,
 } from "./core/volume.ts";
-export { TERMINAL_JOB_STATES } from "./core/job.ts";
+export { TERMINAL_JOB_STATES, UNFINISHED_JOB_STATES } from "./core/job.ts";
 export type {
   DownloadJob,
   Job,

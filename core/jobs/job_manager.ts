@@ -6,7 +6,7 @@
  */
 import { RateLimiter } from "../copy/rate_limiter.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError } from "../errors.ts";
-import type { Job, JobListFilter, JobState } from "../job.ts";
+import { type Job, type JobListFilter, type JobState, UNFINISHED_JOB_STATES } from "../job.ts";
 import { assertBandwidth, assertBytes } from "../units.ts";
 import { assertName, assertObject } from "../validate.ts";
 import { JobRecord } from "./job_record.ts";
@@ -14,7 +14,6 @@ import { type LocalJobRun, runLocalJob } from "./local_job.ts";
 import { JOB_STATES } from "./state_machine.ts";
 import type { JobHandle, JobManager, JobManagerOptions, JobSpec } from "./types.ts";
 
-const INITIAL_STATES: readonly JobState[] = ["created", "running", "paused", "ready"];
 
 /**
  * Creates the job manager of a connection.
@@ -246,7 +245,7 @@ function checkSpec(spec: JobSpec) {
   }
   const state = spec.state ?? "created";
   if (!JOB_STATES.includes(state)) throw new TypeError(`Invalid job state "${state}"`);
-  if (!INITIAL_STATES.includes(state)) throw new RangeError(`Invalid job state "${state}": a job cannot start finished`);
+  if (!UNFINISHED_JOB_STATES.includes(state)) throw new RangeError(`Invalid job state "${state}": a job cannot start finished`);
   if (spec.driver !== undefined && typeof spec.driver !== "string") throw new TypeError("Invalid job driver: expected a string");
   return {
     type: spec.type,

@@ -7,6 +7,7 @@
  */
 import type { VolumeRecord } from "../driver.ts";
 import { ConflictError } from "../errors.ts";
+import { UNFINISHED_JOB_STATES } from "../job.ts";
 import { assertBytes } from "../units.ts";
 import { assertName, assertObject } from "../validate.ts";
 import type { BackingRef, Extent, RangeOptions, Volume, VolumeCollection, VolumeCreateOptions } from "../volume.ts";
@@ -18,7 +19,6 @@ import {
   optionsOf,
   requireOp,
   resolveRange,
-  UNFINISHED_JOB_STATES,
   volumeLabel,
 } from "./volume_checks.ts";
 import { signalOnly, type VolumeJobEnv } from "./job_support.ts";

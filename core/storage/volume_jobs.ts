@@ -11,7 +11,7 @@ import { NotFoundError, UnsupportedError } from "../errors.ts";
 import type { Job, JobTarget, JobType } from "../job.ts";
 import type { LocalJobContext } from "../jobs/types.ts";
 import type { SignalOptions } from "../options.ts";
-import type { BackingRef, Extent } from "../volume.ts";
+import { type BackingRef, type Extent, MAX_BACKING_CHAIN_DEPTH } from "../volume.ts";
 import { startCloneJob } from "./clone_job.ts";
 import { guard, pausable, prepare, type PreparedVolume, signalOnly, type VolumeJobOptions } from "./job_support.ts";
 import { assertIdle, resolveRange } from "./volume_checks.ts";
@@ -161,7 +161,7 @@ interface ChainLayer {
 /** Walks a backing chain through the pools; a layer no active pool holds ends the walk. */
 async function backingChain(access: StorageAccess, first: BackingRef | undefined, options: SignalOptions): Promise<ChainLayer[]> {
   const chain: ChainLayer[] = [];
-  for (let ref = first; ref !== undefined && chain.length < 256; ) {
+  for (let ref = first; ref !== undefined && chain.length < MAX_BACKING_CHAIN_DEPTH; ) {
     options.signal?.throwIfAborted();
     const found = (await access.findVolume({ path: ref.path })) ?? (await access.findVolume({ key: ref.path }));
     chain.push({ ref, key: found?.volume.key, path: found?.volume.path });
