@@ -259,7 +259,7 @@ export class QemuConnection implements HypervisorConnection {
   async domainDisks(name: string, options?: SignalOptions): Promise<DiskInfo[]> {
     const config = this.#defs.get(name);
     const inst = this.#instances.get(name);
-    const disks = inst ? inst.disks : await resolveDisks(config.disks, this.#ctx.storage, options?.signal);
+    const disks = inst ? inst.disks : await resolveDisks(config.disks, this.#ctx.storage, options?.signal ? { signal: options.signal } : {});
     return disks.map(diskInfo);
   }
 

@@ -56,7 +56,7 @@ export interface LaunchOptions {
 export async function launchDomain(options: LaunchOptions): Promise<Instance> {
   const { config, store, ctx, signal } = options;
   const { name, uuid } = config;
-  const disks = await resolveDisks(config.disks, ctx.storage, signal);
+  const disks = await resolveDisks(config.disks, ctx.storage, signal ? { signal } : {});
   const socket = store.socketPath(uuid);
   const log = store.logPath(uuid);
   const args = buildQemuArgs(config, disks, { socket }, await pickAccelerator());
