@@ -66,6 +66,9 @@ export type { Connection, ConnectOptions } from "./core/connection.ts";
 export type { SignalOptions } from "./core/options.ts";
 export type {
   BackingLayer,
+  BlockCommitOptions,
+  BlockCopyDestination,
+  BlockCopyOptions,
   BlockPullOptions,
   DiskConfig,
   DiskInfo,

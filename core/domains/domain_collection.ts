@@ -40,6 +40,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  *             domainConfig: async () => { throw new Error("none"); }, close: async () => {} },
  *   driverName: "demo",
  *   jobs: { list: async () => [], get: async () => { throw new Error("none"); } },
+ *   diskJobs: {} as never,
  *   assertOpen() {},
  * });
  * if ((await domains.list()).length !== 0) throw new Error("unexpected");

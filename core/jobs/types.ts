@@ -83,8 +83,16 @@ export interface LocalJobContext {
   readonly limiter: RateLimiter;
   /** The connection clock. */
   readonly clock: Clock;
-  /** Reports progress in bytes of the range. */
-  progress(cur: number): void;
+  /**
+   * Reports progress in bytes of the range; `end` moves the end when the range grows (a mirror that
+   * copies guest writes again counts them, as QEMU does).
+   */
+  progress(cur: number, end?: number): void;
+  /**
+   * For two-phase jobs: reports `ready` and resolves when the user calls `finalize()`; rejects with the
+   * abort reason when the job is aborted (or fails) while it waits. Call it once, while running.
+   */
+  ready(): Promise<void>;
   /** Resolves at once while running; waits while paused; rejects when aborted. Call between chunks. */
   checkpoint(): Promise<void>;
 }

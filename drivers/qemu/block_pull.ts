@@ -13,9 +13,10 @@
  * @module
  */
 import type { Clock } from "../../core/clock.ts";
-import type { BlockPullOptions } from "../../core/domain.ts";
+import type { LiveBlockPullRequest } from "../../core/driver.ts";
+import { diskLockKey } from "../../core/domains/disk_lock.ts";
 import { NotFoundError, StateError, VirtError } from "../../core/errors.ts";
-import type { Job, JobState } from "../../core/job.ts";
+import { type Job, type JobState, UNFINISHED_JOB_STATES } from "../../core/job.ts";
 import type { JobController, JobHandle, JobManager } from "../../core/jobs/types.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import type { Instance } from "./instance.ts";
@@ -52,7 +53,6 @@ export interface QemuPullEnv {
 
 const POLL_MS = 100;
 const VERB_TIMEOUT_MS = 10_000;
-const UNFINISHED: readonly JobState[] = ["created", "running", "paused", "ready"];
 
 /**
  * A block-stream job of one QEMU, with its QMP wiring. Reached through `dom.blockPull()` on a running
@@ -96,7 +96,7 @@ export class QemuPullJob {
 
   /** Whether the job has ended in virtkit. */
   get finished(): boolean {
-    return !UNFINISHED.includes(this.#handle.state);
+    return !UNFINISHED_JOB_STATES.includes(this.#handle.state);
   }
 
   /**
@@ -112,7 +112,7 @@ export class QemuPullJob {
    * @throws {ConflictError} When a job already works on the disk.
    * @throws {QmpError} When QEMU refuses the stream.
    */
-  static async start(env: QemuPullEnv, inst: Instance, disk: RunDisk, options: BlockPullOptions): Promise<QemuPullJob> {
+  static async start(env: QemuPullEnv, inst: Instance, disk: RunDisk, options: Partial<Pick<LiveBlockPullRequest, "bandwidth" | "base" | "signal">>): Promise<QemuPullJob> {
     const [top, ...below] = disk.layers;
     let baseNode: string | undefined;
     if (options.base !== undefined) {
@@ -185,7 +185,7 @@ export class QemuPullJob {
       target: { domain: this.#domain, disk: this.record.disk, ...volume },
       endBytes: this.record.endBytes,
       bandwidth: this.record.bandwidth,
-      locks: [`disk:${this.#domain}/${this.record.disk}`],
+      locks: [diskLockKey(this.#domain, this.record.disk)],
       controller,
       driver: "qemu",
       ...(this.record.id ? { id: this.record.id, state, cur } : {}),

@@ -4,12 +4,12 @@
  *
  * @module
  */
-import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
-import type { DriverContext, HypervisorConnection } from "../../core/driver.ts";
-import { ConflictError, ConnectError, NotFoundError, StateError, UnsupportedError } from "../../core/errors.ts";
+import type { DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
+import type { DiskSource, DriverContext, HypervisorConnection, LiveBlockPullRequest } from "../../core/driver.ts";
+import { assertDomainIdle } from "../../core/domains/disk_lock.ts";
+import { ConnectError, StateError } from "../../core/errors.ts";
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
-import { startPullJob } from "../../core/storage/volume_jobs.ts";
 import type { PoolConfigStore } from "../../core/storage/pool_config_store.ts";
 import type { ConnectionUri } from "../../core/uri.ts";
 import { resolve as resolvePath } from "node:path";
@@ -159,7 +159,7 @@ export class QemuConnection implements HypervisorConnection {
     if (this.#instances.has(name) || this.#starting.has(name)) {
       throw new StateError(`Cannot undefine domain "${name}": it is running`, { state: "running", driver: DRIVER });
     }
-    this.#checkNoJob(config, "undefine");
+    assertDomainIdle(this.#ctx.jobs, config, "undefine", DRIVER);
     await this.#defs.undefine(name);
     this.#crashed.delete(name);
   }
@@ -170,7 +170,7 @@ export class QemuConnection implements HypervisorConnection {
     if (this.#instances.has(name) || this.#starting.has(name)) {
       throw new StateError(`Cannot start domain "${name}": it is already running`, { state: "running", driver: DRIVER });
     }
-    this.#checkNoJob(config, "start");
+    assertDomainIdle(this.#ctx.jobs, config, "start", DRIVER);
     this.#starting.add(name);
     try {
       await launchDomain({
@@ -263,37 +263,25 @@ export class QemuConnection implements HypervisorConnection {
     return disks.map(diskInfo);
   }
 
-  /** `block-stream` on a running domain; the storage layer's pull on a shut-off one. */
-  async blockPull(name: string, disk: string, options: BlockPullOptions): Promise<Job<void>> {
-    const config = this.#defs.get(name);
-    const diskConfig = config.disks.find((d) => d.target === disk);
-    if (!diskConfig) throw new NotFoundError("disk", disk, { driver: DRIVER, detail: `domain "${name}" has no such disk` });
+  /** `block-stream` on a running domain (core pulls a shut-off one through the image engine). */
+  async liveBlockPull(request: LiveBlockPullRequest): Promise<Job<void>> {
+    const inst = this.#live(request.domain, request.disk.target, "pull");
+    const running = inst.disks.find((d) => d.target === request.disk.target)!;
+    return (await QemuPullJob.start(this.#pullEnv, inst, running, request)).job;
+  }
+
+  /** Points a shut-off domain's disk at another image and persists the definition. */
+  async setDiskSource(name: string, disk: string, source: DiskSource, options?: SignalOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    await this.#defs.setDiskSource(name, disk, source);
+  }
+
+  /** The instance of a domain a live disk job works on; `StateError` while it starts or once it ended. */
+  #live(name: string, disk: string, verb: string): Instance {
     const inst = this.#instances.get(name);
-    if (inst) {
-      const running = inst.disks.find((d) => d.target === disk)!;
-      return (await QemuPullJob.start(this.#pullEnv, inst, running, options)).job;
-    }
-    if (this.#starting.has(name)) throw new StateError(`Cannot pull disk "${disk}" of domain "${name}": it is starting`, { state: "starting", driver: DRIVER });
-    if (!diskConfig.volume) {
-      throw new UnsupportedError("blockPull", {
-        driver: DRIVER,
-        detail: `domain "${name}" is shut off and disk "${disk}" is the host path "${diskConfig.path}", not a pool volume`,
-      });
-    }
-    const { pool, name: volume } = diskConfig.volume;
-    return await startPullJob({
-      access: this.#ctx.storage,
-      jobs: this.#ctx.jobs,
-      bus: this.#ctx.bus,
-      pool,
-      volume,
-      bandwidth: options.bandwidth,
-      ...(options.base === undefined ? {} : { base: options.base }),
-      ...(options.signal ? { signal: options.signal } : {}),
-      type: "block-pull",
-      target: { domain: name, disk, pool, volume },
-      locks: [`disk:${name}/${disk}`],
-    });
+    if (inst) return inst;
+    const state = this.#starting.has(name) ? "starting" : this.#crashed.has(name) ? "crashed" : "shutoff";
+    throw new StateError(`Cannot ${verb} disk "${disk}" of domain "${name}": it is ${state === "starting" ? "starting" : "not running"}`, { state, driver: DRIVER });
   }
 
   /** Stops watching the QEMU processes; they keep running, and the next connection finds them. */
@@ -312,18 +300,6 @@ export class QemuConnection implements HypervisorConnection {
       throw new StateError(`Cannot ${verb} domain "${name}": ${refusal}`, { state, driver: DRIVER });
     }
     return inst;
-  }
-
-  #checkNoJob(config: StoredConfig, verb: string): void {
-    for (const disk of config.disks) {
-      const holder = this.#ctx.jobs.holder(`disk:${config.name}/${disk.target}`);
-      if (holder !== undefined) {
-        throw new ConflictError(`Cannot ${verb} domain "${config.name}": job "${holder}" works on its disk "${disk.target}"`, {
-          driver: DRIVER,
-          jobId: holder,
-        });
-      }
-    }
   }
 
   /** Saves a running domain's record; saves of one domain run one after another, so the last one wins. */

@@ -133,6 +133,13 @@ export class StateStore {
     await atomicWrite(join(this.dir, "domains", fileName(config.name)), JSON.stringify({ order, config }, null, 2));
   }
 
+  /** Rewrites a saved definition in place, keeping its place in the definition order. */
+  async updateDomain(config: DomainConfig & { uuid: string }): Promise<void> {
+    const path = join(this.dir, "domains", fileName(config.name));
+    const { order } = JSON.parse(await readFile(path, "utf8")) as { order: number };
+    await atomicWrite(path, JSON.stringify({ order, config }, null, 2));
+  }
+
   /** Removes a definition. */
   async removeDomain(name: string): Promise<void> {
     await rm(join(this.dir, "domains", fileName(name)), { force: true });
