@@ -53,6 +53,12 @@ export interface JobSpec {
   cur?: number;
   /** Driver name, recorded in errors. */
   driver?: string;
+  /**
+   * A job that already finished before this connection opened (a driver keeps outcomes across
+   * connections until they are dismissed): it is listed in `state`, which must be terminal, with this
+   * error text and these times; it takes no lock and emits only `job:created`.
+   */
+  finished?: { readonly error?: string; readonly createdAt: number; readonly finishedAt: number };
 }
 
 /** The owner's side of a job: it reports what happens. Invalid transitions throw `StateError`. */

@@ -14,12 +14,14 @@ import type { PoolConfigStore } from "../../core/storage/pool_config_store.ts";
 import type { ConnectionUri } from "../../core/uri.ts";
 import { resolve as resolvePath } from "node:path";
 import { createPoolConfigFileStore } from "../dir/pool_config_file_store.ts";
-import { QemuPullJob, type QemuPullEnv } from "./block_pull.ts";
+import { type QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
+import { startQemuPull } from "./block_pull.ts";
 import { diskInfo, resolveDisks } from "./disk_chain.ts";
 import { DomainDefinitions, type StoredConfig } from "./domain_table.ts";
 import type { Instance } from "./instance.ts";
 import { launchDomain } from "./launch.ts";
 import { processAlive, waitForExit } from "./process.ts";
+import { createBlockJobEnv, restoreFinishedJobs } from "./job_env.ts";
 import { reattach } from "./reconnect.ts";
 import { defaultStateDir, StateStore } from "./state_store.ts";
 
@@ -62,11 +64,11 @@ export class QemuConnection implements HypervisorConnection {
   readonly #store: StateStore;
   readonly #defs: DomainDefinitions;
   readonly #instances = new Map<string, Instance>();
-  readonly #pulls = new Map<Instance, Map<string, QemuPullJob>>();
+  readonly #pulls = new Map<Instance, Map<string, QemuBlockJob>>();
   readonly #crashed = new Set<string>();
   readonly #starting = new Set<string>();
   readonly #saving = new WeakMap<Instance, Promise<void>>();
-  readonly #pullEnv: QemuPullEnv;
+  readonly #pullEnv: QemuBlockJobEnv;
   #closed = false;
 
   private constructor(ctx: DriverContext, store: StateStore, defs: DomainDefinitions) {
@@ -74,16 +76,17 @@ export class QemuConnection implements HypervisorConnection {
     this.#store = store;
     this.#defs = defs;
     this.poolConfigStore = createPoolConfigFileStore(resolvePath(store.dir));
-    this.#pullEnv = {
-      jobs: ctx.jobs,
-      clock: ctx.clock,
+    this.#pullEnv = createBlockJobEnv({
+      ctx,
+      store,
+      defs,
       track: (inst, job) => {
         let jobs = this.#pulls.get(inst);
         if (!jobs) this.#pulls.set(inst, (jobs = new Map()));
         jobs.set(job.id, job);
       },
       persist: (inst) => this.#persist(inst),
-    };
+    });
   }
 
   /**
@@ -106,11 +109,17 @@ export class QemuConnection implements HypervisorConnection {
       });
     }
     const conn = new QemuConnection(ctx, store, await DomainDefinitions.load(store, ctx.bus));
+    // Jobs that finished under an earlier connection and were not dismissed: listed as they ended.
+    await restoreFinishedJobs(store, ctx.jobs);
     for (const name of conn.#defs.names()) {
       const run = await store.loadRun(name);
       if (!run) continue;
       const found = await reattach({ name, run, ctx, env: conn.#pullEnv }).catch(() => undefined);
-      if (found) conn.#adopt(found, name);
+      if (found) {
+        conn.#adopt(found, name);
+        // Jobs that ended while no one listened were finished during the re-attach: record what remains.
+        await conn.#persist(found);
+      }
       // A QEMU that lives but does not answer (another connection holds its one QMP socket) keeps its record.
       else if (!processAlive(run.pid)) await store.removeRun(name, conn.#defs.get(name).uuid);
     }
@@ -267,7 +276,7 @@ export class QemuConnection implements HypervisorConnection {
   async liveBlockPull(request: LiveBlockPullRequest): Promise<Job<void>> {
     const inst = this.#live(request.domain, request.disk.target, "pull");
     const running = inst.disks.find((d) => d.target === request.disk.target)!;
-    return (await QemuPullJob.start(this.#pullEnv, inst, running, request)).job;
+    return (await startQemuPull(this.#pullEnv, inst, running, request)).job;
   }
 
   /** Points a shut-off domain's disk at another image and persists the definition. */
