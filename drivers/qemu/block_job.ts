@@ -274,7 +274,7 @@ export class QemuBlockJob {
       const [top, ...below] = disk.layers;
       const layers = this.record.layersAfter ??
         [top!, ...(this.record.baseNode ? below.slice(below.findIndex((l) => l.node === this.record.baseNode)) : [])];
-      this.#inst.disks = this.#inst.disks.map((d) => (d === disk ? { ...d, layers: [...layers], ...volumeAfter(this.record, d) } : d));
+      this.#inst.disks = this.#inst.disks.map((d) => (d === disk ? diskAfter(this.record, d, layers) : d));
     }
     try {
       if (this.record.sourceAfter) await this.#env.setDiskSource(this.#domain, this.record.disk, this.record.sourceAfter);
@@ -439,11 +439,10 @@ export function jobTypeOf(record: RunJob): JobType {
   return record.type ?? "block-pull";
 }
 
-/** After a pivot the disk's volume is the destination's (or none, for a host path). */
-function volumeAfter(record: RunJob, disk: RunDisk): Partial<RunDisk> {
+/** The disk once the job completed: its new layers, and after a pivot the destination's volume (or none). */
+function diskAfter(record: RunJob, disk: RunDisk, layers: RunDisk["layers"]): RunDisk {
   const source = record.sourceAfter;
-  if (!source) return {};
-  if ("volume" in source) return { volume: { ...source.volume } };
+  if (!source) return { ...disk, layers: [...layers] };
   const { volume: _volume, ...rest } = disk;
-  return { ...rest, volume: undefined } as Partial<RunDisk>;
+  return "volume" in source ? { ...rest, layers: [...layers], volume: { ...source.volume } } : { ...rest, layers: [...layers] };
 }

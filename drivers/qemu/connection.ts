@@ -5,7 +5,14 @@
  * @module
  */
 import type { DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
-import type { DiskSource, DriverContext, HypervisorConnection, LiveBlockPullRequest } from "../../core/driver.ts";
+import type {
+  DiskSource,
+  DriverContext,
+  HypervisorConnection,
+  LiveBlockCommitRequest,
+  LiveBlockCopyRequest,
+  LiveBlockPullRequest,
+} from "../../core/driver.ts";
 import { assertDomainIdle } from "../../core/domains/disk_lock.ts";
 import { ConnectError, StateError } from "../../core/errors.ts";
 import type { Job } from "../../core/job.ts";
@@ -15,8 +22,10 @@ import type { ConnectionUri } from "../../core/uri.ts";
 import { resolve as resolvePath } from "node:path";
 import { createPoolConfigFileStore } from "../dir/pool_config_file_store.ts";
 import { type QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
+import { startQemuCommit } from "./block_commit.ts";
+import { startQemuCopy } from "./block_copy.ts";
 import { startQemuPull } from "./block_pull.ts";
-import { diskInfo, resolveDisks } from "./disk_chain.ts";
+import { diskInfo, qemuCommandRunner, resolveDisks } from "./disk_chain.ts";
 import { DomainDefinitions, type StoredConfig } from "./domain_table.ts";
 import type { Instance } from "./instance.ts";
 import { launchDomain } from "./launch.ts";
@@ -277,6 +286,36 @@ export class QemuConnection implements HypervisorConnection {
     const inst = this.#live(request.domain, request.disk.target, "pull");
     const running = inst.disks.find((d) => d.target === request.disk.target)!;
     return (await startQemuPull(this.#pullEnv, inst, running, request)).job;
+  }
+
+  /** `blockdev-add` of the destination and `blockdev-mirror` on a running domain (core copies a shut-off one). */
+  async liveBlockCopy(request: LiveBlockCopyRequest): Promise<Job<void>> {
+    const inst = this.#live(request.domain, request.disk.target, "copy");
+    const running = inst.disks.find((d) => d.target === request.disk.target)!;
+    const deps = { storage: this.#ctx.storage, runner: qemuCommandRunner, bus: this.#ctx.bus };
+    return (await startQemuCopy(this.#pullEnv, deps, inst, running, request)).job;
+  }
+
+  /** `block-commit` on a running domain (core commits a shut-off one through the image engine). */
+  async liveBlockCommit(request: LiveBlockCommitRequest): Promise<Job<void>> {
+    const inst = this.#live(request.domain, request.disk.target, "commit");
+    const running = inst.disks.find((d) => d.target === request.disk.target)!;
+    return (await startQemuCommit(this.#pullEnv, { storage: this.#ctx.storage }, inst, running, request)).job;
+  }
+
+  /**
+   * Sends an HMP command to a running domain's QEMU (`human-monitor-command`), as libvirt's
+   * `virsh qemu-monitor-command --hmp` does. Not part of the portable API: for tests and diagnosis
+   * (for example `qemu-io -d vda-0 "write -P 0x5a 0 64k"` to write as a guest would).
+   *
+   * @param name Domain name.
+   * @param commandLine The HMP command.
+   * @returns QEMU's text output.
+   * @throws {StateError} When the domain is not running.
+   */
+  async humanMonitorCommand(name: string, commandLine: string, options?: SignalOptions): Promise<string> {
+    const inst = this.#running(name, "send a monitor command to");
+    return await inst.qmp.execute<string>("human-monitor-command", { "command-line": commandLine }, options ?? {});
   }
 
   /** Points a shut-off domain's disk at another image and persists the definition. */
