@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import type { Connection } from "../../../core/connection.ts";
-import type { VirtEvent } from "../../../core/events.ts";
+import type { CoreEvent } from "../../../core/events.ts";
 import { domainConfig, MiB, Scratch, skipReal, until, verifyImage } from "./_support.ts";
 
 const scratches: Scratch[] = [];
@@ -14,12 +14,12 @@ afterEach(async () => {
 });
 
 /** Every event the connection's bus still holds, from its first. */
-async function replay(conn: Connection): Promise<VirtEvent[]> {
+async function replay(conn: Connection): Promise<CoreEvent[]> {
   const controller = new AbortController();
-  const events: VirtEvent[] = [];
+  const events: CoreEvent[] = [];
   const stream = conn.events.subscribe({ since: 0, signal: controller.signal });
   const reading = (async () => {
-    for await (const event of stream) events.push(event as VirtEvent);
+    for await (const event of stream) events.push(event as CoreEvent);
   })().catch(() => {});
   // The replayed events are queued synchronously: one turn delivers them all.
   await new Promise((resolve) => setTimeout(resolve, 0));
