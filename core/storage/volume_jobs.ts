@@ -14,7 +14,7 @@ import type { SignalOptions } from "../options.ts";
 import { type BackingRef, type Extent, MAX_BACKING_CHAIN_DEPTH } from "../volume.ts";
 import { startCloneJob } from "./clone_job.ts";
 import { guard, pausable, prepare, type PreparedVolume, signalOnly, type VolumeJobOptions } from "./job_support.ts";
-import { assertIdle, resolveRange } from "./volume_checks.ts";
+import { resolveRange } from "./volume_checks.ts";
 
 export { startCloneJob };
 export type { VolumeJobEnv, VolumeJobOptions } from "./job_support.ts";
@@ -185,8 +185,8 @@ function startCopyJob(
   },
 ): Promise<Job<void>> {
   const { io } = prepared;
+  // prepare() checked that nothing uses the volume; the job's locks make the start itself exclusive.
   return guard(io, () => {
-    assertIdle(options.jobs, { key: prepared.record.key, label: prepared.label, action: String(type), locks: prepared.locks });
     return options.jobs.startLocal<void>({
       type,
       target,
