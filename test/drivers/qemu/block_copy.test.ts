@@ -146,6 +146,26 @@ describe("qemu driver: block copy on real QEMU", () => {
   });
 });
 
+describe("qemu driver: a copy in ready across connections", () => {
+  it.skipIf(skipReal)("a new connection re-attaches a ready copy under its id, and finalize() there pivots", async () => {
+    const r = await running("again");
+    const dest = join(r.s.dir, "again.qcow2");
+    const job = await r.dom.blockCopy("vda", { destination: { path: dest } });
+    await whenReady(job);
+    await r.conn.close();
+    const second = await r.s.connect();
+    const again = await second.jobs.get(job.id);
+    expect([again.type, (await again.info()).state]).toEqual(["block-copy", "ready"]);
+    await again.finalize();
+    await again.wait();
+    const dom = await second.domains.get("again");
+    expect((await dom.disks())[0]?.path).toBe(dest);
+    expect((await dom.config()).disks[0]?.path).toBe(dest);
+    await dom.destroy();
+    expect(qemuImg(["compare", "-q", "-f", "qcow2", "-F", "qcow2", dest, r.overlay])).toBe(0);
+  });
+});
+
 describe("qemu driver: block commit on real QEMU", () => {
   it.skipIf(skipReal)("an active commit is ready in sync and pivots onto the base; the base then reads as the overlay did", async () => {
     const r = await running("commit");
@@ -175,8 +195,9 @@ describe("qemu driver: block commit on real QEMU", () => {
     await dom.start();
     const states: string[] = [];
     conn.events.on("job:state", (e) => states.push(e.job.state));
-    const job = await dom.blockCommit("vda", { top: "vda[1]", base: base });
+    const job = await dom.blockCommit("vda", { top: "vda[1]", base: base, deleteCommitted: true });
     await job.wait();
+    expect(existsSync(mid)).toBe(false);
     expect(states).not.toContain("ready");
     const [vda] = await dom.disks();
     expect(vda?.backingChain.map((l) => l.path)).toEqual([base]);
