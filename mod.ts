@@ -48,8 +48,13 @@ export { API_VERSION, definePlugin } from "./core/plugin.ts";
 export type { ConnectCleanup, ConnectListener, PluginDefinition, PluginHost, PluginTeardown } from "./core/plugin.ts";
 export { defineHypervisorDriver, defineStorageBackend } from "./core/driver.ts";
 export type {
+  DiskSource,
   DriverContext,
   HypervisorConnection,
+  LiveBlockCommitRequest,
+  LiveBlockCopyRequest,
+  LiveBlockJobRequest,
+  LiveBlockPullRequest,
   HypervisorDriverDefinition,
   StorageAccess,
   StorageBackendDefinition,
