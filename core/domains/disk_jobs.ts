@@ -8,7 +8,7 @@
  */
 import type { BackingLayer, BlockCommitOptions, BlockCopyOptions, BlockPullOptions, DiskConfig } from "../domain.ts";
 import type { HypervisorConnection, LiveBlockJobRequest, StorageAccess } from "../driver.ts";
-import { NotFoundError } from "../errors.ts";
+import { NotFoundError, StateError } from "../errors.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { Job } from "../job.ts";
 import type { JobManager } from "../jobs/types.ts";
@@ -101,6 +101,20 @@ export function createDiskJobs(ctx: DiskJobsContext): DiskJobs {
     const request: LiveBlockJobRequest = { domain, disk, locks: [diskLockKey(domain, target)], bandwidth, ...(signal ? { signal } : {}) };
     return { live: state === "running" || state === "paused", request };
   }
+  /**
+   * An offline job is started once the domain read shut off; a start that raced it (the driver checks
+   * for disk jobs when it launches) shows here: then the job is aborted and the caller told to retry.
+   */
+  async function offline(domain: string, target: string, action: string, job: Job<void>): Promise<Job<void>> {
+    const { state } = await driver.domainInfo(domain);
+    if (state !== "running" && state !== "paused") return job;
+    await job.abort().catch(() => {});
+    await job.wait().catch(() => {});
+    throw new StateError(`Cannot ${action} disk "${target}" of domain "${domain}": the domain started meanwhile; its job "${job.id}" was aborted, start it again to run it live`, {
+      state,
+      driver: driverName,
+    });
+  }
   /** The offline pivot: the driver switches the disk's definition. */
   const pivotOf = (domain: string, target: string) => {
     const setDiskSource = requireOp(driver, "setDiskSource", driverName);
@@ -113,14 +127,14 @@ export function createDiskJobs(ctx: DiskJobsContext): DiskJobs {
       const { live, request } = await prepare(domain, target, "pull", checked.bandwidth, options);
       const pull = { ...request, ...(checked.base === undefined ? {} : { base: checked.base }) };
       if (live) return await requireOp(driver, "liveBlockPull", driverName)(pull);
-      return await startVolumeBlockPull(env, pull);
+      return await offline(domain, target, "pull", await startVolumeBlockPull(env, pull));
     },
     async blockCopy(domain: string, target: string, options: BlockCopyOptions): Promise<Job<void>> {
       const checked = checkCopyOptions(target, options);
       const { live, request } = await prepare(domain, target, "copy", checked.bandwidth, options);
       const copy = { ...request, ...checked };
       if (live) return await requireOp(driver, "liveBlockCopy", driverName)(copy);
-      return await startVolumeBlockCopy(env, copy, pivotOf(domain, target));
+      return await offline(domain, target, "copy", await startVolumeBlockCopy(env, copy, pivotOf(domain, target)));
     },
     async blockCommit(domain: string, target: string, options?: BlockCommitOptions): Promise<Job<void>> {
       const checked = checkCommitOptions(target, options);
@@ -142,7 +156,7 @@ export function createDiskJobs(ctx: DiskJobsContext): DiskJobs {
       if (live) return await requireOp(driver, "liveBlockCommit", driverName)(commit);
       // Only an active commit pivots; an intermediate one re-links the chain and needs no definition change.
       const hooks = topIndex === 0 ? pivotOf(domain, target) : { pivot: () => Promise.resolve() };
-      return await startVolumeBlockCommit(env, commit, hooks);
+      return await offline(domain, target, "commit", await startVolumeBlockCommit(env, commit, hooks));
     },
   });
 }

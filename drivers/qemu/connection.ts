@@ -197,6 +197,8 @@ export class QemuConnection implements HypervisorConnection {
         ctx: this.#ctx,
         ...(options?.signal ? { signal: options.signal } : {}),
         adopt: async (inst) => {
+          // An offline disk job may have started since the check above: QEMU (still stopped) goes again.
+          assertDomainIdle(this.#ctx.jobs, config, "start", DRIVER);
           this.#adopt(inst, name);
           await this.#persist(inst);
         },

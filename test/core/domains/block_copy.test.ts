@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { ConflictError, JobError, MiB, NotFoundError, StateError } from "../../../mod.ts";
 import { CAPACITY, contentOf, hashOf, openChain, whenReady } from "./_chain_fixture.ts";
+import { createRegistry } from "../../../core/registry.ts";
+import { defineHypervisorDriver } from "../../../core/driver.ts";
+import { parseUri } from "../../../core/uri.ts";
+import { TestConnection } from "../../../drivers/test/connection.ts";
+import { memoryBackend } from "../../../drivers/test/mod.ts";
 
 describe("dom.blockCopy() on the test driver", () => {
   it("copies the flattened chain while the guest writes, is ready when in sync, mirrors writes in ready, and finalize() pivots", async () => {
@@ -140,5 +145,36 @@ describe("dom.blockCopy() on the test driver", () => {
     await expect(dom.blockCopy("vda", options as never)).rejects.toBeInstanceOf(error);
     expect((await pool.volumes.list()).map((v) => v.name)).toEqual(before);
     expect(await conn.jobs.list()).toEqual([]);
+  });
+});
+
+describe("an offline disk job raced by the domain's start", () => {
+  it("is aborted and the caller gets a StateError, the disk free again", async () => {
+    const registry = createRegistry();
+    registry.register(memoryBackend);
+    let calls = 0;
+    registry.register(defineHypervisorDriver({
+      name: "racy",
+      schemes: ["racy"],
+      async open(_uri, ctx) {
+        const inner = await TestConnection.open(parseUri("test:///default"), ctx);
+        await inner.destroyDomain("test");
+        // Read 1: domains.get(); 2: core's check before the job; 3: its check after the offline job started.
+        const domainInfo = inner.domainInfo.bind(inner);
+        inner.domainInfo = async (name: string) => {
+          if (++calls === 3) await inner.startDomain(name);
+          return await domainInfo(name);
+        };
+        return inner;
+      },
+    }));
+    await using conn = await registry.connect("racy:///x");
+    const dom = await conn.domains.get("test");
+    const error = await dom.blockPull("vda").catch((e) => e);
+    expect(error).toBeInstanceOf(StateError);
+    expect(error.message).toContain("started meanwhile");
+    const [job] = await conn.jobs.list();
+    expect((await job!.info()).state).toBe("aborted");
+    expect(await dom.blockJob("vda")).toBeUndefined();
   });
 });
