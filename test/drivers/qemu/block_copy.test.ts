@@ -183,6 +183,20 @@ describe("qemu driver: block commit on real QEMU", () => {
     expect(qemuImg(["compare", "-q", "-f", "raw", "-F", "raw", r.base, r.ref])).toBe(0);
   });
 
+  it.skipIf(skipReal)("abort() of an active commit in ready leaves the top in use and the base holding the committed data", async () => {
+    const r = await running("keep");
+    const job = await r.dom.blockCommit("vda");
+    await whenReady(job);
+    await job.abort();
+    await expect(job.wait()).rejects.toBeInstanceOf(JobError);
+    expect((await job.info()).state).toBe("aborted");
+    const [vda] = await r.dom.disks();
+    expect([vda?.path, vda?.backingChain.map((l) => l.path)]).toEqual([r.overlay, [r.base]]);
+    await r.dom.destroy();
+    expect(qemuImg(["compare", "-q", "-f", "raw", "-F", "raw", r.base, r.ref])).toBe(0);
+    expect(qemuImg(["check", "-q", r.overlay])).toBe(0);
+  });
+
   it.skipIf(skipReal)("an intermediate commit completes in one phase and re-links the top to the base", async () => {
     const s = new Scratch();
     scratches.push(s);
