@@ -49,8 +49,13 @@ export type { ConnectCleanup, ConnectListener, PluginDefinition, PluginHost, Plu
 export { defineHypervisorDriver, defineStorageBackend } from "./core/driver.ts";
 export type {
   AnyStorageBackendDefinition,
+  DiskSource,
   DriverContext,
   HypervisorConnection,
+  LiveBlockCommitRequest,
+  LiveBlockCopyRequest,
+  LiveBlockJobRequest,
+  LiveBlockPullRequest,
   HypervisorDriverDefinition,
   StorageAccess,
   StorageBackendDefinition,
@@ -88,6 +93,9 @@ export type { Connection, ConnectOptions } from "./core/connection.ts";
 export type { SignalOptions } from "./core/options.ts";
 export type {
   BackingLayer,
+  BlockCommitOptions,
+  BlockCopyDestination,
+  BlockCopyOptions,
   BlockPullOptions,
   DefineXmlOptions,
   CheckedDomainConfig,
@@ -126,7 +134,7 @@ export type {
   VolumeInfo,
   VolumeLookup,
 } from "./core/volume.ts";
-export { TERMINAL_JOB_STATES } from "./core/job.ts";
+export { TERMINAL_JOB_STATES, UNFINISHED_JOB_STATES } from "./core/job.ts";
 export type {
   DownloadJob,
   Job,

@@ -11,80 +11,18 @@
  *
  * @module
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDefaultRegistry } from "../mod.ts";
 import type { Connection } from "../core/connection.ts";
 import { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "../drivers/qemu/command_line.ts";
 import { findExecutable } from "../drivers/qemu/qmp/testing/mod.ts";
+import { spawnByHand, stopByHand } from "./_raw_qmp.ts";
 
 const MiB = 1024 * 1024;
 const TOP_MIB = 80;
-
-/** A minimal QMP client on a plain socket: the reference virtkit's QMP stack is measured against. */
-class RawQmp {
-  readonly #socket: Socket;
-  readonly #replies: Array<(line: Record<string, unknown>) => void> = [];
-  readonly #events: Array<(line: Record<string, unknown>) => void> = [];
-  #buffer = "";
-
-  private constructor(socket: Socket) {
-    this.#socket = socket;
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => {
-      this.#buffer += chunk;
-      let nl: number;
-      while ((nl = this.#buffer.indexOf("\n")) >= 0) {
-        const msg = JSON.parse(this.#buffer.slice(0, nl)) as Record<string, unknown>;
-        this.#buffer = this.#buffer.slice(nl + 1);
-        if ("event" in msg) for (const listener of this.#events) listener(msg);
-        else if ("return" in msg || "error" in msg) this.#replies.shift()?.(msg);
-      }
-    });
-  }
-
-  static async connect(path: string): Promise<RawQmp> {
-    for (;;) {
-      const socket = await new Promise<Socket | undefined>((resolve) => {
-        const s = createConnection({ path });
-        s.once("connect", () => resolve(s));
-        s.once("error", () => resolve(undefined));
-      });
-      if (socket) {
-        const qmp = new RawQmp(socket);
-        await new Promise<void>((resolve) => socket.once("data", () => resolve()));
-        await qmp.send("qmp_capabilities");
-        return qmp;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-  }
-
-  send(execute: string, args?: object): Promise<Record<string, unknown>> {
-    return new Promise((resolve) => {
-      this.#replies.push(resolve);
-      this.#socket.write(JSON.stringify(args ? { execute, arguments: args } : { execute }) + "\n");
-    });
-  }
-
-  next(event: string): Promise<Record<string, unknown>> {
-    return new Promise((resolve) => {
-      const listener = (msg: Record<string, unknown>) => {
-        if (msg.event !== event) return;
-        this.#events.splice(this.#events.indexOf(listener), 1);
-        resolve(msg);
-      };
-      this.#events.push(listener);
-    });
-  }
-
-  close(): void {
-    this.#socket.destroy();
-  }
-}
 
 function makeBase(path: string, sizeMiB: number): void {
   execFileSync("qemu-img", ["create", "-q", "-f", "raw", path, `${sizeMiB}M`]);
@@ -102,19 +40,6 @@ function makeOverlay(path: string, base: string, sizeMiB: number): void {
 
 function topMiB(sizeMiB: number): number {
   return Math.min(TOP_MIB, sizeMiB / 4);
-}
-
-async function spawnByHand(args: string[], socket: string): Promise<{ child: ChildProcess; qmp: RawQmp }> {
-  const child = spawn(QEMU_BINARY, args, { stdio: "ignore" });
-  const qmp = await RawQmp.connect(socket);
-  return { child, qmp };
-}
-
-async function stopByHand(child: ChildProcess, qmp: RawQmp): Promise<void> {
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  await qmp.send("quit");
-  qmp.close();
-  await exited;
 }
 
 /** Total time of a pull, and the part QEMU's job took (first JOB_STATUS_CHANGE to BLOCK_JOB_COMPLETED, on arrival). */

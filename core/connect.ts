@@ -9,7 +9,8 @@ import type { Connection, ConnectOptions } from "./connection.ts";
 import type { DriverContext, HypervisorConnection, HypervisorDriverDefinition } from "./driver.ts";
 import { ConnectError, NotFoundError, StateError } from "./errors.ts";
 import { createEventBus } from "./event_bus.ts";
-import { createDomainCollection } from "./handles/domain_collection.ts";
+import { createDiskJobs } from "./domains/disk_jobs.ts";
+import { createDomainCollection } from "./domains/domain_collection.ts";
 import type { JobList, JobListFilter } from "./job.ts";
 import type { SignalOptions } from "./options.ts";
 import { createJobManager } from "./jobs/job_manager.ts";
@@ -113,6 +114,7 @@ export async function openConnection(
         driver: driverConn,
         driverName: def.name,
         jobs,
+        diskJobs: createDiskJobs({ driver: driverConn, driverName: def.name, jobs, storage: storage.access, bus }),
         assertOpen(what: string) {
           if (state.closed) throw new StateError(`Cannot ${what}: connection "${uri}" is closed`, { state: "closed" });
         },

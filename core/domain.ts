@@ -70,6 +70,40 @@ export interface BlockPullOptions extends SignalOptions {
   base?: string;
 }
 
+/** Where {@linkcode Domain.blockCopy} copies to: a volume of a pool, or a host path. */
+export type BlockCopyDestination = VolumeRef | { readonly path: string };
+
+/** Options of {@linkcode Domain.blockCopy} (libvirt `virDomainBlockCopy`). */
+export interface BlockCopyOptions extends SignalOptions {
+  /** The new image: `{ pool, name }` (created in that pool unless `reuseExisting`) or `{ path }`. */
+  destination: BlockCopyDestination;
+  /** Format of a created destination (default: the source's; `shallow` makes it qcow2). */
+  format?: "raw" | "qcow2";
+  /** Copy only the top image and give the destination the same backing (libvirt `--shallow`, QEMU `sync: "top"`). */
+  shallow?: boolean;
+  /** Use an existing destination (libvirt `--reuse-external`); its size must be at least the disk's. */
+  reuseExisting?: boolean;
+  /** Cap in bytes per second; 0 or absent is unlimited. */
+  bandwidth?: number;
+  /** Size of the dirty-tracking unit, a power of two from 512 B to 64 MiB (QEMU `granularity`). */
+  granularityBytes?: number;
+}
+
+/** Options of {@linkcode Domain.blockCommit} (libvirt `virDomainBlockCommit`). */
+export interface BlockCommitOptions extends SignalOptions {
+  /**
+   * The uppermost image committed: a path of the disk's chain, or an index as libvirt writes it (`"vda[1]"`:
+   * 0 is the active image, 1 its backing, ...). Default: the active image (an active, two-phase commit).
+   */
+  top?: string;
+  /** The image that receives the data, below `top` (path or index). Default: the deepest image. */
+  base?: string;
+  /** Cap in bytes per second; 0 or absent is unlimited. */
+  bandwidth?: number;
+  /** Delete the committed images' volumes once the commit has completed (libvirt `--delete`). */
+  deleteCommitted?: boolean;
+}
+
 /** A virtual machine. Methods re-read state from the driver; the handle itself holds no state. */
 export interface Domain {
   /** Domain name. */
@@ -105,6 +139,27 @@ export interface Domain {
    * @throws {ConflictError} When a job already works on that disk.
    */
   blockPull(disk: string, options?: BlockPullOptions): Promise<Job<void>>;
+  /**
+   * Starts copying `disk` to a new image while the guest keeps writing (libvirt `virDomainBlockCopy`,
+   * QEMU `blockdev-mirror`). The job (type `"block-copy"`) becomes `ready` once the copy is in sync and
+   * stays in sync; `finalize()` then pivots the domain onto the copy (`virsh blockjob --pivot`), `abort()`
+   * leaves the domain on its source with the copy consistent as of that moment. Works on a shut-off
+   * domain too (ready as soon as the copy is done).
+   *
+   * @throws {NotFoundError} For an unknown disk.
+   * @throws {ConflictError} When a job already works on that disk, or the destination exists without `reuseExisting`.
+   */
+  blockCopy(disk: string, options: BlockCopyOptions): Promise<Job<void>>;
+  /**
+   * Starts committing images of `disk`'s chain into a lower one (libvirt `virDomainBlockCommit`). An
+   * intermediate `top` completes in one phase and the chain above is re-linked to `base`; the active
+   * image (the default `top`) makes a two-phase job: `ready`, then `finalize()` pivots onto `base`.
+   *
+   * @throws {NotFoundError} For an unknown disk, or a `top` or `base` not in its chain.
+   * @throws {TypeError} For a `base` not below `top`, or a top without backing.
+   * @throws {ConflictError} When a job already works on that disk.
+   */
+  blockCommit(disk: string, options?: BlockCommitOptions): Promise<Job<void>>;
   /** The active (unfinished) job on that disk, if any. */
   blockJob(disk: string, options?: SignalOptions): Promise<Job | undefined>;
 }

@@ -12,7 +12,7 @@
  * @module
  */
 import type { Clock } from "./clock.ts";
-import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo } from "./domain.ts";
+import type { BackingLayer, BlockCopyDestination, DiskConfig, DiskInfo, DomainConfig, DomainInfo } from "./domain.ts";
 import type { EventBus } from "./event_bus.ts";
 import type { Job } from "./job.ts";
 import type { JobManager } from "./jobs/types.ts";
@@ -169,7 +169,73 @@ export interface TestingControls {
   failJob(jobId: string, error: Error, options?: { atBytes?: number }): void;
   /** Loads domains, pools and volumes from a fixture description (JSON). */
   load(fixture: unknown): Promise<void>;
+  /**
+   * Writes bytes to a running domain's disk as its guest would. A block copy or active commit on that
+   * disk sees the write as QEMU's mirror does (copied again before `ready`, mirrored at once in `ready`),
+   * so code that waits for `ready` and then pivots can be tested.
+   *
+   * @param domain Domain name.
+   * @param disk Disk target (`"vda"`).
+   * @param offset Byte offset in the disk.
+   * @param bytes What the guest writes.
+   * @throws {StateError} When the domain is not running.
+   */
+  guestWrite(domain: string, disk: string, offset: number, bytes: Uint8Array): Promise<void>;
 }
+
+/**
+ * A disk job core hands a driver for a running domain, after its own checks: the disk exists, no job
+ * works on it, the arguments are valid. The driver registers its job with `locks` (the disk's lock).
+ */
+export interface LiveBlockJobRequest {
+  /** Domain name. */
+  readonly domain: string;
+  /** The disk's definition. */
+  readonly disk: DiskConfig;
+  /** Locks the job must take (`jobs.create({ locks })`). */
+  readonly locks: readonly string[];
+  /** Cap in bytes per second (0: unlimited). */
+  readonly bandwidth: number;
+  /** Aborts the start (not the job). */
+  readonly signal?: AbortSignal;
+}
+
+/** A live block pull (`dom.blockPull()` on a running domain). */
+export interface LiveBlockPullRequest extends LiveBlockJobRequest {
+  /** Keep this backing image (path) and everything below it. */
+  readonly base?: string;
+}
+
+/** A live block copy (`dom.blockCopy()` on a running domain). */
+export interface LiveBlockCopyRequest extends LiveBlockJobRequest {
+  /** Where the copy goes. */
+  readonly destination: BlockCopyDestination;
+  /** Format of a created destination, when the user gave one. */
+  readonly format?: "raw" | "qcow2";
+  /** Copy only the top image (QEMU `sync: "top"`). */
+  readonly shallow: boolean;
+  /** The destination exists already. */
+  readonly reuseExisting: boolean;
+  /** Dirty-tracking granularity, when the user gave one. */
+  readonly granularityBytes?: number;
+}
+
+/** A live block commit (`dom.blockCommit()` on a running domain), `top` and `base` resolved by core. */
+export interface LiveBlockCommitRequest extends LiveBlockJobRequest {
+  /** The disk's chain, active image first (as `dom.disks()` reports it). */
+  readonly chain: readonly BackingLayer[];
+  /** Index in `chain` of the uppermost committed image (0: active commit, two-phase). */
+  readonly topIndex: number;
+  /** Index in `chain` of the image that receives the data (> `topIndex`). */
+  readonly baseIndex: number;
+  /** Delete the committed images' volumes once the commit completed. */
+  readonly deleteCommitted: boolean;
+}
+
+/** What a disk's definition points at after a pivot: a pool volume, or a host path. */
+export type DiskSource =
+  | { readonly volume: { readonly pool: string; readonly name: string }; readonly format: string }
+  | { readonly path: string; readonly format: string };
 
 /** A hypervisor connection, as a driver implements it. Domain names reach it validated. */
 export interface HypervisorConnection {
@@ -195,8 +261,20 @@ export interface HypervisorConnection {
   resumeDomain?(name: string, options?: SignalOptions): Promise<void>;
   /** Disks with their backing chains. */
   domainDisks?(name: string, options?: SignalOptions): Promise<DiskInfo[]>;
-  /** Starts a block pull; returns once the job exists (core has checked the bandwidth). */
-  blockPull?(name: string, disk: string, options: BlockPullOptions): Promise<Job<void>>;
+  /**
+   * Starts a block pull on a running (or paused) domain; returns once the job exists. Shut-off domains
+   * never reach the driver: core pulls through the image engine. Absent: a live pull is unsupported.
+   */
+  liveBlockPull?(request: LiveBlockPullRequest): Promise<Job<void>>;
+  /** Starts a block copy (mirror) on a running domain; its job reaches `ready` and pivots on `finalize()`. */
+  liveBlockCopy?(request: LiveBlockCopyRequest): Promise<Job<void>>;
+  /** Starts a block commit on a running domain; an active commit (`topIndex` 0) is two-phase. */
+  liveBlockCommit?(request: LiveBlockCommitRequest): Promise<Job<void>>;
+  /**
+   * Points a disk's definition at another image: what an offline copy or active commit does on
+   * `finalize()` (running domains pivot in their live job). `disks()` and the persisted definition say so.
+   */
+  setDiskSource?(name: string, disk: string, source: DiskSource, options?: SignalOptions): Promise<void>;
   /** Pools the driver brings with it (the test driver's seed); defined when the connection opens. */
   initialPools?(): Promise<InitialPool[]>;
   /** Present only on the `test` driver. */

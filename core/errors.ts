@@ -264,7 +264,9 @@ export class JobError extends VirtError {
 }
 
 /**
- * QEMU answered a QMP command with an error; `errorClass` keeps QMP's class (`GenericError`, `DeviceNotActive`, ...).
+ * A QMP failure. QEMU's own error replies keep QMP's class in `errorClass` (`GenericError`,
+ * `DeviceNotActive`, ...); the QMP client's subclasses (a lost connection, a broken protocol) carry a
+ * class of virtkit's, so `error instanceof QmpError` catches everything that went wrong over QMP.
  *
  * @example
  * ```ts
@@ -284,8 +286,8 @@ export class QmpError extends VirtError {
   /**
    * @param details QMP's class and description, the command, driver and cause.
    */
-  constructor(details: VirtErrorOptions & { errorClass: string; desc: string; command?: string }) {
-    super("qmp-error", details.command ? `QMP command "${details.command}" failed: ${details.desc}` : details.desc, {
+  constructor(details: VirtErrorOptions & { errorClass: string; desc: string; command?: string; code?: ErrorCode }) {
+    super(details.code ?? "qmp-error", details.command ? `QMP command "${details.command}" failed: ${details.desc}` : details.desc, {
       driver: details.driver ?? "qemu",
       cause: details.cause,
     });

@@ -15,6 +15,9 @@ export type JobState = "created" | "running" | "paused" | "ready" | "completed" 
 /** The terminal states: a job in one of these never changes again. */
 export const TERMINAL_JOB_STATES: readonly JobState[] = Object.freeze(["completed", "failed", "aborted"]);
 
+/** The unfinished states: a job in one of these still holds what it works on (its locks). */
+export const UNFINISHED_JOB_STATES: readonly JobState[] = Object.freeze(["created", "running", "paused", "ready"]);
+
 /** Built-in job types; drivers may add their own strings. */
 export type JobType =
   | "block-pull"

@@ -7,6 +7,13 @@ import type { ImageFormat } from "./domain.ts";
 import type { DownloadJob, Job, UploadJob } from "./job.ts";
 import type { SignalOptions } from "./options.ts";
 
+/**
+ * Most backing images below a top image that virtkit follows (the image engine, disk chains, pulls and
+ * commits alike); a deeper chain is taken for a loop made outside virtkit. libvirt and QEMU have no
+ * smaller limit in practice, and no real chain comes near it.
+ */
+export const MAX_BACKING_CHAIN_DEPTH = 32;
+
 /** A backing image reference. */
 export interface BackingRef {
   /** Host path (or key) of the backing image. */

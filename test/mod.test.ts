@@ -48,6 +48,7 @@ describe("mod.ts", () => {
     }
     expect(API_VERSION).toBe(1);
     expect(virtkit.TERMINAL_JOB_STATES).toEqual(["completed", "failed", "aborted"]);
+    expect(virtkit.UNFINISHED_JOB_STATES).toEqual(["created", "running", "paused", "ready"]);
   });
 
   it("has no side effects at import: a new registry is empty", () => {

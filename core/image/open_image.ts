@@ -7,7 +7,7 @@
  */
 import { StateError, UnsupportedError } from "../errors.ts";
 import type { SignalOptions } from "../options.ts";
-import type { BackingRef, Extent } from "../volume.ts";
+import { type BackingRef, type Extent, MAX_BACKING_CHAIN_DEPTH } from "../volume.ts";
 import type { VolumeIO } from "../volume_io.ts";
 import { CorruptImageError } from "./errors.ts";
 import type { ImageLayer, LayerBackingRef, RawExtentsHook, WritableLayer } from "./layer.ts";
@@ -50,7 +50,7 @@ export interface OpenImageOptions {
    * @returns The opened file.
    */
   openBacking?(ref: LayerBackingRef, from: { name: string; depth: number }): Promise<OpenedBacking>;
-  /** Most layers below the top (default 32); a deeper chain is a {@linkcode CorruptImageError}. */
+  /** Most layers below the top (default {@linkcode MAX_BACKING_CHAIN_DEPTH}); a deeper chain is a {@linkcode CorruptImageError}. */
   maxChainDepth?: number;
 }
 
@@ -86,7 +86,7 @@ export interface ImageIO extends VolumeIO {
  */
 export async function openImage(file: PositionalFile, options: OpenImageOptions = {}): Promise<ImageIO> {
   const name = options.name ?? "image";
-  const maxDepth = options.maxChainDepth ?? 32;
+  const maxDepth = options.maxChainDepth ?? MAX_BACKING_CHAIN_DEPTH;
   if (!Number.isInteger(maxDepth) || maxDepth < 0) throw new RangeError(`Invalid maxChainDepth ${maxDepth}`);
   const layers: ImageLayer[] = [];
   try {

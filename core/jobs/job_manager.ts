@@ -6,7 +6,7 @@
  */
 import { RateLimiter } from "../copy/rate_limiter.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError } from "../errors.ts";
-import type { Job, JobListFilter, JobState } from "../job.ts";
+import { type Job, type JobListFilter, type JobState, UNFINISHED_JOB_STATES } from "../job.ts";
 import { assertBandwidth, assertBytes } from "../units.ts";
 import { assertName, assertObject } from "../validate.ts";
 import { JobRecord } from "./job_record.ts";
@@ -14,7 +14,6 @@ import { type LocalJobRun, runLocalJob } from "./local_job.ts";
 import { JOB_STATES } from "./state_machine.ts";
 import type { JobHandle, JobManager, JobManagerOptions, JobSpec } from "./types.ts";
 
-const INITIAL_STATES: readonly JobState[] = ["created", "running", "paused", "ready"];
 
 /**
  * Creates the job manager of a connection.
@@ -112,9 +111,10 @@ export function createJobManager(options: JobManagerOptions): JobManager {
     const record = new JobRecord({
       id, type: s.type, target: s.target, controller: s.controller, state: s.state, cur: s.cur, end: s.endBytes,
       bandwidth: s.bandwidth, driver: s.driver, bus, clock, progressIntervalMs, remove, finished,
+      ...(s.finished ? { restored: s.finished } : {}),
     });
     records.set(id, record);
-    for (const lock of s.locks) lockHolders.set(lock, record);
+    if (!record.terminal) for (const lock of s.locks) lockHolders.set(lock, record);
     record.announce();
     return handleFor<T>(record);
   }
@@ -246,7 +246,13 @@ function checkSpec(spec: JobSpec) {
   }
   const state = spec.state ?? "created";
   if (!JOB_STATES.includes(state)) throw new TypeError(`Invalid job state "${state}"`);
-  if (!INITIAL_STATES.includes(state)) throw new RangeError(`Invalid job state "${state}": a job cannot start finished`);
+  const finished = spec.finished === undefined ? undefined : assertObject(spec.finished, "finished job");
+  if (finished === undefined && !UNFINISHED_JOB_STATES.includes(state)) {
+    throw new RangeError(`Invalid job state "${state}": a job cannot start finished`);
+  }
+  if (finished !== undefined && UNFINISHED_JOB_STATES.includes(state)) {
+    throw new RangeError(`Invalid job state "${state}": a finished job is completed, failed or aborted`);
+  }
   if (spec.driver !== undefined && typeof spec.driver !== "string") throw new TypeError("Invalid job driver: expected a string");
   return {
     type: spec.type,
@@ -259,5 +265,6 @@ function checkSpec(spec: JobSpec) {
     endBytes: assertBytes(spec.endBytes, "job endBytes"),
     bandwidth: assertBandwidth(spec.bandwidth, "job bandwidth"),
     driver: spec.driver,
+    finished: spec.finished,
   };
 }

@@ -55,6 +55,8 @@ export interface JobRecordOptions {
   remove(record: JobRecord): boolean;
   /** Called once after the terminal events. */
   finished(record: JobRecord): void;
+  /** A job that finished before this connection: its error text and times (the state is terminal). */
+  restored?: { readonly error?: string; readonly createdAt: number; readonly finishedAt: number };
 }
 
 /**
@@ -112,8 +114,13 @@ export class JobRecord {
     this.cur = options.cur;
     this.end = options.end;
     this.bandwidth = options.bandwidth;
-    this.#createdAt = options.clock.now();
+    this.#createdAt = options.restored?.createdAt ?? options.clock.now();
     this.done = new Promise<void>((resolve) => (this.#resolveDone = resolve));
+    if (options.restored) {
+      this.#finishedAt = options.restored.finishedAt;
+      this.#errorText = options.restored.error;
+      this.#resolveDone();
+    }
     if (this.state === "running" || this.state === "ready") this.#samples = [{ time: this.#createdAt, cur: this.cur }];
     // The values the job starts with count as reported: only changes make a `job:progress`.
     this.#lastProgress = { at: Number.NEGATIVE_INFINITY, cur: this.cur, end: this.end };

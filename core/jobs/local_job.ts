@@ -92,6 +92,7 @@ export function runLocalJob<T>(spec: LocalJobSpec<T>, deps: LocalJobDependencies
   let cur = spec.cur ?? 0;
   let limiter!: RateLimiter;
   let handle!: JobHandle<T>;
+  let finalizeGate: Gate | undefined;
 
   const releaseGates = (error?: unknown) => {
     const waiting = gates;
@@ -132,6 +133,11 @@ export function runLocalJob<T>(spec: LocalJobSpec<T>, deps: LocalJobDependencies
     async abort() {
       abort();
     },
+    async finalize() {
+      const gate = finalizeGate;
+      finalizeGate = undefined;
+      gate?.resolve();
+    },
   };
   handle = deps.create<T>({ ...spec, controller });
   limiter = deps.parentLimiter.child(spec.bandwidth ?? 0);
@@ -141,13 +147,22 @@ export function runLocalJob<T>(spec: LocalJobSpec<T>, deps: LocalJobDependencies
     signal,
     limiter,
     clock: deps.clock,
-    progress(bytes) {
-      handle.progress(bytes);
+    progress(bytes, end) {
+      handle.progress(bytes, end);
       cur = bytes;
       if (failure && !failure.fired && failure.atBytes !== undefined && cur >= failure.atBytes) fire();
       if (failure?.fired) throw failure.error;
     },
     checkpoint,
+    ready() {
+      if (failure?.fired) return Promise.reject(failure.error);
+      if (signal.aborted) return Promise.reject(signal.reason);
+      handle.setState("ready");
+      return new Promise<void>((resolve, reject) => {
+        finalizeGate = { resolve, reject };
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
+    },
   };
 
   const finishWithError = async (error: unknown) => {

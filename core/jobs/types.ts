@@ -53,6 +53,12 @@ export interface JobSpec {
   cur?: number;
   /** Driver name, recorded in errors. */
   driver?: string;
+  /**
+   * A job that already finished before this connection opened (a driver keeps outcomes across
+   * connections until they are dismissed): it is listed in `state`, which must be terminal, with this
+   * error text and these times; it takes no lock and emits only `job:created`.
+   */
+  finished?: { readonly error?: string; readonly createdAt: number; readonly finishedAt: number };
 }
 
 /** The owner's side of a job: it reports what happens. Invalid transitions throw `StateError`. */
@@ -83,8 +89,16 @@ export interface LocalJobContext {
   readonly limiter: RateLimiter;
   /** The connection clock. */
   readonly clock: Clock;
-  /** Reports progress in bytes of the range. */
-  progress(cur: number): void;
+  /**
+   * Reports progress in bytes of the range; `end` moves the end when the range grows (a mirror that
+   * copies guest writes again counts them, as QEMU does).
+   */
+  progress(cur: number, end?: number): void;
+  /**
+   * For two-phase jobs: reports `ready` and resolves when the user calls `finalize()`; rejects with the
+   * abort reason when the job is aborted (or fails) while it waits. Call it once, while running.
+   */
+  ready(): Promise<void>;
   /** Resolves at once while running; waits while paused; rejects when aborted. Call between chunks. */
   checkpoint(): Promise<void>;
 }

@@ -38,15 +38,15 @@ export interface CloneJobOptions extends VolumeJobEnv, VolumeCloneOptions {
  * @throws {ConflictError} When the name is taken, or a job writes the source.
  * @throws {UnsupportedError} When the target pool cannot create or open volumes.
  * @internal Reached through `pool.volumes.clone()`.
- * @example How a user reaches it
+ * @example How a user reaches it: `pool.volumes.clone()`
  * ```ts
- * import type { StoragePool } from "../storage_pool.ts";
- * import type { Volume } from "../volume.ts";
- * async function copyTemplate(pool: StoragePool, template: Volume): Promise<Volume> {
- *   const job = await pool.volumes.clone(template, { name: "web1.qcow2", format: "qcow2", bandwidth: 64 << 20 });
- *   return await job.wait();
- * }
- * if (typeof copyTemplate !== "function") throw new Error("unexpected");
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///default");
+ * const pool = await conn.pools.get("default-pool");
+ * const template = await pool.volumes.get("template.img");
+ * const clone = await (await pool.volumes.clone(template, { name: "web1.qcow2", format: "qcow2", bandwidth: 1 << 30 })).wait();
+ * const info = await clone.info();
+ * if (info.format !== "qcow2" || info.capacityBytes !== (await template.info()).capacityBytes) throw new Error("unexpected");
  * ```
  */
 export async function startCloneJob(options: CloneJobOptions): Promise<Job<Volume>> {

@@ -10,7 +10,8 @@ import type { SignalOptions } from "../options.ts";
 import type { PoolConfig, PoolInfo, StoragePool } from "../storage_pool.ts";
 import { signalOnly } from "./job_support.ts";
 import type { PoolEntry, PoolTable } from "./pool_table.ts";
-import { findReader, requireOp, UNFINISHED_JOB_STATES } from "./volume_checks.ts";
+import { UNFINISHED_JOB_STATES } from "../job.ts";
+import { findReader, requireOp } from "./volume_checks.ts";
 import { createVolumeCollection } from "./volume_handle.ts";
 import { poolToXml } from "../xml/pool_xml.ts";
 

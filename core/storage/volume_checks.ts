@@ -6,14 +6,11 @@
  */
 import type { StoragePoolBackend } from "../driver.ts";
 import { ConflictError, UnsupportedError } from "../errors.ts";
-import type { JobState } from "../job.ts";
 import type { JobManager } from "../jobs/types.ts";
 import { assertBytes } from "../units.ts";
 import { assertObject } from "../validate.ts";
 import type { RangeOptions } from "../volume.ts";
 
-/** Job states that still hold what the job works on. */
-export const UNFINISHED_JOB_STATES: readonly JobState[] = Object.freeze(["created", "running", "paused", "ready"]);
 
 /**
  * How messages name a volume: `volume "disk1" in pool "images"`.

@@ -8,6 +8,7 @@
 import { checkVolumeSpec } from "../config/volume_spec.ts";
 import type { VolumeCreateSpec, VolumeRecord } from "../driver.ts";
 import { ConflictError } from "../errors.ts";
+import { UNFINISHED_JOB_STATES } from "../job.ts";
 import { assertBytes } from "../units.ts";
 import { assertName, assertObject } from "../validate.ts";
 import type { BackingRef, Extent, RangeOptions, Volume, VolumeCollection, VolumeCreateOptions } from "../volume.ts";
@@ -19,7 +20,6 @@ import {
   optionsOf,
   requireOp,
   resolveRange,
-  UNFINISHED_JOB_STATES,
   volumeLabel,
 } from "./volume_checks.ts";
 import { signalOnly, type VolumeJobEnv } from "./job_support.ts";

@@ -11,10 +11,10 @@ import { NotFoundError, UnsupportedError } from "../errors.ts";
 import type { Job, JobTarget, JobType } from "../job.ts";
 import type { LocalJobContext } from "../jobs/types.ts";
 import type { SignalOptions } from "../options.ts";
-import type { BackingRef, Extent } from "../volume.ts";
+import { type BackingRef, type Extent, MAX_BACKING_CHAIN_DEPTH } from "../volume.ts";
 import { startCloneJob } from "./clone_job.ts";
 import { guard, pausable, prepare, type PreparedVolume, signalOnly, type VolumeJobOptions } from "./job_support.ts";
-import { assertIdle, resolveRange } from "./volume_checks.ts";
+import { resolveRange } from "./volume_checks.ts";
 
 export { startCloneJob };
 export type { VolumeJobEnv, VolumeJobOptions } from "./job_support.ts";
@@ -49,14 +49,14 @@ export interface PullJobOptions extends VolumeJobOptions {
  * @throws {ConflictError} When another job uses the volume.
  * @throws {RangeError} For a bad range or bandwidth.
  * @internal Reached through `volume.allocate()`.
- * @example How a user reaches it
+ * @example How a user reaches it: `volume.allocate()`
  * ```ts
- * import type { Volume } from "../volume.ts";
- * async function preallocate(volume: Volume): Promise<void> {
- *   const job = await volume.allocate({ bandwidth: 64 << 20 });
- *   await job.wait();
- * }
- * if (typeof preallocate !== "function") throw new Error("unexpected");
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///default");
+ * const pool = await conn.pools.get("default-pool");
+ * const volume = await pool.volumes.create({ name: "thick.qcow2", capacityBytes: 1 << 20, format: "qcow2" });
+ * await (await volume.allocate({ bandwidth: 64 << 20 })).wait();
+ * if ((await volume.info()).allocationBytes < 1 << 20) throw new Error("unexpected");
  * ```
  */
 export async function startAllocateJob(options: AllocateJobOptions): Promise<Job<void>> {
@@ -77,14 +77,15 @@ export async function startAllocateJob(options: AllocateJobOptions): Promise<Job
  * @throws {NotFoundError} For an unknown pool or volume. `StateError` for an inactive pool.
  * @throws {ConflictError} When another job uses the volume.
  * @internal Reached through `volume.wipe()`.
- * @example How a user reaches it
+ * @example How a user reaches it: `volume.wipe()` (the thin disk's own and its backing's data read as zeros)
  * ```ts
- * import type { Volume } from "../volume.ts";
- * async function scrub(volume: Volume): Promise<void> {
- *   await (await volume.wipe()).wait();
- *   await volume.delete();
- * }
- * if (typeof scrub !== "function") throw new Error("unexpected");
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///default");
+ * const volume = await (await conn.pools.get("default-pool")).volumes.get("test.qcow2");
+ * await (await volume.wipe()).wait();
+ * const reader = (await volume.download({ offset: 0, length: 4096 })).readable.getReader();
+ * const { value } = await reader.read();
+ * if (!value || value.some((byte) => byte !== 0)) throw new Error("unexpected");
  * ```
  */
 export async function startWipeJob(options: VolumeJobOptions): Promise<Job<void>> {
@@ -105,17 +106,15 @@ export async function startWipeJob(options: VolumeJobOptions): Promise<Job<void>
  * @throws {NotFoundError} For an unknown pool or volume, or a `base` that is not in the chain.
  * @throws {UnsupportedError} When the volume has a backing its backend cannot change.
  * @throws {ConflictError} When another job uses the volume or one of `locks`.
- * @example How the `test` driver's `dom.blockPull("vda")` starts its job on the disk's pool volume
+ * @example How a user reaches it: `volume.pull()` (and `dom.blockPull()` on a shut-off domain)
  * ```ts
- * import { startPullJob } from "./volume_jobs.ts";
- * import type { VolumeJobEnv } from "./volume_jobs.ts";
- * async function blockPull(env: VolumeJobEnv, bandwidth: number) {
- *   const target = { domain: "web1", disk: "vda", pool: "images", volume: "web1.qcow2" };
- *   return await startPullJob({
- *     ...env, pool: target.pool, volume: target.volume, bandwidth, type: "block-pull", target, locks: ["disk:web1/vda"],
- *   });
- * }
- * if (typeof blockPull !== "function") throw new Error("unexpected");
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///default");
+ * await (await conn.domains.get("test")).destroy(); // the domain's disk is this volume
+ * const volume = await (await conn.pools.get("default-pool")).volumes.get("test.qcow2");
+ * const job = await volume.pull();
+ * await job.wait();
+ * if (job.type !== "volume-pull" || (await volume.info()).backing !== undefined) throw new Error("unexpected");
  * ```
  */
 export async function startPullJob(options: PullJobOptions): Promise<Job<void>> {
@@ -161,7 +160,7 @@ interface ChainLayer {
 /** Walks a backing chain through the pools; a layer no active pool holds ends the walk. */
 async function backingChain(access: StorageAccess, first: BackingRef | undefined, options: SignalOptions): Promise<ChainLayer[]> {
   const chain: ChainLayer[] = [];
-  for (let ref = first; ref !== undefined && chain.length < 256; ) {
+  for (let ref = first; ref !== undefined && chain.length < MAX_BACKING_CHAIN_DEPTH; ) {
     options.signal?.throwIfAborted();
     const found = (await access.findVolume({ path: ref.path })) ?? (await access.findVolume({ key: ref.path }));
     chain.push({ ref, key: found?.volume.key, path: found?.volume.path });
@@ -186,8 +185,8 @@ function startCopyJob(
   },
 ): Promise<Job<void>> {
   const { io } = prepared;
+  // prepare() checked that nothing uses the volume; the job's locks make the start itself exclusive.
   return guard(io, () => {
-    assertIdle(options.jobs, { key: prepared.record.key, label: prepared.label, action: String(type), locks: prepared.locks });
     return options.jobs.startLocal<void>({
       type,
       target,

@@ -4,22 +4,33 @@
  *
  * @module
  */
-import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
-import type { DriverContext, HypervisorConnection } from "../../core/driver.ts";
-import { ConflictError, ConnectError, NotFoundError, StateError, UnsupportedError } from "../../core/errors.ts";
+import type { DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
+import type {
+  DiskSource,
+  DriverContext,
+  HypervisorConnection,
+  LiveBlockCommitRequest,
+  LiveBlockCopyRequest,
+  LiveBlockPullRequest,
+} from "../../core/driver.ts";
+import { assertDomainIdle } from "../../core/domains/disk_lock.ts";
+import { ConnectError, StateError } from "../../core/errors.ts";
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
-import { startPullJob } from "../../core/storage/volume_jobs.ts";
 import type { PoolConfigStore } from "../../core/storage/pool_config_store.ts";
 import type { ConnectionUri } from "../../core/uri.ts";
 import { resolve as resolvePath } from "node:path";
 import { createPoolConfigFileStore } from "../dir/pool_config_file_store.ts";
-import { QemuPullJob, type QemuPullEnv } from "./block_pull.ts";
-import { diskInfo, resolveDisks } from "./disk_chain.ts";
+import { type QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
+import { startQemuCommit } from "./block_commit.ts";
+import { startQemuCopy } from "./block_copy.ts";
+import { startQemuPull } from "./block_pull.ts";
+import { diskInfo, qemuCommandRunner, resolveDisks } from "./disk_chain.ts";
 import { DomainDefinitions, type StoredConfig } from "./domain_table.ts";
 import type { Instance } from "./instance.ts";
 import { launchDomain } from "./launch.ts";
 import { processAlive, waitForExit } from "./process.ts";
+import { createBlockJobEnv, restoreFinishedJobs } from "./job_env.ts";
 import { reattach } from "./reconnect.ts";
 import { defaultStateDir, StateStore } from "./state_store.ts";
 
@@ -62,11 +73,11 @@ export class QemuConnection implements HypervisorConnection {
   readonly #store: StateStore;
   readonly #defs: DomainDefinitions;
   readonly #instances = new Map<string, Instance>();
-  readonly #pulls = new Map<Instance, Map<string, QemuPullJob>>();
+  readonly #pulls = new Map<Instance, Map<string, QemuBlockJob>>();
   readonly #crashed = new Set<string>();
   readonly #starting = new Set<string>();
   readonly #saving = new WeakMap<Instance, Promise<void>>();
-  readonly #pullEnv: QemuPullEnv;
+  readonly #pullEnv: QemuBlockJobEnv;
   #closed = false;
 
   private constructor(ctx: DriverContext, store: StateStore, defs: DomainDefinitions) {
@@ -74,16 +85,17 @@ export class QemuConnection implements HypervisorConnection {
     this.#store = store;
     this.#defs = defs;
     this.poolConfigStore = createPoolConfigFileStore(resolvePath(store.dir));
-    this.#pullEnv = {
-      jobs: ctx.jobs,
-      clock: ctx.clock,
+    this.#pullEnv = createBlockJobEnv({
+      ctx,
+      store,
+      defs,
       track: (inst, job) => {
         let jobs = this.#pulls.get(inst);
         if (!jobs) this.#pulls.set(inst, (jobs = new Map()));
         jobs.set(job.id, job);
       },
       persist: (inst) => this.#persist(inst),
-    };
+    });
   }
 
   /**
@@ -106,11 +118,17 @@ export class QemuConnection implements HypervisorConnection {
       });
     }
     const conn = new QemuConnection(ctx, store, await DomainDefinitions.load(store, ctx.bus));
+    // Jobs that finished under an earlier connection and were not dismissed: listed as they ended.
+    await restoreFinishedJobs(store, ctx.jobs);
     for (const name of conn.#defs.names()) {
       const run = await store.loadRun(name);
       if (!run) continue;
       const found = await reattach({ name, run, ctx, env: conn.#pullEnv }).catch(() => undefined);
-      if (found) conn.#adopt(found, name);
+      if (found) {
+        conn.#adopt(found, name);
+        // Jobs that ended while no one listened were finished during the re-attach: record what remains.
+        await conn.#persist(found);
+      }
       // A QEMU that lives but does not answer (another connection holds its one QMP socket) keeps its record.
       else if (!processAlive(run.pid)) await store.removeRun(name, conn.#defs.get(name).uuid);
     }
@@ -159,7 +177,7 @@ export class QemuConnection implements HypervisorConnection {
     if (this.#instances.has(name) || this.#starting.has(name)) {
       throw new StateError(`Cannot undefine domain "${name}": it is running`, { state: "running", driver: DRIVER });
     }
-    this.#checkNoJob(config, "undefine");
+    assertDomainIdle(this.#ctx.jobs, config, "undefine", DRIVER);
     await this.#defs.undefine(name);
     this.#crashed.delete(name);
   }
@@ -170,7 +188,7 @@ export class QemuConnection implements HypervisorConnection {
     if (this.#instances.has(name) || this.#starting.has(name)) {
       throw new StateError(`Cannot start domain "${name}": it is already running`, { state: "running", driver: DRIVER });
     }
-    this.#checkNoJob(config, "start");
+    assertDomainIdle(this.#ctx.jobs, config, "start", DRIVER);
     this.#starting.add(name);
     try {
       await launchDomain({
@@ -179,6 +197,8 @@ export class QemuConnection implements HypervisorConnection {
         ctx: this.#ctx,
         ...(options?.signal ? { signal: options.signal } : {}),
         adopt: async (inst) => {
+          // An offline disk job may have started since the check above: QEMU (still stopped) goes again.
+          assertDomainIdle(this.#ctx.jobs, config, "start", DRIVER);
           this.#adopt(inst, name);
           await this.#persist(inst);
         },
@@ -259,41 +279,59 @@ export class QemuConnection implements HypervisorConnection {
   async domainDisks(name: string, options?: SignalOptions): Promise<DiskInfo[]> {
     const config = this.#defs.get(name);
     const inst = this.#instances.get(name);
-    const disks = inst ? inst.disks : await resolveDisks(config.disks, this.#ctx.storage, options?.signal);
+    const disks = inst ? inst.disks : await resolveDisks(config.disks, this.#ctx.storage, options?.signal ? { signal: options.signal } : {});
     return disks.map(diskInfo);
   }
 
-  /** `block-stream` on a running domain; the storage layer's pull on a shut-off one. */
-  async blockPull(name: string, disk: string, options: BlockPullOptions): Promise<Job<void>> {
-    const config = this.#defs.get(name);
-    const diskConfig = config.disks.find((d) => d.target === disk);
-    if (!diskConfig) throw new NotFoundError("disk", disk, { driver: DRIVER, detail: `domain "${name}" has no such disk` });
+  /** `block-stream` on a running domain (core pulls a shut-off one through the image engine). */
+  async liveBlockPull(request: LiveBlockPullRequest): Promise<Job<void>> {
+    const inst = this.#live(request.domain, request.disk.target, "pull");
+    const running = inst.disks.find((d) => d.target === request.disk.target)!;
+    return (await startQemuPull(this.#pullEnv, inst, running, request)).job;
+  }
+
+  /** `blockdev-add` of the destination and `blockdev-mirror` on a running domain (core copies a shut-off one). */
+  async liveBlockCopy(request: LiveBlockCopyRequest): Promise<Job<void>> {
+    const inst = this.#live(request.domain, request.disk.target, "copy");
+    const running = inst.disks.find((d) => d.target === request.disk.target)!;
+    const deps = { storage: this.#ctx.storage, runner: qemuCommandRunner, bus: this.#ctx.bus };
+    return (await startQemuCopy(this.#pullEnv, deps, inst, running, request)).job;
+  }
+
+  /** `block-commit` on a running domain (core commits a shut-off one through the image engine). */
+  async liveBlockCommit(request: LiveBlockCommitRequest): Promise<Job<void>> {
+    const inst = this.#live(request.domain, request.disk.target, "commit");
+    const running = inst.disks.find((d) => d.target === request.disk.target)!;
+    return (await startQemuCommit(this.#pullEnv, { storage: this.#ctx.storage }, inst, running, request)).job;
+  }
+
+  /**
+   * Sends an HMP command to a running domain's QEMU (`human-monitor-command`), as libvirt's
+   * `virsh qemu-monitor-command --hmp` does. Not part of the portable API: for tests and diagnosis
+   * (for example `qemu-io -d vda-0 "write -P 0x5a 0 64k"` to write as a guest would).
+   *
+   * @param name Domain name.
+   * @param commandLine The HMP command.
+   * @returns QEMU's text output.
+   * @throws {StateError} When the domain is not running.
+   */
+  async humanMonitorCommand(name: string, commandLine: string, options?: SignalOptions): Promise<string> {
+    const inst = this.#running(name, "send a monitor command to");
+    return await inst.qmp.execute<string>("human-monitor-command", { "command-line": commandLine }, options ?? {});
+  }
+
+  /** Points a shut-off domain's disk at another image and persists the definition. */
+  async setDiskSource(name: string, disk: string, source: DiskSource, options?: SignalOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    await this.#defs.setDiskSource(name, disk, source);
+  }
+
+  /** The instance of a domain a live disk job works on; `StateError` while it starts or once it ended. */
+  #live(name: string, disk: string, verb: string): Instance {
     const inst = this.#instances.get(name);
-    if (inst) {
-      const running = inst.disks.find((d) => d.target === disk)!;
-      return (await QemuPullJob.start(this.#pullEnv, inst, running, options)).job;
-    }
-    if (this.#starting.has(name)) throw new StateError(`Cannot pull disk "${disk}" of domain "${name}": it is starting`, { state: "starting", driver: DRIVER });
-    if (!diskConfig.volume) {
-      throw new UnsupportedError("blockPull", {
-        driver: DRIVER,
-        detail: `domain "${name}" is shut off and disk "${disk}" is the host path "${diskConfig.path}", not a pool volume`,
-      });
-    }
-    const { pool, name: volume } = diskConfig.volume;
-    return await startPullJob({
-      access: this.#ctx.storage,
-      jobs: this.#ctx.jobs,
-      bus: this.#ctx.bus,
-      pool,
-      volume,
-      bandwidth: options.bandwidth,
-      ...(options.base === undefined ? {} : { base: options.base }),
-      ...(options.signal ? { signal: options.signal } : {}),
-      type: "block-pull",
-      target: { domain: name, disk, pool, volume },
-      locks: [`disk:${name}/${disk}`],
-    });
+    if (inst) return inst;
+    const state = this.#starting.has(name) ? "starting" : this.#crashed.has(name) ? "crashed" : "shutoff";
+    throw new StateError(`Cannot ${verb} disk "${disk}" of domain "${name}": it is ${state === "starting" ? "starting" : "not running"}`, { state, driver: DRIVER });
   }
 
   /** Stops watching the QEMU processes; they keep running, and the next connection finds them. */
@@ -312,18 +350,6 @@ export class QemuConnection implements HypervisorConnection {
       throw new StateError(`Cannot ${verb} domain "${name}": ${refusal}`, { state, driver: DRIVER });
     }
     return inst;
-  }
-
-  #checkNoJob(config: StoredConfig, verb: string): void {
-    for (const disk of config.disks) {
-      const holder = this.#ctx.jobs.holder(`disk:${config.name}/${disk.target}`);
-      if (holder !== undefined) {
-        throw new ConflictError(`Cannot ${verb} domain "${config.name}": job "${holder}" works on its disk "${disk.target}"`, {
-          driver: DRIVER,
-          jobId: holder,
-        });
-      }
-    }
   }
 
   /** Saves a running domain's record; saves of one domain run one after another, so the last one wins. */

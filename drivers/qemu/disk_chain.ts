@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { execFile } from "node:child_process";
 import type { BackingLayer, DiskConfig, DiskInfo } from "../../core/domain.ts";
 import type { StorageAccess } from "../../core/driver.ts";
-import { CommandError, VirtError } from "../../core/errors.ts";
+import type { VirtError } from "../../core/errors.ts";
+import { type CommandRunner, createNodeCommandRunner, missingProgram as missingProgramOf } from "../command_runner.ts";
 import type { RunDisk } from "./state_store.ts";
 
 /** One image of a disk's chain with its QEMU node names. */
@@ -39,34 +39,20 @@ export const PACKAGES: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * Runs a program and resolves with its stdout.
+ * The qemu driver's default way to run `qemu-img`: `execFile`, with errors naming the driver and the
+ * Debian package of a missing program.
  *
- * @param argv Program and arguments (no shell).
- * @param signal Aborts the run.
- * @returns Its stdout.
- * @throws {VirtError} When the program is not installed (naming the package to install).
- * @throws {CommandError} When it exits with a failure.
  * @example
  * ```ts
- * import { runTool } from "./disk_chain.ts";
- * const out = await runTool(["echo", "hi"]);
- * if (out.trim() !== "hi") throw new Error("unexpected");
+ * import { qemuCommandRunner } from "./disk_chain.ts";
+ * const error = await qemuCommandRunner.run(["qemu-img-that-is-not-there"]).catch((e) => e);
+ * if (error.driver !== "qemu" || error.code !== "connect-failed") throw new Error("unexpected");
  * ```
  */
-export function runTool(argv: readonly string[], signal?: AbortSignal): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(argv[0]!, argv.slice(1), { maxBuffer: 64 << 20, encoding: "utf8", ...(signal ? { signal } : {}) }, (error, stdout, stderr) => {
-      if (!error) return resolve(stdout);
-      if (signal?.aborted) return reject(signal.reason);
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return reject(missingProgram(argv[0]!, error));
-      const exitCode = typeof error.code === "number" ? error.code : null;
-      reject(new CommandError({ argv, exitCode, stderr: String(stderr), driver: "qemu", cause: error }));
-    });
-  });
-}
+export const qemuCommandRunner: CommandRunner = createNodeCommandRunner({ driver: "qemu", packages: PACKAGES });
 
 /**
- * The error for a program that is not installed.
+ * The error for a qemu program that is not installed.
  *
  * @param program Its name.
  * @param cause The spawn error.
@@ -78,11 +64,15 @@ export function runTool(argv: readonly string[], signal?: AbortSignal): Promise<
  * ```
  */
 export function missingProgram(program: string, cause?: unknown): VirtError {
-  const pkg = PACKAGES[program.split("/").pop()!] ?? program;
-  return new VirtError("connect-failed", `Cannot run "${program}": it is not installed (on Debian: apt-get install ${pkg})`, {
-    driver: "qemu",
-    cause,
-  });
+  return missingProgramOf(program, { driver: "qemu", packages: PACKAGES }, cause);
+}
+
+/** Options of {@linkcode readChain} and {@linkcode resolveDisks}. */
+export interface ChainOptions {
+  /** Runs `qemu-img` (default {@linkcode qemuCommandRunner}). */
+  readonly runner?: CommandRunner;
+  /** Aborts the run. */
+  readonly signal?: AbortSignal;
 }
 
 /** Node names must start with a letter and hold letters, digits, `-`, `.` and `_` (at most 31 bytes). */
@@ -96,7 +86,7 @@ function nodeBase(target: string, index: number): string {
  * @param path Top image.
  * @param format Its format when known (probing is avoided then).
  * @param nodeName Base of the node names (`"vda"` gives `vda-0`, `vda-0-file`, `vda-1`, ...).
- * @param signal Aborts the run.
+ * @param options The runner and the signal.
  * @returns The layers, top first.
  * @example
  * ```ts
@@ -110,9 +100,10 @@ function nodeBase(target: string, index: number): string {
  * if (chain.map((l) => l.node).join() !== "vda-0,vda-1" || chain[1]!.format !== "raw") throw new Error("unexpected");
  * ```
  */
-export async function readChain(path: string, format: string | undefined, nodeName: string, signal?: AbortSignal): Promise<ImageLayer[]> {
+export async function readChain(path: string, format: string | undefined, nodeName: string, options: ChainOptions = {}): Promise<ImageLayer[]> {
   const argv = ["qemu-img", "info", "--output=json", "--backing-chain", "-U", ...(format ? ["-f", format] : []), path];
-  const infos = JSON.parse(await runTool(argv, signal)) as QemuImgInfo[];
+  const runner = options.runner ?? qemuCommandRunner;
+  const infos = JSON.parse(await runner.run(argv, options.signal ? { signal: options.signal } : {})) as QemuImgInfo[];
   return infos.map((info, i) => ({
     path: info.filename,
     format: info.format,
@@ -127,7 +118,7 @@ export async function readChain(path: string, format: string | undefined, nodeNa
  *
  * @param disks The domain's disks.
  * @param storage The connection's pools (for disks on pool volumes).
- * @param signal Aborts.
+ * @param options The runner and the signal.
  * @returns One entry per disk, in order.
  * @throws {NotFoundError} For a pool or volume that does not exist (from the storage layer).
  * @example
@@ -142,12 +133,13 @@ export async function readChain(path: string, format: string | undefined, nodeNa
  * if (disk?.layers.length !== 1 || disk.layers[0]!.node !== "vda-0") throw new Error("unexpected");
  * ```
  */
-export async function resolveDisks(disks: readonly DiskConfig[], storage: StorageAccess, signal?: AbortSignal): Promise<RunDisk[]> {
+export async function resolveDisks(disks: readonly DiskConfig[], storage: StorageAccess, options: ChainOptions = {}): Promise<RunDisk[]> {
+  const { signal } = options;
   const out: RunDisk[] = [];
   for (const [index, disk] of disks.entries()) {
     let path = disk.path;
     if (disk.volume) path = (await (await storage.backend(disk.volume.pool)).lookupVolume(disk.volume.name, { signal })).path;
-    const layers = await readChain(path!, disk.format, nodeBase(disk.target, index), signal);
+    const layers = await readChain(path!, disk.format, nodeBase(disk.target, index), options);
     out.push({ target: disk.target, layers, ...(disk.volume ? { volume: { pool: disk.volume.pool, name: disk.volume.name } } : {}) });
   }
   return out;

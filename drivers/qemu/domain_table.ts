@@ -5,6 +5,7 @@
  * @module
  */
 import type { DomainConfig } from "../../core/domain.ts";
+import type { DiskSource } from "../../core/driver.ts";
 import { ConflictError, NotFoundError } from "../../core/errors.ts";
 import type { EventBus } from "../../core/event_bus.ts";
 import type { StateStore } from "./state_store.ts";
@@ -95,6 +96,25 @@ export class DomainDefinitions {
     await this.#store.saveDomain(stored, Date.now() * 1000 + (this.#order++ % 1000));
     this.#configs.set(config.name, stored);
     this.#bus.emit("domain:defined", { domain: config.name, reason: "added" });
+  }
+
+  /**
+   * Points a disk at another image (the pivot of a block copy or active commit), persists the
+   * definition, and emits `domain:defined` (reason `"updated"`).
+   *
+   * @throws {NotFoundError} For an unknown domain or disk.
+   */
+  async setDiskSource(name: string, target: string, source: DiskSource): Promise<void> {
+    const config = this.get(name);
+    const index = config.disks.findIndex((d) => d.target === target);
+    if (index < 0) throw new NotFoundError("disk", target, { driver: "qemu", detail: `domain "${name}" has no such disk` });
+    const { volume: _volume, path: _path, ...rest } = config.disks[index]!;
+    config.disks[index] = "volume" in source
+      ? { ...rest, volume: { ...source.volume }, format: source.format }
+      : { ...rest, path: source.path, format: source.format };
+    await this.#store.updateDomain(config);
+    this.#configs.set(name, config);
+    this.#bus.emit("domain:defined", { domain: name, reason: "updated" });
   }
 
   /** Removes a definition (the caller checked the state) and emits `domain:undefined`. */

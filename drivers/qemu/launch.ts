@@ -9,7 +9,7 @@
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import type { DriverContext } from "../../core/driver.ts";
-import { CommandError } from "../../core/errors.ts";
+import { CommandError, ConflictError } from "../../core/errors.ts";
 import { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "./command_line.ts";
 import { resolveDisks } from "./disk_chain.ts";
 import type { StoredConfig } from "./domain_table.ts";
@@ -56,7 +56,7 @@ export interface LaunchOptions {
 export async function launchDomain(options: LaunchOptions): Promise<Instance> {
   const { config, store, ctx, signal } = options;
   const { name, uuid } = config;
-  const disks = await resolveDisks(config.disks, ctx.storage, signal);
+  const disks = await resolveDisks(config.disks, ctx.storage, signal ? { signal } : {});
   const socket = store.socketPath(uuid);
   const log = store.logPath(uuid);
   const args = buildQemuArgs(config, disks, { socket }, await pickAccelerator());
@@ -92,6 +92,7 @@ export async function launchDomain(options: LaunchOptions): Promise<Instance> {
     }
     await store.removeRun(name, uuid);
     if (signal?.aborted) throw signal.reason;
+    if (error instanceof ConflictError) throw error;
     const stderr = (await readFile(log, "utf8").catch(() => "")).trim();
     if (stderr === "") throw error;
     throw new CommandError({ argv: [QEMU_BINARY, ...args], exitCode: null, stderr, driver: "qemu", cause: error });

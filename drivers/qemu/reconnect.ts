@@ -7,10 +7,13 @@
  */
 import { readFile } from "node:fs/promises";
 import type { DriverContext } from "../../core/driver.ts";
-import { type QemuPullEnv, type QmpJobInfo, QemuPullJob } from "./block_pull.ts";
+import { type QemuBlockJobEnv, type QmpJobInfo, QemuBlockJob } from "./block_job.ts";
 import { Instance } from "./instance.ts";
 import { connectQmp, processAlive } from "./process.ts";
 import type { RunRecord } from "./state_store.ts";
+
+/** QEMU's job types of virtkit's block jobs: pull, copy, commit. */
+const BLOCK_JOB_TYPES = new Set(["stream", "mirror", "commit"]);
 
 /** What {@linkcode reattach} needs. */
 export interface ReattachOptions {
@@ -21,7 +24,7 @@ export interface ReattachOptions {
   /** The connection's context. */
   readonly ctx: DriverContext;
   /** Block job wiring. */
-  readonly env: QemuPullEnv;
+  readonly env: QemuBlockJobEnv;
 }
 
 /** Whether `pid` is still the QEMU that serves `socket` (a pid may have been reused). */
@@ -69,7 +72,7 @@ export async function reattach(options: ReattachOptions): Promise<Instance | und
   const jobs = await qmp.execute<QmpJobInfo[]>("query-jobs");
   for (const record of run.jobs) {
     const info = jobs.find((j) => j.id === record.id);
-    if (info && info.type === "stream") QemuPullJob.attach(options.env, inst, record, info);
+    if (info && BLOCK_JOB_TYPES.has(info.type)) await QemuBlockJob.attach(options.env, inst, record, info);
   }
   return inst;
 }

@@ -11,6 +11,8 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import type { DomainConfig } from "../../core/domain.ts";
+import type { DiskSource } from "../../core/driver.ts";
+import type { JobInfo } from "../../core/job.ts";
 import type { ImageLayer } from "./disk_chain.ts";
 
 /** One disk of a running domain, as its run record keeps it. */
@@ -35,6 +37,22 @@ export interface RunJob {
   readonly bandwidth: number;
   /** Node name of the base kept below the pull, when there is one. */
   readonly baseNode?: string;
+  /** Job type (absent: `"block-pull"`, as records from before copy and commit). */
+  readonly type?: "block-pull" | "block-copy" | "block-commit";
+  /** Whether it waits in `ready` for `finalize()` (copy, active commit). */
+  readonly twoPhase?: boolean;
+  /** The disk's image chain once the job completed (absent: a pull's, worked out from `baseNode`). */
+  readonly layersAfter?: readonly ImageLayer[];
+  /** The disk's definition once a pivot completed. */
+  readonly sourceAfter?: DiskSource;
+  /** Nodes removed after a successful pivot (the images the disk no longer uses). */
+  readonly dropNodes?: readonly string[];
+  /** Nodes removed when the job ends without a pivot (a copy's destination). */
+  readonly targetNodes?: readonly string[];
+  /** A destination the job created, removed when it is aborted before `ready`. */
+  readonly createdDestination?: { readonly pool: string; readonly name: string } | { readonly path: string };
+  /** Images removed once the job completed (a commit with `deleteCommitted`). */
+  readonly deleteAfter?: ReadonlyArray<{ readonly pool: string; readonly name: string } | { readonly path: string }>;
 }
 
 /** What a running domain's run file holds. */
@@ -98,6 +116,7 @@ export class StateStore {
   async init(): Promise<void> {
     await mkdir(join(this.dir, "domains"), { recursive: true });
     await mkdir(join(this.dir, "run"), { recursive: true });
+    await mkdir(join(this.dir, "jobs"), { recursive: true });
   }
 
   /**
@@ -133,6 +152,13 @@ export class StateStore {
     await atomicWrite(join(this.dir, "domains", fileName(config.name)), JSON.stringify({ order, config }, null, 2));
   }
 
+  /** Rewrites a saved definition in place, keeping its place in the definition order. */
+  async updateDomain(config: DomainConfig & { uuid: string }): Promise<void> {
+    const path = join(this.dir, "domains", fileName(config.name));
+    const { order } = JSON.parse(await readFile(path, "utf8")) as { order: number };
+    await atomicWrite(path, JSON.stringify({ order, config }, null, 2));
+  }
+
   /** Removes a definition. */
   async removeDomain(name: string): Promise<void> {
     await rm(join(this.dir, "domains", fileName(name)), { force: true });
@@ -153,6 +179,28 @@ export class StateStore {
   async removeRun(name: string, uuid: string): Promise<void> {
     await rm(join(this.dir, "run", fileName(name)), { force: true });
     await rm(this.socketPath(uuid), { force: true });
+  }
+
+  /** Keeps a finished block job's last snapshot until it is dismissed (`jobs/<id>.json`). */
+  async saveFinishedJob(info: JobInfo): Promise<void> {
+    await atomicWrite(join(this.dir, "jobs", fileName(info.id)), JSON.stringify(info, null, 2));
+  }
+
+  /** The finished block jobs no one has dismissed yet, oldest first. */
+  async loadFinishedJobs(): Promise<JobInfo[]> {
+    const dir = join(this.dir, "jobs");
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(".json"));
+    const infos: JobInfo[] = [];
+    for (const name of names) {
+      const text = await readFile(join(dir, name), "utf8").catch(() => undefined);
+      if (text !== undefined) infos.push(JSON.parse(text) as JobInfo);
+    }
+    return infos.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Forgets a dismissed job. */
+  async removeFinishedJob(id: string): Promise<void> {
+    await rm(join(this.dir, "jobs", fileName(id)), { force: true });
   }
 }
 

@@ -4,10 +4,23 @@
  *
  * @module
  */
-import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo } from "../../core/domain.ts";
-import type { DriverContext, HypervisorConnection, TestingControls } from "../../core/driver.ts";
+import type { DiskInfo, DomainConfig, DomainInfo } from "../../core/domain.ts";
+import type {
+  DiskSource,
+  DriverContext,
+  HypervisorConnection,
+  LiveBlockCommitRequest,
+  LiveBlockCopyRequest,
+  LiveBlockPullRequest,
+  TestingControls,
+} from "../../core/driver.ts";
 import { readFile } from "node:fs/promises";
-import { ConflictError, ConnectError } from "../../core/errors.ts";
+import { assertDomainIdle } from "../../core/domains/disk_lock.ts";
+import type { MirrorHooks } from "../../core/domains/volume_block_copy.ts";
+import { startVolumeBlockCommit } from "../../core/domains/volume_block_commit.ts";
+import { startVolumeBlockCopy } from "../../core/domains/volume_block_copy.ts";
+import { startVolumeBlockPull } from "../../core/domains/volume_block_pull.ts";
+import { ConnectError } from "../../core/errors.ts";
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import type { MemoryPoolConfig } from "../../core/storage_pool.ts";
@@ -15,9 +28,9 @@ import type { PoolConfigStore } from "../../core/storage/pool_config_store.ts";
 import type { ConnectionUri } from "../../core/uri.ts";
 import { resolve as resolvePath } from "node:path";
 import { createPoolConfigFileStore } from "../dir/pool_config_file_store.ts";
-import { startBlockPull } from "./block_pull.ts";
 import { diskVolume, resolveDisks } from "./disks.ts";
 import { DomainTable, type DomainTransition } from "./domains.ts";
+import { GuestWrites } from "./guest_writes.ts";
 import type { TestOperation } from "./faults.ts";
 import { commitDomains, commitPools, planFixture } from "./fixture_load.ts";
 import { parseFixture } from "./fixture.ts";
@@ -64,6 +77,7 @@ export class TestConnection implements HypervisorConnection {
   readonly #ctx: DriverContext;
   readonly #host: MemoryHost;
   readonly #domains: DomainTable;
+  readonly #guestWrites: GuestWrites;
   readonly #seedPools: MemoryPoolConfig[] = [];
 
   /**
@@ -77,7 +91,8 @@ export class TestConnection implements HypervisorConnection {
     if (ctx.stateDir !== undefined) this.poolConfigStore = createPoolConfigFileStore(resolvePath(ctx.stateDir));
     this.#host = memoryHostOf(ctx);
     this.#domains = new DomainTable(ctx.bus);
-    this.testing = createTestingControls({ ctx, host: this.#host, domains: this.#domains });
+    this.#guestWrites = new GuestWrites(ctx.storage, this.#domains);
+    this.testing = createTestingControls({ ctx, host: this.#host, domains: this.#domains, guestWrites: this.#guestWrites });
   }
 
   /**
@@ -136,15 +151,7 @@ export class TestConnection implements HypervisorConnection {
   }
 
   #undefine(name: string): void {
-    for (const disk of this.#domains.config(name).disks) {
-      const holder = this.#ctx.jobs.holder(`disk:${name}/${disk.target}`);
-      if (holder !== undefined) {
-        throw new ConflictError(`Cannot undefine domain "${name}": job "${holder}" works on its disk "${disk.target}"`, {
-          driver: "test",
-          jobId: holder,
-        });
-      }
-    }
+    assertDomainIdle(this.#ctx.jobs, this.#domains.config(name), "undefine", "test");
     this.#domains.undefine(name);
   }
 
@@ -182,11 +189,39 @@ export class TestConnection implements HypervisorConnection {
     return await resolveDisks(this.#diskEnv(), this.#domains.config(name).disks);
   }
 
-  /** Starts a block pull on a disk (running or shut-off domain alike). */
-  async blockPull(name: string, disk: string, options: BlockPullOptions): Promise<Job<void>> {
-    this.#enter("domain.blockPull", options);
-    const { storage, jobs, bus } = this.#ctx;
-    return await startBlockPull({ storage, jobs, bus, host: this.#host, domains: this.#domains }, name, disk, options);
+  /**
+   * A running domain's pull: the same core job as a shut-off domain's, on the connection's clock (the
+   * mock guest's disk is a pool volume, so there is nothing hypervisor-specific to do).
+   */
+  liveBlockPull(request: LiveBlockPullRequest): Promise<Job<void>> {
+    return this.#run("domain.blockPull", request, () => startVolumeBlockPull(this.#jobEnv(), request));
+  }
+
+  /** A running domain's copy: core's mirror, fed by `testing.guestWrite()`, pivoting the definition. */
+  liveBlockCopy(request: LiveBlockCopyRequest): Promise<Job<void>> {
+    return this.#run("domain.blockCopy", request, () => startVolumeBlockCopy(this.#jobEnv(), request, this.#mirrorHooks(request)));
+  }
+
+  /** A running domain's commit: core's commit (an active one mirrors `testing.guestWrite()`). */
+  liveBlockCommit(request: LiveBlockCommitRequest): Promise<Job<void>> {
+    return this.#run("domain.blockCommit", request, () => startVolumeBlockCommit(this.#jobEnv(), request, this.#mirrorHooks(request)));
+  }
+
+  /** Points a disk's definition at another image (an offline pivot). */
+  setDiskSource(name: string, disk: string, source: DiskSource, options?: SignalOptions): Promise<void> {
+    return this.#run("domain.config", options, () => this.#domains.setDiskSource(name, disk, source));
+  }
+
+  #jobEnv() {
+    return { storage: this.#ctx.storage, jobs: this.#ctx.jobs, bus: this.#ctx.bus };
+  }
+
+  #mirrorHooks(request: { domain: string; disk: { target: string } }): MirrorHooks {
+    const { domain, disk: { target } } = request;
+    return {
+      writes: this.#guestWrites.source(domain, target),
+      pivot: async (source) => this.#domains.setDiskSource(domain, target, source),
+    };
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import type { BackingLayer, DiskConfig, DiskInfo } from "../../core/domain.ts";
 import type { StorageAccess, VolumeRecord } from "../../core/driver.ts";
-import type { BackingRef, VolumeInfo } from "../../core/volume.ts";
+import { type BackingRef, MAX_BACKING_CHAIN_DEPTH, type VolumeInfo } from "../../core/volume.ts";
 import type { MemoryHost } from "./memory_host.ts";
 import { MemoryPool } from "./memory_pool.ts";
 
@@ -17,8 +17,6 @@ export interface DiskEnv {
   readonly host: MemoryHost;
 }
 
-/** Deepest backing chain followed; deeper means a cycle made outside virtkit's control. */
-const MAX_CHAIN_DEPTH = 256;
 
 /** A pool volume, described. */
 export interface ResolvedVolume {
@@ -67,7 +65,7 @@ async function findByPath({ storage, host }: DiskEnv, path: string): Promise<Res
 /** Follows backing references through the pools; a layer no pool holds ends the chain as recorded. */
 async function backingChain(env: DiskEnv, first: BackingRef | undefined): Promise<BackingLayer[]> {
   const chain: BackingLayer[] = [];
-  for (let ref = first; ref !== undefined && chain.length < MAX_CHAIN_DEPTH; ) {
+  for (let ref = first; ref !== undefined && chain.length < MAX_BACKING_CHAIN_DEPTH; ) {
     const layer = await findByPath(env, ref.path);
     chain.push(layer ? { path: layer.record.path, format: layer.info.format } : { path: ref.path, format: ref.format });
     ref = layer?.info.backing;

@@ -5,7 +5,8 @@
  * @module
  */
 import { ConflictError, NotFoundError, StateError } from "../../core/errors.ts";
-import type { DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
+import type { DiskConfig, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
+import type { DiskSource } from "../../core/driver.ts";
 import type { DomainEventPayload } from "../../core/events.ts";
 import type { EventBus } from "../../core/event_bus.ts";
 
@@ -190,6 +191,25 @@ export class DomainTable {
     const t: Transition = TRANSITIONS[transition];
     this.#get(name).state = t.to;
     this.#emit(t.event, { domain: name, reason: t.reason });
+  }
+
+  /**
+   * Points a disk's definition at another image (the pivot of a block copy or active commit).
+   *
+   * @param name Domain name.
+   * @param target Disk target.
+   * @param source The new volume or path, with its format.
+   * @throws {NotFoundError} For an unknown domain or disk.
+   */
+  setDiskSource(name: string, target: string, source: DiskSource): void {
+    const { config } = this.#get(name);
+    const index = config.disks.findIndex((d) => d.target === target);
+    if (index < 0) throw new NotFoundError("disk", target, { driver: DRIVER, detail: `domain "${name}" has no such disk` });
+    const { volume: _volume, path: _path, ...rest } = config.disks[index]!;
+    config.disks[index] = "volume" in source
+      ? { ...rest, volume: { ...source.volume }, format: source.format }
+      : { ...rest, path: source.path, format: source.format };
+    this.#emit("domain:defined", { domain: name, reason: "updated" });
   }
 
   #get(name: string): DomainRecord {

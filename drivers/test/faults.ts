@@ -26,6 +26,8 @@ export const TEST_OPERATIONS = Object.freeze(
     "domain.undefine",
     "domain.disks",
     "domain.blockPull",
+    "domain.blockCopy",
+    "domain.blockCommit",
     "pool.build",
     "pool.start",
     "pool.stop",

@@ -6,6 +6,7 @@
 import type { DriverContext, TestingControls } from "../../core/driver.ts";
 import { UnsupportedError } from "../../core/errors.ts";
 import type { DomainTable } from "./domains.ts";
+import type { GuestWrites } from "./guest_writes.ts";
 import { commitDomains, commitPools, planFixture } from "./fixture_load.ts";
 import { parseFixture } from "./fixture.ts";
 import type { MemoryHost } from "./memory_host.ts";
@@ -18,6 +19,8 @@ export interface TestingEnv {
   readonly host: MemoryHost;
   /** The connection's domains. */
   readonly domains: DomainTable;
+  /** The connection's simulated guest writes. */
+  readonly guestWrites: GuestWrites;
 }
 
 /**
@@ -89,6 +92,9 @@ export function createTestingControls(env: TestingEnv): TestingControls {
     },
     load(fixture: unknown): Promise<void> {
       return loadFixture(env, fixture);
+    },
+    guestWrite(domain: string, disk: string, offset: number, bytes: Uint8Array): Promise<void> {
+      return env.guestWrites.write(domain, disk, offset, bytes);
     },
   });
 }

@@ -11,5 +11,8 @@ export const TEST_DRIVER_CAPABILITIES: ConformanceCapabilities = Object.freeze<C
   volumeStreams: true,
   volumeClone: true,
   blockPull: true,
+  blockCopy: true,
+  blockCommit: true,
+  liveBlockJobs: true,
   faultInjection: true,
 });

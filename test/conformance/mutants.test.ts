@@ -213,7 +213,7 @@ const mutants: Array<{ breaks: string; caseName: string; mutation: Mutation }> =
   },
   {
     breaks: "the disks keep their backing chain after a pull",
-    caseName: "block jobs: blockPull()",
+    caseName: "block jobs: blockPull() on a shut-off domain",
     mutation: (c) =>
       mapDomains(c, (d) =>
         wrap(d, { disks: (i) => async () => (await i.disks()).map((x) => ({ ...x, backingChain: [{ path: "/base", format: "raw" }] })) })),

@@ -29,6 +29,12 @@ export interface ConformanceCapabilities {
   volumeClone?: boolean;
   /** `domain.blockPull()` on a qcow2 disk over a raw backing volume. */
   blockPull?: boolean;
+  /** `domain.blockCopy()` with `ready`, `abort()` and `finalize()`. */
+  blockCopy?: boolean;
+  /** `domain.blockCommit()` of the active image with `ready` and `finalize()`. */
+  blockCommit?: boolean;
+  /** The block job cases also run on started domains (the driver's live path), not only on shut-off ones. */
+  liveBlockJobs?: boolean;
   /** `conn.testing.failJob()` (the `test` driver's fault injection). */
   faultInjection?: boolean;
 }

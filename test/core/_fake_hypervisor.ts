@@ -119,16 +119,15 @@ function fakeConnection(session: FakeSession, options: FakeHypervisorOptions): H
       find(name).state = "shutoff";
       ctx.bus.emit("domain:stopped", { domain: name, reason: "destroyed" });
     },
-    async blockPull(name, disk, pullOptions): Promise<Job<void>> {
-      calls.push(`blockPull ${name} ${disk} ${JSON.stringify({ bandwidth: pullOptions.bandwidth, base: pullOptions.base })}`);
-      const domain = find(name);
-      if (!domain.config.disks.some((d) => d.target === disk)) throw new NotFoundError("disk", disk, { driver: "fake" });
+    async liveBlockPull(request): Promise<Job<void>> {
+      const { domain: name, disk: { target: disk } } = request;
+      calls.push(`liveBlockPull ${name} ${disk} ${JSON.stringify({ bandwidth: request.bandwidth, base: request.base, locks: request.locks })}`);
       const handle: JobHandle<void> = ctx.jobs.create<void>({
         type: "block-pull",
         target: { domain: name, disk },
         endBytes: 1024,
-        bandwidth: pullOptions.bandwidth,
-        locks: [`disk:${name}/${disk}`],
+        bandwidth: request.bandwidth,
+        locks: request.locks,
         driver: "fake",
         controller: {
           setSpeed: async (bytesPerSecond) => handle.setBandwidth(bytesPerSecond),
@@ -155,6 +154,7 @@ function fakeConnection(session: FakeSession, options: FakeHypervisorOptions): H
       failNext() {},
       failJob() {},
       load: async () => {},
+      guestWrite: async () => {},
     };
     return { ...conn, testing };
   }

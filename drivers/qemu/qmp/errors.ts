@@ -4,15 +4,16 @@
  *
  * ```
  * VirtError
- * ├─ ConnectError ("connect-failed")
- * │  └─ QmpDisconnectedError   the connection is gone; a pending command was lost
- * └─ QmpProtocolError ("qmp-error")   QEMU (or whatever is on the socket) broke the protocol
- * QmpError ("qmp-error")        an error reply, from core/errors.ts
+ * └─ QmpError ("qmp-error")       an error reply (errorClass from QEMU), from core/errors.ts
+ *    ├─ QmpDisconnectedError      code "connect-failed", errorClass "Disconnected": the connection is
+ *    │                            gone; a pending command was lost
+ *    └─ QmpProtocolError          errorClass "ProtocolError": QEMU (or whatever is on the socket)
+ *                                 broke the protocol
  * ```
  *
  * @module
  */
-import { ConnectError, VirtError, type VirtErrorOptions } from "../../../core/errors.ts";
+import { QmpError, type VirtErrorOptions } from "../../../core/errors.ts";
 
 /**
  * The QMP connection closed: the peer hung up, the socket failed, the client was closed, or the client
@@ -22,22 +23,21 @@ import { ConnectError, VirtError, type VirtErrorOptions } from "../../../core/er
  * @example
  * ```ts
  * import { QmpDisconnectedError } from "./errors.ts";
+ * import { QmpError } from "../../../core/errors.ts";
  * const error = new QmpDisconnectedError("QMP connection closed", { command: "query-jobs" });
- * if (error.code !== "connect-failed" || error.command !== "query-jobs") throw new Error("unexpected");
+ * if (!(error instanceof QmpError) || error.code !== "connect-failed" || error.command !== "query-jobs") throw new Error("unexpected");
  * ```
  */
-export class QmpDisconnectedError extends ConnectError {
-  /** The command that was lost, when this error stands for one. */
-  readonly command?: string;
-
+export class QmpDisconnectedError extends QmpError {
   /**
    * @param message What closed, naming the command when one was lost.
    * @param options The lost `command`, driver (default `"qemu"`) and cause.
    */
   constructor(message: string, options: VirtErrorOptions & { command?: string } = {}) {
-    super(message, { driver: options.driver ?? "qemu", cause: options.cause });
+    super({ code: "connect-failed", errorClass: "Disconnected", desc: message, driver: options.driver ?? "qemu", cause: options.cause });
     this.name = "QmpDisconnectedError";
-    if (options.command !== undefined) this.command = options.command;
+    // Set here, not passed up: QmpError would prefix the message, which already names the lost command.
+    if (options.command !== undefined) (this as { command?: string }).command = options.command;
   }
 }
 
@@ -49,11 +49,12 @@ export class QmpDisconnectedError extends ConnectError {
  * @example
  * ```ts
  * import { QmpProtocolError } from "./errors.ts";
+ * import { QmpError } from "../../../core/errors.ts";
  * const error = new QmpProtocolError("QMP peer sent a line that is not JSON", { line: "garbage" });
- * if (error.line !== "garbage") throw new Error("unexpected");
+ * if (!(error instanceof QmpError) || error.errorClass !== "ProtocolError" || error.line !== "garbage") throw new Error("unexpected");
  * ```
  */
-export class QmpProtocolError extends VirtError {
+export class QmpProtocolError extends QmpError {
   /** The start of the offending line (at most 200 characters), when there is one. */
   readonly line?: string;
 
@@ -62,7 +63,7 @@ export class QmpProtocolError extends VirtError {
    * @param options The offending `line` (shortened here), driver (default `"qemu"`) and cause.
    */
   constructor(message: string, options: VirtErrorOptions & { line?: string } = {}) {
-    super("qmp-error", message, { driver: options.driver ?? "qemu", cause: options.cause });
+    super({ errorClass: "ProtocolError", desc: message, driver: options.driver ?? "qemu", cause: options.cause });
     this.name = "QmpProtocolError";
     if (options.line !== undefined) this.line = options.line.length > 200 ? `${options.line.slice(0, 200)}...` : options.line;
   }

@@ -437,3 +437,73 @@ describe("close", () => {
     })).toThrow(StateError);
   });
 });
+
+describe("two-phase local jobs (ctx.ready)", () => {
+  it("ready() reports ready and resolves on finalize(); the job then completes with the body's result", async () => {
+    const { jobs, types } = setup();
+    let finalized = false;
+    const job = jobs.startLocal<string>({
+      type: "block-copy",
+      target: {},
+      endBytes: 10,
+      async run(ctx) {
+        ctx.progress(10, 12);
+        await ctx.ready();
+        finalized = true;
+        return "pivoted";
+      },
+    });
+    await expect(job.finalize()).rejects.toBeInstanceOf(StateError);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect((await job.info()).state).toBe("ready");
+    expect([(await job.info()).cur, (await job.info()).end]).toEqual([10, 12]);
+    expect(finalized).toBe(false);
+    await job.finalize();
+    expect(await job.wait()).toBe("pivoted");
+    expect(types(job).filter((t) => t !== "job:progress")).toEqual(["job:created", "job:state", "job:state", "job:ready", "job:state", "job:completed"]);
+  });
+
+  it("abort() in ready rejects ready() with the abort reason and ends the job aborted, cleanup told so", async () => {
+    const { jobs } = setup();
+    const outcomes: string[] = [];
+    const job = jobs.startLocal<void>({
+      type: "block-copy",
+      target: {},
+      endBytes: 1,
+      run: (ctx) => ctx.ready(),
+      cleanup: async (outcome) => void outcomes.push(outcome),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect((await job.info()).state).toBe("ready");
+    await job.abort();
+    await expect(job.wait()).rejects.toBeInstanceOf(JobError);
+    expect((await job.info()).state).toBe("aborted");
+    expect(outcomes).toEqual(["aborted"]);
+  });
+});
+
+describe("jobs that finished before the connection (spec.finished)", () => {
+  it("are listed in their final state with their error, hold no lock, and emit only job:created", async () => {
+    const { jobs, types } = setup();
+    const handle = jobs.create<void>({
+      id: "job-9",
+      type: "block-pull",
+      target: { domain: "web1", disk: "vda" },
+      endBytes: 8,
+      cur: 3,
+      state: "failed",
+      locks: ["disk:web1/vda"],
+      finished: { error: "QEMU was killed", createdAt: 5, finishedAt: 7 },
+      controller: { setSpeed: async () => {}, abort: async () => {} },
+    });
+    const info = await handle.job.info();
+    expect([info.state, info.error, info.cur, info.createdAt, info.finishedAt]).toEqual(["failed", "QEMU was killed", 3, 5, 7]);
+    expect(jobs.holder("disk:web1/vda")).toBeUndefined();
+    await expect(handle.job.wait()).rejects.toBeInstanceOf(JobError);
+    expect(types(handle.job)).toEqual(["job:created"]);
+    await handle.job.dismiss();
+    await expect(jobs.get("job-9")).rejects.toBeInstanceOf(NotFoundError);
+    expect(() => jobs.create({ type: "x", target: {}, endBytes: 1, state: "running", finished: { createdAt: 0, finishedAt: 0 }, controller: { setSpeed: async () => {}, abort: async () => {} } }))
+      .toThrow(RangeError);
+  });
+});

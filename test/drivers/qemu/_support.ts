@@ -8,7 +8,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { createDefaultRegistry } from "../../../mod.ts";
+import { createDefaultRegistry, createRegistry } from "../../../mod.ts";
+import { defineHypervisorDriver } from "../../../core/driver.ts";
+import { QemuConnection } from "../../../drivers/qemu/connection.ts";
 import type { Connection } from "../../../core/connection.ts";
 import type { DomainConfig } from "../../../core/domain.ts";
 import type { Registry } from "../../../core/registry.ts";
@@ -62,6 +64,25 @@ export class Scratch {
     const conn = await this.registry.connect("qemu:///session", { stateDir: this.stateDir });
     this.#conns.push(conn);
     return conn;
+  }
+
+  /**
+   * Opens a connection through a registry whose qemu driver hands the test its driver-side object too,
+   * for what the portable API does not offer (HMP `qemu-io` writes as a guest would make them).
+   */
+  async connectWithDriver(): Promise<{ conn: Connection; driver: QemuConnection }> {
+    if (missingTools.length > 0) throw new Error(`The real-QEMU suite needs ${missingTools.join(", ")} on PATH (CI=true forbids skipping)`);
+    let driver: QemuConnection | undefined;
+    const registry = createRegistry();
+    registry.register(dirBackend);
+    registry.register(defineHypervisorDriver({
+      name: "qemu",
+      schemes: ["qemu"],
+      open: async (uri, ctx) => (driver = await QemuConnection.open(uri, ctx)),
+    }));
+    const conn = await registry.connect("qemu:///session", { stateDir: this.stateDir });
+    this.#conns.push(conn);
+    return { conn, driver: driver! };
   }
 
   /** Kills the QEMUs, closes the connections, removes the directory. */

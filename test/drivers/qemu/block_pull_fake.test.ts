@@ -9,7 +9,8 @@ import { createVirtualClock } from "../../../core/clock.ts";
 import { JobError, QmpError } from "../../../core/errors.ts";
 import { createEventBus } from "../../../core/event_bus.ts";
 import { createJobManager } from "../../../core/jobs/job_manager.ts";
-import { QemuPullJob } from "../../../drivers/qemu/block_pull.ts";
+import { QemuBlockJob } from "../../../drivers/qemu/block_job.ts";
+import { startQemuPull } from "../../../drivers/qemu/block_pull.ts";
 import { Instance } from "../../../drivers/qemu/instance.ts";
 import { QmpClient } from "../../../drivers/qemu/qmp/client.ts";
 import { createFakeQmpPeer, type FakeQmpPeer } from "../../../drivers/qemu/qmp/testing/mod.ts";
@@ -44,14 +45,24 @@ async function setup() {
   const qmp = await QmpClient.connect(peer.transport, { clock });
   const inst = new Instance({ name: "vm", pid: deadPid, socket: "/run/vm.qmp", qmp, disks: [disk()], bus, clock, state: "running" });
   const persisted: number[] = [];
-  const env = { jobs, clock, track: () => {}, persist: () => Promise.resolve(void persisted.push(1)) };
+  const finished: string[] = [];
+  const env = {
+    jobs,
+    clock,
+    track: () => {},
+    persist: () => Promise.resolve(void persisted.push(1)),
+    setDiskSource: () => Promise.resolve(),
+    removeImage: () => Promise.resolve(),
+    finished: (job: QemuBlockJob) => Promise.resolve(void finished.push(job.id)),
+    dismissed: () => Promise.resolve(),
+  };
   const events: string[] = [];
   const qmpEvents: string[] = [];
   bus.on("*", (e) => {
     if (e.type === "qmp:event") qmpEvents.push(`${e.name}${(e.data as { status?: string }).status ? `:${(e.data as { status: string }).status}` : ""}`);
     else events.push(e.type === "job:state" ? `job:state:${e.job.state}` : e.type);
   });
-  return { clock, bus, jobs, peer, qmp, inst, env, events, qmpEvents, persisted };
+  return { clock, bus, jobs, peer, qmp, inst, env, events, qmpEvents, persisted, finished };
 }
 
 const jsc = (id: string, status: string) => ({ event: "JOB_STATUS_CHANGE", data: { id, status } });
@@ -66,7 +77,7 @@ describe("qemu block pull over QMP (fake peer)", () => {
     peer.expect("query-jobs", {
       return: [{ id: "job-1", type: "stream", status: "running", "current-progress": MiB, "total-progress": 4 * MiB }],
     });
-    const pull = await QemuPullJob.start(env, inst, inst.disks[0]!, { bandwidth: MiB });
+    const pull = await startQemuPull(env, inst, inst.disks[0]!, { bandwidth: MiB });
     const job = pull.job;
     expect((await job.info()).state).toBe("running");
     await peer.whenReceived(3);
@@ -104,7 +115,7 @@ describe("qemu block pull over QMP (fake peer)", () => {
     const { peer, inst, env } = await setup();
     peer.expect("block-stream", { return: {} }, { emitBefore: [jsc("job-1", "created"), jsc("job-1", "running")] });
     peer.expect("query-jobs", { return: [] });
-    const { job } = await QemuPullJob.start(env, inst, inst.disks[0]!, {});
+    const { job } = await startQemuPull(env, inst, inst.disks[0]!, {});
     await peer.whenReceived(3);
     peer.expect("block-job-set-speed", { return: {} }, { args: { device: "job-1", speed: 2 * MiB } });
     await job.setSpeed(2 * MiB);
@@ -134,7 +145,7 @@ describe("qemu block pull over QMP (fake peer)", () => {
   it("a refused block-stream throws QEMU's error and leaves no job and no lock", async () => {
     const { peer, inst, env, jobs } = await setup();
     peer.expect("block-stream", { error: { class: "GenericError", desc: "Node 'vda-0' is busy: block device is in use by block job: stream" } });
-    const error = await QemuPullJob.start(env, inst, inst.disks[0]!, {}).catch((e: unknown) => e);
+    const error = await startQemuPull(env, inst, inst.disks[0]!, {}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QmpError);
     expect((error as QmpError).errorClass).toBe("GenericError");
     expect(await jobs.list()).toEqual([]);
@@ -145,7 +156,7 @@ describe("qemu block pull over QMP (fake peer)", () => {
     const { peer, inst, env } = await setup();
     peer.expect("block-stream", { return: {} }, { emitBefore: [jsc("job-1", "created"), jsc("job-1", "running")] });
     peer.expect("query-jobs", { return: [] });
-    const { job } = await QemuPullJob.start(env, inst, inst.disks[0]!, {});
+    const { job } = await startQemuPull(env, inst, inst.disks[0]!, {});
     await peer.whenReceived(3);
     peer.expect("job-dismiss", { return: {} }, { args: { id: "job-1" } });
     peer.emit({ event: "BLOCK_JOB_ERROR", data: { device: "job-1", operation: "read", action: "report" } });
@@ -160,7 +171,7 @@ describe("qemu block pull over QMP (fake peer)", () => {
     const { peer, inst, env, qmp, events } = await setup();
     peer.expect("block-stream", { return: {} }, { emitBefore: [jsc("job-1", "created"), jsc("job-1", "running")] });
     peer.expect("query-jobs", { return: [] });
-    const { job } = await QemuPullJob.start(env, inst, inst.disks[0]!, {});
+    const { job } = await startQemuPull(env, inst, inst.disks[0]!, {});
     await peer.whenReceived(3);
     peer.allowUnused();
     peer.sendRaw("this is not JSON\r\n");
@@ -177,7 +188,7 @@ describe("qemu block pull over QMP (fake peer)", () => {
     const { peer, inst, env } = await setup();
     peer.expect("block-stream", { return: {} }, { emitBefore: [jsc("job-1", "created"), jsc("job-1", "running")] });
     peer.expect("query-jobs", { return: [] });
-    const { job } = await QemuPullJob.start(env, inst, inst.disks[0]!, {});
+    const { job } = await startQemuPull(env, inst, inst.disks[0]!, {});
     await peer.whenReceived(3);
     peer.hangUp();
     await expect(job.wait()).rejects.toBeInstanceOf(JobError);
@@ -186,7 +197,7 @@ describe("qemu block pull over QMP (fake peer)", () => {
   });
 
   it("re-attaching a job that finished its work while nobody listened finalizes, dismisses and completes it", async () => {
-    const { peer, inst, env } = await setup();
+    const { peer, inst, env, finished } = await setup();
     peer.expect("job-finalize", { return: {} }, {
       args: { id: "job-3" },
       thenEmit: [
@@ -195,13 +206,16 @@ describe("qemu block pull over QMP (fake peer)", () => {
       ],
     });
     peer.expect("job-dismiss", { return: {} }, { args: { id: "job-3" } });
-    const pull = QemuPullJob.attach(env, inst, { id: "job-3", disk: "vda", endBytes: 4 * MiB, bandwidth: 0 }, {
+    const pull = await QemuBlockJob.attach(env, inst, { id: "job-3", disk: "vda", endBytes: 4 * MiB, bandwidth: 0 }, {
       id: "job-3",
       type: "stream",
       status: "pending",
       "current-progress": 4 * MiB,
       "total-progress": 4 * MiB,
     });
+    // Finished before attach() resolves: a new connection lists it completed at once, never "running".
+    expect((await pull.job.info()).state).toBe("completed");
+    expect(finished).toEqual(["job-3"]);
     await pull.job.wait();
     expect((await pull.job.info()).cur).toBe(4 * MiB);
     expect(inst.disks[0]!.layers.length).toBe(1);
@@ -210,7 +224,7 @@ describe("qemu block pull over QMP (fake peer)", () => {
 
   it("re-attaching a paused job keeps its id, state, progress and cap; resume() then works as usual", async () => {
     const { peer, inst, env, clock } = await setup();
-    const pull = QemuPullJob.attach(env, inst, { id: "job-5", disk: "vda", endBytes: 4 * MiB, bandwidth: 2 * MiB }, {
+    const pull = await QemuBlockJob.attach(env, inst, { id: "job-5", disk: "vda", endBytes: 4 * MiB, bandwidth: 2 * MiB }, {
       id: "job-5",
       type: "stream",
       status: "paused",
@@ -234,14 +248,14 @@ describe("qemu block pull over QMP (fake peer)", () => {
   it("an aborted signal refuses the pull before QEMU is asked", async () => {
     const { inst, env, jobs } = await setup();
     const reason = new Error("stop");
-    await expect(QemuPullJob.start(env, inst, inst.disks[0]!, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    await expect(startQemuPull(env, inst, inst.disks[0]!, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
     expect(await jobs.list()).toEqual([]);
   });
 
   it("re-attaching a job that concluded with an error while nobody listened reports it failed", async () => {
     const { peer, inst, env } = await setup();
     peer.expect("job-dismiss", { return: {} }, { args: { id: "job-7" } });
-    const pull = QemuPullJob.attach(env, inst, { id: "job-7", disk: "vda", endBytes: 4 * MiB, bandwidth: MiB }, {
+    const pull = await QemuBlockJob.attach(env, inst, { id: "job-7", disk: "vda", endBytes: 4 * MiB, bandwidth: MiB }, {
       id: "job-7",
       type: "stream",
       status: "concluded",

@@ -3,8 +3,8 @@
  * guest OS, plus the storage and job cases on `dir` pools reached through the qemu connection. Skipped
  * locally without QEMU; under CI=true the cases run (and fail when QEMU is missing).
  *
- * The block-pull case runs on a shut-off domain (the storage layer's pull on a `dir` qcow2 volume);
- * pulls on running domains, through QEMU, are covered by block_pull.test.ts.
+ * The block job cases run twice: on shut-off domains (core's offline jobs on `dir` qcow2 volumes) and on
+ * running ones (QEMU's block-stream, blockdev-mirror and block-commit).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,6 +36,9 @@ const target: ConformanceTarget = {
     volumeResize: true,
     volumeClone: true,
     blockPull: true,
+    blockCopy: true,
+    blockCommit: true,
+    liveBlockJobs: true,
   },
 };
 

@@ -26,6 +26,7 @@ import { createDomainHandle, type DomainHandleContext } from "./domain_handle.ts
  *             domainConfig: async () => { throw new Error("none"); }, close: async () => {} },
  *   driverName: "demo",
  *   jobs: { list: async () => [], get: async () => { throw new Error("none"); } },
+ *   diskJobs: {} as never,
  *   assertOpen() {},
  * });
  * if ((await domains.list()).length !== 0) throw new Error("unexpected");

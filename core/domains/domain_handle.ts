@@ -5,14 +5,14 @@
  *
  * @module
  */
-import type { BlockPullOptions, Domain } from "../domain.ts";
+import type { BlockCommitOptions, BlockCopyOptions, BlockPullOptions, Domain } from "../domain.ts";
 import type { HypervisorConnection } from "../driver.ts";
-import type { Job, JobList, JobState } from "../job.ts";
+import { type Job, type JobList, UNFINISHED_JOB_STATES } from "../job.ts";
 import type { SignalOptions } from "../options.ts";
 import { type OperationName, requireOp } from "../require_op.ts";
-import { assertBandwidth } from "../units.ts";
 import { assertName } from "../validate.ts";
 import { type DomainXmlOptions, domainToXml } from "../xml/domain_xml.ts";
+import type { DiskJobs } from "./disk_jobs.ts";
 
 /** What every domain handle of a connection shares. */
 export interface DomainHandleContext {
@@ -22,6 +22,8 @@ export interface DomainHandleContext {
   readonly driverName: string;
   /** The connection's job list, to find a disk's block job. */
   readonly jobs: JobList;
+  /** The connection's disk jobs (pull, copy, commit), see `disk_jobs.ts`. */
+  readonly diskJobs: DiskJobs;
   /**
    * Throws a `StateError` once the connection is closed.
    *
@@ -30,9 +32,6 @@ export interface DomainHandleContext {
   assertOpen(what: string): void;
 }
 
-const UNFINISHED: readonly JobState[] = Object.freeze(["created", "running", "paused", "ready"]);
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
  * Creates the handle of one domain. The domain's existence is not checked here: the collection does
@@ -50,6 +49,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  *             domainConfig: async () => { throw new Error("none"); }, close: async () => {} },
  *   driverName: "demo",
  *   jobs: { list: async () => [], get: async () => { throw new Error("none"); } },
+ *   diskJobs: {} as never,
  *   assertOpen() {},
  * }, "web1", "6f1e3a4c-54d6-4a8e-9f6e-1b2c3d4e5f60");
  * let code = "";
@@ -68,6 +68,12 @@ export function createDomainHandle(ctx: DomainHandleContext, name: string, uuid:
     ctx.assertOpen(`${verb} domain "${name}"`);
     options?.signal?.throwIfAborted();
     return requireOp(driver, operation, ctx.driverName);
+  };
+  /** The checks every disk job starts with: a valid target, an open connection, a live signal. */
+  const diskJob = (verb: string, disk: string, options: SignalOptions | undefined) => {
+    assertName(disk, "disk target");
+    ctx.assertOpen(`${verb} domain "${name}"`);
+    options?.signal?.throwIfAborted();
   };
   return Object.freeze({
     name,
@@ -93,19 +99,21 @@ export function createDomainHandle(ctx: DomainHandleContext, name: string, uuid:
     undefine: async (options?: SignalOptions) => await dispatch("undefine", "undefineDomain", options)(name, options),
     disks: async (options?: SignalOptions) => await dispatch("list the disks of", "domainDisks", options)(name, options),
     async blockPull(disk: string, options?: BlockPullOptions): Promise<Job<void>> {
-      assertName(disk, "disk target");
-      const bandwidth = assertBandwidth(options?.bandwidth, "bandwidth");
-      const base = options?.base;
-      if (base !== undefined && (typeof base !== "string" || base === "" || CONTROL.test(base))) {
-        throw new TypeError(`Invalid base of block pull on disk "${disk}": expected a non-empty path without control characters`);
-      }
-      const pull = dispatch(`pull disk "${disk}" of`, "blockPull", options);
-      return await pull(name, disk, { ...options, bandwidth });
+      diskJob(`pull disk "${disk}" of`, disk, options);
+      return await ctx.diskJobs.blockPull(name, disk, options);
+    },
+    async blockCopy(disk: string, options: BlockCopyOptions): Promise<Job<void>> {
+      diskJob(`copy disk "${disk}" of`, disk, options);
+      return await ctx.diskJobs.blockCopy(name, disk, options);
+    },
+    async blockCommit(disk: string, options?: BlockCommitOptions): Promise<Job<void>> {
+      diskJob(`commit disk "${disk}" of`, disk, options);
+      return await ctx.diskJobs.blockCommit(name, disk, options);
     },
     async blockJob(disk: string, options?: SignalOptions): Promise<Job | undefined> {
       assertName(disk, "disk target");
       ctx.assertOpen(`find the block job of domain "${name}"`);
-      const jobs = await ctx.jobs.list({ domain: name, state: UNFINISHED, signal: options?.signal });
+      const jobs = await ctx.jobs.list({ domain: name, state: UNFINISHED_JOB_STATES, signal: options?.signal });
       return jobs.find((job) => job.target.domain === name && job.target.disk === disk);
     },
   });

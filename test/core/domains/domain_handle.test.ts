@@ -224,12 +224,13 @@ describe("Domain", () => {
 });
 
 describe("Domain.blockPull() and blockJob()", () => {
-  it("starts a pull with the bandwidth normalized, and blockJob() finds it until it ends", async () => {
+  it("hands a running domain's pull to the driver with the bandwidth normalized and the disk's lock, and blockJob() finds it until it ends", async () => {
     const { conn, session } = await open();
     const dom = await conn.domains.get("web1");
+    await dom.start();
     expect(await dom.blockJob("vda")).toBeUndefined();
     const job = await dom.blockPull("vda");
-    expect(session.calls).toContain('blockPull web1 vda {"bandwidth":0}');
+    expect(session.calls).toContain('liveBlockPull web1 vda {"bandwidth":0,"locks":["disk:web1/vda"]}');
     expect(job.target).toEqual({ domain: "web1", disk: "vda" });
     expect((await dom.blockJob("vda"))?.id).toBe(job.id);
     expect(await dom.blockJob("vdb")).toBeUndefined();
@@ -241,14 +242,17 @@ describe("Domain.blockPull() and blockJob()", () => {
   it("passes the bandwidth and base on", async () => {
     const { conn, session } = await open();
     const dom = await conn.domains.get("web1");
+    await dom.start();
     await dom.blockPull("vda", { bandwidth: 1 << 20, base: "/images/base.qcow2" });
-    expect(session.calls).toContain('blockPull web1 vda {"bandwidth":1048576,"base":"/images/base.qcow2"}');
+    expect(session.calls).toContain('liveBlockPull web1 vda {"bandwidth":1048576,"base":"/images/base.qcow2","locks":["disk:web1/vda"]}');
   });
 
-  it("passes the driver's NotFoundError for an unknown disk", async () => {
-    const { conn } = await open();
+  it("throws NotFoundError for an unknown disk without asking the driver to pull", async () => {
+    const { conn, session } = await open();
     const dom = await conn.domains.get("web1");
+    await dom.start();
     await expect(dom.blockPull("vdz")).rejects.toBeInstanceOf(NotFoundError);
+    expect(session.calls.some((c) => c.startsWith("liveBlockPull"))).toBe(false);
   });
 
   it.each([
@@ -274,11 +278,12 @@ describe("Domain.blockPull() and blockJob()", () => {
     await expect(dom.blockJob("../vda")).rejects.toBeInstanceOf(TypeError);
   });
 
-  it("throws UnsupportedError when the driver cannot pull", async () => {
-    const { conn } = await open({ omit: ["blockPull"] });
+  it("throws UnsupportedError naming the driver when it cannot pull a running domain", async () => {
+    const { conn } = await open({ omit: ["liveBlockPull"] });
     const dom = await conn.domains.get("web1");
+    await dom.start();
     const error = await dom.blockPull("vda").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnsupportedError);
-    expect((error as Error).message).toBe('Operation "blockPull" is not supported by driver "fake"');
+    expect((error as Error).message).toBe('Operation "liveBlockPull" is not supported by driver "fake"');
   });
 });

@@ -1,0 +1,312 @@
+/**
+ * Block copy and block commit against the same work done by hand, side by side in one run:
+ * 1. mirror of a 1 GiB disk (512 MiB data) on real QEMU through `dom.blockCopy()`, to `ready` and to
+ *    completed after `finalize()`, against `qemu-img create` + `blockdev-add` + `blockdev-mirror` +
+ *    `job-complete` over a raw QMP socket on an identical QEMU;
+ * 2. active commit of a 256 MiB top into its base on real QEMU, against raw QMP `block-commit`;
+ * 3. offline commit through the image engine (a shut-off domain on a dir pool) against `qemu-img commit`
+ *    of an identical chain, results compared with `qemu-img compare` and checked with `qemu-img check`;
+ * 4. an offline copy capped at 64 MiB/s through the copy loop, against bytes / cap.
+ *
+ * Needs `qemu-system-x86_64`, `qemu-img` and `qemu-io`; prints a note and returns without them.
+ *
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createDefaultRegistry } from "../mod.ts";
+import type { Connection } from "../core/connection.ts";
+import type { Job } from "../core/job.ts";
+import { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "../drivers/qemu/command_line.ts";
+import { findExecutable } from "../drivers/qemu/qmp/testing/mod.ts";
+import { spawnByHand, stopByHand } from "./_raw_qmp.ts";
+
+const MiB = 1024 * 1024;
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+const img = (...args: string[]) => execFileSync("qemu-img", args, { encoding: "utf8" });
+const io = (format: string, path: string, commands: string[]) =>
+  execFileSync("qemu-io", ["-f", format, ...commands.flatMap((c) => ["-c", c]), path], { stdio: "ignore" });
+
+/** A qcow2 image of `sizeMiB` with data in every other MiB. */
+function halfFull(path: string, format: string, sizeMiB: number, pattern = 1): void {
+  rmSync(path, { force: true });
+  img("create", "-q", "-f", format, path, `${sizeMiB}M`);
+  const writes: string[] = [];
+  for (let mib = 0; mib < sizeMiB; mib += 2) writes.push(`write -q -P ${((mib + pattern) % 250) + 1} ${mib}M 1M`);
+  io(format, path, writes);
+}
+
+/**
+ * Settles the machine alike before every timed run (machine-facts §6): dirty pages written back, the
+ * inputs read once into the page cache, and fresh memory touched so no run pays the balloon's faults.
+ */
+function settle(...inputs: string[]): void {
+  execFileSync("sync");
+  for (const input of inputs) execFileSync("cat", [input], { stdio: ["ignore", "ignore", "ignore"] });
+  execFileSync("dd", ["if=/dev/zero", "of=/dev/null", "bs=1024M", "count=1"], { stdio: "ignore" });
+}
+
+/** Waits for a job's state through the events (listening first). */
+function stateOf(conn: Connection, job: Job, state: string): Promise<void> {
+  return new Promise((resolve) => {
+    const off = conn.events.on("job:state", (e) => {
+      if (e.job.id === job.id && e.job.state === state) {
+        off();
+        resolve();
+      }
+    });
+    void job.info().then((info) => info.state === state && (off(), resolve()));
+  });
+}
+
+interface TwoPhase {
+  readyMs: number;
+  doneMs: number;
+}
+
+/** 1. Mirror through virtkit: blockCopy() to ready, then finalize() to completed. */
+async function mirrorVirtkit(conn: Connection, name: string, source: string, dest: string): Promise<TwoPhase> {
+  rmSync(dest, { force: true });
+  const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: source, format: "qcow2" }] });
+  await dom.start();
+  const t0 = performance.now();
+  const job = await dom.blockCopy("vda", { destination: { path: dest }, format: "qcow2" });
+  await stateOf(conn, job, "ready");
+  const readyMs = performance.now() - t0;
+  await job.finalize();
+  await job.wait();
+  const doneMs = performance.now() - t0;
+  await job.dismiss();
+  await dom.destroy();
+  await dom.undefine();
+  return { readyMs, doneMs };
+}
+
+/** 1. The same mirror by hand. */
+async function mirrorByHand(dir: string, source: string, dest: string, accel: "kvm" | "tcg"): Promise<TwoPhase> {
+  rmSync(dest, { force: true });
+  const socket = join(dir, "mirror.qmp");
+  const layers = [{ path: source, format: "qcow2", virtualBytes: 0, node: "vda-0", fileNode: "vda-0-file" }];
+  const args = buildQemuArgs({ name: "hand", vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: source }] }, [{ target: "vda", layers }], { socket }, accel);
+  const { child, qmp } = await spawnByHand(args, socket);
+  await qmp.send("cont");
+  const t0 = performance.now();
+  img("create", "-q", "-f", "qcow2", dest, String(1024 * MiB));
+  await qmp.send("blockdev-add", { driver: "file", "node-name": "t-file", filename: dest });
+  await qmp.send("blockdev-add", { driver: "qcow2", "node-name": "t", file: "t-file", backing: null });
+  const ready = qmp.next("BLOCK_JOB_READY");
+  await qmp.send("blockdev-mirror", { "job-id": "m1", device: "vda-0", target: "t", sync: "full" });
+  await ready;
+  const readyMs = performance.now() - t0;
+  const done = qmp.next("BLOCK_JOB_COMPLETED");
+  await qmp.send("job-complete", { id: "m1" });
+  await done;
+  const doneMs = performance.now() - t0;
+  await stopByHand(child, qmp);
+  return { readyMs, doneMs };
+}
+
+/** A base (1 GiB raw, 512 MiB data) and a qcow2 top over it with 256 MiB of data. */
+function commitChain(base: string, top: string, baseFormat = "raw"): void {
+  halfFull(base, baseFormat, 1024);
+  rmSync(top, { force: true });
+  img("create", "-q", "-f", "qcow2", "-b", base, "-F", baseFormat, top);
+  io("qcow2", top, ["write -q -P 0x5e 100M 128M", "write -q -P 0x6f 600M 128M"]);
+}
+
+/** 2. Active commit through virtkit. */
+async function commitVirtkit(conn: Connection, name: string, top: string): Promise<TwoPhase> {
+  const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: top, format: "qcow2" }] });
+  await dom.start();
+  const t0 = performance.now();
+  const job = await dom.blockCommit("vda");
+  await stateOf(conn, job, "ready");
+  const readyMs = performance.now() - t0;
+  await job.finalize();
+  await job.wait();
+  const doneMs = performance.now() - t0;
+  await job.dismiss();
+  await dom.destroy();
+  await dom.undefine();
+  return { readyMs, doneMs };
+}
+
+/** 2. The same commit by hand (the base runs read-only as on virtkit's command line, so it is reopened first). */
+async function commitByHand(dir: string, base: string, top: string, accel: "kvm" | "tcg"): Promise<TwoPhase> {
+  const socket = join(dir, "commit.qmp");
+  const layers = [
+    { path: top, format: "qcow2", virtualBytes: 0, node: "vda-0", fileNode: "vda-0-file" },
+    { path: base, format: "raw", virtualBytes: 0, node: "vda-1", fileNode: "vda-1-file" },
+  ];
+  const args = buildQemuArgs({ name: "hand", vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: top }] }, [{ target: "vda", layers }], { socket }, accel);
+  const { child, qmp } = await spawnByHand(args, socket);
+  await qmp.send("cont");
+  const t0 = performance.now();
+  await qmp.send("blockdev-reopen", { options: [
+    { driver: "file", "node-name": "vda-1-file", filename: base, "read-only": false },
+    { driver: "raw", "node-name": "vda-1", file: "vda-1-file", "read-only": false },
+  ] });
+  const ready = qmp.next("BLOCK_JOB_READY");
+  await qmp.send("block-commit", { "job-id": "k1", device: "vda-0", "base-node": "vda-1" });
+  await ready;
+  const readyMs = performance.now() - t0;
+  const done = qmp.next("BLOCK_JOB_COMPLETED");
+  await qmp.send("job-complete", { id: "k1" });
+  await done;
+  const doneMs = performance.now() - t0;
+  await stopByHand(child, qmp);
+  return { readyMs, doneMs };
+}
+
+const exitOf = (args: string[]) => {
+  try {
+    execFileSync("qemu-img", args, { stdio: "ignore" });
+    return 0;
+  } catch (error) {
+    return (error as { status: number }).status;
+  }
+};
+
+/** Runs the four comparisons and prints them. */
+export async function run(): Promise<void> {
+  const missing = [QEMU_BINARY, "qemu-img", "qemu-io"].filter((tool) => findExecutable(tool) === undefined);
+  if (missing.length > 0) {
+    console.log(`qemu block jobs bench skipped: ${missing.join(", ")} not installed`);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), "vk-blockjobs-bench-"));
+  const registry = createDefaultRegistry();
+  const conn = await registry.connect("qemu:///session", { stateDir: join(dir, "state") });
+  const accel = await pickAccelerator();
+  try {
+    // 1. Mirror, alternating, after one unmeasured warm-up of each.
+    const source = join(dir, "source.qcow2");
+    halfFull(source, "qcow2", 1024);
+    const dest = join(dir, "dest.qcow2");
+    await mirrorByHand(dir, source, dest, accel);
+    await mirrorVirtkit(conn, "warm", source, dest);
+    const mv: TwoPhase[] = [];
+    const mh: TwoPhase[] = [];
+    for (let i = 0; i < 5; i++) {
+      rmSync(dest, { force: true });
+      settle(source);
+      mv.push(await mirrorVirtkit(conn, `mirror-${i}`, source, dest));
+      rmSync(dest, { force: true });
+      settle(source);
+      mh.push(await mirrorByHand(dir, source, dest, accel));
+    }
+    const line = (what: string, v: number, h: number) =>
+      `  ${what.padEnd(12)} virtkit ${fmt(v)}   raw QMP ${fmt(h)}   ratio ${(v / h).toFixed(3)}x (target <= 1.05x)`;
+    console.log(`mirror of a 1 GiB qcow2 disk (512 MiB data) to a new qcow2, unlimited, median of 5 (accel ${accel}):`);
+    console.log(line("to ready", median(mv.map((r) => r.readyMs)), median(mh.map((r) => r.readyMs))));
+    console.log(line("to complete", median(mv.map((r) => r.doneMs)), median(mh.map((r) => r.doneMs))));
+    console.log(`    runs virtkit ${mv.map((r) => fmt(r.doneMs)).join(", ")}; raw ${mh.map((r) => fmt(r.doneMs)).join(", ")}`);
+    console.log(`    result: qemu-img compare dest source -> ${exitOf(["compare", "-q", dest, source]) === 0 ? "identical" : "DIFFERENT"}`);
+
+    // 2. Active commit of a 256 MiB top, a fresh identical chain for every run.
+    const base = join(dir, "base.raw");
+    const top = join(dir, "top.qcow2");
+    const cv: TwoPhase[] = [];
+    const ch: TwoPhase[] = [];
+    for (let i = 0; i < 5; i++) {
+      commitChain(base, top);
+      settle(base, top);
+      cv.push(await commitVirtkit(conn, `commit-${i}`, top));
+      commitChain(base, top);
+      settle(base, top);
+      ch.push(await commitByHand(dir, base, top, accel));
+    }
+    console.log("active commit of a 256 MiB qcow2 top into its 1 GiB raw base, unlimited, median of 5:");
+    console.log(line("to ready", median(cv.map((r) => r.readyMs)), median(ch.map((r) => r.readyMs))));
+    console.log(line("to complete", median(cv.map((r) => r.doneMs)), median(ch.map((r) => r.doneMs))));
+    console.log(`    runs virtkit ${cv.map((r) => fmt(r.doneMs)).join(", ")}; raw ${ch.map((r) => fmt(r.doneMs)).join(", ")}`);
+
+    // 3. Offline commit through the image engine against qemu-img commit, on identical qcow2 chains.
+    const poolDir = join(dir, "pool");
+    mkdirSync(poolDir);
+    const pool = await conn.pools.create({ name: "bench", type: "dir", path: poolDir });
+    const ov: number[] = [];
+    const oq: number[] = [];
+    const refBase = join(dir, "ref-base.qcow2");
+    const refTop = join(dir, "ref-top.qcow2");
+    let same = false;
+    let clean = false;
+    for (let i = 0; i < 5; i++) {
+      const vBase = join(poolDir, "base.qcow2");
+      const vTop = join(poolDir, "top.qcow2");
+      commitChain(vBase, vTop, "qcow2");
+      await pool.refresh();
+      settle(vBase, vTop);
+      const dom = await conn.domains.define({ name: `offline-${i}`, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", volume: { pool: "bench", name: "top.qcow2" }, format: "qcow2" }] });
+      const t0 = performance.now();
+      const job = await dom.blockCommit("vda");
+      await stateOf(conn, job, "ready");
+      await job.finalize();
+      await job.wait();
+      ov.push(performance.now() - t0);
+      await job.dismiss();
+      await dom.undefine();
+      commitChain(refBase, refTop, "qcow2");
+      settle(refBase, refTop);
+      const t1 = performance.now();
+      img("commit", "-q", refTop);
+      oq.push(performance.now() - t1);
+      same = exitOf(["compare", "-q", vBase, refBase]) === 0;
+      clean = exitOf(["check", "-q", vBase]) === 0;
+    }
+    console.log("offline commit of a 256 MiB qcow2 top into a 1 GiB qcow2 base (512 MiB data), median of 5:");
+    console.log(`  virtkit image engine ${fmt(median(ov))}   qemu-img commit ${fmt(median(oq))}   ratio ${(median(ov) / median(oq)).toFixed(3)}x (target <= 1.0x)`);
+    console.log(`    runs virtkit ${ov.map(fmt).join(", ")}; qemu-img ${oq.map(fmt).join(", ")}`);
+    console.log(`    result: qemu-img compare -> ${same ? "identical" : "DIFFERENT"}, qemu-img check -> ${clean ? "clean" : "ERRORS"}`);
+
+    // 4. Offline copy capped at 64 MiB/s: 256 MiB of data, all of it counted.
+    const full = join(poolDir, "full.raw");
+    rmSync(full, { force: true });
+    img("create", "-q", "-f", "raw", full, "256M");
+    io("raw", full, ["write -q -P 0x3c 0 256M"]);
+    await pool.refresh();
+    const cap = 64 * MiB;
+    const expectedMs = (256 * MiB / cap) * 1000;
+    const capped: number[] = [];
+    const toReady: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      settle(full);
+      const dom = await conn.domains.define({ name: `capped-${i}`, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", volume: { pool: "bench", name: "full.raw" }, format: "raw" }] });
+      // The copy itself: from the job running to its progress reaching the end (then come the flushes).
+      // job:progress is throttled, so the end of the range is found by polling info() every 2 ms.
+      let running = 0;
+      const off = conn.events.on("job:state", (e) => {
+        if (e.job.state === "running" && running === 0) running = performance.now();
+      });
+      const t0 = performance.now();
+      const job = await dom.blockCopy("vda", { destination: { pool: "bench", name: `capped-${i}.raw` }, format: "raw", bandwidth: cap });
+      for (let info = await job.info(); info.cur < info.end; info = await job.info()) await new Promise((r) => setTimeout(r, 2));
+      capped.push(performance.now() - running);
+      await stateOf(conn, job, "ready");
+      toReady.push(performance.now() - t0);
+      off();
+      await job.abort();
+      await job.wait().catch(() => {});
+      await job.dismiss();
+      await dom.undefine();
+      await (await pool.volumes.get(`capped-${i}.raw`)).delete();
+    }
+    const off = (ms: number) => `${((ms / expectedMs - 1) * 100).toFixed(2)}%`;
+    console.log(`offline copy of 256 MiB of data capped at 64 MiB/s, median of 5: bytes/cap ${fmt(expectedMs)}`);
+    console.log(`  copy (running to cur = end)  ${fmt(median(capped))}   ${off(median(capped))} vs bytes/cap (target within +-1%)   runs ${capped.map(off).join(", ")}`);
+    console.log(`  to ready (+ create, flush)   ${fmt(median(toReady))}   ${off(median(toReady))}`);
+    await pool.stop();
+    await pool.undefine();
+  } finally {
+    await conn.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Block copy on a running `qemu:` domain (libvirt `virDomainBlockCopy`): the destination is created
+ * first (in its pool through the storage layer, or with `qemu-img create` at a host path) unless
+ * `reuseExisting`, then added to QEMU with `blockdev-add` (a file node and a format node; a shallow copy
+ * gets the source's backing node as its backing), and mirrored with `blockdev-mirror` (`sync: "full"`
+ * or `"top"`). The job becomes `ready` on QEMU's `BLOCK_JOB_READY`; `finalize()` sends `job-complete`
+ * and, once QEMU concluded, the disk's nodes and its persisted definition name the destination and the
+ * images it no longer uses are removed from QEMU's graph (`blockdev-del`). `abort()` in `ready` sends
+ * `block-job-cancel`: QEMU ends with the destination a consistent copy and the guest on its source.
+ *
+ * @module
+ */
+import { access } from "node:fs/promises";
+import type { LiveBlockCopyRequest, StorageAccess } from "../../core/driver.ts";
+import { ConflictError, NotFoundError } from "../../core/errors.ts";
+import type { EventBus } from "../../core/event_bus.ts";
+import type { CommandRunner } from "../command_runner.ts";
+import { QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
+import { type ImageLayer, readChain } from "./disk_chain.ts";
+import type { Instance } from "./instance.ts";
+import type { RunDisk, RunJob } from "./state_store.ts";
+
+/** What a copy needs besides the job wiring. */
+export interface QemuCopyDeps {
+  /** The connection's pools. */
+  readonly storage: StorageAccess;
+  /** Runs `qemu-img`. */
+  readonly runner: CommandRunner;
+  /** Where `volume:created` goes. */
+  readonly bus: EventBus;
+}
+
+/**
+ * Starts a copy.
+ *
+ * @param env The block job wiring.
+ * @param deps Pools, `qemu-img` and bus.
+ * @param inst The running domain.
+ * @param disk The disk.
+ * @param request The checked request.
+ * @returns The job, `running`.
+ * @throws {ConflictError} For a destination that exists without `reuseExisting`.
+ * @throws {NotFoundError} For a destination that does not exist with `reuseExisting`.
+ * @throws {QmpError} When QEMU refuses the destination or the mirror (nothing created is left behind).
+ * @example A host-path destination that exists needs reuseExisting (checked before anything is made)
+ * ```ts
+ * import { startQemuCopy } from "./block_copy.ts";
+ * const disk = { target: "vda", layers: [{ path: "/i/t.qcow2", format: "qcow2", virtualBytes: 1, node: "vda-0", fileNode: "vda-0-file" }] };
+ * const request = { domain: "web1", disk: { target: "vda", path: "/i/t.qcow2" }, locks: [], bandwidth: 0,
+ *   destination: { path: "/etc/hostname" }, shallow: false, reuseExisting: false };
+ * const error = await startQemuCopy({} as never, {} as never, { name: "web1" } as never, disk, request).catch((e) => e);
+ * if (error.code !== "conflict") throw new Error("unexpected");
+ * ```
+ */
+export async function startQemuCopy(
+  env: QemuBlockJobEnv,
+  deps: QemuCopyDeps,
+  inst: Instance,
+  disk: RunDisk,
+  request: LiveBlockCopyRequest,
+): Promise<QemuBlockJob> {
+  const top = disk.layers[0]!;
+  const backing = disk.layers[1];
+  const shallow = request.shallow && backing !== undefined;
+  const what = `copy disk "${disk.target}" of domain "${inst.name}"`;
+  const call = request.signal ? { signal: request.signal } : undefined;
+  const destination = request.destination;
+  let path: string;
+  let format: string;
+  let created: RunJob["createdDestination"];
+  if ("path" in destination) {
+    const exists = await access(destination.path).then(() => true, () => false);
+    if (exists && !request.reuseExisting) {
+      throw new ConflictError(`Cannot ${what}: destination "${destination.path}" exists; pass reuseExisting to copy into it`, { driver: "qemu" });
+    }
+    if (!exists && request.reuseExisting) {
+      throw new NotFoundError("volume", destination.path, { driver: "qemu", detail: "reuseExisting needs an existing destination" });
+    }
+    path = destination.path;
+    if (exists) format = (await readChain(path, undefined, "probe", { runner: deps.runner, ...call }))[0]!.format;
+    else {
+      format = request.format ?? (shallow || top.format === "qcow2" ? "qcow2" : "raw");
+      const backingArgs = shallow ? ["-b", backing!.path, "-F", backing!.format] : [];
+      await deps.runner.run(["qemu-img", "create", "-q", "-f", format, ...backingArgs, path, String(top.virtualBytes)], call);
+      created = { path };
+    }
+  } else {
+    const backend = await deps.storage.backend(destination.pool);
+    if (request.reuseExisting) {
+      path = (await backend.lookupVolume(destination.name, call)).path;
+      format = (await backend.volumeInfo(destination.name, call)).format;
+    } else {
+      format = request.format ?? (shallow || top.format === "qcow2" ? "qcow2" : "raw");
+      if (typeof backend.createVolume !== "function") {
+        throw new NotFoundError("operation", "createVolume", { driver: "qemu", detail: `pool "${destination.pool}" cannot create volumes` });
+      }
+      const record = await backend.createVolume({
+        name: destination.name,
+        capacityBytes: top.virtualBytes,
+        format: format as "raw" | "qcow2",
+        ...(shallow ? { backing: { path: backing!.path, format: backing!.format } } : {}),
+      }, call);
+      deps.bus.emit("volume:created", { pool: destination.pool, volume: record.name });
+      path = record.path;
+      created = { pool: destination.pool, name: record.name };
+    }
+  }
+  const suffix = crypto.randomUUID().slice(0, 8);
+  const node = `${disk.target.slice(0, 12)}-m${suffix}`;
+  const fileNode = `${node}-file`;
+  const added: string[] = [];
+  try {
+    if (path === top.path) throw new TypeError(`Cannot ${what}: the destination is the disk's own image`);
+    await inst.qmp.execute("blockdev-add", { driver: "file", "node-name": fileNode, filename: path });
+    added.unshift(fileNode);
+    await inst.qmp.execute("blockdev-add", {
+      driver: format,
+      "node-name": node,
+      file: fileNode,
+      // A full copy stands alone; a shallow one reads what it does not hold from the source's backing.
+      ...(format === "qcow2" ? { backing: shallow ? backing!.node : null } : {}),
+    });
+    added.unshift(node);
+    const layer: ImageLayer = { path, format, virtualBytes: top.virtualBytes, node, fileNode };
+    const kept = shallow ? disk.layers.slice(1) : [];
+    // After the pivot the images the disk no longer uses leave QEMU's graph, top first (a backing is busy while used).
+    const dropped = disk.layers.slice(0, disk.layers.length - kept.length).flatMap((l) => [l.node, l.fileNode]);
+    const sourceAfter = "path" in destination
+      ? { path, format }
+      : { volume: { pool: destination.pool, name: destination.name }, format };
+    return await QemuBlockJob.start(env, inst, disk, {
+      record: {
+        type: "block-copy",
+        twoPhase: true,
+        disk: disk.target,
+        endBytes: top.virtualBytes,
+        bandwidth: request.bandwidth,
+        layersAfter: [layer, ...kept],
+        sourceAfter,
+        dropNodes: dropped,
+        targetNodes: [node, fileNode],
+        ...(created ? { createdDestination: created } : {}),
+      },
+      command: "blockdev-mirror",
+      args: {
+        device: top.node,
+        target: node,
+        sync: shallow ? "top" : "full",
+        ...(request.bandwidth > 0 ? { speed: request.bandwidth } : {}),
+        ...(request.granularityBytes ? { granularity: request.granularityBytes } : {}),
+      },
+      ...(request.signal ? { signal: request.signal } : {}),
+    });
+  } catch (error) {
+    for (const name of added) await inst.qmp.execute("blockdev-del", { "node-name": name }).catch(() => {});
+    if (created) await env.removeImage(created).catch(() => {});
+    throw error;
+  }
+}
