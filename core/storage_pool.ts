@@ -26,6 +26,8 @@ export interface LogicalPoolConfig {
   volumeGroup: string;
   /** Physical devices `build()` puts in the group. */
   devices?: string[];
+  /** A thin pool LV in the group: new volumes are thin volumes in it (default: linear volumes). */
+  thinPool?: string;
 }
 
 /** The LUNs of an iSCSI target. */
