@@ -119,8 +119,19 @@ export interface StoragePoolBackend {
   close?(): Promise<void>;
 }
 
+/**
+ * What every pool definition has. A backend's own config type only needs these two fields: it may be an
+ * `interface` (no index signature needed) or a `type`.
+ */
+export interface PoolConfigBase {
+  /** Pool name. */
+  name: string;
+  /** The backend's name. */
+  type: string;
+}
+
 /** A storage backend: opens pools of one `type`. */
-export interface StorageBackendDefinition<C extends PoolConfig = PoolConfig> {
+export interface StorageBackendDefinition<C extends PoolConfigBase = PoolConfig> {
   /** Always `"storage"`. */
   readonly kind: "storage";
   /** The pool `type` it serves (`"dir"`, `"logical"`, ...). */
@@ -275,7 +286,10 @@ export function defineHypervisorDriver(def: Omit<HypervisorDriverDefinition, "ki
  * Defines a storage backend: checks the name, `open` and `validate`, tags `kind` and freezes the result.
  * The name is the pool `type` it serves. Register it with `registry.register(def)`.
  *
- * @typeParam C The pool config type it opens.
+ * The result is typed for any pool config: core hands `validate` and `open` only definitions whose
+ * `type` is this backend's name, after checking `name`; `validate` checks the backend's own fields.
+ *
+ * @typeParam C The pool config type it opens (an interface or a type with `name` and `type`).
  * @param def The backend's name, an optional `validate(config)`, and `open(config, ctx)`.
  * @returns A frozen definition with `kind: "storage"`.
  * @throws {TypeError} For a malformed name, or an `open` or `validate` that is not a function.
@@ -289,17 +303,19 @@ export function defineHypervisorDriver(def: Omit<HypervisorDriverDefinition, "ki
  * if (scratch.kind !== "storage" || scratch.name !== "scratch") throw new Error("unexpected");
  * ```
  */
-export function defineStorageBackend<C extends PoolConfig = PoolConfig>(
+export function defineStorageBackend<C extends PoolConfigBase = PoolConfig>(
   def: Omit<StorageBackendDefinition<C>, "kind">,
-): StorageBackendDefinition<C> {
+): StorageBackendDefinition {
   const { name } = checkDefinition(def, "storage backend");
   if (def.validate !== undefined && typeof def.validate !== "function") {
     throw new TypeError(`Invalid storage backend "${name}": validate must be a function when given`);
   }
+  // Erased to the general config type: which config reaches which backend is core's routing by `type`.
+  const erased = def as unknown as Omit<StorageBackendDefinition, "kind">;
   return Object.freeze({
     kind: "storage",
     name,
-    ...(def.validate === undefined ? {} : { validate: def.validate }),
-    open: def.open,
+    ...(erased.validate === undefined ? {} : { validate: erased.validate }),
+    open: erased.open,
   });
 }
