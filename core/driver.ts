@@ -12,6 +12,7 @@
  * @module
  */
 import type { Clock } from "./clock.ts";
+import { VirtError } from "./errors.ts";
 import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo } from "./domain.ts";
 import type { EventBus } from "./event_bus.ts";
 import type { Job } from "./job.ts";
@@ -120,6 +121,47 @@ export interface StoragePoolBackend {
 }
 
 /**
+ * The optional {@linkcode StoragePoolBackend} methods a backend declares in `capabilities`, in the
+ * order the support matrix shows them.
+ */
+export const STORAGE_OPERATIONS = Object.freeze(
+  ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"] as const,
+);
+
+/** One optional storage operation (a method name of {@linkcode StoragePoolBackend}). */
+export type StorageOperation = (typeof STORAGE_OPERATIONS)[number];
+
+/**
+ * Checks that an opened pool backend has exactly the optional methods its definition declares, so the
+ * declaration (which docs/support-matrix.md is generated from) cannot drift from the code.
+ *
+ * @param definition The backend definition.
+ * @param backend What its `open` returned.
+ * @throws {VirtError} (`internal`) Naming each operation declared but missing, or present but not declared.
+ * @example
+ * ```ts
+ * import { checkDeclaredOperations, defineStorageBackend } from "./driver.ts";
+ * const def = defineStorageBackend({ name: "demo", capabilities: ["build"], open: async () => { throw new Error("unused"); } });
+ * let threw = false;
+ * try { checkDeclaredOperations(def, { build: async () => {}, stop: async () => {} } as never); } catch { threw = true; }
+ * if (!threw) throw new Error("unexpected");
+ * ```
+ */
+export function checkDeclaredOperations(definition: StorageBackendDefinition, backend: StoragePoolBackend): void {
+  const declared = definition.capabilities;
+  if (declared === undefined) return;
+  const has = (op: StorageOperation) => typeof (backend as unknown as Record<string, unknown>)[op] === "function";
+  const missing = STORAGE_OPERATIONS.filter((op) => declared.includes(op) && !has(op));
+  const undeclared = STORAGE_OPERATIONS.filter((op) => !declared.includes(op) && has(op));
+  if (missing.length + undeclared.length === 0) return;
+  const parts = [
+    ...(missing.length > 0 ? [`declares ${missing.join(", ")} but its pool object lacks ${missing.length === 1 ? "it" : "them"}`] : []),
+    ...(undeclared.length > 0 ? [`has ${undeclared.join(", ")} without declaring ${undeclared.length === 1 ? "it" : "them"}`] : []),
+  ];
+  throw new VirtError("internal", `Storage backend "${definition.name}" ${parts.join(", and ")}`, { driver: definition.name });
+}
+
+/**
  * What every pool definition has. A backend's own config type only needs these two fields: it may be an
  * `interface` (no index signature needed) or a `type`.
  */
@@ -142,6 +184,11 @@ export interface StorageBackendDefinition<C extends PoolConfigBase = PoolConfig>
    * @throws {TypeError} For a malformed config.
    */
   validate?(config: C): void;
+  /**
+   * The optional operations its pools implement. docs/support-matrix.md is generated from it, and core
+   * checks every opened pool against it (absent: not declared, shown so in the matrix).
+   */
+  readonly capabilities?: readonly StorageOperation[];
   /** Opens a pool (defined, maybe not built). */
   open(config: C, ctx: DriverContext): Promise<StoragePoolBackend>;
 }
@@ -310,12 +357,19 @@ export function defineStorageBackend<C extends PoolConfigBase = PoolConfig>(
   if (def.validate !== undefined && typeof def.validate !== "function") {
     throw new TypeError(`Invalid storage backend "${name}": validate must be a function when given`);
   }
+  const capabilities: unknown = def.capabilities;
+  if (capabilities !== undefined) {
+    if (!Array.isArray(capabilities) || capabilities.some((op) => !(STORAGE_OPERATIONS as readonly unknown[]).includes(op))) {
+      throw new TypeError(`Invalid storage backend "${name}": capabilities must list operations of ${STORAGE_OPERATIONS.join(", ")}`);
+    }
+  }
   // Erased to the general config type: which config reaches which backend is core's routing by `type`.
   const erased = def as unknown as Omit<StorageBackendDefinition, "kind">;
   return Object.freeze({
     kind: "storage",
     name,
     ...(erased.validate === undefined ? {} : { validate: erased.validate }),
+    ...(capabilities === undefined ? {} : { capabilities: Object.freeze([...(capabilities as StorageOperation[])]) }),
     open: erased.open,
   });
 }

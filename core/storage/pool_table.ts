@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { DriverContext, StorageAccess, StorageBackendDefinition, StoragePoolBackend, VolumeRecord } from "../driver.ts";
+import { checkDeclaredOperations, type DriverContext, type StorageAccess, type StorageBackendDefinition, type StoragePoolBackend, type VolumeRecord } from "../driver.ts";
 import { ConflictError, NotFoundError, StateError } from "../errors.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { JobManager } from "../jobs/types.ts";
@@ -210,6 +210,12 @@ export class PoolTable {
     const { uri, bus, clock, jobs, stateDir } = this.#options;
     const ctx: DriverContext = { uri, bus, clock, jobs, storage: this.access, ...(stateDir === undefined ? {} : { stateDir }) };
     const backend = await entry.definition.open(structuredClone(entry.config), ctx);
+    try {
+      checkDeclaredOperations(entry.definition, backend);
+    } catch (error) {
+      await backend.close?.().catch(() => {});
+      throw error;
+    }
     entry.backend = backend;
     return backend;
   }

@@ -74,6 +74,7 @@ export function validateDirPoolConfig(config: PoolConfig): void {
 export function createDirBackend(options: DirPoolOptions = {}): StorageBackendDefinition {
   return defineStorageBackend({
     name: "dir",
+    capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"],
     validate: validateDirPoolConfig,
     open: (config) => Promise.resolve(new DirPool(config as DirPoolConfig, options)),
   });

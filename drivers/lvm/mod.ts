@@ -76,6 +76,7 @@ export function createLvmBackend(options: LvmBackendOptions = {}): StorageBacken
   const openDevice = options.openDevice ?? openDeviceVolumeIO;
   return defineStorageBackend({
     name: "logical",
+    capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"],
     validate: (config) => void validateLogicalPoolConfig(config),
     open: (config) => Promise.resolve(new LogicalPool(config as LogicalPoolConfig, { runner, openDevice })),
   });

@@ -75,6 +75,7 @@ export const testDriver = defineHypervisorDriver({
  */
 export const memoryBackend = defineStorageBackend<MemoryPoolConfig>({
   name: "memory",
+  capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"],
   validate(config) {
     for (const key of Object.keys(config)) {
       if (!["name", "type", "capacityBytes"].includes(key)) {

@@ -108,6 +108,8 @@ function openRamPool(config: RamPoolConfig): StoragePoolBackend {
 /** The `ram` backend. */
 export const ramBackend = defineStorageBackend<RamPoolConfig>({
   name: "ram",
+  // What its pools implement (checked by virtkit when a pool opens; the support matrix lists it).
+  capabilities: ["build", "start", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"],
   validate(config) {
     if (!Number.isSafeInteger(config.capacityBytes) || config.capacityBytes <= 0) {
       throw new TypeError(`Invalid capacityBytes for pool "${config.name}": expected a positive whole number of bytes`);
