@@ -397,3 +397,19 @@ describe("storage access", () => {
     await expect(h.manager.access.openVolume("images", "a", { write: false })).rejects.toBeInstanceOf(UnsupportedError);
   });
 });
+
+describe("pools: declared capabilities", () => {
+  it("a pool object that does not match its backend's declared operations fails to open, naming them", async () => {
+    const backend = memoryBackend();
+    backend.omit.add("resizeVolume");
+    backend.definition = { ...backend.definition, capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"] };
+    const h = harness({ backend });
+    const pool = await h.manager.pools.define(images);
+    await expect(pool.start()).rejects.toThrow('Storage backend "mem" declares resizeVolume but its pool object lacks it');
+    expect((await pool.info()).state).toBe("inactive");
+    expect(backend.calls).toContain("images:close");
+    backend.definition = { ...backend.definition, capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "openVolume"] };
+    const matching = await harness({ backend }).manager.pools.create(images);
+    expect((await matching.info()).state).toBe("active");
+  });
+});
