@@ -6,7 +6,7 @@
  */
 import { createRealClock } from "./clock.ts";
 import type { Connection, ConnectOptions } from "./connection.ts";
-import type { DriverContext, HypervisorConnection, HypervisorDriverDefinition } from "./driver.ts";
+import { checkDeclaredOperations, type DriverContext, type HypervisorConnection, type HypervisorDriverDefinition } from "./driver.ts";
 import { ConnectError, NotFoundError, StateError } from "./errors.ts";
 import { createEventBus } from "./event_bus.ts";
 import { createDomainCollection } from "./handles/domain_collection.ts";
@@ -93,6 +93,7 @@ export async function openConnection(
     });
     const driverConn = await raceSignal(def.open(parsed, ctx), signal, (late) => late.close());
     closers.push(() => driverConn.close());
+    checkDeclaredOperations(def, driverConn);
     deferredStore.resolve(driverConn.poolConfigStore);
     signal?.throwIfAborted();
     if (typeof driverConn.initialPools === "function") await storage.addInitialPools(await driverConn.initialPools());

@@ -132,11 +132,23 @@ export const STORAGE_OPERATIONS = Object.freeze(
 export type StorageOperation = (typeof STORAGE_OPERATIONS)[number];
 
 /**
- * Checks that an opened pool backend has exactly the optional methods its definition declares, so the
- * declaration (which docs/support-matrix.md is generated from) cannot drift from the code.
+ * The optional {@linkcode HypervisorConnection} methods a driver declares in `capabilities`, in the
+ * order the support matrix shows them.
+ */
+export const HYPERVISOR_OPERATIONS = Object.freeze(
+  ["defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks", "blockPull"] as const,
+);
+
+/** One optional hypervisor operation (a method name of {@linkcode HypervisorConnection}). */
+export type HypervisorOperation = (typeof HYPERVISOR_OPERATIONS)[number];
+
+/**
+ * Checks that what a definition's `open` returned (a pool object, a connection) has exactly the optional
+ * methods the definition declares, so the declaration (which docs/support-matrix.md is generated from)
+ * cannot drift from the code. A definition without `capabilities` is not checked.
  *
- * @param definition The backend definition.
- * @param backend What its `open` returned.
+ * @param definition The storage backend or hypervisor driver definition.
+ * @param opened What its `open` returned.
  * @throws {VirtError} (`internal`) Naming each operation declared but missing, or present but not declared.
  * @example
  * ```ts
@@ -147,18 +159,33 @@ export type StorageOperation = (typeof STORAGE_OPERATIONS)[number];
  * if (!threw) throw new Error("unexpected");
  * ```
  */
-export function checkDeclaredOperations(definition: StorageBackendDefinition, backend: StoragePoolBackend): void {
-  const declared = definition.capabilities;
+export function checkDeclaredOperations(
+  definition: StorageBackendDefinition | HypervisorDriverDefinition,
+  opened: StoragePoolBackend | HypervisorConnection,
+): void {
+  const declared: readonly string[] | undefined = definition.capabilities;
   if (declared === undefined) return;
-  const has = (op: StorageOperation) => typeof (backend as unknown as Record<string, unknown>)[op] === "function";
-  const missing = STORAGE_OPERATIONS.filter((op) => declared.includes(op) && !has(op));
-  const undeclared = STORAGE_OPERATIONS.filter((op) => !declared.includes(op) && has(op));
+  const all: readonly string[] = definition.kind === "storage" ? STORAGE_OPERATIONS : HYPERVISOR_OPERATIONS;
+  const has = (op: string) => typeof (opened as unknown as Record<string, unknown>)[op] === "function";
+  const missing = all.filter((op) => declared.includes(op) && !has(op));
+  const undeclared = all.filter((op) => !declared.includes(op) && has(op));
   if (missing.length + undeclared.length === 0) return;
+  const what = definition.kind === "storage" ? "its pool object" : "its connection";
   const parts = [
-    ...(missing.length > 0 ? [`declares ${missing.join(", ")} but its pool object lacks ${missing.length === 1 ? "it" : "them"}`] : []),
+    ...(missing.length > 0 ? [`declares ${missing.join(", ")} but ${what} lacks ${missing.length === 1 ? "it" : "them"}`] : []),
     ...(undeclared.length > 0 ? [`has ${undeclared.join(", ")} without declaring ${undeclared.length === 1 ? "it" : "them"}`] : []),
   ];
-  throw new VirtError("internal", `Storage backend "${definition.name}" ${parts.join(", and ")}`, { driver: definition.name });
+  const kind = definition.kind === "storage" ? "Storage backend" : "Hypervisor driver";
+  throw new VirtError("internal", `${kind} "${definition.name}" ${parts.join(", and ")}`, { driver: definition.name });
+}
+
+/** Checks a definition's `capabilities` list against the operations of its kind. */
+function checkCapabilityList(value: unknown, all: readonly string[], what: string): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((op) => !all.includes(op)) || new Set(value).size !== value.length) {
+    throw new TypeError(`Invalid ${what}: capabilities must list distinct operations of ${all.join(", ")}`);
+  }
+  return Object.freeze([...value]);
 }
 
 /**
@@ -270,6 +297,11 @@ export interface HypervisorDriverDefinition {
   readonly name: string;
   /** URI schemes it serves (`["qemu"]`). */
   readonly schemes: readonly string[];
+  /**
+   * The optional operations its connections implement. docs/support-matrix.md is generated from it, and
+   * core checks every opened connection against it (absent: not declared, shown so in the matrix).
+   */
+  readonly capabilities?: readonly HypervisorOperation[];
   /** Opens a connection. */
   open(uri: ConnectionUri, ctx: DriverContext): Promise<HypervisorConnection>;
 }
@@ -326,7 +358,14 @@ export function defineHypervisorDriver(def: Omit<HypervisorDriverDefinition, "ki
   if (new Set(schemes).size !== schemes.length) {
     throw new TypeError(`Invalid hypervisor driver "${name}": a scheme is listed twice`);
   }
-  return Object.freeze({ kind: "hypervisor", name, schemes: Object.freeze([...schemes] as string[]), open: def.open });
+  const capabilities = checkCapabilityList(def.capabilities, HYPERVISOR_OPERATIONS, `hypervisor driver "${name}"`);
+  return Object.freeze({
+    kind: "hypervisor",
+    name,
+    schemes: Object.freeze([...schemes] as string[]),
+    ...(capabilities === undefined ? {} : { capabilities: capabilities as readonly HypervisorOperation[] }),
+    open: def.open,
+  });
 }
 
 /**
@@ -357,19 +396,14 @@ export function defineStorageBackend<C extends PoolConfigBase = PoolConfig>(
   if (def.validate !== undefined && typeof def.validate !== "function") {
     throw new TypeError(`Invalid storage backend "${name}": validate must be a function when given`);
   }
-  const capabilities: unknown = def.capabilities;
-  if (capabilities !== undefined) {
-    if (!Array.isArray(capabilities) || capabilities.some((op) => !(STORAGE_OPERATIONS as readonly unknown[]).includes(op))) {
-      throw new TypeError(`Invalid storage backend "${name}": capabilities must list operations of ${STORAGE_OPERATIONS.join(", ")}`);
-    }
-  }
+  const capabilities = checkCapabilityList(def.capabilities, STORAGE_OPERATIONS, `storage backend "${name}"`);
   // Erased to the general config type: which config reaches which backend is core's routing by `type`.
   const erased = def as unknown as Omit<StorageBackendDefinition, "kind">;
   return Object.freeze({
     kind: "storage",
     name,
     ...(erased.validate === undefined ? {} : { validate: erased.validate }),
-    ...(capabilities === undefined ? {} : { capabilities: Object.freeze([...(capabilities as StorageOperation[])]) }),
+    ...(capabilities === undefined ? {} : { capabilities: capabilities as readonly StorageOperation[] }),
     open: erased.open,
   });
 }

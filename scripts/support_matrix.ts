@@ -11,7 +11,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
-import { STORAGE_OPERATIONS, type StorageOperation } from "../core/driver.ts";
+import { HYPERVISOR_OPERATIONS, type HypervisorOperation, STORAGE_OPERATIONS, type StorageOperation } from "../core/driver.ts";
 import type { Registry } from "../core/registry.ts";
 import { createDefaultRegistry } from "../mod.ts";
 
@@ -27,12 +27,27 @@ const OPERATION_MEANING: Readonly<Record<StorageOperation, string>> = Object.fre
   openVolume: "volume bytes: clone, upload, download, wipe, allocate, pull, extents",
 });
 
+/** What each hypervisor operation gives a user. */
+const HYPERVISOR_MEANING: Readonly<Record<HypervisorOperation, string>> = Object.freeze({
+  defineDomain: "`domains.define()`",
+  undefineDomain: "`domain.undefine()`",
+  startDomain: "`domain.start()`",
+  shutdownDomain: "`domain.shutdown()`",
+  destroyDomain: "`domain.destroy()`",
+  suspendDomain: "`domain.suspend()`",
+  resumeDomain: "`domain.resume()`",
+  domainDisks: "`domain.disks()`",
+  blockPull: "`domain.blockPull()`",
+});
+
+const mark = (declared: readonly string[] | undefined, op: string) => (declared === undefined ? "?" : declared.includes(op) ? "yes" : "no");
+
 /** The matrix file's path, from the repository root. */
 export const SUPPORT_MATRIX_PATH = new URL("../docs/support-matrix.md", import.meta.url);
 
 /**
- * Renders the support matrix of a registry: its hypervisor drivers with their URI schemes, and one row
- * per storage backend with a mark for each operation it declares.
+ * Renders the support matrix of a registry: one row per hypervisor driver (with its URI schemes) and per
+ * storage backend, with a mark for each operation it declares.
  *
  * @param registry Where the drivers come from (lazy entries are loaded).
  * @returns The Markdown text.
@@ -59,20 +74,24 @@ export async function renderSupportMatrix(registry: Registry): Promise<string> {
     "",
     "## Hypervisor drivers",
     "",
-    "| Driver | URI schemes |",
-    "| --- | --- |",
+    `| Driver | URI schemes | ${HYPERVISOR_OPERATIONS.join(" | ")} |`,
+    `| --- | --- | ${HYPERVISOR_OPERATIONS.map(() => "---").join(" | ")} |`,
   ];
   for (const entry of registry.list("hypervisor")) {
-    lines.push(`| \`${entry.name}\` | ${(entry.schemes ?? []).map((s) => `\`${s}:\``).join(", ")} |`);
+    const schemes = entry.schemes ?? [];
+    const declared = (await registry.hypervisorFor(schemes[0]!)).capabilities;
+    const cells = HYPERVISOR_OPERATIONS.map((op) => mark(declared, op));
+    lines.push(`| \`${entry.name}\` | ${schemes.map((s) => `\`${s}:\``).join(", ")} | ${cells.join(" | ")} |`);
   }
   lines.push("", "## Storage backends (pool types)", "", `| Pool type | ${STORAGE_OPERATIONS.join(" | ")} |`);
   lines.push(`| --- | ${STORAGE_OPERATIONS.map(() => "---").join(" | ")} |`);
   for (const entry of registry.list("storage")) {
     const declared = (await registry.storageBackend(entry.name)).capabilities;
-    const cells = STORAGE_OPERATIONS.map((op) => (declared === undefined ? "?" : declared.includes(op) ? "yes" : "no"));
+    const cells = STORAGE_OPERATIONS.map((op) => mark(declared, op));
     lines.push(`| \`${entry.name}\` | ${cells.join(" | ")} |`);
   }
-  lines.push("", "`?`: the backend declares no capabilities.", "", "Columns:", "");
+  lines.push("", "`?`: the driver or backend declares no capabilities.", "", "Columns:", "");
+  for (const op of HYPERVISOR_OPERATIONS) lines.push(`- \`${op}\`: ${HYPERVISOR_MEANING[op]}`);
   for (const op of STORAGE_OPERATIONS) lines.push(`- \`${op}\`: ${OPERATION_MEANING[op]}`);
   return `${lines.join("\n")}\n`;
 }

@@ -53,6 +53,7 @@ export { DEFAULT_DOMAIN_UUID, DEFAULT_SEED } from "./seed.ts";
 export const testDriver = defineHypervisorDriver({
   name: "test",
   schemes: ["test"],
+  capabilities: ["defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks", "blockPull"],
   open: (uri, ctx) => TestConnection.open(uri, ctx),
 });
 

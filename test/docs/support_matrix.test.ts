@@ -1,7 +1,7 @@
 /** docs/support-matrix.md is generated: it must equal what scripts/support_matrix.ts makes now. */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createDefaultRegistry, createRegistry, defineStorageBackend } from "../../mod.ts";
+import { ConnectError, createDefaultRegistry, createRegistry, defineHypervisorDriver, defineStorageBackend } from "../../mod.ts";
 import { renderSupportMatrix, SUPPORT_MATRIX_PATH } from "../../scripts/support_matrix.ts";
 
 describe("support matrix", () => {
@@ -17,5 +17,24 @@ describe("support matrix", () => {
     const text = await renderSupportMatrix(registry);
     expect(text).toContain("| `acme` | yes | no | no | no | no | no | no | yes |");
     expect(text).toContain("| `bare` | ? | ? | ? | ? | ? | ? | ? | ? |");
+  });
+
+  it("a hypervisor driver's declaration is checked when a connection opens", async () => {
+    const registry = createRegistry();
+    const closed: string[] = [];
+    const base = {
+      listDomains: async () => [],
+      domainInfo: async () => { throw new Error("none"); },
+      domainConfig: async () => { throw new Error("none"); },
+      close: async () => void closed.push("closed"),
+    };
+    registry.register(defineHypervisorDriver({ name: "liar", schemes: ["liar"], capabilities: ["startDomain"], open: async () => base }));
+    const error = await registry.connect("liar:///x").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect(String(error)).toContain('Hypervisor driver "liar" declares startDomain but its connection lacks it');
+    expect(closed).toEqual(["closed"]);
+    expect(() => defineHypervisorDriver({ name: "x", schemes: ["x"], capabilities: ["fly" as never], open: async () => base })).toThrow(TypeError);
+    const text = await renderSupportMatrix(registry);
+    expect(text).toContain("| `liar` | `liar:` | no | no | yes | no | no | no | no | no | no |");
   });
 });
