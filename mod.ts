@@ -140,7 +140,8 @@ export { registerBuiltins } from "./drivers/mod.ts";
 export { createMemoryFile, type MemoryFile } from "./core/image/memory_file.ts";
 export { type ImageIO, type OpenedBacking, openImage, type OpenImageOptions } from "./core/image/open_image.ts";
 export type { PositionalFile } from "./core/image/positional_file.ts";
-export { type ImageProbe, probeImage } from "./core/image/probe.ts";
+export type { LayerBackingRef, RawExtentsHook } from "./core/image/layer.ts";
+export { type ImageProbe, probeImage, type Qcow2ProbeInfo } from "./core/image/probe.ts";
 export { createQcow2, type CreateQcow2Options } from "./core/image/qcow2/create.ts";
 export { CorruptImageError } from "./core/image/errors.ts";
 
@@ -205,7 +206,7 @@ export function connect(uri: string, options?: ConnectOptions): Promise<Connecti
   return openConnection(uri, options, registry);
 }
 
-export type { PoolConfigStore } from "./core/storage/pool_config_store.ts";
+export type { PoolConfigStore, SavedPool } from "./core/storage/pool_config_store.ts";
 
 /** The `test` driver's fixture schema, for `conn.testing.load()` and `test:///path/to/fixture.json`. */
 export type {
