@@ -14,7 +14,25 @@ type Call = { signal?: AbortSignal } | undefined;
 
 const ACTIVATION_DISABLED = /^\s*WARNING: (Activation disabled|Skipping zeroing)/m;
 
-/** The LVM2 tools bound to one volume group. */
+/**
+ * The LVM2 tools bound to one volume group.
+ *
+ * @example The argv of a linear create on a host without device-mapper
+ * ```ts
+ * import { CommandError } from "../../core/errors.ts";
+ * import { LvmTools } from "./lvm_tools.ts";
+ * const calls: string[][] = [];
+ * const runner = {
+ *   run: async (argv: readonly string[]) => {
+ *     calls.push([...argv]);
+ *     if (argv[0] === "dmsetup") throw new CommandError({ argv, exitCode: 1, stderr: "no device-mapper" });
+ *     return "";
+ *   },
+ * };
+ * await new LvmTools(runner, "vg0").lvcreate("disk", 4194304, undefined);
+ * if (calls[1]!.join(" ") !== "lvcreate --driverloaded n -an -Zn -y -n disk -L 4194304b vg0") throw new Error(calls.join(";"));
+ * ```
+ */
 export class LvmTools {
   readonly #runner: CommandRunner;
   /** The volume group. */
