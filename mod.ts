@@ -169,6 +169,13 @@ export type {
 } from "./core/events.ts";
 export type { EventBus, SubscribeOptions } from "./core/event_bus.ts";
 export { registerBuiltins } from "./drivers/mod.ts";
+export { createMemoryFile, type MemoryFile } from "./core/image/memory_file.ts";
+export { type ImageIO, type OpenedBacking, openImage, type OpenImageOptions } from "./core/image/open_image.ts";
+export type { PositionalFile } from "./core/image/positional_file.ts";
+export type { LayerBackingRef, RawExtentsHook } from "./core/image/layer.ts";
+export { type ImageProbe, probeImage, type Qcow2ProbeInfo } from "./core/image/probe.ts";
+export { createQcow2, type CreateQcow2Options } from "./core/image/qcow2/create.ts";
+export { CorruptImageError } from "./core/image/errors.ts";
 
 /**
  * Creates a registry holding the built-in drivers (registered lazily: a driver's code loads on first use).
@@ -188,11 +195,28 @@ export function createDefaultRegistry(): Registry {
   return registry;
 }
 
-let defaultRegistry: Registry | undefined;
+let sharedDefault: Registry | undefined;
 
 /**
- * Opens a connection. The driver is chosen by the URI's scheme from `options.registry`, or from a
- * default registry of the built-ins, created on first use.
+ * The registry plain `connect()` uses (without `options.registry`): the built-ins, created on first use.
+ * A plugin `use()`d on it is seen by every later plain `connect()` in the process.
+ *
+ * @returns The process-wide default registry.
+ * @example
+ * ```ts
+ * import { connect, defaultRegistry } from "./mod.ts";
+ * if (defaultRegistry() !== defaultRegistry()) throw new Error("unexpected");
+ * await using conn = await connect("test:///empty");
+ * if (!defaultRegistry().list("hypervisor").find((e) => e.name === "test")?.loaded) throw new Error("unexpected");
+ * ```
+ */
+export function defaultRegistry(): Registry {
+  return (sharedDefault ??= createDefaultRegistry());
+}
+
+/**
+ * Opens a connection. The driver is chosen by the URI's scheme from `options.registry`, or from
+ * {@linkcode defaultRegistry} (the built-ins, created on first use).
  *
  * @param uri Such as `"test:///default"`, `"test:///empty"` or `"qemu:///session"`.
  * @param options Registry, clock, state directory, progress interval, event buffer size, host-wide
@@ -210,11 +234,11 @@ let defaultRegistry: Registry | undefined;
  * ```
  */
 export function connect(uri: string, options?: ConnectOptions): Promise<Connection> {
-  const registry = options?.registry ?? (defaultRegistry ??= createDefaultRegistry());
+  const registry = options?.registry ?? defaultRegistry();
   return openConnection(uri, options, registry);
 }
 
-export type { PoolConfigStore } from "./core/storage/pool_config_store.ts";
+export type { PoolConfigStore, SavedPool } from "./core/storage/pool_config_store.ts";
 
 /** The `test` driver's fixture schema, for `conn.testing.load()` and `test:///path/to/fixture.json`. */
 export type {

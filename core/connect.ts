@@ -6,7 +6,7 @@
  */
 import { createRealClock } from "./clock.ts";
 import type { Connection, ConnectOptions } from "./connection.ts";
-import type { DriverContext, HypervisorConnection, HypervisorDriverDefinition } from "./driver.ts";
+import { checkDeclaredOperations, type DriverContext, type HypervisorConnection, type HypervisorDriverDefinition } from "./driver.ts";
 import { ConnectError, NotFoundError, StateError } from "./errors.ts";
 import { createEventBus } from "./event_bus.ts";
 import { createDiskJobs } from "./domains/disk_jobs.ts";
@@ -94,6 +94,7 @@ export async function openConnection(
     });
     const driverConn = await raceSignal(def.open(parsed, ctx), signal, (late) => late.close());
     closers.push(() => driverConn.close());
+    checkDeclaredOperations(def, driverConn);
     deferredStore.resolve(driverConn.poolConfigStore);
     signal?.throwIfAborted();
     if (typeof driverConn.initialPools === "function") await storage.addInitialPools(await driverConn.initialPools());

@@ -13,6 +13,7 @@
  */
 import type { Clock } from "./clock.ts";
 import type { BackingLayer, BlockCopyDestination, DiskConfig, DiskInfo, DomainConfig, DomainInfo } from "./domain.ts";
+import { VirtError } from "./errors.ts";
 import type { EventBus } from "./event_bus.ts";
 import type { Job } from "./job.ts";
 import type { JobManager } from "./jobs/types.ts";
@@ -111,6 +112,74 @@ export interface StoragePoolBackend {
   close?(): Promise<void>;
 }
 
+/**
+ * The optional {@linkcode StoragePoolBackend} methods a backend declares in `capabilities`, in the
+ * order the support matrix shows them.
+ */
+export const STORAGE_OPERATIONS = Object.freeze(
+  ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"] as const,
+);
+
+/** One optional storage operation (a method name of {@linkcode StoragePoolBackend}). */
+export type StorageOperation = (typeof STORAGE_OPERATIONS)[number];
+
+/**
+ * The optional {@linkcode HypervisorConnection} methods a driver declares in `capabilities`, in the
+ * order the support matrix shows them.
+ */
+export const HYPERVISOR_OPERATIONS = Object.freeze(
+  ["defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks", "blockPull"] as const,
+);
+
+/** One optional hypervisor operation (a method name of {@linkcode HypervisorConnection}). */
+export type HypervisorOperation = (typeof HYPERVISOR_OPERATIONS)[number];
+
+/**
+ * Checks that what a definition's `open` returned (a pool object, a connection) has exactly the optional
+ * methods the definition declares, so the declaration (which docs/support-matrix.md is generated from)
+ * cannot drift from the code. A definition without `capabilities` is not checked.
+ *
+ * @param definition The storage backend or hypervisor driver definition.
+ * @param opened What its `open` returned.
+ * @throws {VirtError} (`internal`) Naming each operation declared but missing, or present but not declared.
+ * @example
+ * ```ts
+ * import { checkDeclaredOperations, defineStorageBackend } from "./driver.ts";
+ * const def = defineStorageBackend({ name: "demo", capabilities: ["build"], open: async () => { throw new Error("unused"); } });
+ * let threw = false;
+ * try { checkDeclaredOperations(def, { build: async () => {}, stop: async () => {} } as never); } catch { threw = true; }
+ * if (!threw) throw new Error("unexpected");
+ * ```
+ */
+export function checkDeclaredOperations(
+  definition: StorageBackendDefinition | HypervisorDriverDefinition,
+  opened: StoragePoolBackend | HypervisorConnection,
+): void {
+  const declared: readonly string[] | undefined = definition.capabilities;
+  if (declared === undefined) return;
+  const all: readonly string[] = definition.kind === "storage" ? STORAGE_OPERATIONS : HYPERVISOR_OPERATIONS;
+  const has = (op: string) => typeof (opened as unknown as Record<string, unknown>)[op] === "function";
+  const missing = all.filter((op) => declared.includes(op) && !has(op));
+  const undeclared = all.filter((op) => !declared.includes(op) && has(op));
+  if (missing.length + undeclared.length === 0) return;
+  const what = definition.kind === "storage" ? "its pool object" : "its connection";
+  const parts = [
+    ...(missing.length > 0 ? [`declares ${missing.join(", ")} but ${what} lacks ${missing.length === 1 ? "it" : "them"}`] : []),
+    ...(undeclared.length > 0 ? [`has ${undeclared.join(", ")} without declaring ${undeclared.length === 1 ? "it" : "them"}`] : []),
+  ];
+  const kind = definition.kind === "storage" ? "Storage backend" : "Hypervisor driver";
+  throw new VirtError("internal", `${kind} "${definition.name}" ${parts.join(", and ")}`, { driver: definition.name });
+}
+
+/** Checks a definition's `capabilities` list against the operations of its kind. */
+function checkCapabilityList(value: unknown, all: readonly string[], what: string): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((op) => !all.includes(op)) || new Set(value).size !== value.length) {
+    throw new TypeError(`Invalid ${what}: capabilities must list distinct operations of ${all.join(", ")}`);
+  }
+  return Object.freeze([...value]);
+}
+
 /** A storage backend: opens pools of one `type`. */
 export interface StorageBackendDefinition<C extends BasePoolConfig = PoolConfig> {
   /** Always `"storage"`. */
@@ -129,6 +198,11 @@ export interface StorageBackendDefinition<C extends BasePoolConfig = PoolConfig>
    * @throws {TypeError} For a malformed config.
    */
   validate?(config: C): void;
+  /**
+   * The optional operations its pools implement. docs/support-matrix.md is generated from it, and core
+   * checks every opened pool against it (absent: not declared, shown so in the matrix).
+   */
+  readonly capabilities?: readonly StorageOperation[];
   /** Opens a pool (defined, maybe not built). */
   open(config: C, ctx: DriverContext): Promise<StoragePoolBackend>;
 }
@@ -296,6 +370,11 @@ export interface HypervisorDriverDefinition {
   readonly name: string;
   /** URI schemes it serves (`["qemu"]`). */
   readonly schemes: readonly string[];
+  /**
+   * The optional operations its connections implement. docs/support-matrix.md is generated from it, and
+   * core checks every opened connection against it (absent: not declared, shown so in the matrix).
+   */
+  readonly capabilities?: readonly HypervisorOperation[];
   /** Opens a connection. */
   open(uri: ConnectionUri, ctx: DriverContext): Promise<HypervisorConnection>;
 }
@@ -352,14 +431,24 @@ export function defineHypervisorDriver(def: Omit<HypervisorDriverDefinition, "ki
   if (new Set(schemes).size !== schemes.length) {
     throw new TypeError(`Invalid hypervisor driver "${name}": a scheme is listed twice`);
   }
-  return Object.freeze({ kind: "hypervisor", name, schemes: Object.freeze([...schemes] as string[]), open: def.open });
+  const capabilities = checkCapabilityList(def.capabilities, HYPERVISOR_OPERATIONS, `hypervisor driver "${name}"`);
+  return Object.freeze({
+    kind: "hypervisor",
+    name,
+    schemes: Object.freeze([...schemes] as string[]),
+    ...(capabilities === undefined ? {} : { capabilities: capabilities as readonly HypervisorOperation[] }),
+    open: def.open,
+  });
 }
 
 /**
  * Defines a storage backend: checks the name, `open` and `validate`, tags `kind` and freezes the result.
  * The name is the pool `type` it serves. Register it with `registry.register(def)`.
  *
- * @typeParam C The pool config type it opens.
+ * The result is typed for any pool config: core hands `validate` and `open` only definitions whose
+ * `type` is this backend's name, after checking `name`; `validate` checks the backend's own fields.
+ *
+ * @typeParam C The pool config type it opens (an interface or a type with `name` and `type`).
  * @param def The backend's name, an optional `validate(config)`, and `open(config, ctx)`.
  * @returns A frozen definition with `kind: "storage"`.
  * @throws {TypeError} For a malformed name, or an `open` or `validate` that is not a function.
@@ -375,7 +464,7 @@ export function defineHypervisorDriver(def: Omit<HypervisorDriverDefinition, "ki
  */
 export function defineStorageBackend<C extends BasePoolConfig = PoolConfig>(
   def: Omit<StorageBackendDefinition<C>, "kind">,
-): StorageBackendDefinition<C> {
+): StorageBackendDefinition {
   const { name } = checkDefinition(def, "storage backend");
   if (def.validate !== undefined && typeof def.validate !== "function") {
     throw new TypeError(`Invalid storage backend "${name}": validate must be a function when given`);
@@ -384,11 +473,15 @@ export function defineStorageBackend<C extends BasePoolConfig = PoolConfig>(
   if (schema !== undefined && (schema.kind !== "schema" || typeof schema["~run"] !== "function")) {
     throw new TypeError(`Invalid storage backend "${name}": configSchema must be a valibot schema when given`);
   }
+  const capabilities = checkCapabilityList(def.capabilities, STORAGE_OPERATIONS, `storage backend "${name}"`);
+  // Erased to the general config type: which config reaches which backend is core's routing by `type`.
+  const erased = def as unknown as Omit<StorageBackendDefinition, "kind">;
   return Object.freeze({
     kind: "storage",
     name,
-    ...(def.configSchema === undefined ? {} : { configSchema: def.configSchema }),
-    ...(def.validate === undefined ? {} : { validate: def.validate }),
-    open: def.open,
+    ...(erased.configSchema === undefined ? {} : { configSchema: erased.configSchema }),
+    ...(erased.validate === undefined ? {} : { validate: erased.validate }),
+    ...(capabilities === undefined ? {} : { capabilities: capabilities as readonly StorageOperation[] }),
+    open: erased.open,
   });
 }

@@ -34,6 +34,13 @@ export interface DomainEventPayload {
 export interface PoolEventPayload {
   /** Pool name. */
   readonly pool: string;
+  /**
+   * Why, where core knows: `"restored"` (active again on a new connection because it was active when the
+   * last one closed), `"autostart"`, `"start-failed"` (such a pool could not be started; see `error`).
+   */
+  readonly reason?: string;
+  /** The error text, with `reason: "start-failed"`. */
+  readonly error?: string;
 }
 
 /** Payload of volume events. */

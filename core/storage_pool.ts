@@ -31,6 +31,8 @@ export interface PoolInfo {
   readonly allocationBytes: number;
   /** Bytes free. */
   readonly availableBytes: number;
+  /** Whether a new connection starts it even when it was inactive (libvirt's autostart). */
+  readonly autostart: boolean;
 }
 
 /** A storage pool. */
@@ -57,6 +59,12 @@ export interface StoragePool {
   delete(options?: SignalOptions): Promise<void>;
   /** Forgets the definition of an inactive pool. */
   undefine(options?: SignalOptions): Promise<void>;
+  /**
+   * Sets libvirt's autostart flag: a new connection on the same state directory starts the pool even
+   * when it was inactive. (A pool active when the last connection closed is active again either way.)
+   * `StateError` for a pool a driver brought (transient); `TypeError` for a non-boolean.
+   */
+  setAutostart(autostart: boolean, options?: SignalOptions): Promise<void>;
   /** Its volumes (the pool must be active). */
   readonly volumes: VolumeCollection;
 }

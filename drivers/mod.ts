@@ -43,8 +43,12 @@ const BUILTINS: readonly LazyDriver[] = Object.freeze([
     name: "dir",
     load: () => import("./dir/mod.ts").then((m) => m.dirBackend),
   },
+  {
+    kind: "storage",
+    name: "logical",
+    load: () => import("./lvm/mod.ts").then((m) => m.lvmBackend),
+  },
   // Later issues add here:
-  //   { kind: "storage", name: "logical", load: () => import("./lvm/mod.ts").then((m) => m.lvmBackend) },
   //   { kind: "storage", name: "iscsi", load: () => import("./iscsi/mod.ts").then((m) => m.iscsiBackend) },
 ]);
 

@@ -29,7 +29,14 @@ export interface LayerBackingRef {
 }
 
 /** Finds the data and holes of a raw file (the `dir` backend plugs `SEEK_DATA`/`SEEK_HOLE` in here). */
-export type RawExtentsHook = (offset: number, length: number) => Promise<Array<{ offset: number; length: number; data: boolean }>>;
+export type RawExtentsHook = (offset: number, length: number) => Promise<Array<{
+  /** Start of the run, in bytes. */
+  offset: number;
+  /** Its length, in bytes. */
+  length: number;
+  /** Data (true) or a hole (false). */
+  data: boolean;
+}>>;
 
 /** A read-only view of one layer. */
 export interface ImageLayer {

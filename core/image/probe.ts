@@ -13,7 +13,12 @@ export interface Qcow2ProbeInfo {
   /** Cluster size in bytes. */
   clusterBytes: number;
   /** The backing file recorded in the header, with its format when the header names it. */
-  backing?: { path: string; format?: string };
+  backing?: {
+    /** The backing file's name as recorded. */
+    path: string;
+    /** Its format, when the header names one. */
+    format?: string;
+  };
   /** The image is encrypted (AES or LUKS); the engine cannot read it. */
   encrypted: boolean;
   /** Extended L2 entries (subclusters); the engine cannot read it. */

@@ -117,17 +117,25 @@ export async function guard<T>(io: VolumeIO, body: () => T | Promise<T>): Promis
 }
 
 /**
- * The options a backend gets: only the signal, never the caller's other option fields.
+ * The options a backend gets: only the signal, never the caller's other option fields. Every storage
+ * call reaches its backend through here, so an already aborted signal is refused here, by core, with
+ * the signal's own reason: a backend that never looks at its signal still cannot start an aborted call.
  *
  * @param options The caller's options.
  * @returns `{ signal }`, or undefined without one.
+ * @throws The signal's reason, when it is already aborted.
  * @example
  * ```ts
  * import { signalOnly } from "./job_support.ts";
  * if (signalOnly({ bandwidth: 5 } as { signal?: AbortSignal }) !== undefined) throw new Error("unexpected");
+ * const reason = new Error("stop");
+ * let caught: unknown;
+ * try { signalOnly({ signal: AbortSignal.abort(reason) }); } catch (error) { caught = error; }
+ * if (caught !== reason) throw new Error("unexpected");
  * ```
  */
 export function signalOnly(options: SignalOptions | undefined): SignalOptions | undefined {
+  options?.signal?.throwIfAborted();
   return options?.signal ? { signal: options.signal } : undefined;
 }
 

@@ -1,41 +1,54 @@
 /**
- * Where pool definitions persist between connections. The pool manager loads them once, before its first
- * operation, and saves the whole list after every define and undefine.
+ * Where pool definitions and their run state persist between connections. The pool manager loads them
+ * once, before its first operation, and saves the whole list after every define, undefine, start, stop
+ * and `setAutostart`, so the next connection on the same state directory finds each pool as the last one
+ * left it (libvirt keeps definitions in its config directory, the active pools' state under /run, and
+ * autostart links, so a daemon restart keeps active pools active).
  *
  * @module
  */
 import type { PoolConfig } from "../storage_pool.ts";
 
-/** Persistence of pool definitions (libvirt keeps them as XML files in its config directory). */
+/** One saved pool. */
+export interface SavedPool {
+  /** Its definition. */
+  config: PoolConfig;
+  /** Whether a new connection starts it even when it was inactive (libvirt's autostart). */
+  autostart: boolean;
+  /** Whether it was active when last saved: a new connection starts it again. */
+  active: boolean;
+}
+
+/** Persistence of pool definitions and state. */
 export interface PoolConfigStore {
-  /** The definitions saved last, in definition order. */
-  load(): Promise<PoolConfig[]>;
-  /** Replaces every saved definition with `configs`. */
-  save(configs: PoolConfig[]): Promise<void>;
+  /** The pools saved last, in definition order. */
+  load(): Promise<SavedPool[]>;
+  /** Replaces every saved pool with `pools`. */
+  save(pools: SavedPool[]): Promise<void>;
 }
 
 /**
  * A store that keeps definitions in memory only: they live as long as the store object, so a connection
  * that creates its own store forgets its pools when it closes.
  *
- * @param initial Definitions the store starts with.
+ * @param initial Pools the store starts with.
  * @returns A store holding deep copies of what it is given.
  * @example
  * ```ts
  * import { createMemoryPoolConfigStore } from "./pool_config_store.ts";
  * const store = createMemoryPoolConfigStore();
- * await store.save([{ name: "images", type: "memory" }]);
- * const configs = await store.load();
- * if (configs.length !== 1 || configs[0]!.name !== "images") throw new Error("unexpected");
+ * await store.save([{ config: { name: "images", type: "memory" }, autostart: true, active: false }]);
+ * const saved = await store.load();
+ * if (saved.length !== 1 || saved[0]!.config.name !== "images" || !saved[0]!.autostart) throw new Error("unexpected");
  * ```
  */
-export function createMemoryPoolConfigStore(initial: readonly PoolConfig[] = []): PoolConfigStore {
+export function createMemoryPoolConfigStore(initial: readonly SavedPool[] = []): PoolConfigStore {
   // Copies on both sides, so neither the caller nor the manager can change what is stored behind its back.
-  let saved: PoolConfig[] = structuredClone([...initial]);
+  let saved: SavedPool[] = structuredClone([...initial]);
   return {
     load: () => Promise.resolve(structuredClone(saved)),
-    save(configs) {
-      saved = structuredClone(configs);
+    save(pools) {
+      saved = structuredClone(pools);
       return Promise.resolve();
     },
   };
@@ -59,8 +72,8 @@ export interface DeferredPoolConfigStore {
  * import { createDeferredPoolConfigStore, createMemoryPoolConfigStore } from "./pool_config_store.ts";
  * const deferred = createDeferredPoolConfigStore();
  * const loading = deferred.store.load();
- * deferred.resolve(createMemoryPoolConfigStore([{ name: "images", type: "memory" }]));
- * if ((await loading)[0]?.name !== "images") throw new Error("unexpected");
+ * deferred.resolve(createMemoryPoolConfigStore([{ config: { name: "images", type: "memory" }, autostart: false, active: true }]));
+ * if ((await loading)[0]?.config.name !== "images") throw new Error("unexpected");
  * ```
  */
 export function createDeferredPoolConfigStore(): DeferredPoolConfigStore {
@@ -69,7 +82,7 @@ export function createDeferredPoolConfigStore(): DeferredPoolConfigStore {
   return {
     store: {
       load: () => chosen.then((store) => store.load()),
-      save: (configs) => chosen.then((store) => store.save(configs)),
+      save: (pools) => chosen.then((store) => store.save(pools)),
     },
     resolve: (target) => choose(target ?? createMemoryPoolConfigStore()),
   };

@@ -54,8 +54,9 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
     async info(options) {
       await table.ready(options);
       const entry = table.entry(name);
+      const { autostart } = entry;
       if (!entry.active || !entry.backend) {
-        return { state: "inactive", capacityBytes: 0, allocationBytes: 0, availableBytes: 0 } satisfies PoolInfo;
+        return { state: "inactive", capacityBytes: 0, allocationBytes: 0, availableBytes: 0, autostart } satisfies PoolInfo;
       }
       const sizes = await entry.backend.sizes(signalOnly(options));
       return {
@@ -63,7 +64,26 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
         capacityBytes: sizes.capacityBytes,
         allocationBytes: sizes.allocationBytes,
         availableBytes: sizes.availableBytes,
+        autostart,
       };
+    },
+    async setAutostart(autostart, options = {}) {
+      if (typeof autostart !== "boolean") throw new TypeError(`Invalid autostart for pool "${name}": expected true or false`);
+      await table.ready(options);
+      await table.serial(name, async (entry) => {
+        options.signal?.throwIfAborted();
+        if (!entry.persistent) {
+          throw new StateError(`Cannot set autostart of pool "${name}": it is transient (the driver brought it)`, { state: "transient", driver: driverOf(entry) });
+        }
+        const previous = entry.autostart;
+        entry.autostart = autostart;
+        try {
+          await table.persist();
+        } catch (error) {
+          entry.autostart = previous;
+          throw error;
+        }
+      });
     },
     async config(options): Promise<PoolConfig> {
       await table.ready(options);
@@ -79,7 +99,21 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
       await (await table.backendOf(entry)).build?.(signalOnly(options));
       table.bus.emit("pool:built", { pool: name });
     }),
-    start: verb((entry, options) => table.activate(entry, options, true)),
+    start: verb(async (entry, options) => {
+      await table.activate(entry, options, false);
+      if (entry.persistent) {
+        try {
+          await table.persist();
+        } catch (error) {
+          // Not saved as active, so not started: the next connection would not find it active.
+          await entry.backend?.stop?.().catch(() => {});
+          entry.active = false;
+          await table.releaseBackend(entry).catch(() => {});
+          throw error;
+        }
+      }
+      table.bus.emit("pool:started", { pool: name });
+    }),
     stop: verb(async (entry, options) => {
       if (!entry.active || !entry.backend) throw inactive(entry, "stop");
       const busy = (await table.jobs.list({ pool: name, state: UNFINISHED_JOB_STATES }))[0]?.id ??
@@ -91,6 +125,7 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
       entry.active = false;
       try {
         await table.releaseBackend(entry);
+        if (entry.persistent) await table.persist();
       } finally {
         table.bus.emit("pool:stopped", { pool: name });
       }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { DriverContext, StorageAccess, StorageBackendDefinition, StoragePoolBackend, VolumeRecord } from "../driver.ts";
+import { checkDeclaredOperations, type DriverContext, type StorageAccess, type StorageBackendDefinition, type StoragePoolBackend, type VolumeRecord } from "../driver.ts";
 import { ConflictError, NotFoundError, StateError } from "../errors.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { JobManager } from "../jobs/types.ts";
@@ -42,6 +42,8 @@ export interface PoolEntry {
   active: boolean;
   /** Whether it is saved in the store (pools a driver seeds are not). */
   readonly persistent: boolean;
+  /** Whether a new connection starts it (libvirt's autostart; persistent pools only). */
+  autostart: boolean;
   /** The open backend object, once build, delete or start needed it. */
   backend: StoragePoolBackend | undefined;
   /** Tail of this pool's lifecycle operations, which run one at a time. */
@@ -107,10 +109,27 @@ export class PoolTable {
   }
 
   async #load(): Promise<void> {
+    const restore: Array<{ entry: PoolEntry; reason: "restored" | "autostart" }> = [];
     for (const saved of await this.#options.store.load()) {
-      const { config, definition } = await this.checkConfig(saved);
-      if (!this.#entries.has(config.name)) this.add(config, definition, { active: false, persistent: true });
+      const { config, definition } = await this.checkConfig(saved.config);
+      if (this.#entries.has(config.name)) continue;
+      const entry = this.add(config, definition, { active: false, persistent: true, autostart: saved.autostart === true });
+      if (saved.active || saved.autostart) restore.push({ entry, reason: saved.active ? "restored" : "autostart" });
     }
+    // A pool that was active when the last connection closed is active again, as libvirt keeps active
+    // pools across a daemon restart; one whose backend cannot start it stays inactive and says why.
+    let changed = false;
+    for (const { entry, reason } of restore) {
+      try {
+        await this.serial(entry.name, (current) => this.activate(current, {}, false));
+        this.bus.emit("pool:started", { pool: entry.name, reason });
+      } catch (error) {
+        changed = true;
+        this.bus.emit("pool:stopped", { pool: entry.name, reason: "start-failed", error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    // Saved as inactive, so the next connection does not retry a pool that no longer starts (unless autostart).
+    if (changed) await this.persist().catch(() => {});
   }
 
   /**
@@ -130,8 +149,21 @@ export class PoolTable {
   }
 
   /** Adds a pool (the caller has checked the name is free). */
-  add(config: PoolConfig, definition: StorageBackendDefinition, flags: { active: boolean; persistent: boolean }): PoolEntry {
-    const entry: PoolEntry = { name: config.name, config, definition, backend: undefined, queue: Promise.resolve(), ...flags };
+  add(
+    config: PoolConfig,
+    definition: StorageBackendDefinition,
+    flags: { active: boolean; persistent: boolean; autostart?: boolean },
+  ): PoolEntry {
+    const entry: PoolEntry = {
+      name: config.name,
+      config,
+      definition,
+      backend: undefined,
+      queue: Promise.resolve(),
+      active: flags.active,
+      persistent: flags.persistent,
+      autostart: flags.autostart === true,
+    };
     this.#entries.set(config.name, entry);
     return entry;
   }
@@ -177,6 +209,12 @@ export class PoolTable {
     const { uri, bus, clock, jobs, stateDir } = this.#options;
     const ctx: DriverContext = { uri, bus, clock, jobs, storage: this.access, ...(stateDir === undefined ? {} : { stateDir }) };
     const backend = await entry.definition.open(structuredClone(entry.config), ctx);
+    try {
+      checkDeclaredOperations(entry.definition, backend);
+    } catch (error) {
+      await backend.close?.().catch(() => {});
+      throw error;
+    }
     entry.backend = backend;
     return backend;
   }
@@ -272,9 +310,11 @@ export class PoolTable {
     }
   }
 
-  /** Saves the persistent definitions. */
+  /** Saves the persistent definitions with their autostart flags and whether each is active. */
   async persist(): Promise<void> {
-    await this.#options.store.save(this.entries().filter((e) => e.persistent).map((e) => structuredClone(e.config)));
+    await this.#options.store.save(
+      this.entries().filter((e) => e.persistent).map((e) => ({ config: structuredClone(e.config), autostart: e.autostart, active: e.active })),
+    );
   }
 
   /** Finds the active pool holding a volume with that key or path. */

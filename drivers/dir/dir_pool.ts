@@ -19,6 +19,7 @@ import { PoolDirectory } from "./pool_directory.ts";
 import { openQcow2Volume } from "./image_volume.ts";
 import { positionalFileOf } from "./positional_handle.ts";
 import { openRawVolumeIO } from "./raw_volume_io.ts";
+import { type ReadAdvisor, runtimeReadAdvisor } from "./read_advisor.ts";
 
 const DRIVER = "dir";
 /** How many entries a `ConflictError` from `delete()` names. */
@@ -30,6 +31,8 @@ export interface DirPoolOptions {
   fs?: DirFs;
   /** How holes are found: a finder, `null` to always read, absent for the runtime's best. */
   holeFinder?: HoleFinder | null;
+  /** How reads of a source are advised ahead (default: this runtime's; `null`: never). */
+  readAdvisor?: ReadAdvisor | null;
 }
 
 /**
@@ -62,6 +65,7 @@ export interface DirPoolOptions {
 export class DirPool implements StoragePoolBackend {
   readonly #dir: PoolDirectory;
   readonly #finder: HoleFinder | undefined;
+  readonly #readAdvisor: ReadAdvisor | undefined;
 
   /**
    * @param config The pool's definition (validated).
@@ -70,6 +74,7 @@ export class DirPool implements StoragePoolBackend {
   constructor(config: DirPoolConfig, options: DirPoolOptions = {}) {
     this.#dir = new PoolDirectory(config.name, config.path, options.fs ?? nodeDirFs);
     this.#finder = options.holeFinder === null ? undefined : (options.holeFinder ?? runtimeHoleFinder());
+    this.#readAdvisor = options.readAdvisor === null ? undefined : (options.readAdvisor ?? runtimeReadAdvisor());
   }
 
   /** Creates the directory and its parents (mode 0755); an existing directory is fine. */
@@ -203,7 +208,10 @@ export class DirPool implements StoragePoolBackend {
     try {
       const { format } = await probeImage(positionalFileOf(file), name);
       const label = this.#label(name);
-      if (format === "raw") return await openRawVolumeIO({ file, write, holeFinder: this.#finder, label });
+      if (format === "raw") {
+        const readAdvisor = this.#readAdvisor;
+        return await openRawVolumeIO({ file, write, holeFinder: this.#finder, label, ...(readAdvisor ? { readAdvisor } : {}) });
+      }
       if (format === "qcow2") return await openQcow2Volume({ file, path: filePath, write, fs: this.#dir.fs, holeFinder: this.#finder, label });
       throw this.#unsupported("openVolume", name, format);
     } catch (error) {

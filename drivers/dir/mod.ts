@@ -54,6 +54,7 @@ export function createDirBackend(options: DirPoolOptions = {}): StorageBackendDe
     name: "dir",
     // core checks every dir definition against it: an absolute path without control characters.
     configSchema: DirPoolConfigSchema,
+    capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"],
     open: (config) => Promise.resolve(new DirPool(config as DirPoolConfig, options)),
   });
 }

@@ -7,7 +7,7 @@
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
-/** The addon's one function. */
+/** The addon's functions. */
 export interface LseekAddon {
   /**
    * `lseek(2)`.
@@ -19,6 +19,16 @@ export interface LseekAddon {
    * @throws {Error} With `code` (`"EBADF"`, `"EINVAL"`...) for any other failure.
    */
   lseek(fd: number, offset: number, whence: number): number;
+  /**
+   * `posix_fadvise(2)` (absent from an addon built before it was added).
+   *
+   * @param fd An OS file descriptor.
+   * @param offset Start of the range.
+   * @param length Its length.
+   * @param advice `POSIX_FADV_*` (Linux: `WILLNEED` 3).
+   * @throws {Error} With `code` for a failure.
+   */
+  fadvise?(fd: number, offset: number, length: number, advice: number): void;
 }
 
 /** Where the built addon lies, relative to this module in the sources (`drivers/dir/`) and in `dist/drivers/dir/`. */

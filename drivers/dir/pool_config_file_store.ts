@@ -1,21 +1,27 @@
 /**
  * A {@linkcode PoolConfigStore} on disk: one JSON file per pool definition in `<stateDir>/pools/`
- * (libvirt keeps one XML file per pool in its config directory), so definitions survive a restart.
+ * (libvirt keeps one XML file per pool in its config directory), with the pool's autostart flag and
+ * whether it was active, so definitions and active pools survive a restart.
  *
  * @module
  */
 import path from "node:path";
 import { VirtError } from "../../core/errors.ts";
-import type { PoolConfigStore } from "../../core/storage/pool_config_store.ts";
+import type { PoolConfigStore, SavedPool } from "../../core/storage/pool_config_store.ts";
 import type { PoolConfig } from "../../core/storage_pool.ts";
 import { assertName } from "../../core/validate.ts";
 import { type DirFs, errnoOf, nodeDirFs } from "./dir_fs.ts";
 
-/** What one file holds: the definition and its place in definition order. */
-interface SavedPool {
+/**
+ * What one file holds: the definition, its place in definition order, and its state. Files written
+ * before `autostart` and `active` existed lack them: such a pool is neither.
+ */
+interface PoolFile {
   version: 1;
   position: number;
   config: PoolConfig;
+  autostart?: boolean;
+  active?: boolean;
 }
 
 const SUFFIX = ".json";
@@ -42,10 +48,11 @@ function corrupt(file: string, why: string, cause?: unknown): VirtError {
  * import path from "node:path";
  * import { createPoolConfigFileStore } from "./pool_config_file_store.ts";
  * const stateDir = await fsp.mkdtemp(path.join(os.tmpdir(), "state-"));
- * await createPoolConfigFileStore(stateDir).save([{ name: "images", type: "dir", path: "/srv/images" }]);
- * const configs = await createPoolConfigFileStore(stateDir).load();
+ * const config = { name: "images", type: "dir", path: "/srv/images" } as const;
+ * await createPoolConfigFileStore(stateDir).save([{ config, autostart: false, active: true }]);
+ * const saved = await createPoolConfigFileStore(stateDir).load();
  * await fsp.rm(stateDir, { recursive: true });
- * if (configs.length !== 1 || configs[0]!.name !== "images") throw new Error("unexpected");
+ * if (saved.length !== 1 || saved[0]!.config.name !== "images" || !saved[0]!.active) throw new Error("unexpected");
  * ```
  */
 export function createPoolConfigFileStore(stateDir: string, fs: DirFs = nodeDirFs): PoolConfigStore {
@@ -65,14 +72,14 @@ export function createPoolConfigFileStore(stateDir: string, fs: DirFs = nodeDirF
     }
   };
 
-  const load = async (): Promise<PoolConfig[]> => {
-    const saved: SavedPool[] = [];
+  const load = async (): Promise<SavedPool[]> => {
+    const saved: PoolFile[] = [];
     for (const file of await names()) {
       if (!file.endsWith(SUFFIX)) continue;
       const full = path.join(dir, file);
-      let parsed: Partial<SavedPool>;
+      let parsed: Partial<PoolFile>;
       try {
-        parsed = JSON.parse(await fs.readFile(full, "utf8")) as Partial<SavedPool>;
+        parsed = JSON.parse(await fs.readFile(full, "utf8")) as Partial<PoolFile>;
       } catch (error) {
         throw corrupt(full, "it is not valid JSON", error);
       }
@@ -80,20 +87,24 @@ export function createPoolConfigFileStore(stateDir: string, fs: DirFs = nodeDirF
       if (parsed?.version !== 1 || typeof parsed.position !== "number" || typeof config !== "object" || config === null) {
         throw corrupt(full, "expected { version: 1, position, config }");
       }
+      for (const flag of ["autostart", "active"] as const) {
+        if (parsed[flag] !== undefined && typeof parsed[flag] !== "boolean") throw corrupt(full, `${flag} must be true or false`);
+      }
       if (`${config.name}${SUFFIX}` !== file) throw corrupt(full, `it defines pool ${JSON.stringify(config.name)}, not the one its name says`);
-      saved.push(parsed as SavedPool);
+      saved.push(parsed as PoolFile);
     }
-    return saved.sort((a, b) => a.position - b.position).map((s) => s.config);
+    return saved.sort((a, b) => a.position - b.position)
+      .map((s) => ({ config: s.config, autostart: s.autostart === true, active: s.active === true }));
   };
 
-  const save = async (configs: PoolConfig[]): Promise<void> => {
-    for (const config of configs) assertName(config?.name, "pool name");
+  const save = async (pools: SavedPool[]): Promise<void> => {
+    for (const pool of pools) assertName(pool?.config?.name, "pool name");
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const keep = new Set<string>();
-    for (const [position, config] of configs.entries()) {
+    for (const [position, { config, autostart, active }] of pools.entries()) {
       const file = path.join(dir, `${config.name}${SUFFIX}`);
       const temp = `${file}${TEMP_SUFFIX}`;
-      const body: SavedPool = { version: 1, position, config };
+      const body: PoolFile = { version: 1, position, config, autostart: autostart === true, active: active === true };
       await fs.writeFile(temp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
       await fs.rename(temp, file);
       keep.add(path.basename(file));
@@ -109,9 +120,9 @@ export function createPoolConfigFileStore(stateDir: string, fs: DirFs = nodeDirF
       queue = run.catch(() => {});
       return run;
     },
-    save: (configs) => {
-      if (!Array.isArray(configs)) return Promise.reject(new TypeError("Invalid pool definitions: expected an array"));
-      const copy = structuredClone(configs);
+    save: (pools) => {
+      if (!Array.isArray(pools)) return Promise.reject(new TypeError("Invalid pool definitions: expected an array"));
+      const copy = structuredClone(pools);
       const run = queue.then(() => save(copy));
       queue = run.catch(() => {});
       return run;

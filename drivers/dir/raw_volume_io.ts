@@ -11,6 +11,7 @@ import type { VolumeIO } from "../../core/volume_io.ts";
 import type { DirFile } from "./dir_fs.ts";
 import type { HoleFinder } from "./hole_finder.ts";
 import { rawExtents } from "./raw_extents.ts";
+import { ReadAhead, type ReadAdvisor } from "./read_advisor.ts";
 
 const DRIVER = "dir";
 /** Largest zero-filled write `writeZeroes` issues at once. */
@@ -38,6 +39,11 @@ export interface RawVolumeOptions {
    * everything to {@linkcode VolumeIO.flush} (the benchmark's copy-loop-only figure uses that).
    */
   writebackBytes?: number;
+  /**
+   * Asks the kernel to read ahead of a read-only volume's reads ({@linkcode ReadAhead}); used only when
+   * the hole finder trusts the descriptor (it is the OS one). Absent: no advice.
+   */
+  readAdvisor?: ReadAdvisor;
 }
 
 /**
@@ -80,7 +86,8 @@ export async function openRawVolumeIO(options: RawVolumeOptions): Promise<Volume
   if (!Number.isSafeInteger(writebackBytes) || writebackBytes < 0) {
     throw new RangeError(`Invalid writebackBytes ${writebackBytes} for ${label}: expected a byte count`);
   }
-  return new RawVolumeIO(file, size, options.write, finder, label, writebackBytes);
+  const ahead = !options.write && finder && options.readAdvisor ? new ReadAhead(options.readAdvisor, file.fd, size) : undefined;
+  return new RawVolumeIO(file, size, options.write, finder, label, writebackBytes, ahead);
 }
 
 /**
@@ -125,8 +132,18 @@ class RawVolumeIO implements VolumeIO {
   #unsynced = 0;
   #writeback: Promise<void> | undefined;
   #writebackError: { error: unknown } | undefined;
+  readonly #ahead: ReadAhead | undefined;
 
-  constructor(file: DirFile, capacityBytes: number, write: boolean, finder: HoleFinder | undefined, label: string, writebackBytes: number) {
+  constructor(
+    file: DirFile,
+    capacityBytes: number,
+    write: boolean,
+    finder: HoleFinder | undefined,
+    label: string,
+    writebackBytes: number,
+    ahead: ReadAhead | undefined,
+  ) {
+    this.#ahead = ahead;
     this.#file = file;
     this.#writebackBytes = writebackBytes;
     this.capacityBytes = capacityBytes;
@@ -138,6 +155,8 @@ class RawVolumeIO implements VolumeIO {
   async read(offset: number, target: Uint8Array, options?: SignalOptions): Promise<number> {
     this.#check(options, false);
     const want = Math.max(0, Math.min(target.byteLength, this.capacityBytes - offset));
+    // Before this read waits: the kernel starts on the next ones meanwhile.
+    this.#ahead?.after(offset, want);
     let done = 0;
     while (done < want) {
       const { bytesRead } = await this.#file.read(target, done, want - done, offset + done);

@@ -49,5 +49,6 @@ export { defaultStateDir } from "./state_store.ts";
 export const qemuDriver: HypervisorDriverDefinition = defineHypervisorDriver({
   name: "qemu",
   schemes: ["qemu"],
+  capabilities: ["defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks", "blockPull"],
   open: (uri, ctx) => QemuConnection.open(uri, ctx),
 });

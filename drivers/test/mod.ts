@@ -53,6 +53,7 @@ export { DEFAULT_DOMAIN_UUID, DEFAULT_SEED } from "./seed.ts";
 export const testDriver = defineHypervisorDriver({
   name: "test",
   schemes: ["test"],
+  capabilities: ["defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks", "blockPull"],
   open: (uri, ctx) => TestConnection.open(uri, ctx),
 });
 
@@ -75,6 +76,7 @@ export const testDriver = defineHypervisorDriver({
  */
 export const memoryBackend = defineStorageBackend<MemoryPoolConfig>({
   name: "memory",
+  capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"],
   validate(config) {
     for (const key of Object.keys(config)) {
       if (!["name", "type", "capacityBytes"].includes(key)) {

@@ -7,7 +7,7 @@
 import { ConflictError, NotFoundError, StateError } from "../../core/errors.ts";
 import type { StoragePool } from "../../core/storage_pool.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { assertIncreasingSeq, poolConfig, record, removePool, scoped, uniqueName, withConnection } from "./_support.ts";
+import { assertAbortedWith, assertIncreasingSeq, poolConfig, record, removePool, scoped, uniqueName, withConnection } from "./_support.ts";
 import type { ConformanceCase } from "./types.ts";
 
 async function expectPoolState(pool: StoragePool, state: "active" | "inactive", after: string): Promise<void> {
@@ -99,6 +99,28 @@ const poolEvents: ConformanceCase = {
     }),
 };
 
+const poolAbortedSignal: ConformanceCase = {
+  name: "pools: a call with an aborted signal rejects with the signal's own reason and changes nothing",
+  requires: ["storage"],
+  run: (target) =>
+    withConnection(target, async (conn) => {
+      const reason = new Error("the conformance kit aborted this call");
+      const signal = AbortSignal.abort(reason);
+      const config = poolConfig(target, uniqueName("pool"));
+      await assertAbortedWith(() => conn.pools.define(config, { signal }), reason, "pools.define()");
+      assert(!(await conn.pools.list()).some((p) => p.name === config.name), "an aborted define() defines nothing");
+      const pool = await conn.pools.create(config);
+      await scoped(async () => {
+        await assertAbortedWith(() => pool.info({ signal }), reason, "pool.info()");
+        await assertAbortedWith(() => pool.refresh({ signal }), reason, "pool.refresh()");
+        await assertAbortedWith(() => pool.volumes.list({ signal }), reason, "volumes.list()");
+        await assertAbortedWith(() => pool.volumes.get("absent", { signal }), reason, "volumes.get()");
+        await assertAbortedWith(() => pool.stop({ signal }), reason, "pool.stop()");
+        await expectPoolState(pool, "active", "an aborted stop()");
+      }, () => removePool(pool));
+    }),
+};
+
 /**
  * Cases for storage pools (capability `storage`).
  *
@@ -108,4 +130,4 @@ const poolEvents: ConformanceCase = {
  * if (!poolCases.every((c) => c.requires?.includes("storage"))) throw new Error("unexpected");
  * ```
  */
-export const poolCases: readonly ConformanceCase[] = Object.freeze([poolLifecycle, poolErrors, poolEvents]);
+export const poolCases: readonly ConformanceCase[] = Object.freeze([poolLifecycle, poolErrors, poolEvents, poolAbortedSignal]);

@@ -32,16 +32,17 @@ function register(name: string, planned: readonly PlannedCase[]): void {
  * @throws {TypeError} When the target is incomplete for what it declares.
  * @example A storage vendor's test file, test/conformance.test.ts
  * ```ts
- * import { connect, createRegistry, createVirtualClock, GiB } from "virtkit";
+ * import { createDefaultRegistry, createVirtualClock, GiB } from "virtkit";
  * import { describeConformance } from "virtkit/testing/vitest";
  * import { sanPlugin } from "../mod.ts";
  *
- * const registry = createRegistry();
- * registry.use(sanPlugin);
+ * // The built-ins (the `test` driver serves the connection) plus your plugin; use() is async.
+ * const registry = createDefaultRegistry();
+ * await registry.use(sanPlugin);
  * const clock = createVirtualClock();
  *
  * describeConformance("san backend", {
- *   connect: () => connect("test:///empty", { registry, clock }),
+ *   connect: () => registry.connect("test:///empty", { clock }),
  *   poolConfig: (name) => ({ name, type: "san", array: "lab-array-1", sizeBytes: GiB(8) }),
  *   clock,
  *   capabilities: { storage: true, volumeCreate: true, volumeFormats: ["raw"], volumeStreams: true, volumeClone: true },

@@ -14,7 +14,12 @@ export interface CreateQcow2Options {
   /** Cluster size: a power of two from 512 B to 2 MiB (default 64 KiB). */
   clusterBytes?: number;
   /** Backing image recorded in the header, with its format (written as the backing format extension). */
-  backing?: { path: string; format: string };
+  backing?: {
+    /** The backing image's path as the header records it. */
+    path: string;
+    /** Its format (`"raw"`, `"qcow2"`). */
+    format: string;
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConflictError, NotFoundError, StateError, UnsupportedError } from "../../../core/errors.ts";
-import { createMemoryPoolConfigStore } from "../../../core/storage/pool_config_store.ts";
+import { createMemoryPoolConfigStore, type SavedPool } from "../../../core/storage/pool_config_store.ts";
 import type { PoolConfig } from "../../../core/storage_pool.ts";
 import { MiB } from "../../../core/units.ts";
 import { harness, memoryBackend } from "./_memory_backend.ts";
@@ -13,7 +13,7 @@ describe("pools: define and lifecycle", () => {
     const pool = await h.manager.pools.define(images);
     expect(pool.name).toBe("images");
     expect(pool.type).toBe("mem");
-    expect(await pool.info()).toEqual({ state: "inactive", capacityBytes: 0, allocationBytes: 0, availableBytes: 0 });
+    expect(await pool.info()).toEqual({ state: "inactive", capacityBytes: 0, allocationBytes: 0, availableBytes: 0, autostart: false });
     expect(h.seen("pool:")).toEqual(["pool:defined images"]);
     // Nothing is opened before build, delete or start needs the backend.
     expect(h.backend.calls).toEqual([]);
@@ -24,7 +24,7 @@ describe("pools: define and lifecycle", () => {
     const pool = await h.manager.pools.define({ name: "images", type: "mem", capacityBytes: MiB(64) } as PoolConfig);
     await pool.build();
     await pool.start();
-    expect(await pool.info()).toEqual({ state: "active", capacityBytes: MiB(64), allocationBytes: 0, availableBytes: MiB(64) });
+    expect(await pool.info()).toEqual({ state: "active", capacityBytes: MiB(64), allocationBytes: 0, availableBytes: MiB(64), autostart: false });
     await pool.refresh();
     await pool.stop();
     await pool.delete();
@@ -209,18 +209,88 @@ describe("pools: backend capabilities and failures", () => {
 });
 
 describe("pools: persistence and seeds", () => {
-  it("define and undefine save through the store; a new manager loads saved pools inactive", async () => {
+  it("define and undefine save through the store; a new manager loads defined pools inactive", async () => {
     const store = createMemoryPoolConfigStore();
     const first = harness({ store });
-    await first.manager.pools.create(images);
+    await first.manager.pools.define(images);
     await first.manager.pools.define({ name: "scratch", type: "mem" });
-    expect((await store.load()).map((c) => c.name)).toEqual(["images", "scratch"]);
+    expect((await store.load()).map((s) => s.config.name)).toEqual(["images", "scratch"]);
     await (await first.manager.pools.get("scratch")).undefine();
-    expect((await store.load()).map((c) => c.name)).toEqual(["images"]);
+    expect(await store.load()).toEqual([{ config: images, autostart: false, active: false }]);
+    await first.manager.close();
     const second = harness({ store, backend: first.backend });
     const pools = await second.manager.pools.list();
     expect(pools.map((p) => p.name)).toEqual(["images"]);
-    expect((await pools[0]!.info()).state).toBe("inactive");
+    expect(await pools[0]!.info()).toMatchObject({ state: "inactive", autostart: false });
+    expect(second.seen("pool:")).toEqual([]);
+  });
+
+  it("a pool active when the manager closed is active in the next one; a stopped one is not", async () => {
+    const store = createMemoryPoolConfigStore();
+    const first = harness({ store });
+    await first.manager.pools.create(images);
+    await (await first.manager.pools.create({ name: "idle", type: "mem" })).stop();
+    expect((await store.load()).map((s) => [s.config.name, s.active])).toEqual([["images", true], ["idle", false]]);
+    await first.manager.close();
+    // Closing the connection is not stopping the pool.
+    expect((await store.load()).map((s) => s.active)).toEqual([true, false]);
+    const second = harness({ store, backend: first.backend });
+    const [restored, idle] = await second.manager.pools.list();
+    expect((await restored!.info()).state).toBe("active");
+    expect((await idle!.info()).state).toBe("inactive");
+    expect(second.seen("pool:")).toEqual(["pool:started images"]);
+    expect(second.events.find((e) => e.type === "pool:started")).toMatchObject({ pool: "images", reason: "restored" });
+  });
+
+  it("setAutostart is saved; an autostart pool starts on the next manager even when it was stopped", async () => {
+    const store = createMemoryPoolConfigStore();
+    const first = harness({ store });
+    const pool = await first.manager.pools.create(images);
+    await pool.setAutostart(true);
+    expect((await pool.info()).autostart).toBe(true);
+    await pool.stop();
+    expect(await store.load()).toEqual([{ config: images, autostart: true, active: false }]);
+    await first.manager.close();
+    const second = harness({ store, backend: first.backend });
+    const again = await second.manager.pools.get("images");
+    expect(await again.info()).toMatchObject({ state: "active", autostart: true });
+    expect(second.events.find((e) => e.type === "pool:started")).toMatchObject({ reason: "autostart" });
+    await again.setAutostart(false);
+    expect((await store.load())[0]!.autostart).toBe(false);
+    await expect(again.setAutostart("yes" as unknown as boolean)).rejects.toBeInstanceOf(TypeError);
+  });
+
+  it("a pool whose backend cannot start it again comes back inactive with a start-failed event, saved so", async () => {
+    const store = createMemoryPoolConfigStore();
+    const first = harness({ store });
+    await first.manager.pools.create(images);
+    await first.manager.close();
+    first.backend.failNext.set("start", new Error("directory is gone"));
+    const second = harness({ store, backend: first.backend });
+    const pool = await second.manager.pools.get("images");
+    expect((await pool.info()).state).toBe("inactive");
+    expect(second.events.find((e) => e.type === "pool:stopped")).toMatchObject({ pool: "images", reason: "start-failed", error: "directory is gone" });
+    expect((await store.load())[0]!.active).toBe(false);
+  });
+
+  it("a failing save on start leaves the pool inactive; setAutostart keeps its old value", async () => {
+    const inner = createMemoryPoolConfigStore();
+    let failSave = false;
+    const h = harness({
+      store: {
+        load: () => inner.load(),
+        save: async (pools) => {
+          if (failSave) throw new Error("read-only state dir");
+          await inner.save(pools);
+        },
+      },
+    });
+    const pool = await h.manager.pools.define(images);
+    failSave = true;
+    await expect(pool.start()).rejects.toThrow("read-only state dir");
+    expect((await pool.info()).state).toBe("inactive");
+    await expect(pool.setAutostart(true)).rejects.toThrow("read-only state dir");
+    expect((await pool.info()).autostart).toBe(false);
   });
 
   it("a failing save undoes the define or the undefine", async () => {
@@ -228,9 +298,9 @@ describe("pools: persistence and seeds", () => {
     let failSave = false;
     const store = {
       load: () => inner.load(),
-      save: async (configs: PoolConfig[]) => {
+      save: async (pools: SavedPool[]) => {
         if (failSave) throw new Error("read-only state dir");
-        await inner.save(configs);
+        await inner.save(pools);
       },
     };
     const h = harness({ store });
@@ -243,7 +313,7 @@ describe("pools: persistence and seeds", () => {
   });
 
   it("addInitialPools defines seeds quietly, starts the active ones, does not save them", async () => {
-    const store = createMemoryPoolConfigStore([{ name: "default-pool", type: "mem", capacityBytes: 5 } as PoolConfig]);
+    const store = createMemoryPoolConfigStore([{ config: { name: "default-pool", type: "mem", capacityBytes: 5 }, autostart: false, active: false }]);
     const h = harness({ store });
     await h.manager.addInitialPools([
       { config: { name: "default-pool", type: "mem" }, active: true },
@@ -258,7 +328,7 @@ describe("pools: persistence and seeds", () => {
     expect((await pools[1]!.info()).state).toBe("active");
     expect((await pools[2]!.info()).state).toBe("inactive");
     await h.manager.pools.define({ name: "mine", type: "mem" });
-    expect((await store.load()).map((c) => c.name)).toEqual(["default-pool", "mine"]);
+    expect((await store.load()).map((s) => s.config.name)).toEqual(["default-pool", "mine"]);
   });
 
   it("access.addPools adds driver pools later, quietly; a taken name adds none of them", async () => {
@@ -325,5 +395,21 @@ describe("storage access", () => {
     const pool = await h.manager.pools.create(images);
     await pool.volumes.create({ name: "a", capacityBytes: MiB(1) });
     await expect(h.manager.access.openVolume("images", "a", { write: false })).rejects.toBeInstanceOf(UnsupportedError);
+  });
+});
+
+describe("pools: declared capabilities", () => {
+  it("a pool object that does not match its backend's declared operations fails to open, naming them", async () => {
+    const backend = memoryBackend();
+    backend.omit.add("resizeVolume");
+    backend.definition = { ...backend.definition, capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"] };
+    const h = harness({ backend });
+    const pool = await h.manager.pools.define(images);
+    await expect(pool.start()).rejects.toThrow('Storage backend "mem" declares resizeVolume but its pool object lacks it');
+    expect((await pool.info()).state).toBe("inactive");
+    expect(backend.calls).toContain("images:close");
+    backend.definition = { ...backend.definition, capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "openVolume"] };
+    const matching = await harness({ backend }).manager.pools.create(images);
+    expect((await matching.info()).state).toBe("active");
   });
 });

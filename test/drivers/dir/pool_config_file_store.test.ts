@@ -22,16 +22,26 @@ afterEach(() => removeDir(stateDir));
 describe("createPoolConfigFileStore", () => {
   it("saves one file per pool and loads them back in definition order", async () => {
     const store = createPoolConfigFileStore(stateDir);
-    const configs = [
-      { name: "zeta", type: "dir", path: "/srv/zeta" },
-      { name: "alpha", type: "memory", capacityBytes: 1024 },
+    const pools = [
+      { config: { name: "zeta", type: "dir", path: "/srv/zeta" }, autostart: true, active: false },
+      { config: { name: "alpha", type: "memory", capacityBytes: 1024 }, autostart: false, active: true },
     ];
-    await store.save(configs);
+    await store.save(pools);
     expect((await fsp.readdir(path.join(stateDir, "pools"))).sort()).toEqual(["alpha.json", "zeta.json"]);
-    expect(await createPoolConfigFileStore(stateDir).load()).toEqual(configs);
-    await store.save([configs[1]!]);
+    expect(await createPoolConfigFileStore(stateDir).load()).toEqual(pools);
+    await store.save([pools[1]!]);
     expect(await fsp.readdir(path.join(stateDir, "pools"))).toEqual(["alpha.json"]);
-    expect(await store.load()).toEqual([configs[1]]);
+    expect(await store.load()).toEqual([pools[1]]);
+  });
+
+  it("a file written before autostart and active existed loads as neither; a non-boolean flag is damage", async () => {
+    const dir = path.join(stateDir, "pools");
+    await fsp.mkdir(dir);
+    const config = { name: "old", type: "dir", path: "/srv/old" };
+    await fsp.writeFile(path.join(dir, "old.json"), JSON.stringify({ version: 1, position: 0, config }));
+    expect(await createPoolConfigFileStore(stateDir).load()).toEqual([{ config, autostart: false, active: false }]);
+    await fsp.writeFile(path.join(dir, "old.json"), JSON.stringify({ version: 1, position: 0, config, active: "yes" }));
+    await expect(createPoolConfigFileStore(stateDir).load()).rejects.toThrow("active must be true or false");
   });
 
   it("loads nothing from a state directory without pools", async () => {
@@ -40,7 +50,7 @@ describe("createPoolConfigFileStore", () => {
 
   it("a damaged or misnamed file fails load() naming the file", async () => {
     const store = createPoolConfigFileStore(stateDir);
-    await store.save([{ name: "a", type: "dir", path: "/srv/a" }]);
+    await store.save([{ config: { name: "a", type: "dir", path: "/srv/a" }, autostart: false, active: false }]);
     const file = path.join(stateDir, "pools", "a.json");
     await fsp.writeFile(file, "{ not json");
     await expect(store.load()).rejects.toThrow(file);
@@ -52,7 +62,7 @@ describe("createPoolConfigFileStore", () => {
 
   it("refuses a relative state directory and bad pool names", async () => {
     expect(() => createPoolConfigFileStore("state")).toThrow(TypeError);
-    await expect(createPoolConfigFileStore(stateDir).save([{ name: "../x", type: "dir", path: "/srv" }])).rejects.toBeInstanceOf(TypeError);
+    await expect(createPoolConfigFileStore(stateDir).save([{ config: { name: "../x", type: "dir", path: "/srv" }, autostart: false, active: false }])).rejects.toBeInstanceOf(TypeError);
     await expect(createPoolConfigFileStore(stateDir).save("x" as unknown as [])).rejects.toBeInstanceOf(TypeError);
   });
 

@@ -172,7 +172,7 @@ describe("memory pool lifecycle", () => {
 
   it("volumes survive stop() and start(); delete() empties the storage", async () => {
     const pool = await conn.pools.create({ name: "scratch", type: "memory", capacityBytes: GiB(1) });
-    expect(await pool.info()).toEqual({ state: "active", capacityBytes: GiB(1), allocationBytes: 0, availableBytes: GiB(1) });
+    expect(await pool.info()).toEqual({ state: "active", capacityBytes: GiB(1), allocationBytes: 0, availableBytes: GiB(1), autostart: false });
     const volume = await pool.volumes.create({ name: "keep.img", capacityBytes: MiB(1) });
     await upload(volume, 0, new Uint8Array(KiB(64)).fill(5));
     await pool.stop();

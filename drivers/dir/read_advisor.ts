@@ -1,0 +1,145 @@
+/**
+ * `posix_fadvise(POSIX_FADV_WILLNEED)` just ahead of sequential reads, so the kernel reads a cold source
+ * in the background while the copy loop writes what it read: several reads in flight, as qemu-img
+ * keeps with its parallel requests, without a second read path. Node has no binding for it (the
+ * `native/lseek` addon brings one); Deno calls libc through FFI. Where neither is there, reads are
+ * simply not advised.
+ *
+ * @module
+ */
+import { loadLseekAddon } from "./node_lseek.ts";
+
+/** Linux's `POSIX_FADV_WILLNEED`. */
+const POSIX_FADV_WILLNEED = 3;
+/**
+ * How far ahead of the last read the kernel is asked to read: 8 MiB, eight of the copy loop's chunks.
+ * A cold 1 GiB clone with 512 MiB of data (python, pread + pwrite + fdatasync, page cache dropped):
+ * 1.6-2.9 s plain, 0.9-2.3 s with this window, on this busy machine.
+ */
+export const READ_AHEAD_WINDOW_BYTES = 8 << 20;
+
+/** Hints the kernel about reads to come. */
+export interface ReadAdvisor {
+  /** Which mechanism it uses, for reports. */
+  readonly name: string;
+  /**
+   * Asks the kernel to start reading a range into the page cache.
+   *
+   * @param fd An OS file descriptor.
+   * @param offset Start of the range.
+   * @param length Its length.
+   * @throws {Error} When the call fails (the caller stops advising that file).
+   */
+  willNeed(fd: number, offset: number, length: number): void;
+}
+
+interface DenoFadvise {
+  dlopen(
+    path: string,
+    symbols: { posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"]; result: "i32" } },
+  ): { symbols: { posix_fadvise(fd: number, offset: bigint, length: bigint, advice: number): number } };
+}
+
+let cached: ReadAdvisor | null | undefined;
+
+/**
+ * The advisor of this runtime: the addon's `fadvise` on Node (Linux), libc's `posix_fadvise` through FFI
+ * on Deno (Linux, with FFI allowed), else none.
+ *
+ * @returns The advisor, or `undefined` when this runtime has no way to advise.
+ * @example
+ * ```ts
+ * import { runtimeReadAdvisor } from "./read_advisor.ts";
+ * const advisor = runtimeReadAdvisor();
+ * if (advisor !== undefined && typeof advisor.willNeed !== "function") throw new Error("unexpected");
+ * ```
+ */
+export function runtimeReadAdvisor(): ReadAdvisor | undefined {
+  if (cached !== undefined) return cached ?? undefined;
+  cached = null;
+  const deno = (globalThis as unknown as { Deno?: Partial<DenoFadvise> & { build?: { os?: string } } }).Deno;
+  if (deno === undefined) {
+    const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
+    const addon = platform === "linux" ? loadLseekAddon() : undefined;
+    if (typeof addon?.fadvise === "function") {
+      cached = { name: "fadvise (addon)", willNeed: (fd, offset, length) => addon.fadvise!(fd, offset, length, POSIX_FADV_WILLNEED) };
+    }
+    return cached ?? undefined;
+  }
+  if (typeof deno.dlopen !== "function" || deno.build?.os !== "linux") return undefined;
+  try {
+    const { posix_fadvise } = deno.dlopen("libc.so.6", { posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32" } }).symbols;
+    cached = {
+      name: "fadvise (ffi)",
+      willNeed(fd, offset, length) {
+        const err = posix_fadvise(fd, BigInt(offset), BigInt(length), POSIX_FADV_WILLNEED);
+        if (err !== 0) throw new Error(`posix_fadvise failed with errno ${err}`);
+      },
+    };
+  } catch {
+    // No FFI permission or no glibc: reads are not advised.
+  }
+  return cached ?? undefined;
+}
+
+/**
+ * Keeps the kernel's read-ahead a window in front of one file's reads: each read that moves forward
+ * (also over a hole the copy skips, as long as it lands inside what was advised) advises only the part
+ * of the window not advised yet, in steps of at least half a window; a read behind the last one or past
+ * the advice starts a new window. The first failing call stops the advice for that file (a hint is
+ * never worth an error).
+ *
+ * @example
+ * ```ts
+ * import { ReadAhead } from "./read_advisor.ts";
+ * const calls: number[][] = [];
+ * const ahead = new ReadAhead({ name: "log", willNeed: (fd, o, n) => void calls.push([fd, o, n]) }, 7, 100, 30);
+ * ahead.after(0, 10);
+ * ahead.after(10, 10);
+ * ahead.after(20, 10);
+ * ahead.after(90, 10);
+ * if (calls.join(";") !== "7,10,30;7,40,20") throw new Error(calls.join(";"));
+ * ```
+ */
+export class ReadAhead {
+  #advisor: ReadAdvisor | undefined;
+  readonly #fd: number;
+  readonly #end: number;
+  readonly #window: number;
+  /** Where the last read ended, and how far advice already reaches. */
+  #lastEnd = -1;
+  #advisedTo = 0;
+
+  /**
+   * @param advisor Makes the calls.
+   * @param fd The file's OS descriptor.
+   * @param sizeBytes The file's size: advice stops there.
+   * @param windowBytes How far ahead to advise (default {@linkcode READ_AHEAD_WINDOW_BYTES}).
+   */
+  constructor(advisor: ReadAdvisor, fd: number, sizeBytes: number, windowBytes = READ_AHEAD_WINDOW_BYTES) {
+    this.#advisor = advisor;
+    this.#fd = fd;
+    this.#end = sizeBytes;
+    this.#window = windowBytes;
+  }
+
+  /** Called after a read of `length` bytes at `offset`. */
+  after(offset: number, length: number): void {
+    if (!this.#advisor) return;
+    const readEnd = offset + length;
+    // Backwards, or past what was advised: a new run starts here.
+    if (offset < this.#lastEnd || offset > this.#advisedTo) this.#advisedTo = readEnd;
+    this.#lastEnd = readEnd;
+    const from = Math.max(this.#advisedTo, readEnd);
+    const to = Math.min(readEnd + this.#window, this.#end);
+    if (to <= from) return;
+    // Advice in window-sized steps: one call per window's worth of reads, not one per read.
+    if (from > readEnd && to - from < this.#window / 2) return;
+    try {
+      this.#advisor.willNeed(this.#fd, from, to - from);
+      this.#advisedTo = to;
+    } catch {
+      this.#advisor = undefined;
+    }
+  }
+}
