@@ -1,0 +1,72 @@
+/**
+ * A TCP relay between the initiator and a target, which a test can stall (it stops passing the
+ * target's bytes on) or cut (it closes both sides), to make timeouts and dropped connections happen
+ * for real. Also a "silent portal" that accepts and never answers.
+ */
+import net from "node:net";
+
+/** A relay on 127.0.0.1 to `127.0.0.1:targetPort`. */
+export class Relay {
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+  #stalled = false;
+  port = 0;
+
+  private constructor(server: net.Server) {
+    this.#server = server;
+  }
+
+  /** Starts a relay to a target port. */
+  static async start(targetPort: number): Promise<Relay> {
+    let relay!: Relay;
+    const server = net.createServer((client) => {
+      const upstream = net.connect({ host: "127.0.0.1", port: targetPort });
+      relay.#sockets.add(client).add(upstream);
+      client.on("data", (chunk) => upstream.write(chunk));
+      upstream.on("data", (chunk) => {
+        if (!relay.#stalled) client.write(chunk);
+      });
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on("close", end).on("error", end);
+      upstream.on("close", end).on("error", end);
+    });
+    relay = new Relay(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    relay.port = (server.address() as net.AddressInfo).port;
+    return relay;
+  }
+
+  /** From now on, nothing the target sends reaches the initiator. */
+  stall(): void {
+    this.#stalled = true;
+  }
+
+  /** Closes every relayed connection. */
+  cut(): void {
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
+  }
+
+  /** Cuts and stops listening. */
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** A portal that accepts connections and never says a word. */
+export async function silentPortal(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => void sockets.add(socket));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
