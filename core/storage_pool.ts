@@ -40,6 +40,10 @@ export interface IscsiPoolConfig {
   port?: number;
   /** Target IQN. */
   target: string;
+  /** Our initiator IQN (default: one per host, `iqn.2026-01.org.virtkit:HOSTNAME`). */
+  initiator?: string;
+  /** CHAP credentials (one-way, MD5), when the target requires them. */
+  auth?: { type: "chap"; username: string; password: string };
 }
 
 /** The `test` driver's in-memory pool. */

@@ -43,9 +43,9 @@ const BUILTINS: readonly LazyDriver[] = Object.freeze([
     name: "dir",
     load: () => import("./dir/mod.ts").then((m) => m.dirBackend),
   },
+  { kind: "storage", name: "iscsi", load: () => import("./iscsi/mod.ts").then((m) => m.iscsiBackend) },
   // Later issues add here:
   //   { kind: "storage", name: "logical", load: () => import("./lvm/mod.ts").then((m) => m.lvmBackend) },
-  //   { kind: "storage", name: "iscsi", load: () => import("./iscsi/mod.ts").then((m) => m.iscsiBackend) },
 ]);
 
 /**

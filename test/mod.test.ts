@@ -62,6 +62,7 @@ describe("createDefaultRegistry()", () => {
       { kind: "hypervisor", name: "qemu", schemes: ["qemu"], loaded: false },
       { kind: "hypervisor", name: "test", schemes: ["test"], loaded: false },
       { kind: "storage", name: "dir", loaded: false },
+      { kind: "storage", name: "iscsi", loaded: false },
       { kind: "storage", name: "memory", loaded: false },
     ]);
     expect((await registry.hypervisorFor("test")).name).toBe("test");
@@ -69,6 +70,7 @@ describe("createDefaultRegistry()", () => {
     expect(registry.list().filter((entry) => entry.loaded).map((entry) => entry.name)).toEqual(["test", "memory"]);
     expect((await registry.hypervisorFor("qemu")).name).toBe("qemu");
     expect((await registry.storageBackend("dir")).name).toBe("dir");
+    expect((await registry.storageBackend("iscsi")).name).toBe("iscsi");
     expect(registry.list().every((entry) => entry.loaded)).toBe(true);
   });
 
@@ -81,7 +83,7 @@ describe("registerBuiltins()", () => {
   it("returns a function that removes the built-ins again", () => {
     const registry = createRegistry();
     const remove = registerBuiltins(registry);
-    expect(registry.list().length).toBe(4);
+    expect(registry.list().length).toBe(5);
     remove();
     expect(registry.list()).toEqual([]);
   });

@@ -69,6 +69,13 @@ const MAX_STEPS = 8;
  * @returns The session, in full feature phase.
  * @throws {ConnectError} When the portal cannot be reached, the target does not exist or refuses us,
  *   CHAP fails (a wrong secret), or the login does not finish in time. The message says which.
+ * @example Nothing listens on port 1: a `ConnectError`, at once
+ * ```ts
+ * import { login } from "./login.ts";
+ * import { ConnectError } from "../../../core/errors.ts";
+ * const error = await login({ host: "127.0.0.1", port: 1, target: "iqn.2026-01.com.example:t", initiatorName: "iqn.2026-01.com.example:me" }).then(() => undefined, (e) => e);
+ * if (!(error instanceof ConnectError)) throw new Error("unexpected");
+ * ```
  */
 export async function login(options: LoginOptions): Promise<IscsiSession> {
   const port = options.port ?? 3260;

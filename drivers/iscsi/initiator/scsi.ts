@@ -9,7 +9,16 @@ import { VirtError } from "../../../core/errors.ts";
 import { decodeLun, u32 } from "./pdu.ts";
 import type { IscsiSession, ScsiStatus } from "./session.ts";
 
-/** A SCSI command ended with an error status; `senseKey`/`asc`/`ascq` say why (SPC-4 §4.5). */
+/**
+ * A SCSI command ended with an error status; `senseKey`/`asc`/`ascq` say why (SPC-4 §4.5).
+ *
+ * @example
+ * ```ts
+ * import { ScsiError } from "./scsi.ts";
+ * const error = new ScsiError("SCSI WRITE(16) on LUN 2 failed: DATA PROTECT", { status: 2, senseKey: 7, asc: 0x27, ascq: 0 });
+ * if (error.code !== "command-failed" || error.senseKey !== 7) throw new Error("unexpected");
+ * ```
+ */
 export class ScsiError extends VirtError {
   /** SCSI status byte. */
   readonly status: number;
@@ -93,7 +102,24 @@ const latin1 = new TextDecoder("latin1");
 /** How often a command is repeated after UNIT ATTENTION (a fresh login reports a reset once per LUN). */
 const UNIT_ATTENTION_RETRIES = 3;
 
-/** The commands of one LUN over a session. */
+/**
+ * The commands of one LUN over a session. A CHECK CONDITION becomes a {@linkcode ScsiError}; UNIT
+ * ATTENTION (a target reports one after a reset or a LUN change) is answered by repeating the command.
+ *
+ * @example READ CAPACITY(16) over a stand-in session that answers it
+ * ```ts
+ * import { ScsiLun } from "./scsi.ts";
+ * const session = {
+ *   label: "demo",
+ *   execute: async (request: { cdb: Uint8Array; read?: Uint8Array }) => {
+ *     request.read!.set([0, 0, 0, 0, 0, 0, 0x0f, 0xff, 0, 0, 2, 0]); // last LBA 4095, 512-byte blocks
+ *     return { status: 0, response: 0, sense: new Uint8Array(0), residualBytes: 0, receivedBytes: 32 };
+ *   },
+ * } as unknown as import("./session.ts").IscsiSession;
+ * const capacity = await new ScsiLun(session, 1).readCapacity();
+ * if (capacity.blocks !== 4096 || capacity.blockBytes !== 512) throw new Error("unexpected");
+ * ```
+ */
 export class ScsiLun {
   readonly #session: IscsiSession;
   /** The LUN number. */

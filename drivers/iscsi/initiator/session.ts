@@ -34,6 +34,19 @@ const PADDING = new Uint8Array(4);
 /**
  * A logged-in session. Made by `login()` (see login.ts), which hands over the transport and the
  * sequence numbers at the end of the login phase.
+ *
+ * @example A session whose connection drops rejects what is pending with a `ConnectError`
+ * ```ts
+ * import { IscsiSession } from "./session.ts";
+ * import { ConnectError } from "../../../core/errors.ts";
+ * let closed: ((error?: Error) => void) | undefined;
+ * const transport = { write() {}, end() {}, destroy() {}, cork() {}, uncork() {}, onData() {}, onClose(f: (error?: Error) => void) { closed = f; } };
+ * const params = { maxSendDataBytes: 8192, maxRecvDataBytes: 262144, firstBurstBytes: 65536, maxBurstBytes: 262144, immediateData: true, initialR2T: true };
+ * const session = new IscsiSession(transport, { params, cmdSN: 1, expStatSN: 1, maxCmdSN: 64, label: "demo", handOver() {} }, { keepaliveIntervalMs: 0 });
+ * const pending = session.execute({ lun: 1, cdb: new Uint8Array([0, 0, 0, 0, 0, 0]) }).then(() => undefined, (e) => e);
+ * closed!();
+ * if (!((await pending) instanceof ConnectError) || session.alive) throw new Error("unexpected");
+ * ```
  */
 export class IscsiSession {
   /** What login settled (burst sizes, data segment sizes). */
