@@ -15,6 +15,7 @@ import type { VolumeIO } from "../../core/volume_io.ts";
 import { createVolumeFile } from "./create_volume.ts";
 import { type DirFs, errnoOf, nodeDirFs, OPEN_FLAGS } from "./dir_fs.ts";
 import { type HoleFinder, runtimeHoleFinder } from "./hole_finder.ts";
+import { isNetworkBacking } from "./network_backing.ts";
 import { PoolDirectory } from "./pool_directory.ts";
 import { openQcow2Volume } from "./image_volume.ts";
 import { positionalFileOf } from "./positional_handle.ts";
@@ -219,6 +220,7 @@ export class DirPool implements StoragePoolBackend {
 
   /** A backing reference as reported: a relative name is relative to the image's directory (QEMU's rule). */
   async #backingRef(backing: { path: string; format?: string }): Promise<BackingRef> {
+    if (isNetworkBacking(backing.path)) return { path: backing.path, format: backing.format ?? "raw" };
     const absolute = path.resolve(this.#dir.path, backing.path);
     if (backing.format !== undefined) return { path: absolute, format: backing.format };
     // Old images record no backing format: probe the file, as qemu-img info does.

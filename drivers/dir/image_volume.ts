@@ -16,6 +16,7 @@ import { openQcow2 } from "../../core/image/open_image.ts";
 import type { VolumeIO } from "../../core/volume_io.ts";
 import { type DirFile, type DirFs, errnoOf, OPEN_FLAGS } from "./dir_fs.ts";
 import type { HoleFinder } from "./hole_finder.ts";
+import { isNetworkBacking, networkBackingUnsupported } from "./network_backing.ts";
 import { positionalFileOf } from "./positional_handle.ts";
 import { rawExtents } from "./raw_extents.ts";
 import { trustedFinder } from "./raw_volume_io.ts";
@@ -77,6 +78,7 @@ export async function openQcow2Volume(options: Qcow2VolumeOptions): Promise<Volu
   // The chain is opened top-down, one layer at a time: relative names resolve against the last image's directory.
   let lastDir = path.dirname(options.path);
   const openBacking = async (ref: LayerBackingRef) => {
+    if (isNetworkBacking(ref.path)) throw networkBackingUnsupported(label, ref.path);
     const wanted = path.resolve(lastDir, ref.path);
     let canonical: string;
     let file: DirFile;

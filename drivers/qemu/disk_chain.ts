@@ -10,6 +10,7 @@ import { execFile } from "node:child_process";
 import type { BackingLayer, DiskConfig, DiskInfo } from "../../core/domain.ts";
 import type { StorageAccess } from "../../core/driver.ts";
 import { CommandError, VirtError } from "../../core/errors.ts";
+import { layerLocation } from "./blockdev_source.ts";
 import type { RunDisk } from "./state_store.ts";
 
 /** One image of a disk's chain with its QEMU node names. */
@@ -114,7 +115,7 @@ export async function readChain(path: string, format: string | undefined, nodeNa
   const argv = ["qemu-img", "info", "--output=json", "--backing-chain", "-U", ...(format ? ["-f", format] : []), path];
   const infos = JSON.parse(await runTool(argv, signal)) as QemuImgInfo[];
   return infos.map((info, i) => ({
-    path: info.filename,
+    path: layerLocation(info.filename),
     format: info.format,
     virtualBytes: info["virtual-size"],
     node: `${nodeName}-${i}`,

@@ -25,6 +25,9 @@ export interface IscsiTransport {
   uncork(): void;
 }
 
+/** Size of the one receive buffer per connection. */
+const RECEIVE_BUFFER_BYTES = 1 << 20;
+
 /** Where to connect. */
 export interface PortalAddress {
   /** Host name or address. */
@@ -54,7 +57,20 @@ export function connectTcp(portal: PortalAddress, options: { timeoutMs?: number;
   const where = `${portal.host}:${portal.port}`;
   return new Promise((resolve, reject) => {
     options.signal?.throwIfAborted();
-    const socket = net.connect({ host: portal.host, port: portal.port });
+    // One reused receive buffer: the socket reads up to 1 MiB per call into it (instead of a fresh 64 KiB
+    // Buffer per read), and the session copies every chunk out before the callback returns.
+    let deliver: ((chunk: Uint8Array) => void) | undefined;
+    const early: Uint8Array[] = [];
+    const socket = net.connect({
+      host: portal.host,
+      port: portal.port,
+      onread: { buffer: new Uint8Array(RECEIVE_BUFFER_BYTES), callback: (bytes: number, buffer: Uint8Array) => {
+          if (deliver) deliver(buffer.subarray(0, bytes));
+          else early.push(buffer.slice(0, bytes)); // nobody listens yet: keep a copy, the buffer is reused
+          return true;
+        },
+      },
+    });
     const fail = (error: unknown) => {
       cleanup();
       socket.destroy();
@@ -73,12 +89,15 @@ export function connectTcp(portal: PortalAddress, options: { timeoutMs?: number;
     socket.once("connect", () => {
       cleanup();
       socket.setNoDelay(true);
-      resolve(socketTransport(socket));
+      resolve(socketTransport(socket, (listener) => {
+        deliver = listener;
+        for (const chunk of early.splice(0)) listener(chunk);
+      }));
     });
   });
 }
 
-function socketTransport(socket: net.Socket): IscsiTransport {
+function socketTransport(socket: net.Socket, onRead: (listener: (chunk: Uint8Array) => void) => void): IscsiTransport {
   let failure: Error | undefined;
   socket.on("error", (error) => {
     failure ??= error;
@@ -87,7 +106,7 @@ function socketTransport(socket: net.Socket): IscsiTransport {
     write: (bytes) => void socket.write(bytes),
     end: () => void socket.end(),
     destroy: () => void socket.destroy(),
-    onData: (listener) => void socket.on("data", (chunk: Uint8Array) => listener(chunk)),
+    onData: (listener) => onRead(listener),
     onClose: (listener) => void socket.once("close", () => listener(failure)),
     cork: () => socket.cork(),
     uncork: () => socket.uncork(),
