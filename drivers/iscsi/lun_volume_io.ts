@@ -12,10 +12,13 @@ import type { Extent } from "../../core/volume.ts";
 import type { VolumeIO } from "../../core/volume_io.ts";
 import type { Capacity, ScsiLun } from "./initiator/scsi.ts";
 import type { IscsiSession } from "./initiator/session.ts";
+import { ReadAhead } from "./read_ahead.ts";
 
 const DRIVER = "iscsi";
 /** Bytes per command: a 1 MiB chunk of the copy loop becomes 4 commands in flight (tgtd serves them on parallel threads). */
-export const DEFAULT_PIECE_BYTES = 256 * 1024;
+export const DEFAULT_PIECE_BYTES = 512 * 1024;
+/** How far ahead of in-order reads the IO reads (on top of what the caller has in flight). */
+export const DEFAULT_READ_AHEAD_BYTES = 2 * 1024 * 1024;
 /** Largest zero buffer `writeZeroes` writes from. */
 const ZERO_BYTES = 1 << 20;
 
@@ -31,8 +34,10 @@ export interface LunVolumeOptions {
   readonly write: boolean;
   /** How messages name the volume. */
   readonly label: string;
-  /** Bytes per command (default 256 KiB, rounded down to whole blocks). */
+  /** Bytes per command (default 512 KiB, rounded down to whole blocks). */
   readonly pieceBytes?: number;
+  /** Read-ahead for in-order reads (default 2 MiB; 0 turns it off). */
+  readonly readAheadBytes?: number;
 }
 
 /**
@@ -68,6 +73,7 @@ export class LunVolumeIO implements VolumeIO {
   readonly #pieceBytes: number;
   readonly #thin: boolean;
   readonly #zeroUnmapped: boolean;
+  readonly #ahead: ReadAhead | undefined;
   #closed = false;
   #zeros: Uint8Array | undefined;
 
@@ -83,6 +89,8 @@ export class LunVolumeIO implements VolumeIO {
     this.#pieceBytes = Math.max(this.#blockBytes, piece - (piece % this.#blockBytes));
     this.#thin = options.capacity.lbpme;
     this.#zeroUnmapped = options.capacity.lbprz;
+    const aheadBytes = options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
+    this.#ahead = aheadBytes > 0 ? new ReadAhead((offset, target, signal) => this.#readAligned(offset, target, signal), this.capacityBytes, aheadBytes) : undefined;
   }
 
   async read(offset: number, target: Uint8Array, options?: SignalOptions): Promise<number> {
@@ -94,7 +102,8 @@ export class LunVolumeIO implements VolumeIO {
     const head = offset % bs;
     const tail = (offset + want) % bs;
     if (head === 0 && tail === 0) {
-      await this.#readAligned(offset, target.subarray(0, want), options?.signal);
+      if (this.#ahead) await this.#ahead.read(offset, target.subarray(0, want), options?.signal);
+      else await this.#readAligned(offset, target.subarray(0, want), options?.signal);
       return want;
     }
     // Unaligned: read the enclosing blocks, then copy the asked part out.
@@ -110,6 +119,7 @@ export class LunVolumeIO implements VolumeIO {
     this.#check(options, true);
     this.#inside(offset, data.byteLength);
     if (data.byteLength === 0) return;
+    this.#ahead?.drop();
     const bs = this.#blockBytes;
     const head = offset % bs;
     const tail = (offset + data.byteLength) % bs;
@@ -165,6 +175,7 @@ export class LunVolumeIO implements VolumeIO {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#ahead?.drain();
     await this.#session.logout();
   }
 

@@ -14,6 +14,7 @@ import { ConnectError, NotFoundError, UnsupportedError } from "../../../core/err
 import type { StoragePool } from "../../../core/storage_pool.ts";
 import { connect, createRegistry } from "../../../mod.ts";
 import { registerBuiltins } from "../../../drivers/mod.ts";
+import { IscsiPool } from "../../../drivers/iscsi/iscsi_pool.ts";
 import { downloadBytes, uploadBytes } from "../../conformance/_support.ts";
 import { skipIscsi, Tgtd } from "../../_support/tgtd.ts";
 
@@ -119,6 +120,26 @@ describe.skipIf(skipIscsi)("iscsi pool against tgtd", () => {
     const ref = path.join(scratch, "lun3.ref");
     await fsp.writeFile(ref, expected);
     expect((await qemuImg(["compare", "-f", "raw", "-F", "raw", ref, `iscsi://127.0.0.1:${tgtd.port}/${tgtd.target}/3`])).out).toContain("Images are identical");
+  });
+
+  it("reads in order through the read-ahead and still sees its own writes at once", async () => {
+    const direct = new IscsiPool({ name: "direct", type: "iscsi", host: "127.0.0.1", port: tgtd.port, target: tgtd.target });
+    await direct.start();
+    await fsp.writeFile(tgtd.lunFile(3), pattern(8 * MiB, 11));
+    const io = await direct.openVolume("unit:0:0:3", { write: true });
+    try {
+      const chunk = new Uint8Array(MiB);
+      for (let mib = 0; mib < 3; mib++) await io.read(mib * MiB, chunk); // in order: MiB 3.. are read ahead
+      const fresh = pattern(MiB, 12);
+      await io.write(3 * MiB, fresh);
+      await io.read(3 * MiB, chunk);
+      expect(Buffer.compare(chunk, fresh)).toBe(0);
+      await io.read(4 * MiB, chunk);
+      expect(Buffer.compare(chunk, pattern(8 * MiB, 11).subarray(4 * MiB, 5 * MiB))).toBe(0);
+    } finally {
+      await io.close();
+      await direct.close();
+    }
   });
 
   it("refuses to upload into a write-protected LUN, before any byte moves", async () => {
