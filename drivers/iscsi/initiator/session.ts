@@ -14,7 +14,8 @@ import { FINAL, type Header, IMMEDIATE, NO_TAG, Op, encodeHeader, encodeLun, pad
 import { PduReader } from "./pdu_reader.ts";
 import type { IscsiTransport } from "./transport.ts";
 import type { NegotiatedParams } from "./login.ts";
-import { type Task, type ScsiRequest, type ScsiStatus, scsiStatusOf } from "./task.ts";
+import { type ScsiRequest, type ScsiStatus, scsiStatusOf, type Task } from "./task.ts";
+import { TaskTable } from "./task_table.ts";
 import { decodeTextPairs, encodeText, type TextPairs } from "./text_keys.ts";
 
 export type { ScsiRequest, ScsiStatus } from "./task.ts";
@@ -54,7 +55,7 @@ export class IscsiSession {
   /** `host:port` and target, for messages. */
   readonly label: string;
   readonly #transport: IscsiTransport;
-  readonly #tasks = new Map<number, Task>();
+  readonly #tasks: TaskTable;
   /** Commands waiting for the CmdSN window to open, oldest first. */
   readonly #waiting: Array<() => void> = [];
   readonly #commandTimeoutMs: number;
@@ -63,7 +64,6 @@ export class IscsiSession {
   #cmdSN: number;
   #expStatSN: number;
   #maxCmdSN: number;
-  #nextItt = 1;
   #failure: ConnectError | undefined;
   #keepalive: ReturnType<typeof setTimeout> | undefined;
   #lastHeardMs = Date.now();
@@ -85,6 +85,7 @@ export class IscsiSession {
     this.#commandTimeoutMs = timeouts.commandTimeoutMs ?? 30_000;
     this.#keepaliveIntervalMs = timeouts.keepaliveIntervalMs ?? 5_000;
     this.#keepaliveTimeoutMs = timeouts.keepaliveTimeoutMs ?? 5_000;
+    this.#tasks = new TaskTable((what) => this.#fail(what), this.#commandTimeoutMs);
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
     const reader = new PduReader({ place: (h) => this.#place(h), pdu: (h, data) => this.#receive(h, data) });
     state.handOver((chunk) => {
@@ -123,9 +124,9 @@ export class IscsiSession {
     request.signal?.throwIfAborted();
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<ScsiStatus>((resolve, reject) => {
-      const task = this.#newTask("scsi", resolve as (value: unknown) => void, reject, request);
+      const task = this.#tasks.create({ kind: "scsi", resolve: resolve as (value: unknown) => void, reject, request, timeoutMs: this.#commandTimeoutMs });
       const start = () => {
-        if (!this.#tasks.has(task.itt)) return; // aborted or failed while waiting
+        if (!this.#tasks.has(task) || task.abandoned) return; // aborted or failed while waiting
         this.#sendCommand(task, request);
       };
       if (this.#windowOpen()) start();
@@ -142,7 +143,7 @@ export class IscsiSession {
   text(pairs: TextPairs): Promise<Array<[string, string]>> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
-      const task = this.#newTask("text", (data) => resolve(decodeTextPairs(data as Uint8Array)), reject);
+      const task = this.#tasks.create({ kind: "text", resolve: (data) => resolve(decodeTextPairs(data as Uint8Array)), reject, timeoutMs: this.#commandTimeoutMs });
       this.#sendText(task, encodeText(pairs), NO_TAG);
     });
   }
@@ -155,7 +156,7 @@ export class IscsiSession {
   ping(): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
-      const task = this.#newTask("nop", () => resolve(), reject, undefined, this.#keepaliveTimeoutMs);
+      const task = this.#tasks.create({ kind: "nop", resolve: () => resolve(), reject, timeoutMs: this.#keepaliveTimeoutMs });
       this.#send({ opcode: Op.nopOut | IMMEDIATE, flags: FINAL, lunOrIsid: new Uint8Array(8), itt: task.itt, words: [NO_TAG, this.#cmdSN, this.#expStatSN] });
     });
   }
@@ -168,7 +169,7 @@ export class IscsiSession {
     if (this.#failure) return;
     try {
       await new Promise<unknown>((resolve, reject) => {
-        const task = this.#newTask("logout", resolve, reject, undefined, Math.min(this.#commandTimeoutMs, 5_000));
+        const task = this.#tasks.create({ kind: "logout", resolve, reject, timeoutMs: Math.min(this.#commandTimeoutMs, 5_000) });
         // Reason 0: close the session. CID 0 is the one connection login made.
         this.#send({ opcode: Op.logoutRequest | IMMEDIATE, flags: FINAL, itt: task.itt, words: [0, this.#cmdSN, this.#expStatSN] });
       });
@@ -182,41 +183,6 @@ export class IscsiSession {
   /** Drops the connection at once; pending commands are rejected with a `ConnectError`. */
   close(): void {
     this.#fail("the session was closed");
-  }
-
-  #newTask(kind: Task["kind"], resolve: (value: unknown) => void, reject: (error: unknown) => void, request?: ScsiRequest, timeoutMs = this.#commandTimeoutMs): Task {
-    let itt = this.#nextItt;
-    this.#nextItt = this.#nextItt >= 0x7fffffff ? 1 : this.#nextItt + 1;
-    while (this.#tasks.has(itt)) itt = itt >= 0x7fffffff ? 1 : itt + 1;
-    const task: Task = { itt, kind, resolve, reject, lun: request?.lun ?? 0, readBuffer: request?.read, write: request?.write, received: 0, textData: [] };
-    this.#tasks.set(itt, task);
-    task.timer = setTimeout(() => this.#fail(`${kind === "scsi" ? `SCSI command 0x${request!.cdb[0]!.toString(16)}` : kind} got no answer within ${timeoutMs} ms`), timeoutMs);
-    const signal = request?.signal;
-    if (signal) {
-      // The command cannot be taken back (ERL 0 has no cheap abort), but the caller stops waiting and
-      // its buffer is no longer written: late Data-In for this task is read into scratch space.
-      const onAbort = () => this.#finish(task, undefined, signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      task.unlisten = () => signal.removeEventListener("abort", onAbort);
-    }
-    return task;
-  }
-
-  #finish(task: Task, value: unknown, error?: unknown): void {
-    if (this.#tasks.get(task.itt) !== task) return;
-    clearTimeout(task.timer);
-    task.unlisten?.();
-    if (error !== undefined) {
-      // Keep the tag reserved until the target answers, so a late answer is recognised and dropped.
-      task.readBuffer = undefined;
-      task.write = undefined;
-      task.abandoned = true;
-      task.timer = setTimeout(() => this.#drop(task), this.#commandTimeoutMs);
-      task.reject(error);
-      return;
-    }
-    this.#tasks.delete(task.itt);
-    task.resolve(value);
   }
 
   #windowOpen(): boolean {
@@ -299,7 +265,7 @@ export class IscsiSession {
       case Op.dataIn: {
         if (!task) return;
         task.received += header.dataBytes;
-        if (data !== undefined && task.readBuffer) return this.#finish(task, undefined, this.#protocolError("Data-In outside the read buffer"));
+        if (data !== undefined && task.readBuffer) return this.#tasks.fail(task, this.#protocolError("Data-In outside the read buffer"));
         if ((header.flags & 0x01) !== 0) this.#complete(task, header, undefined);
         return;
       }
@@ -310,7 +276,7 @@ export class IscsiSession {
         if (task?.write) this.#sendDataOut(task, u32(b, 20), task.lun, u32(b, 40), u32(b, 44));
         return;
       case Op.nopIn:
-        if (task) this.#done(task, undefined);
+        if (task) this.#tasks.answer(task, undefined);
         // A ping from the target (TTT set) wants a NOP-Out echoing its TTT, with no answer expected.
         if (u32(b, 20) !== NO_TAG) {
           this.#send({ opcode: Op.nopOut | IMMEDIATE, flags: FINAL, lunOrIsid: b.subarray(8, 16), itt: NO_TAG, words: [u32(b, 20), this.#cmdSN, this.#expStatSN] });
@@ -320,10 +286,10 @@ export class IscsiSession {
         if (!task) return;
         task.textData.push(data ?? new Uint8Array(0));
         if ((header.flags & 0x40) !== 0) this.#sendText(task, new Uint8Array(0), u32(b, 20)); // C: more follows
-        else this.#done(task, concat(task.textData));
+        else this.#tasks.answer(task, concat(task.textData));
         return;
       case Op.logoutResponse:
-        if (task) this.#done(task, b[2]);
+        if (task) this.#tasks.answer(task, b[2]);
         return;
       case Op.asyncMessage:
         // 1: the target asks for a logout; 2, 3: it drops the connection or the session.
@@ -333,7 +299,7 @@ export class IscsiSession {
         const rejected = data && data.byteLength >= 20 ? u32(data, 16) : NO_TAG;
         const victim = this.#tasks.get(rejected);
         const error = this.#protocolError(`the target rejected a PDU (reason 0x${b[2]!.toString(16)})`);
-        if (victim) this.#finish(victim, undefined, error);
+        if (victim) this.#tasks.fail(victim, error);
         else this.#fail(error.message);
         return;
       }
@@ -343,19 +309,7 @@ export class IscsiSession {
   }
 
   #complete(task: Task, header: Header, data: Uint8Array | undefined): void {
-    if (task.abandoned) return this.#drop(task);
-    this.#finish(task, scsiStatusOf(header, data, task.received));
-  }
-
-  /** Completes a non-SCSI task, or forgets one whose caller went away. */
-  #done(task: Task, value: unknown): void {
-    if (task.abandoned) return this.#drop(task);
-    this.#finish(task, value);
-  }
-
-  #drop(task: Task): void {
-    clearTimeout(task.timer);
-    this.#tasks.delete(task.itt);
+    this.#tasks.answer(task, scsiStatusOf(header, data, task.received));
   }
 
   #window(expCmdSN: number, maxCmdSN: number): void {
@@ -385,12 +339,7 @@ export class IscsiSession {
     this.#failure = error;
     clearTimeout(this.#keepalive);
     this.#waiting.length = 0;
-    for (const task of [...this.#tasks.values()]) {
-      clearTimeout(task.timer);
-      task.unlisten?.();
-      if (!task.abandoned) task.reject(error);
-    }
-    this.#tasks.clear();
+    this.#tasks.rejectAll(error);
     this.#transport.destroy();
   }
 }

@@ -109,6 +109,27 @@ describe.skipIf(skipIscsi)("initiator against tgtd, no authentication", () => {
     }
   });
 
+  it("an aborted read rejects with the signal's reason; its late answer is dropped and the session goes on", async () => {
+    const session = await login(options());
+    try {
+      const lun = new ScsiLun(session, 1);
+      const controller = new AbortController();
+      const reason = new Error("caller gave up");
+      const buffer = new Uint8Array(MiB).fill(0xee);
+      const aborted = lun.read(0, 2048, buffer, controller.signal);
+      controller.abort(reason);
+      expect(await aborted.then(() => undefined, (e: unknown) => e)).toBe(reason);
+      // The target still answers the aborted command; the session drops that answer and carries on.
+      await session.ping();
+      const fresh = new Uint8Array(4096);
+      expect(await lun.read(0, 8, fresh)).toBe(4096);
+      expect(session.alive).toBe(true);
+      expect(buffer.every((b) => b === 0xee)).toBe(true); // nothing landed in the buffer after the abort
+    } finally {
+      await session.logout();
+    }
+  });
+
   it("an unknown target is a ConnectError that says so", async () => {
     const { error } = await failureOf(login({ ...options(), target: "iqn.2026-12.test.virtkit:nope" }));
     expect(error).toBeInstanceOf(ConnectError);
