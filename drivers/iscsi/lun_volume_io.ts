@@ -157,13 +157,28 @@ export class LunVolumeIO implements VolumeIO {
     let at = offset;
     while (at < end) {
       const lba = Math.floor(at / this.#blockBytes);
-      const runs = await this.#lun.lbaStatus(lba, options?.signal);
-      const run = runs.find((r) => r.lba <= lba && lba < r.lba + r.blocks);
+      const runs = (await this.#lun.lbaStatus(lba, options?.signal)).filter((r) => r.blocks > 0 && r.lba + r.blocks > lba);
       // A target that answers nothing useful: the rest is data (never claim zeros we were not told of).
-      const runEnd = run ? Math.min(end, (run.lba + run.blocks) * this.#blockBytes) : end;
-      const unmapped = run !== undefined && run.provisioning !== 0 && this.#zeroUnmapped;
-      yield { offset: at, length: runEnd - at, data: !unmapped, zero: unmapped, depth: 0 };
-      at = runEnd;
+      if (runs.length === 0 || runs[0]!.lba > lba) {
+        yield { offset: at, length: end - at, data: true, zero: false, depth: 0 };
+        return;
+      }
+      for (const run of runs) {
+        const runStart = run.lba * this.#blockBytes;
+        if (runStart > at) {
+          // A gap the target did not describe: data, to be safe.
+          yield { offset: at, length: Math.min(end, runStart) - at, data: true, zero: false, depth: 0 };
+          at = Math.min(end, runStart);
+          if (at >= end) return;
+        }
+        const runEnd = Math.min(end, (run.lba + run.blocks) * this.#blockBytes);
+        if (runEnd <= at) continue;
+        // Deallocated or anchored blocks read as zeros only when the target says so (LBPRZ).
+        const unmapped = run.provisioning !== 0 && this.#zeroUnmapped;
+        yield { offset: at, length: runEnd - at, data: !unmapped, zero: unmapped, depth: 0 };
+        at = runEnd;
+        if (at >= end) return;
+      }
     }
   }
 

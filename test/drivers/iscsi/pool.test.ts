@@ -159,6 +159,49 @@ describe.skipIf(skipIscsi)("iscsi pool against tgtd", () => {
   });
 });
 
+describe.skipIf(skipIscsi)("iscsi pool on a thin-provisioned LUN", () => {
+  let tgtd: Tgtd;
+  let conn: Connection;
+  let scratch: string;
+  beforeAll(async () => {
+    tgtd = await Tgtd.start({ luns: [{ lun: 1, sizeBytes: 16 * MiB }] });
+    // thin_provisioning=1: tgtd reports LBPME and LBPRZ and answers GET LBA STATUS from the file's holes.
+    await tgtd.adm(["--op", "update", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "--params", "thin_provisioning=1"]);
+    const file = await fsp.open(tgtd.lunFile(1), "r+");
+    await file.write(pattern(MiB, 3), 0, MiB, 4 * MiB);
+    await file.write(pattern(64 * 1024, 4), 0, 64 * 1024, 12 * MiB);
+    await file.close();
+    scratch = await fsp.mkdtemp(path.join(os.tmpdir(), "vk-iscsi-thin-"));
+    conn = await connect("test:///empty");
+  });
+  afterAll(async () => {
+    await conn?.close();
+    await tgtd?.stop();
+    if (scratch) await fsp.rm(scratch, { recursive: true, force: true });
+  });
+
+  it("reports the target's holes as zero extents, as qemu-img map over iscsi:// does, and clones only the data", async () => {
+    const san = await conn.pools.create({ name: "thin", type: "iscsi", host: "127.0.0.1", port: tgtd.port, target: tgtd.target });
+    const lun = await san.volumes.get("unit:0:0:1");
+    const ours = [];
+    for await (const e of lun.extents()) ours.push([e.offset, e.length, e.data]);
+    const map = JSON.parse((await qemuImg(["map", "--output=json", "-f", "raw", tgtd.url(1)])).out) as Array<{ start: number; length: number; data: boolean }>;
+    expect(ours).toEqual(map.map((m) => [m.start, m.length, m.data]));
+    // A range inside: clipped to it.
+    const inside = [];
+    for await (const e of lun.extents({ offset: 4 * MiB + 512, length: 2 * MiB })) inside.push([e.offset, e.length, e.data, e.zero]);
+    expect(inside).toEqual([[4 * MiB + 512, MiB - 512, true, false], [5 * MiB, MiB + 512, false, true]]);
+    const images = await conn.pools.create({ name: "thin-images", type: "dir", path: path.join(scratch, "images") });
+    const copy = await (await images.volumes.clone(lun, { name: "copy.raw" })).wait();
+    expect(Buffer.compare(await fsp.readFile(copy.path), await fsp.readFile(tgtd.lunFile(1)))).toBe(0);
+    expect((await qemuImg(["compare", "-f", "raw", "-F", "raw", copy.path, tgtd.url(1)])).out).toContain("Images are identical");
+    const job = (await conn.jobs.list({ type: "volume-clone" }))[0]!;
+    // Only the data extents were read: the 11 MiB of holes cost no I/O, and the copy is as sparse.
+    expect((await copy.info()).allocationBytes).toBeLessThanOrEqual(MiB + 64 * 1024 + 64 * 1024);
+    expect((await job.info()).state).toBe("completed");
+  });
+});
+
 describe.skipIf(skipIscsi)("iscsi pool with CHAP", () => {
   let tgtd: Tgtd;
   let conn: Connection;
