@@ -12,6 +12,8 @@
  * - Their bytes go through `openVolume`: clone from a LUN, download, upload to a writable LUN,
  *   `extents` (all data, unless the target manages provisioning and says otherwise).
  * - CHAP is one-way (the initiator authenticates), MD5, as libvirt's `<auth type="chap">`.
+ * - {@linkcode discoverTargets} asks a portal for its targets (SendTargets), as libvirt's
+ *   `virConnectFindStoragePoolSources` does for `iscsi` pools.
  *
  * @module
  */
@@ -21,6 +23,7 @@ import { validateIscsiPoolConfig } from "./config.ts";
 import { IscsiPool, type IscsiPoolOptions } from "./iscsi_pool.ts";
 
 export { defaultInitiatorName, IscsiPoolConfigSchema, type IscsiPoolSettings, validateIscsiPoolConfig } from "./config.ts";
+export { type DiscoveredTarget, discoverTargets, type DiscoveryOptions } from "./discovery.ts";
 export { IscsiPool, type IscsiPoolOptions } from "./iscsi_pool.ts";
 export { type IscsiLocator, lunOfVolumeName, lunUrl, lunVolumeName, parseIscsiUrl } from "./lun_names.ts";
 

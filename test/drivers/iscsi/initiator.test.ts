@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConnectError } from "../../../core/errors.ts";
 import { login, type LoginOptions } from "../../../drivers/iscsi/initiator/login.ts";
 import { ScsiError, ScsiLun } from "../../../drivers/iscsi/initiator/scsi.ts";
+import { discoverTargets } from "../../../drivers/iscsi/mod.ts";
 import { run, skipIscsi, Tgtd } from "../../_support/tgtd.ts";
 import { Relay, silentPortal } from "./_proxy.ts";
 
@@ -128,6 +129,14 @@ describe.skipIf(skipIscsi)("initiator against tgtd, no authentication", () => {
     } finally {
       await session.logout();
     }
+  });
+
+  it("discovers the portal's targets as iscsi-ls does", async () => {
+    const targets = await discoverTargets({ host: "127.0.0.1", port: tgtd.port, initiatorName: INITIATOR });
+    const listing = await run("iscsi-ls", [`iscsi://127.0.0.1:${tgtd.port}`]);
+    const referee = [...listing.matchAll(/Target:(\S+) Portal:(\S+)/g)].map((m) => ({ name: m[1], addresses: [m[2]] }));
+    expect(targets).toEqual(referee);
+    expect(targets[0]?.name).toBe(tgtd.target);
   });
 
   it("an unknown target is a ConnectError that says so", async () => {
