@@ -4,7 +4,7 @@
  * @module
  */
 import path from "node:path";
-import type { PoolSizes, StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/driver.ts";
+import type { PoolSizes, StorageAccess, StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/driver.ts";
 import { ConflictError, UnsupportedError } from "../../core/errors.ts";
 import { probeImage } from "../../core/image/probe.ts";
 import { resizeQcow2 } from "../../core/image/qcow2/resize.ts";
@@ -31,6 +31,8 @@ export interface DirPoolOptions {
   fs?: DirFs;
   /** How holes are found: a finder, `null` to always read, absent for the runtime's best. */
   holeFinder?: HoleFinder | null;
+  /** The connection's pools, to read network backings (`iscsi://` LUN templates) through. */
+  storage?: StorageAccess;
 }
 
 /**
@@ -63,6 +65,7 @@ export interface DirPoolOptions {
 export class DirPool implements StoragePoolBackend {
   readonly #dir: PoolDirectory;
   readonly #finder: HoleFinder | undefined;
+  readonly #storage: StorageAccess | undefined;
 
   /**
    * @param config The pool's definition (validated).
@@ -71,6 +74,7 @@ export class DirPool implements StoragePoolBackend {
   constructor(config: DirPoolConfig, options: DirPoolOptions = {}) {
     this.#dir = new PoolDirectory(config.name, config.path, options.fs ?? nodeDirFs);
     this.#finder = options.holeFinder === null ? undefined : (options.holeFinder ?? runtimeHoleFinder());
+    this.#storage = options.storage;
   }
 
   /** Creates the directory and its parents (mode 0755); an existing directory is fine. */
@@ -205,7 +209,7 @@ export class DirPool implements StoragePoolBackend {
       const { format } = await probeImage(positionalFileOf(file), name);
       const label = this.#label(name);
       if (format === "raw") return await openRawVolumeIO({ file, write, holeFinder: this.#finder, label });
-      if (format === "qcow2") return await openQcow2Volume({ file, path: filePath, write, fs: this.#dir.fs, holeFinder: this.#finder, label });
+      if (format === "qcow2") return await openQcow2Volume({ file, path: filePath, write, fs: this.#dir.fs, holeFinder: this.#finder, label, storage: this.#storage });
       throw this.#unsupported("openVolume", name, format);
     } catch (error) {
       await file.close().catch(() => {});

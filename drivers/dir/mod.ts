@@ -75,7 +75,7 @@ export function createDirBackend(options: DirPoolOptions = {}): StorageBackendDe
   return defineStorageBackend({
     name: "dir",
     validate: validateDirPoolConfig,
-    open: (config) => Promise.resolve(new DirPool(config as DirPoolConfig, options)),
+    open: (config, ctx) => Promise.resolve(new DirPool(config as DirPoolConfig, { storage: ctx?.storage, ...options })),
   });
 }
 
