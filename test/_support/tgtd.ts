@@ -94,13 +94,25 @@ export class Tgtd {
    */
   static async start(options: { luns: LunSpec[]; chap?: { username: string; password: string }; target?: string }): Promise<Tgtd> {
     if (missingIscsiTools.length > 0) throw new Error(`The iSCSI suites need ${missingIscsiTools.join(", ")} (CI=true forbids skipping)`);
+    // A random control port can be taken by another tgtd on this machine: try a few.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Tgtd.#startOnce(options);
+      } catch (error) {
+        if (attempt >= 3) throw error;
+      }
+    }
+  }
+
+  static async #startOnce(options: { luns: LunSpec[]; chap?: { username: string; password: string }; target?: string }): Promise<Tgtd> {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "vk-tgtd-"));
     const port = await freePort();
-    // The control channel is a unix socket named after the control port: any unused number works.
+    // The control channel is a unix socket named after the control port: any unused number below 32768 works.
     const controlPort = 10000 + Math.floor(Math.random() * 22000);
     const target = options.target ?? `iqn.2026-12.test.virtkit:${path.basename(dir).toLowerCase().replace(/[^a-z0-9.-]/g, "")}`;
     const child = spawn("tgtd", ["-f", "-C", String(controlPort), "--iscsi", `portal=127.0.0.1:${port}`], { stdio: ["ignore", "ignore", "pipe"] });
     const tgtd = new Tgtd(dir, port, controlPort, target, child);
+    await tgtd.#recordPid();
     try {
       await tgtd.#waitReady();
       await tgtd.adm(["--op", "new", "--mode", "target", "--tid", "1", "-T", target]);
@@ -115,6 +127,15 @@ export class Tgtd {
       await tgtd.stop();
       throw error;
     }
+  }
+
+  /**
+   * With `VIRTKIT_TEST_PIDS` set (`.ci/run` sets it), leaves the PID there, so the CI script's exit trap
+   * can kill a tgtd that a crashed test run left behind.
+   */
+  async #recordPid(): Promise<void> {
+    const dir = process.env.VIRTKIT_TEST_PIDS;
+    if (dir && this.pid) await fsp.writeFile(path.join(dir, `tgtd-${this.pid}.pid`), String(this.pid)).catch(() => {});
   }
 
   /** The backing file of a LUN. */
@@ -161,6 +182,8 @@ export class Tgtd {
       }
     } finally {
       await fsp.rm(this.dir, { recursive: true, force: true });
+      const pids = process.env.VIRTKIT_TEST_PIDS;
+      if (pids && this.pid) await fsp.rm(path.join(pids, `tgtd-${this.pid}.pid`), { force: true });
     }
   }
 
