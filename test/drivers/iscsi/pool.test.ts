@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../../../core/connection.ts";
-import { ConnectError, NotFoundError, UnsupportedError } from "../../../core/errors.ts";
+import { ConnectError, NotFoundError, StateError, UnsupportedError } from "../../../core/errors.ts";
 import type { StoragePool } from "../../../core/storage_pool.ts";
 import { connect, createRegistry } from "../../../mod.ts";
 import { registerBuiltins } from "../../../drivers/mod.ts";
@@ -136,10 +136,15 @@ describe.skipIf(skipIscsi)("iscsi pool against tgtd", () => {
       expect(Buffer.compare(chunk, fresh)).toBe(0);
       await io.read(4 * MiB, chunk);
       expect(Buffer.compare(chunk, pattern(8 * MiB, 11).subarray(4 * MiB, 5 * MiB))).toBe(0);
+      // Bad ranges are RangeErrors, before anything reaches the target.
+      expect(await errorOf(io.write(8 * MiB - 10, new Uint8Array(20)))).toBeInstanceOf(RangeError);
+      expect(await errorOf(io.read(-1, chunk))).toBeInstanceOf(RangeError);
+      expect(await io.read(8 * MiB - 100, chunk)).toBe(100); // short only at the end
     } finally {
       await io.close();
       await direct.close();
     }
+    expect(await errorOf(io.read(0, new Uint8Array(512)))).toBeInstanceOf(StateError);
   });
 
   it("refuses to upload into a write-protected LUN, before any byte moves", async () => {
