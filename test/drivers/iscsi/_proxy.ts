@@ -11,6 +11,8 @@ export class Relay {
   readonly #sockets = new Set<net.Socket>();
   #stalled = false;
   port = 0;
+  /** Sees every chunk the target sends (a test decodes them to watch the target's PDUs). */
+  onTargetBytes: ((chunk: Uint8Array) => void) | undefined;
 
   private constructor(server: net.Server) {
     this.#server = server;
@@ -24,6 +26,7 @@ export class Relay {
       relay.#sockets.add(client).add(upstream);
       client.on("data", (chunk) => upstream.write(chunk));
       upstream.on("data", (chunk) => {
+        relay.onTargetBytes?.(chunk);
         if (!relay.#stalled) client.write(chunk);
       });
       const end = () => {

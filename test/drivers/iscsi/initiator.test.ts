@@ -12,6 +12,9 @@ import { login, type LoginOptions } from "../../../drivers/iscsi/initiator/login
 import { ScsiError, ScsiLun } from "../../../drivers/iscsi/initiator/scsi.ts";
 import { discoverTargets } from "../../../drivers/iscsi/mod.ts";
 import { run, skipIscsi, Tgtd } from "../../_support/tgtd.ts";
+import { NO_TAG, Op, u32 } from "../../../drivers/iscsi/initiator/pdu.ts";
+import { PduReader } from "../../../drivers/iscsi/initiator/pdu_reader.ts";
+import { until } from "../qemu/_support.ts";
 import { Relay, silentPortal } from "./_proxy.ts";
 
 const INITIATOR = "iqn.2026-12.test.virtkit:initiator";
@@ -160,6 +163,26 @@ describe.skipIf(skipIscsi)("initiator against tgtd, no authentication", () => {
       expect(later).toBeInstanceOf(ConnectError);
     } finally {
       await relay.close();
+    }
+  });
+
+  it("answers the target's own NOP-In pings, so the target keeps an idle session", async () => {
+    await tgtd.adm(["--op", "update", "--mode", "target", "--tid", "1", "--name", "nop_interval", "--value", "1"]);
+    await tgtd.adm(["--op", "update", "--mode", "target", "--tid", "1", "--name", "nop_count", "--value", "2"]);
+    const relay = await Relay.start(tgtd.port);
+    try {
+      const session = await login({ ...options(), port: relay.port, keepaliveIntervalMs: 0 });
+      let pings = 0;
+      const watch = new PduReader({ place: () => undefined, pdu: (h) => void (h.opcode === Op.nopIn && u32(h.bytes, 20) !== NO_TAG && pings++) });
+      relay.onTargetBytes = (chunk) => watch.push(chunk);
+      // tgtd gives up after nop_count unanswered pings; four pings mean the answers reached it.
+      await until(() => pings >= 4, "four NOP-In pings from tgtd", 20_000);
+      expect(session.alive).toBe(true);
+      expect(await new ScsiLun(session, 1).read(0, 1, new Uint8Array(512))).toBe(512);
+      await session.logout();
+    } finally {
+      await relay.close();
+      await tgtd.adm(["--op", "update", "--mode", "target", "--tid", "1", "--name", "nop_interval", "--value", "0"]);
     }
   });
 
