@@ -79,6 +79,7 @@ export type {
 } from "./core/domain.ts";
 export type {
   DirPoolConfig,
+  IscsiChapAuth,
   IscsiPoolConfig,
   LogicalPoolConfig,
   MemoryPoolConfig,

@@ -28,7 +28,7 @@ export interface LogicalPoolConfig {
   devices?: string[];
 }
 
-/** The LUNs of an iSCSI target. */
+/** The LUNs of an iSCSI target, reached through virtkit's userspace initiator. */
 export interface IscsiPoolConfig {
   /** Pool name. */
   name: string;
@@ -43,7 +43,17 @@ export interface IscsiPoolConfig {
   /** Our initiator IQN (default: one per host, `iqn.2026-01.org.virtkit:HOSTNAME`). */
   initiator?: string;
   /** CHAP credentials (one-way, MD5), when the target requires them. */
-  auth?: { type: "chap"; username: string; password: string };
+  auth?: IscsiChapAuth;
+}
+
+/** CHAP credentials of an `iscsi` pool: the initiator proves itself to the target. */
+export interface IscsiChapAuth {
+  /** Always `"chap"`. */
+  type: "chap";
+  /** The account name on the target (`CHAP_N`). */
+  username: string;
+  /** The shared secret. */
+  password: string;
 }
 
 /** The `test` driver's in-memory pool. */
