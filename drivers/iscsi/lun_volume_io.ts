@@ -55,7 +55,7 @@ export interface LunVolumeOptions {
  *     return target.length;
  *   },
  * } as unknown as import("./initiator/scsi.ts").ScsiLun;
- * const session = { alive: true, params: { maxBurstBytes: 262144 }, logout: async () => {} } as unknown as import("./initiator/session.ts").IscsiSession;
+ * const session = { failure: undefined, params: { maxBurstBytes: 262144 }, logout: async () => {} } as unknown as import("./initiator/session.ts").IscsiSession;
  * const io = new LunVolumeIO({ session, lun, capacity: { blocks: 8, blockBytes: 512, lbpme: false, lbprz: false }, write: false, label: "LUN 1" });
  * const out = new Uint8Array(4);
  * await io.read(510, out);
@@ -217,7 +217,9 @@ export class LunVolumeIO implements VolumeIO {
   #check(options: SignalOptions | undefined, writing: boolean): void {
     options?.signal?.throwIfAborted();
     if (this.#closed) throw new StateError(`Cannot use ${this.#label}: it is closed`, { state: "closed", driver: DRIVER });
-    if (!this.#session.alive) throw new StateError(`Cannot use ${this.#label}: its iSCSI session ended`, { state: "disconnected", driver: DRIVER });
+    // The session's own ConnectError says why it ended (closed, timed out, refused).
+    const ended = this.#session.failure;
+    if (ended) throw ended;
     if (writing && !this.#write) throw new StateError(`Cannot write ${this.#label}: it is open read-only`, { state: "read-only", driver: DRIVER });
   }
 

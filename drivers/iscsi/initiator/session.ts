@@ -108,6 +108,11 @@ export class IscsiSession {
     return this.#failure === undefined;
   }
 
+  /** Why the session ended, once it has (the error every pending command was rejected with). */
+  get failure(): ConnectError | undefined {
+    return this.#failure;
+  }
+
   /** Resolves once the connection is gone (after `logout()`, `close()` or a failure). */
   get closed(): Promise<void> {
     return this.#closed;

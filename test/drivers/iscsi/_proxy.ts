@@ -10,6 +10,10 @@ export class Relay {
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   #stalled = false;
+  /** For connections opened from now on: how many of the target's bytes pass before they stall. */
+  #passBytes: number | undefined;
+  /** Connections that stalled after their first bytes. */
+  stalledConnections = 0;
   port = 0;
   /** Sees every chunk the target sends (a test decodes them to watch the target's PDUs). */
   onTargetBytes: ((chunk: Uint8Array) => void) | undefined;
@@ -24,10 +28,19 @@ export class Relay {
     const server = net.createServer((client) => {
       const upstream = net.connect({ host: "127.0.0.1", port: targetPort });
       relay.#sockets.add(client).add(upstream);
+      let budget = relay.#passBytes ?? Number.POSITIVE_INFINITY;
       client.on("data", (chunk) => upstream.write(chunk));
-      upstream.on("data", (chunk) => {
+      upstream.on("data", (chunk: Buffer) => {
         relay.onTargetBytes?.(chunk);
-        if (!relay.#stalled) client.write(chunk);
+        if (relay.#stalled || budget <= 0) return;
+        if (chunk.byteLength >= budget) {
+          client.write(chunk.subarray(0, budget));
+          budget = 0;
+          relay.stalledConnections++;
+          return;
+        }
+        budget -= chunk.byteLength;
+        client.write(chunk);
       });
       const end = () => {
         client.destroy();
@@ -40,6 +53,11 @@ export class Relay {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     relay.port = (server.address() as net.AddressInfo).port;
     return relay;
+  }
+
+  /** Connections opened from now on pass `bytes` of what the target sends, then stall. */
+  stallAfter(bytes: number): void {
+    this.#passBytes = bytes;
   }
 
   /** From now on, nothing the target sends reaches the initiator. */

@@ -10,7 +10,12 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../../../core/connection.ts";
-import { ConnectError, NotFoundError, StateError, UnsupportedError } from "../../../core/errors.ts";
+import { ConnectError, JobError, NotFoundError, StateError, UnsupportedError } from "../../../core/errors.ts";
+import { dirBackend } from "../../../drivers/dir/mod.ts";
+import { createIscsiBackend } from "../../../drivers/iscsi/mod.ts";
+import { testDriver } from "../../../drivers/test/mod.ts";
+import { until } from "../qemu/_support.ts";
+import { Relay } from "./_proxy.ts";
 import type { StoragePool } from "../../../core/storage_pool.ts";
 import { connect, createRegistry } from "../../../mod.ts";
 import { registerBuiltins } from "../../../drivers/mod.ts";
@@ -204,6 +209,56 @@ describe.skipIf(skipIscsi)("iscsi pool on a thin-provisioned LUN", () => {
     // Only the data extents were read: the 11 MiB of holes cost no I/O, and the copy is as sparse.
     expect((await copy.info()).allocationBytes).toBeLessThanOrEqual(MiB + 64 * 1024 + 64 * 1024);
     expect((await job.info()).state).toBe("completed");
+  });
+});
+
+describe.skipIf(skipIscsi)("iscsi pool when the target goes away mid-clone", () => {
+  let tgtd: Tgtd;
+  let relay: Relay;
+  let conn: Connection;
+  let scratch: string;
+  beforeAll(async () => {
+    tgtd = await Tgtd.start({ luns: [{ lun: 1, sizeBytes: 64 * MiB }] });
+    await fsp.writeFile(tgtd.lunFile(1), pattern(64 * MiB, 21));
+    relay = await Relay.start(tgtd.port);
+    scratch = await fsp.mkdtemp(path.join(os.tmpdir(), "vk-iscsi-drop-"));
+    const registry = createRegistry();
+    registry.register(testDriver);
+    registry.register(dirBackend);
+    registry.register(createIscsiBackend({ commandTimeoutMs: 400, keepaliveIntervalMs: 0 }));
+    conn = await connect("test:///empty", { registry });
+  });
+  afterAll(async () => {
+    await conn?.close();
+    await relay?.close();
+    await tgtd?.stop();
+    if (scratch) await fsp.rm(scratch, { recursive: true, force: true });
+  });
+
+  async function cloneThatStalls(name: string, then: () => void): Promise<{ error: unknown; images: StoragePool }> {
+    const san = await conn.pools.create({ name: `san-${name}`, type: "iscsi", host: "127.0.0.1", port: relay.port, target: tgtd.target });
+    const images = await conn.pools.create({ name: `images-${name}`, type: "dir", path: path.join(scratch, name) });
+    const lun = await san.volumes.get("unit:0:0:1");
+    const stalledBefore = relay.stalledConnections;
+    relay.stallAfter(4 * MiB); // the volume's session logs in, then stalls a few MiB into the copy
+    const job = await images.volumes.clone(lun, { name: "copy.raw" });
+    relay.stallAfter(Number.POSITIVE_INFINITY);
+    await until(() => relay.stalledConnections > stalledBefore, "the clone's connection to stall");
+    then();
+    return { error: await errorOf(job.wait()), images };
+  }
+
+  it("a dropped connection fails the clone job with the session's ConnectError and leaves no copy", async () => {
+    const { error, images } = await cloneThatStalls("cut", () => relay.cut());
+    expect(error).toBeInstanceOf(JobError);
+    expect((error as JobError).info.error).toMatch(/iSCSI session .* ended/);
+    expect(await images.volumes.list()).toEqual([]);
+  });
+
+  it("a target that stops answering fails the clone after the command timeout and leaves no copy", async () => {
+    const { error, images } = await cloneThatStalls("stall", () => {});
+    expect((error as JobError).info.error).toContain("no answer within 400 ms");
+    expect(await images.volumes.list()).toEqual([]);
   });
 });
 
