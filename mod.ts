@@ -112,6 +112,7 @@ export type {
 export type {
   BasePoolConfig,
   DirPoolConfig,
+  IscsiChapAuth,
   IscsiPoolConfig,
   LogicalPoolConfig,
   MemoryPoolConfig,

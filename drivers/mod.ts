@@ -48,8 +48,7 @@ const BUILTINS: readonly LazyDriver[] = Object.freeze([
     name: "logical",
     load: () => import("./lvm/mod.ts").then((m) => m.lvmBackend),
   },
-  // Later issues add here:
-  //   { kind: "storage", name: "iscsi", load: () => import("./iscsi/mod.ts").then((m) => m.iscsiBackend) },
+  { kind: "storage", name: "iscsi", load: () => import("./iscsi/mod.ts").then((m) => m.iscsiBackend) },
 ]);
 
 /**

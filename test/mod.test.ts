@@ -64,6 +64,7 @@ describe("createDefaultRegistry()", () => {
       { kind: "hypervisor", name: "test", schemes: ["test"], loaded: false },
       { kind: "storage", name: "dir", loaded: false },
       { kind: "storage", name: "logical", loaded: false },
+      { kind: "storage", name: "iscsi", loaded: false },
       { kind: "storage", name: "memory", loaded: false },
     ]);
     expect((await registry.hypervisorFor("test")).name).toBe("test");
@@ -72,6 +73,7 @@ describe("createDefaultRegistry()", () => {
     expect((await registry.hypervisorFor("qemu")).name).toBe("qemu");
     expect((await registry.storageBackend("dir")).name).toBe("dir");
     expect((await registry.storageBackend("logical")).name).toBe("logical");
+    expect((await registry.storageBackend("iscsi")).name).toBe("iscsi");
     expect(registry.list().every((entry) => entry.loaded)).toBe(true);
   });
 

@@ -14,6 +14,7 @@ import { probeImage } from "../../core/image/probe.ts";
 import { createQcow2 } from "../../core/image/qcow2/create.ts";
 import type { BackingRef } from "../../core/volume.ts";
 import { type DirFile, errnoOf, OPEN_FLAGS } from "./dir_fs.ts";
+import { isNetworkBacking } from "./network_backing.ts";
 import type { PoolDirectory } from "./pool_directory.ts";
 import { TEMP_PREFIX } from "./pool_directory.ts";
 import { positionalFileOf } from "./positional_handle.ts";
@@ -40,6 +41,8 @@ function randomSuffix(): string {
  */
 async function resolveBacking(dir: PoolDirectory, spec: VolumeCreateSpec & { backing: BackingRef }): Promise<BackingRef> {
   const given = spec.backing.path;
+  // A LUN template is recorded as its URL: QEMU opens it, the pool cannot look into it.
+  if (isNetworkBacking(given)) return { path: given, format: spec.backing.format };
   if (!path.isAbsolute(given) || given.includes("\0")) {
     throw new TypeError(`Invalid backing of volume "${spec.name}": path "${given}" must be absolute`);
   }

@@ -4,7 +4,7 @@
  * @module
  */
 import path from "node:path";
-import type { PoolSizes, StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/driver.ts";
+import type { PoolSizes, StorageAccess, StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/driver.ts";
 import { ConflictError, UnsupportedError } from "../../core/errors.ts";
 import { probeImage } from "../../core/image/probe.ts";
 import { resizeQcow2 } from "../../core/image/qcow2/resize.ts";
@@ -15,6 +15,7 @@ import type { VolumeIO } from "../../core/volume_io.ts";
 import { createVolumeFile } from "./create_volume.ts";
 import { type DirFs, errnoOf, nodeDirFs, OPEN_FLAGS } from "./dir_fs.ts";
 import { type HoleFinder, runtimeHoleFinder } from "./hole_finder.ts";
+import { isNetworkBacking } from "./network_backing.ts";
 import { PoolDirectory } from "./pool_directory.ts";
 import { openQcow2Volume } from "./image_volume.ts";
 import { positionalFileOf } from "./positional_handle.ts";
@@ -33,6 +34,8 @@ export interface DirPoolOptions {
   holeFinder?: HoleFinder | null;
   /** How reads of a source are advised ahead (default: this runtime's; `null`: never). */
   readAdvisor?: ReadAdvisor | null;
+  /** The connection's pools, to read network backings (`iscsi://` LUN templates) through. */
+  storage?: StorageAccess;
 }
 
 /**
@@ -66,6 +69,7 @@ export class DirPool implements StoragePoolBackend {
   readonly #dir: PoolDirectory;
   readonly #finder: HoleFinder | undefined;
   readonly #readAdvisor: ReadAdvisor | undefined;
+  readonly #storage: StorageAccess | undefined;
 
   /**
    * @param config The pool's definition (validated).
@@ -75,6 +79,7 @@ export class DirPool implements StoragePoolBackend {
     this.#dir = new PoolDirectory(config.name, config.path, options.fs ?? nodeDirFs);
     this.#finder = options.holeFinder === null ? undefined : (options.holeFinder ?? runtimeHoleFinder());
     this.#readAdvisor = options.readAdvisor === null ? undefined : (options.readAdvisor ?? runtimeReadAdvisor());
+    this.#storage = options.storage;
   }
 
   /** Creates the directory and its parents (mode 0755); an existing directory is fine. */
@@ -212,7 +217,7 @@ export class DirPool implements StoragePoolBackend {
         const readAdvisor = this.#readAdvisor;
         return await openRawVolumeIO({ file, write, holeFinder: this.#finder, label, ...(readAdvisor ? { readAdvisor } : {}) });
       }
-      if (format === "qcow2") return await openQcow2Volume({ file, path: filePath, write, fs: this.#dir.fs, holeFinder: this.#finder, label });
+      if (format === "qcow2") return await openQcow2Volume({ file, path: filePath, write, fs: this.#dir.fs, holeFinder: this.#finder, label, storage: this.#storage });
       throw this.#unsupported("openVolume", name, format);
     } catch (error) {
       await file.close().catch(() => {});
@@ -227,6 +232,7 @@ export class DirPool implements StoragePoolBackend {
 
   /** A backing reference as reported: a relative name is relative to the image's directory (QEMU's rule). */
   async #backingRef(backing: { path: string; format?: string }): Promise<BackingRef> {
+    if (isNetworkBacking(backing.path)) return { path: backing.path, format: backing.format ?? "raw" };
     const absolute = path.resolve(this.#dir.path, backing.path);
     if (backing.format !== undefined) return { path: absolute, format: backing.format };
     // Old images record no backing format: probe the file, as qemu-img info does.

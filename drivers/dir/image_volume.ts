@@ -10,12 +10,14 @@
  * @module
  */
 import path from "node:path";
+import type { StorageAccess } from "../../core/driver.ts";
 import { NotFoundError } from "../../core/errors.ts";
 import type { LayerBackingRef, RawExtentsHook } from "../../core/image/layer.ts";
 import { openQcow2 } from "../../core/image/open_image.ts";
 import type { VolumeIO } from "../../core/volume_io.ts";
 import { type DirFile, type DirFs, errnoOf, OPEN_FLAGS } from "./dir_fs.ts";
 import type { HoleFinder } from "./hole_finder.ts";
+import { isNetworkBacking, openNetworkBacking } from "./network_backing.ts";
 import { positionalFileOf } from "./positional_handle.ts";
 import { rawExtents } from "./raw_extents.ts";
 import { trustedFinder } from "./raw_volume_io.ts";
@@ -36,6 +38,8 @@ export interface Qcow2VolumeOptions {
   holeFinder: HoleFinder | undefined;
   /** How messages name the volume. */
   label: string;
+  /** The connection's pools, to read a network backing (an `iscsi://` LUN) through. */
+  storage?: StorageAccess;
 }
 
 /**
@@ -77,6 +81,7 @@ export async function openQcow2Volume(options: Qcow2VolumeOptions): Promise<Volu
   // The chain is opened top-down, one layer at a time: relative names resolve against the last image's directory.
   let lastDir = path.dirname(options.path);
   const openBacking = async (ref: LayerBackingRef) => {
+    if (isNetworkBacking(ref.path)) return await openNetworkBacking(ref.path, options.storage, label);
     const wanted = path.resolve(lastDir, ref.path);
     let canonical: string;
     let file: DirFile;

@@ -55,7 +55,7 @@ export function createDirBackend(options: DirPoolOptions = {}): StorageBackendDe
     // core checks every dir definition against it: an absolute path without control characters.
     configSchema: DirPoolConfigSchema,
     capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"],
-    open: (config) => Promise.resolve(new DirPool(config as DirPoolConfig, options)),
+    open: (config, ctx) => Promise.resolve(new DirPool(config as DirPoolConfig, { storage: ctx?.storage, ...options })),
   });
 }
 

@@ -14,6 +14,7 @@ import { access } from "node:fs/promises";
 import { DEFAULT_MACHINE } from "../../core/config/domain_config.ts";
 import type { DomainConfig } from "../../core/domain.ts";
 import { UnsupportedError } from "../../core/errors.ts";
+import { protocolBlockdev } from "./blockdev_source.ts";
 import type { RunDisk } from "./state_store.ts";
 
 /** The emulator the driver runs. */
@@ -92,7 +93,7 @@ export function buildQemuArgs(config: DomainConfig, disks: readonly RunDisk[], p
     for (let i = disk.layers.length - 1; i >= 0; i--) {
       const layer = disk.layers[i]!;
       const below = disk.layers[i + 1];
-      args.push("-blockdev", JSON.stringify({ driver: "file", filename: layer.path, "node-name": layer.fileNode, "read-only": i > 0 || ro }));
+      args.push("-blockdev", JSON.stringify(protocolBlockdev(layer.path, layer.fileNode, i > 0 || ro)));
       const format: Record<string, unknown> = { driver: layer.format, file: layer.fileNode, "node-name": layer.node, "read-only": i > 0 || ro };
       if (layer.format === "qcow2" || layer.format === "qed") format.backing = below ? below.node : null;
       args.push("-blockdev", JSON.stringify(format));

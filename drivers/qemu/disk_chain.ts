@@ -8,8 +8,9 @@
  */
 import type { BackingLayer, DiskConfig, DiskInfo } from "../../core/domain.ts";
 import type { StorageAccess } from "../../core/driver.ts";
-import type { VirtError } from "../../core/errors.ts";
+import { CommandError, type VirtError } from "../../core/errors.ts";
 import { type CommandRunner, createNodeCommandRunner, missingProgram as missingProgramOf } from "../command_runner.ts";
+import { layerLocation } from "./blockdev_source.ts";
 import type { RunDisk } from "./state_store.ts";
 
 /** One image of a disk's chain with its QEMU node names. */
@@ -105,7 +106,7 @@ export async function readChain(path: string, format: string | undefined, nodeNa
   const runner = options.runner ?? qemuCommandRunner;
   const infos = JSON.parse(await runner.run(argv, options.signal ? { signal: options.signal } : {})) as QemuImgInfo[];
   return infos.map((info, i) => ({
-    path: info.filename,
+    path: layerLocation(info.filename),
     format: info.format,
     virtualBytes: info["virtual-size"],
     node: `${nodeName}-${i}`,

@@ -1,0 +1,64 @@
+/**
+ * The `iscsi` storage backend: a pool is the set of LUNs of one iSCSI target (`{ name, type: "iscsi",
+ * host, port?, target, initiator?, auth?: { type: "chap", username, password } }`), reached through an
+ * initiator written in TypeScript over `node:net` (initiator/), so it needs no kernel `iscsi_tcp` and
+ * no native code, as libvirt's `iscsi-direct` backend needs only libiscsi.
+ *
+ * What it does, as libvirt's `iscsi` and `iscsi-direct` backends do:
+ * - `build` does nothing; `start` and `refresh` log in and scan the LUNs (REPORT LUNS, INQUIRY,
+ *   READ CAPACITY(16)); only direct-access LUNs are volumes; `delete` is unsupported.
+ * - Volumes are named `unit:0:0:N`; key and path are `iscsi://host:port/IQN/N`. They cannot be
+ *   created, deleted or resized (`UnsupportedError`): LUNs are made on the target.
+ * - Their bytes go through `openVolume`: clone from a LUN, download, upload to a writable LUN,
+ *   `extents` (all data, unless the target manages provisioning and says otherwise).
+ * - CHAP is one-way (the initiator authenticates), MD5, as libvirt's `<auth type="chap">`.
+ * - {@linkcode discoverTargets} asks a portal for its targets (SendTargets), as libvirt's
+ *   `virConnectFindStoragePoolSources` does for `iscsi` pools.
+ *
+ * @module
+ */
+import { defineStorageBackend, type StorageBackendDefinition } from "../../core/driver.ts";
+import type { PoolConfig } from "../../core/storage_pool.ts";
+import { validateIscsiPoolConfig } from "./config.ts";
+import { IscsiPool, type IscsiPoolOptions } from "./iscsi_pool.ts";
+
+export { defaultInitiatorName, IscsiPoolConfigSchema, type IscsiPoolSettings, validateIscsiPoolConfig } from "./config.ts";
+export { type DiscoveredTarget, discoverTargets, type DiscoveryOptions } from "./discovery.ts";
+export { IscsiPool, type IscsiPoolOptions } from "./iscsi_pool.ts";
+export { type IscsiLocator, lunOfVolumeName, lunUrl, lunVolumeName, parseIscsiUrl } from "./lun_names.ts";
+
+/**
+ * Makes an `iscsi` backend with its own timeouts. Most code wants {@linkcode iscsiBackend}.
+ *
+ * @param options Session and login timeouts, bytes per command.
+ * @returns The backend definition (name `"iscsi"`).
+ * @example
+ * ```ts
+ * import { createIscsiBackend } from "./mod.ts";
+ * const backend = createIscsiBackend({ commandTimeoutMs: 5_000 });
+ * let threw = false;
+ * try { backend.validate?.({ name: "san", type: "iscsi", host: "127.0.0.1", target: "not-an-iqn" }); } catch (e) { threw = e instanceof TypeError; }
+ * if (backend.name !== "iscsi" || !threw) throw new Error("unexpected");
+ * ```
+ */
+export function createIscsiBackend(options: IscsiPoolOptions = {}): StorageBackendDefinition {
+  return defineStorageBackend({
+    name: "iscsi",
+    validate: (config: PoolConfig) => void validateIscsiPoolConfig(config),
+    open: (config) => Promise.resolve(new IscsiPool(validateIscsiPoolConfig(config), options)),
+  });
+}
+
+/**
+ * The `iscsi` storage backend.
+ *
+ * @example
+ * ```ts
+ * import { createRegistry } from "../../core/registry.ts";
+ * import { iscsiBackend } from "./mod.ts";
+ * const registry = createRegistry();
+ * registry.register(iscsiBackend);
+ * if (!registry.list("storage").some((entry) => entry.name === "iscsi")) throw new Error("unexpected");
+ * ```
+ */
+export const iscsiBackend: StorageBackendDefinition = createIscsiBackend();
