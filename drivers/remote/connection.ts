@@ -1,0 +1,215 @@
+/**
+ * A `remote` connection: virtkit's hypervisor contract over libvirt's RPC protocol to a libvirtd (or
+ * virtkitd). Domains map onto libvirt's calls one by one; states come from DOMAIN_GET_INFO; block pulls
+ * become jobs in the connection's one job list; libvirt's lifecycle events become `domain:*` events.
+ *
+ * Behaviour chosen where virtkit's contract and libvirt differ (libvirt's remote driver and virsh are
+ * the reference otherwise):
+ * - `undefine()` of a running domain is a `StateError` (libvirt would make it transient);
+ * - `shutdown()` asks the guest (DOMAIN_SHUTDOWN) and then waits up to `timeoutMs` (30 s default, 0:
+ *   do not wait) for the domain to be shut off, as the qemu driver does;
+ * - `info().memoryBytes` is libvirt's maximum memory (the domain XML's `<memory>`), as `config()` reports;
+ * - a lifecycle verb libvirt refuses with an error that is not already a state error (its test driver
+ *   says INTERNAL_ERROR "already running") becomes a `StateError` when the domain's state explains the
+ *   refusal, with libvirt's error as `cause`.
+ *
+ * @module
+ */
+import type { BlockPullOptions, DomainInfo, DomainState } from "../../core/domain.ts";
+import type { DriverContext, HypervisorConnection } from "../../core/driver.ts";
+import { StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
+import type { Job } from "../../core/job.ts";
+import type { SignalOptions } from "../../core/options.ts";
+import { RemoteBlockJob } from "./block_job.ts";
+import { DomainRefs } from "./domain_refs.ts";
+import { type RemoteEvents, registerEvents } from "./events.ts";
+import type { DomainRefValue, Procedure } from "./rpc/protocol/common.ts";
+import {
+  CONNECT_LIST_ALL_DOMAINS,
+  DOMAIN_CREATE_WITH_FLAGS,
+  DOMAIN_DESTROY,
+  DOMAIN_GET_INFO,
+  DOMAIN_GET_STATE,
+  DOMAIN_RESUME,
+  DOMAIN_SHUTDOWN,
+  DOMAIN_SUSPEND,
+  DOMAIN_UNDEFINE,
+  DomainStateCode,
+} from "./rpc/protocol/domain.ts";
+import { DomainLifecycle } from "./rpc/protocol/events.ts";
+import type { RemoteSession } from "./session.ts";
+
+/** Default of `shutdown({ timeoutMs })`, as the qemu driver's. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+/** How often `shutdown()` checks whether the guest is off. */
+const SHUTDOWN_POLL_MS = 100;
+
+/**
+ * Maps `virDomainState` onto virtkit's four states: blocked and shutting down still run, pmsuspended
+ * is paused, no-state counts as shut off.
+ *
+ * @param code `virDomainState`.
+ * @returns The state.
+ * @example
+ * ```ts
+ * import { domainStateOf } from "./connection.ts";
+ * if (domainStateOf(1) !== "running" || domainStateOf(5) !== "shutoff" || domainStateOf(7) !== "paused") throw new Error("unexpected");
+ * ```
+ */
+export function domainStateOf(code: number): DomainState {
+  const S = DomainStateCode;
+  if (code === S.RUNNING || code === S.BLOCKED || code === S.SHUTDOWN) return "running";
+  if (code === S.PAUSED || code === S.PMSUSPENDED) return "paused";
+  if (code === S.CRASHED) return "crashed";
+  return "shutoff";
+}
+
+/**
+ * The driver's connection object (what `remoteDriver.open` returns).
+ *
+ * @example
+ * ```ts
+ * import { RemoteConnection } from "./connection.ts";
+ * if (typeof RemoteConnection.open !== "function") throw new Error("unexpected");
+ * ```
+ */
+export class RemoteConnection implements HypervisorConnection {
+  readonly #session: RemoteSession;
+  readonly #ctx: DriverContext;
+  readonly #refs: DomainRefs;
+  #events: RemoteEvents | undefined;
+
+  private constructor(session: RemoteSession, ctx: DriverContext) {
+    this.#session = session;
+    this.#ctx = ctx;
+    this.#refs = new DomainRefs(session.client);
+  }
+
+  /**
+   * Wraps an open session: registers the event callbacks.
+   *
+   * @param session The open RPC session.
+   * @param ctx What core gives the driver.
+   * @returns The connection.
+   */
+  static async open(session: RemoteSession, ctx: DriverContext): Promise<RemoteConnection> {
+    const self = new RemoteConnection(session, ctx);
+    if (session.eventCallbacks) {
+      self.#events = await registerEvents(session.client, ctx.bus, {
+        domainChanged: (dom, event) => {
+          if (event === DomainLifecycle.UNDEFINED) self.#refs.forgetUuid(dom.uuid);
+          else if (self.#refs.cached(dom.name)?.uuid === dom.uuid || event === DomainLifecycle.STARTED) self.#refs.remember(dom);
+        },
+      });
+    }
+    return self;
+  }
+
+  get #client() {
+    return this.#session.client;
+  }
+
+  async listDomains(options?: SignalOptions): Promise<string[]> {
+    const { domains } = await this.#client.call(CONNECT_LIST_ALL_DOMAINS, { needResults: 1, flags: 0 }, { signal: options?.signal, operation: "list domains" });
+    for (const dom of domains) this.#refs.remember(dom);
+    return domains.map((d) => d.name);
+  }
+
+  async domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
+    return await this.#refs.with(name, async (dom) => {
+      const info = await this.#client.call(DOMAIN_GET_INFO, { dom }, { signal: options?.signal, objectName: name });
+      return { name: dom.name, uuid: dom.uuid, state: domainStateOf(info.state), vcpus: info.nrVirtCpu, memoryBytes: info.maxMem * 1024 };
+    }, options);
+  }
+
+  domainConfig(name: string): Promise<never> {
+    return Promise.reject(new UnsupportedError("domain.config", { driver: "remote", detail: `reading the config of domain "${name}" needs the libvirt XML mapping (core/xml), not merged yet` }));
+  }
+
+  async startDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#refs.with(name, async (dom) => {
+      const started = await this.#explained(dom, "start", ["running", "paused"], () =>
+        this.#client.call(DOMAIN_CREATE_WITH_FLAGS, { dom, flags: 0 }, this.#context(name, "start", options)));
+      this.#refs.remember(started);
+    }, options);
+  }
+
+  async shutdownDomain(name: string, options?: SignalOptions & { timeoutMs?: number }): Promise<void> {
+    const timeoutMs = options?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    const dom = await this.#refs.with(name, async (d) => {
+      await this.#explained(d, "shut down", ["shutoff", "paused", "crashed"], () => this.#client.call(DOMAIN_SHUTDOWN, { dom: d }, this.#context(name, "shut down", options)));
+      return d;
+    }, options);
+    if (timeoutMs === 0) return;
+    const deadline = this.#ctx.clock.now() + timeoutMs;
+    for (;;) {
+      const { state } = await this.#client.call(DOMAIN_GET_STATE, { dom, flags: 0 }, { signal: options?.signal, objectName: name });
+      const now = domainStateOf(state);
+      if (now === "shutoff" || now === "crashed") return;
+      if (this.#ctx.clock.now() >= deadline) {
+        throw new StateError(
+          `Cannot shut down domain "${name}": the guest did not power off within ${timeoutMs} ms (no OS answering ACPI?); it is still ${now}, use destroy() to force it off`,
+          { state: now, driver: "remote" },
+        );
+      }
+      await this.#ctx.clock.sleep(SHUTDOWN_POLL_MS, options?.signal);
+    }
+  }
+
+  async destroyDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#domainCall(name, "destroy", DOMAIN_DESTROY, ["shutoff"], options);
+  }
+
+  async suspendDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#domainCall(name, "suspend", DOMAIN_SUSPEND, ["paused", "shutoff", "crashed"], options);
+  }
+
+  async resumeDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#domainCall(name, "resume", DOMAIN_RESUME, ["running", "shutoff", "crashed"], options);
+  }
+
+  async undefineDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#refs.with(name, async (dom) => {
+      const info = await this.#client.call(DOMAIN_GET_INFO, { dom }, { signal: options?.signal, objectName: name });
+      const state = domainStateOf(info.state);
+      if (state !== "shutoff" && state !== "crashed") {
+        throw new StateError(`Cannot undefine domain "${name}": it is ${state}; destroy or shut it down first`, { state, driver: "remote" });
+      }
+      await this.#client.call(DOMAIN_UNDEFINE, { dom }, this.#context(name, "undefine", options));
+      this.#refs.forget(name);
+    }, options);
+  }
+
+  async blockPull(name: string, disk: string, options: BlockPullOptions): Promise<Job<void>> {
+    const events = this.#events;
+    if (!events) throw new UnsupportedError("domain.blockPull", { driver: "remote", detail: "the daemon sends no callback events (feature REMOTE_EVENT_CALLBACK)" });
+    const dom = await this.#refs.get(name, options);
+    return await RemoteBlockJob.startPull({ client: this.#client, jobs: this.#ctx.jobs, route: events.route }, dom, disk, options);
+  }
+
+  async close(): Promise<void> {
+    await this.#events?.close();
+    await this.#session.close();
+  }
+
+  async #domainCall(name: string, verb: string, procedure: Procedure<{ dom: DomainRefValue }, void>, invalidIn: DomainState[], options?: SignalOptions): Promise<void> {
+    await this.#refs.with(name, (dom) => this.#explained(dom, verb, invalidIn, () => this.#client.call(procedure, { dom }, this.#context(name, verb, options))), options);
+  }
+
+  /** Runs a lifecycle call; a refusal the domain's state explains becomes a `StateError`. */
+  async #explained<T>(dom: DomainRefValue, verb: string, invalidIn: DomainState[], run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof VirtError) || error.code !== "internal" || this.#client.closed) throw error;
+      const info = await this.#client.call(DOMAIN_GET_INFO, { dom }).catch(() => undefined);
+      const state = info && domainStateOf(info.state);
+      if (!state || !invalidIn.includes(state)) throw error;
+      throw new StateError(`Cannot ${verb} domain "${dom.name}": it is ${state === "shutoff" ? "shut off" : state}`, { state, driver: "remote", cause: error });
+    }
+  }
+
+  #context(name: string, verb: string, options?: SignalOptions) {
+    return { signal: options?.signal, objectName: name, operation: `${verb} domain "${name}"` };
+  }
+}
