@@ -14,7 +14,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "../mod.ts";
-import { libvirtdMissing, startLibvirtd } from "../test/drivers/remote/_libvirtd.ts";
+import { libvirtdMissing, startLibvirtd } from "../test/_support/libvirtd.ts";
 
 const CALLS = 2000;
 const RUNS = 7;
@@ -40,7 +40,7 @@ export async function run(): Promise<void> {
     console.log(`skipped: needs ${[...libvirtdMissing, "/usr/bin/python3"].join(", ")}`);
     return;
   }
-  const daemon = await startLibvirtd();
+  const daemon = await startLibvirtd({ driver: "test" });
   try {
     const conn = await connect(daemon.uri("test"));
     const oneCall = async () => (await conn.domains.get("test")).info();

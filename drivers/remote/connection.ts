@@ -15,9 +15,10 @@
  *
  * @module
  */
-import type { BlockPullOptions, DomainInfo, DomainState } from "../../core/domain.ts";
+import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
 import type { DriverContext, HypervisorConnection } from "../../core/driver.ts";
-import { StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
+import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
+import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import { RemoteBlockJob } from "./block_job.ts";
@@ -27,6 +28,9 @@ import type { DomainRefValue, Procedure } from "./rpc/protocol/common.ts";
 import {
   CONNECT_LIST_ALL_DOMAINS,
   DOMAIN_CREATE_WITH_FLAGS,
+  DOMAIN_DEFINE_XML_FLAGS,
+  DOMAIN_GET_XML_DESC,
+  DomainXmlFlags,
   DOMAIN_DESTROY,
   DOMAIN_GET_INFO,
   DOMAIN_GET_STATE,
@@ -37,6 +41,7 @@ import {
   DomainStateCode,
 } from "./rpc/protocol/domain.ts";
 import { DomainLifecycle } from "./rpc/protocol/events.ts";
+import { CONNECT_GET_CAPABILITIES, CONNECT_GET_TYPE } from "./rpc/protocol/connect.ts";
 import type { RemoteSession } from "./session.ts";
 
 /** Default of `shutdown({ timeoutMs })`, as the qemu driver's. */
@@ -122,8 +127,47 @@ export class RemoteConnection implements HypervisorConnection {
     }, options);
   }
 
-  domainConfig(name: string): Promise<never> {
-    return Promise.reject(new UnsupportedError("domain.config", { driver: "remote", detail: `reading the config of domain "${name}" needs the libvirt XML mapping (core/xml), not merged yet` }));
+  /** The persistent definition (DOMAIN_GET_XML_DESC with INACTIVE), through core/xml's mapping. */
+  async domainConfig(name: string, options?: SignalOptions): Promise<DomainConfig> {
+    const xml = await this.#refs.with(name, (dom) =>
+      this.#client.call(DOMAIN_GET_XML_DESC, { dom, flags: DomainXmlFlags.INACTIVE }, { signal: options?.signal, objectName: name }), options);
+    return domainFromXml(xml).config;
+  }
+
+  /** The live disks with their backing chains, from the live domain XML. */
+  async domainDisks(name: string, options?: SignalOptions): Promise<DiskInfo[]> {
+    const xml = await this.#refs.with(name, (dom) => this.#client.call(DOMAIN_GET_XML_DESC, { dom, flags: 0 }, { signal: options?.signal, objectName: name }), options);
+    return disksFromDomainXml(xml);
+  }
+
+  /**
+   * Defines a domain from its config written as libvirt XML (core/xml), of type `kvm` when the host
+   * offers it, else `qemu` (TCG), or `test` on libvirt's test driver. A taken name is a `ConflictError`:
+   * libvirt itself would silently update the existing definition when the UUIDs match.
+   */
+  async defineDomain(config: DomainConfig, options?: SignalOptions): Promise<void> {
+    const taken = await this.#refs.get(config.name, options).then(() => true, (error) => {
+      if (error instanceof NotFoundError) return false;
+      throw error;
+    });
+    if (taken) throw new ConflictError(`Cannot define domain "${config.name}": a domain of that name exists`, { driver: "remote" });
+    const xml = domainToXml(config, { hypervisor: await this.#hypervisorType(options) });
+    const dom = await this.#client.call(DOMAIN_DEFINE_XML_FLAGS, { xml, flags: 0 }, this.#context(config.name, "define", options));
+    this.#refs.remember(dom);
+  }
+
+  #hypervisor: Promise<"kvm" | "qemu" | "test"> | undefined;
+
+  #hypervisorType(options?: SignalOptions): Promise<"kvm" | "qemu" | "test"> {
+    return (this.#hypervisor ??= (async () => {
+      const type = await this.#client.call(CONNECT_GET_TYPE, undefined, { signal: options?.signal });
+      if (type.toLowerCase() === "test") return "test";
+      const capabilities = await this.#client.call(CONNECT_GET_CAPABILITIES, undefined, { signal: options?.signal });
+      return /<domain\s+type=['"]kvm['"]/.test(capabilities) ? "kvm" : "qemu";
+    })().catch((error) => {
+      this.#hypervisor = undefined;
+      throw error;
+    }));
   }
 
   async startDomain(name: string, options?: SignalOptions): Promise<void> {

@@ -9,13 +9,13 @@ import { connect } from "../../../mod.ts";
 import type { Connection } from "../../../core/connection.ts";
 import { ConnectError, NotFoundError, StateError } from "../../../core/errors.ts";
 import { libvirtErrorOf } from "../../../drivers/remote/rpc/errors.ts";
-import { type Libvirtd, skipLibvirtd, startLibvirtd } from "./_libvirtd.ts";
+import { type RunningLibvirtd, skipLibvirtd, startLibvirtd } from "../../_support/libvirtd.ts";
 
 describe.skipIf(skipLibvirtd)("remote driver -> libvirtd test driver", () => {
-  let daemon: Libvirtd;
+  let daemon: RunningLibvirtd;
   let conn: Connection;
   beforeAll(async () => {
-    daemon = await startLibvirtd();
+    daemon = await startLibvirtd({ driver: "test" });
     conn = await connect(daemon.uri("test"));
   }, 30_000);
   afterAll(async () => {
@@ -30,7 +30,7 @@ describe.skipIf(skipLibvirtd)("remote driver -> libvirtd test driver", () => {
   it("lists the domains with the states virsh reports", async () => {
     const domains = await conn.domains.list();
     const states = await Promise.all(domains.map(async (d) => [d.name, (await d.info()).state]));
-    const virsh = daemon.virsh("test", ["list", "--all"]).trim().split("\n").map((l) => l.trim().split(/\s+/));
+    const virsh = daemon.virsh(["list", "--all"], { driver: "test" }).trim().split("\n").map((l) => l.trim().split(/\s+/));
     expect(states).toEqual(virsh.map(([, name, state]) => [name, state === "shut" ? "shutoff" : state]));
     expect(states).toContainEqual(["test", "running"]);
   });
@@ -38,7 +38,7 @@ describe.skipIf(skipLibvirtd)("remote driver -> libvirtd test driver", () => {
   it("looks a domain up and reads its info as virsh dominfo does", async () => {
     const dom = await conn.domains.get("test");
     const info = await dom.info();
-    const dominfo = Object.fromEntries(daemon.virsh("test", ["dominfo", "test"]).trim().split("\n").map((l) => l.split(/:\s+/) as [string, string]));
+    const dominfo = Object.fromEntries(daemon.virsh(["dominfo", "test"], { driver: "test" }).trim().split("\n").map((l) => l.split(/:\s+/) as [string, string]));
     expect(info).toEqual({
       name: "test",
       uuid: dominfo["UUID"],
@@ -70,14 +70,14 @@ describe.skipIf(skipLibvirtd)("remote driver -> libvirtd test driver", () => {
     try {
       await dom.suspend();
       expect((await dom.info()).state).toBe("paused");
-      expect(daemon.virsh("test", ["domstate", "test"]).trim()).toBe("paused");
+      expect(daemon.virsh(["domstate", "test"], { driver: "test" }).trim()).toBe("paused");
       await waitFor("domain:suspended");
       await dom.resume();
       expect((await dom.info()).state).toBe("running");
       await waitFor("domain:resumed");
       await dom.destroy();
       expect((await dom.info()).state).toBe("shutoff");
-      expect(daemon.virsh("test", ["domstate", "test"]).trim()).toBe("shut off");
+      expect(daemon.virsh(["domstate", "test"], { driver: "test" }).trim()).toBe("shut off");
       await waitFor("domain:stopped");
       await dom.start();
       expect((await dom.info()).state).toBe("running");
@@ -99,7 +99,7 @@ describe.skipIf(skipLibvirtd)("remote driver -> libvirtd test driver", () => {
     expect(libvirtErrorOf((error as Error).cause)).toMatchObject({ code: 1, message: expect.stringContaining("already running") });
     await expect(dom.resume()).rejects.toBeInstanceOf(StateError);
     await expect(dom.undefine()).rejects.toBeInstanceOf(StateError);
-    expect(daemon.virsh("test", ["domstate", "test"]).trim()).toBe("running");
+    expect(daemon.virsh(["domstate", "test"], { driver: "test" }).trim()).toBe("running");
   });
 
   it("shuts a domain down and waits until it is off", async () => {
@@ -110,7 +110,7 @@ describe.skipIf(skipLibvirtd)("remote driver -> libvirtd test driver", () => {
   });
 
   it("rejects a call pending when the daemon goes away with ConnectError", async () => {
-    const other = await startLibvirtd();
+    const other = await startLibvirtd({ driver: "test" });
     const c = await connect(other.uri("test"));
     const dom = await c.domains.get("test");
     await other.stop();
