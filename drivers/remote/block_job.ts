@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { VolumeRef } from "../../core/domain.ts";
 import { VirtError } from "../../core/errors.ts";
 import type { Job } from "../../core/job.ts";
 import type { JobController, JobHandle, JobManager } from "../../core/jobs/types.ts";
@@ -72,10 +73,15 @@ export class RemoteBlockJob {
    * @param env The connection's parts.
    * @param dom The domain.
    * @param disk Target (`"vda"`).
-   * @param options Cap (bytes/s) and base path.
+   * @param options Cap (bytes/s), base path, and the pool volume behind the disk (for the job's target).
    * @returns The job, running.
    */
-  static async startPull(env: BlockJobEnv, dom: DomainRefValue, disk: string, options: { bandwidth?: number; base?: string } & SignalOptions): Promise<Job<void>> {
+  static async startPull(
+    env: BlockJobEnv,
+    dom: DomainRefValue,
+    disk: string,
+    options: { bandwidth?: number; base?: string; volume?: VolumeRef } & SignalOptions,
+  ): Promise<Job<void>> {
     const self = new RemoteBlockJob(env, dom, disk);
     const bandwidth = options.bandwidth ?? 0;
     const controller: JobController = {
@@ -85,7 +91,7 @@ export class RemoteBlockJob {
     };
     const handle = env.jobs.create<void>({
       type: "block-pull",
-      target: { domain: dom.name, disk },
+      target: { domain: dom.name, disk, ...(options.volume ? { pool: options.volume.pool, volume: options.volume.name } : {}) },
       endBytes: 0,
       bandwidth,
       locks: [`disk:${dom.name}/${disk}`],

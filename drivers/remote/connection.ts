@@ -83,6 +83,8 @@ export class RemoteConnection implements HypervisorConnection {
   readonly #ctx: DriverContext;
   readonly #refs: DomainRefs;
   #events: RemoteEvents | undefined;
+  /** libvirt's domain type for new definitions, asked once. */
+  #hypervisor: Promise<"kvm" | "qemu" | "test"> | undefined;
 
   private constructor(session: RemoteSession, ctx: DriverContext) {
     this.#session = session;
@@ -152,11 +154,10 @@ export class RemoteConnection implements HypervisorConnection {
     });
     if (taken) throw new ConflictError(`Cannot define domain "${config.name}": a domain of that name exists`, { driver: "remote" });
     const xml = domainToXml(config, { hypervisor: await this.#hypervisorType(options) });
-    const dom = await this.#client.call(DOMAIN_DEFINE_XML_FLAGS, { xml, flags: 0 }, this.#context(config.name, "define", options));
+    const dom = await this.#withEvent(config.name, DomainLifecycle.DEFINED, () =>
+      this.#client.call(DOMAIN_DEFINE_XML_FLAGS, { xml, flags: 0 }, this.#context(config.name, "define", options)));
     this.#refs.remember(dom);
   }
-
-  #hypervisor: Promise<"kvm" | "qemu" | "test"> | undefined;
 
   #hypervisorType(options?: SignalOptions): Promise<"kvm" | "qemu" | "test"> {
     return (this.#hypervisor ??= (async () => {
@@ -172,44 +173,50 @@ export class RemoteConnection implements HypervisorConnection {
 
   async startDomain(name: string, options?: SignalOptions): Promise<void> {
     await this.#refs.with(name, async (dom) => {
-      const started = await this.#explained(dom, "start", ["running", "paused"], () =>
-        this.#client.call(DOMAIN_CREATE_WITH_FLAGS, { dom, flags: 0 }, this.#context(name, "start", options)));
+      const started = await this.#withEvent(name, DomainLifecycle.STARTED, () =>
+        this.#explained(dom, "start", ["running", "paused"], () => this.#client.call(DOMAIN_CREATE_WITH_FLAGS, { dom, flags: 0 }, this.#context(name, "start", options))));
       this.#refs.remember(started);
     }, options);
   }
 
   async shutdownDomain(name: string, options?: SignalOptions & { timeoutMs?: number }): Promise<void> {
     const timeoutMs = options?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    const dom = await this.#refs.with(name, async (d) => {
-      await this.#explained(d, "shut down", ["shutoff", "paused", "crashed"], () => this.#client.call(DOMAIN_SHUTDOWN, { dom: d }, this.#context(name, "shut down", options)));
-      return d;
-    }, options);
-    if (timeoutMs === 0) return;
-    const deadline = this.#ctx.clock.now() + timeoutMs;
-    for (;;) {
-      const { state } = await this.#client.call(DOMAIN_GET_STATE, { dom, flags: 0 }, { signal: options?.signal, objectName: name });
-      const now = domainStateOf(state);
-      if (now === "shutoff" || now === "crashed") return;
-      if (this.#ctx.clock.now() >= deadline) {
-        throw new StateError(
-          `Cannot shut down domain "${name}": the guest did not power off within ${timeoutMs} ms (no OS answering ACPI?); it is still ${now}, use destroy() to force it off`,
-          { state: now, driver: "remote" },
-        );
-      }
-      await this.#ctx.clock.sleep(SHUTDOWN_POLL_MS, options?.signal);
+    if (timeoutMs === 0) {
+      await this.#refs.with(name, (d) => this.#shutdownCall(d, options), options);
+      return;
     }
+    await this.#withEvent(name, DomainLifecycle.STOPPED, async () => {
+      const dom = await this.#refs.with(name, async (d) => (await this.#shutdownCall(d, options), d), options);
+      const deadline = this.#ctx.clock.now() + timeoutMs;
+      for (;;) {
+        const { state } = await this.#client.call(DOMAIN_GET_STATE, { dom, flags: 0 }, { signal: options?.signal, objectName: name });
+        const now = domainStateOf(state);
+        if (now === "shutoff" || now === "crashed") return;
+        if (this.#ctx.clock.now() >= deadline) {
+          throw new StateError(
+            `Cannot shut down domain "${name}": the guest did not power off within ${timeoutMs} ms (no OS answering ACPI?); it is still ${now}, use destroy() to force it off`,
+            { state: now, driver: "remote" },
+          );
+        }
+        await this.#ctx.clock.sleep(SHUTDOWN_POLL_MS, options?.signal);
+      }
+    });
+  }
+
+  #shutdownCall(dom: DomainRefValue, options?: SignalOptions): Promise<void> {
+    return this.#explained(dom, "shut down", ["shutoff", "paused", "crashed"], () => this.#client.call(DOMAIN_SHUTDOWN, { dom }, this.#context(dom.name, "shut down", options)));
   }
 
   async destroyDomain(name: string, options?: SignalOptions): Promise<void> {
-    await this.#domainCall(name, "destroy", DOMAIN_DESTROY, ["shutoff"], options);
+    await this.#withEvent(name, DomainLifecycle.STOPPED, () => this.#domainCall(name, "destroy", DOMAIN_DESTROY, ["shutoff"], options));
   }
 
   async suspendDomain(name: string, options?: SignalOptions): Promise<void> {
-    await this.#domainCall(name, "suspend", DOMAIN_SUSPEND, ["paused", "shutoff", "crashed"], options);
+    await this.#withEvent(name, DomainLifecycle.SUSPENDED, () => this.#domainCall(name, "suspend", DOMAIN_SUSPEND, ["paused", "shutoff", "crashed"], options));
   }
 
   async resumeDomain(name: string, options?: SignalOptions): Promise<void> {
-    await this.#domainCall(name, "resume", DOMAIN_RESUME, ["running", "shutoff", "crashed"], options);
+    await this.#withEvent(name, DomainLifecycle.RESUMED, () => this.#domainCall(name, "resume", DOMAIN_RESUME, ["running", "shutoff", "crashed"], options));
   }
 
   async undefineDomain(name: string, options?: SignalOptions): Promise<void> {
@@ -219,7 +226,7 @@ export class RemoteConnection implements HypervisorConnection {
       if (state !== "shutoff" && state !== "crashed") {
         throw new StateError(`Cannot undefine domain "${name}": it is ${state}; destroy or shut it down first`, { state, driver: "remote" });
       }
-      await this.#client.call(DOMAIN_UNDEFINE, { dom }, this.#context(name, "undefine", options));
+      await this.#withEvent(name, DomainLifecycle.UNDEFINED, () => this.#client.call(DOMAIN_UNDEFINE, { dom }, this.#context(name, "undefine", options)));
       this.#refs.forget(name);
     }, options);
   }
@@ -228,7 +235,14 @@ export class RemoteConnection implements HypervisorConnection {
     const events = this.#events;
     if (!events) throw new UnsupportedError("domain.blockPull", { driver: "remote", detail: "the daemon sends no callback events (feature REMOTE_EVENT_CALLBACK)" });
     const dom = await this.#refs.get(name, options);
-    return await RemoteBlockJob.startPull({ client: this.#client, jobs: this.#ctx.jobs, route: events.route }, dom, disk, options);
+    // libvirt says INVALID_ARG for an unknown disk or base: checked here first, so they are NotFoundErrors.
+    const found = (await this.domainDisks(name, options)).find((d) => d.target === disk);
+    if (!found) throw new NotFoundError("disk", disk, { driver: "remote", detail: `domain "${name}" has no disk "${disk}"` });
+    if (options.base !== undefined && !found.backingChain.some((layer) => layer.path === options.base)) {
+      throw new NotFoundError("volume", options.base, { driver: "remote", detail: `it is not in the backing chain of disk "${disk}" of domain "${name}"` });
+    }
+    const env = { client: this.#client, jobs: this.#ctx.jobs, route: events.route };
+    return await RemoteBlockJob.startPull(env, dom, disk, { ...options, ...(found.volume ? { volume: found.volume } : {}) });
   }
 
   async close(): Promise<void> {
@@ -238,6 +252,19 @@ export class RemoteConnection implements HypervisorConnection {
 
   async #domainCall(name: string, verb: string, procedure: Procedure<{ dom: DomainRefValue }, void>, invalidIn: DomainState[], options?: SignalOptions): Promise<void> {
     await this.#refs.with(name, (dom) => this.#explained(dom, verb, invalidIn, () => this.#client.call(procedure, { dom }, this.#context(name, verb, options))), options);
+  }
+
+  /** Runs `run`, then waits (bounded) for the lifecycle event it causes, so the event is on the bus when the verb resolves. */
+  async #withEvent<T>(name: string, event: number, run: () => Promise<T>): Promise<T> {
+    const wait = this.#events?.nextLifecycle(name, event);
+    try {
+      const result = await run();
+      await wait?.seen;
+      return result;
+    } catch (error) {
+      wait?.cancel();
+      throw error;
+    }
   }
 
   /** Runs a lifecycle call; a refusal the domain's state explains becomes a `StateError`. */

@@ -40,9 +40,18 @@ export interface EventHooks {
 export interface RemoteEvents {
   /** Routes BLOCK_JOB_2 events of one domain (by UUID) and disk; returns the unroute function. */
   route(uuid: string, disk: string, onStatus: (status: number) => void): () => void;
+  /**
+   * Waits for the next lifecycle event `event` of domain `name`, for at most `timeoutMs`. Set up before
+   * the call that causes it, so virtkit can resolve a verb only once its event is on the bus (libvirt
+   * may send the event after the reply).
+   */
+  nextLifecycle(name: string, event: number, timeoutMs?: number): { readonly seen: Promise<void>; cancel(): void };
   /** Deregisters everything (best effort). */
   close(): Promise<void>;
 }
+
+/** Longest a verb waits for its lifecycle event after libvirt's reply. */
+const LIFECYCLE_WAIT_MS = 2_000;
 
 /**
  * Registers the callbacks and starts translating.
@@ -59,6 +68,7 @@ export interface RemoteEvents {
  */
 export async function registerEvents(client: RpcClient, bus: EventBus, hooks: EventHooks): Promise<RemoteEvents> {
   const routes = new Map<string, (status: number) => void>();
+  const waiters = new Set<{ name: string; event: number; resolve: () => void }>();
   const key = (uuid: string, disk: string) => `${uuid}/${disk}`;
   const [lifecycle, blockJob] = await Promise.all([
     client.call(CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, { eventID: DomainEventId.LIFECYCLE, dom: undefined }),
@@ -74,6 +84,7 @@ export async function registerEvents(client: RpcClient, bus: EventBus, hooks: Ev
       if (callbackID !== lifecycle.callbackID) return;
       hooks.domainChanged(msg.dom, msg.event);
       emitDomain(bus, msg.dom.name, msg.event, msg.detail);
+      for (const w of [...waiters]) if (w.name === msg.dom.name && w.event === msg.event) w.resolve();
     }),
     client.onMessage(DOMAIN_EVENT_BLOCK_JOB_2, (msg) => {
       if (msg.callbackID !== blockJob.callbackID) return;
@@ -103,7 +114,21 @@ export async function registerEvents(client: RpcClient, bus: EventBus, hooks: Ev
         if (routes.get(k) === onStatus) routes.delete(k);
       };
     },
+    nextLifecycle(name, event, timeoutMs = LIFECYCLE_WAIT_MS) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let waiter!: { name: string; event: number; resolve: () => void };
+      const seen = new Promise<void>((resolve) => {
+        waiter = { name, event, resolve };
+        waiters.add(waiter);
+        timer = setTimeout(resolve, timeoutMs);
+      }).finally(() => {
+        clearTimeout(timer);
+        waiters.delete(waiter);
+      });
+      return { seen, cancel: () => waiter.resolve() };
+    },
     async close() {
+      for (const w of [...waiters]) w.resolve();
       for (const off of offs) off();
       if (client.closed) return;
       await Promise.all([
