@@ -16,7 +16,7 @@
  * @module
  */
 import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
-import type { DriverContext, HypervisorConnection } from "../../core/driver.ts";
+import type { DriverContext, DriverStorage, HypervisorConnection } from "../../core/driver.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
 import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
 import type { Job } from "../../core/job.ts";
@@ -43,6 +43,8 @@ import {
 import { DomainLifecycle } from "./rpc/protocol/events.ts";
 import { CONNECT_GET_CAPABILITIES, CONNECT_GET_TYPE } from "./rpc/protocol/connect.ts";
 import type { RemoteSession } from "./session.ts";
+import { createPoolCollection } from "./storage/pools.ts";
+import { createVolumeLookup } from "./storage/volumes.ts";
 
 /** Default of `shutdown({ timeoutMs })`, as the qemu driver's. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -83,6 +85,8 @@ export class RemoteConnection implements HypervisorConnection {
   readonly #ctx: DriverContext;
   readonly #refs: DomainRefs;
   #events: RemoteEvents | undefined;
+  /** libvirt's pools and volumes serve `conn.pools` and `conn.volumes`. */
+  readonly storage: DriverStorage;
   /** libvirt's domain type for new definitions, asked once. */
   #hypervisor: Promise<"kvm" | "qemu" | "test"> | undefined;
 
@@ -90,6 +94,8 @@ export class RemoteConnection implements HypervisorConnection {
     this.#session = session;
     this.#ctx = ctx;
     this.#refs = new DomainRefs(session.client);
+    const storageCtx = { client: session.client, jobs: ctx.jobs, bus: ctx.bus };
+    this.storage = Object.freeze({ pools: createPoolCollection(storageCtx), volumes: createVolumeLookup(storageCtx) });
   }
 
   /**
