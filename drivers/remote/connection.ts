@@ -218,10 +218,14 @@ export class RemoteConnection implements HypervisorConnection {
   }
 
   async suspendDomain(name: string, options?: SignalOptions): Promise<void> {
+    // libvirt's qemu driver accepts suspend of a paused domain (and resume of a running one) silently;
+    // virtkit's contract says StateError, so the state is checked first.
+    await this.#requireState(name, "suspend", "running", options);
     await this.#withEvent(name, DomainLifecycle.SUSPENDED, () => this.#domainCall(name, "suspend", DOMAIN_SUSPEND, ["paused", "shutoff", "crashed"], options));
   }
 
   async resumeDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#requireState(name, "resume", "paused", options);
     await this.#withEvent(name, DomainLifecycle.RESUMED, () => this.#domainCall(name, "resume", DOMAIN_RESUME, ["running", "shutoff", "crashed"], options));
   }
 
@@ -258,6 +262,13 @@ export class RemoteConnection implements HypervisorConnection {
 
   async #domainCall(name: string, verb: string, procedure: Procedure<{ dom: DomainRefValue }, void>, invalidIn: DomainState[], options?: SignalOptions): Promise<void> {
     await this.#refs.with(name, (dom) => this.#explained(dom, verb, invalidIn, () => this.#client.call(procedure, { dom }, this.#context(name, verb, options))), options);
+  }
+
+  async #requireState(name: string, verb: string, wanted: DomainState, options?: SignalOptions): Promise<void> {
+    const { state } = await this.domainInfo(name, options);
+    if (state !== wanted) {
+      throw new StateError(`Cannot ${verb} domain "${name}": it is ${state === "shutoff" ? "shut off" : state}`, { state, driver: "remote" });
+    }
   }
 
   /** Runs `run`, then waits (bounded) for the lifecycle event it causes, so the event is on the bus when the verb resolves. */

@@ -14,6 +14,7 @@ import type { SignalOptions } from "../../../core/options.ts";
 import type { PoolCollection, PoolConfig, PoolInfo, StoragePool } from "../../../core/storage_pool.ts";
 import { assertName } from "../../../core/validate.ts";
 import { poolFromXml, poolToXml } from "../../../core/xml/mod.ts";
+import { LibvirtErrorCode, libvirtErrorOf } from "../rpc/errors.ts";
 import type { PoolRefValue } from "../rpc/protocol/common.ts";
 import {
   CONNECT_LIST_ALL_STORAGE_POOLS,
@@ -104,7 +105,16 @@ function createPoolHandle(ctx: RemoteStorageContext, pool: PoolRefValue, type: s
     start: (options?: SignalOptions) => client.call(STORAGE_POOL_CREATE, { pool, flags: 0 }, about("start", options)),
     stop: (options?: SignalOptions) => client.call(STORAGE_POOL_DESTROY, { pool }, about("stop", options)),
     refresh: (options?: SignalOptions) => client.call(STORAGE_POOL_REFRESH, { pool, flags: 0 }, about("refresh", options)),
-    delete: (options?: SignalOptions) => client.call(STORAGE_POOL_DELETE, { pool, flags: 0 }, about("delete", options)),
+    async delete(options?: SignalOptions) {
+      try {
+        await client.call(STORAGE_POOL_DELETE, { pool, flags: 0 }, about("delete", options));
+      } catch (error) {
+        // A pool that was never built has nothing to delete (libvirt: SYSTEM_ERROR, ENOENT); virtkit's
+        // backends treat that as done.
+        const details = libvirtErrorOf(error);
+        if (details?.code !== LibvirtErrorCode.SYSTEM_ERROR || !details.message.includes("No such file or directory")) throw error;
+      }
+    },
     undefine: (options?: SignalOptions) => client.call(STORAGE_POOL_UNDEFINE, { pool }, about("undefine", options)),
     volumes: createVolumeCollection(ctx, pool),
   });
