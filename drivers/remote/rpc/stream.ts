@@ -91,6 +91,12 @@ export class RpcStream {
     }, { highWaterMark: highWaterBytes / 2 });
   }
 
+  /** Incoming bytes queued and not yet read: what a reader can take now without waiting for the socket. */
+  get bufferedBytes(): number {
+    const desired = this.#controller.desiredSize;
+    return desired === null ? 0 : Math.max(0, this.#highWaterBytes / 2 - desired);
+  }
+
   /** Resolves when both sides agreed the stream is over; rejects with the peer's error. */
   get finished(): Promise<void> {
     return this.#finished;
@@ -140,7 +146,8 @@ export class RpcStream {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#ended) throw new ConnectError("Cannot write to a stream that has ended", { driver: "remote" });
     for (let at = 0; at < bytes.length; at += STREAM_CHUNK_BYTES) {
-      await this.#wiring.send(MessageStatus.CONTINUE, bytes.slice(at, Math.min(bytes.length, at + STREAM_CHUNK_BYTES)));
+      // A view is enough: the frame encoder copies the bytes into the message.
+      await this.#wiring.send(MessageStatus.CONTINUE, bytes.subarray(at, Math.min(bytes.length, at + STREAM_CHUNK_BYTES)));
       if (this.#failure !== undefined) throw this.#failure;
     }
   }

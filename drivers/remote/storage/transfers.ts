@@ -14,6 +14,7 @@ import { type Deferred, deferred, withStream } from "../../../core/storage/uploa
 import { assertBandwidth, assertBytes, KiB } from "../../../core/units.ts";
 import type { CappedRangeOptions } from "../../../core/volume.ts";
 import type { VolumeRefValue } from "../rpc/protocol/common.ts";
+import { STREAM_CHUNK_BYTES } from "../rpc/packet.ts";
 import { STORAGE_VOL_DOWNLOAD, STORAGE_VOL_GET_INFO, STORAGE_VOL_UPLOAD } from "../rpc/protocol/storage.ts";
 import type { RpcStream } from "../rpc/stream.ts";
 import { callContext, type RemoteStorageContext } from "./context.ts";
@@ -73,19 +74,30 @@ export async function startRemoteDownload(ctx: RemoteStorageContext, vol: Volume
       try {
         const jc = await ready.promise;
         const request = controller.byobRequest!;
-        if (!pending) {
-          const next = reader ? await reader.read() : { done: true as const, value: undefined };
-          if (next.done) return end(request);
-          pending = next.value;
-        }
         const view = request.view!;
-        const n = Math.min(view.byteLength, pending.length, STEP_BYTES);
-        await jc.checkpoint();
-        await jc.limiter.take(n, jc.signal);
-        new Uint8Array(view.buffer, view.byteOffset, n).set(pending.subarray(0, n));
-        pending = n < pending.length ? pending.subarray(n) : undefined;
-        request.respond(n);
-        delivered += n;
+        const target = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+        // Fill the reader's buffer with what has arrived (frames are 128-256 KiB, readers often ask for
+        // more), but wait for the socket only while it is still empty.
+        let filled = 0;
+        while (filled < target.length) {
+          if (!pending) {
+            if (filled > 0 && (stream?.bufferedBytes ?? 0) === 0) break;
+            const next = reader ? await reader.read() : { done: true as const, value: undefined };
+            if (next.done) {
+              if (filled > 0) break;
+              return end(request);
+            }
+            pending = next.value;
+          }
+          const n = Math.min(target.length - filled, pending.length);
+          await jc.checkpoint();
+          await jc.limiter.take(n, jc.signal);
+          target.set(pending.subarray(0, n), filled);
+          pending = n < pending.length ? pending.subarray(n) : undefined;
+          filled += n;
+        }
+        request.respond(filled);
+        delivered += filled;
         jc.progress(delivered);
       } catch (error) {
         finished.reject(error);
@@ -128,8 +140,9 @@ export async function startRemoteUpload(ctx: RemoteStorageContext, vol: VolumeRe
       if (!(chunk instanceof Uint8Array)) fail(new TypeError(`Cannot upload to volume "${vol.name}": chunks must be Uint8Array`));
       if (sent + chunk.byteLength > length) fail(new RangeError(`Cannot upload to volume "${vol.name}": more than the ${length} bytes of range ${offset}+${length} were sent`));
       try {
-        for (let at = 0; at < chunk.byteLength; at += STEP_BYTES) {
-          const piece = chunk.subarray(at, Math.min(chunk.byteLength, at + STEP_BYTES));
+        // One STREAM frame per piece: pieces of libvirt's frame size, not a full frame plus a sliver.
+        for (let at = 0; at < chunk.byteLength; at += STREAM_CHUNK_BYTES) {
+          const piece = chunk.subarray(at, Math.min(chunk.byteLength, at + STREAM_CHUNK_BYTES));
           await jc.checkpoint();
           await jc.limiter.take(piece.byteLength, jc.signal);
           await stream!.write(piece);
