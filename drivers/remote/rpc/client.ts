@@ -27,6 +27,8 @@ export interface RpcClientOptions {
   maxMessageBytes?: number;
   /** Name used in error messages (the URI). */
   peerName?: string;
+  /** Allocates the buffer of a frame that spans several reads (see `FrameDecoder`). */
+  allocateFrame?: (bytes: number) => Uint8Array;
 }
 
 /** Per-call options. */
@@ -94,7 +96,7 @@ export class RpcClient {
   constructor(channel: ByteChannel, options: RpcClientOptions = {}) {
     this.#channel = channel;
     this.#peer = options.peerName ?? "libvirt peer";
-    this.#decoder = new FrameDecoder(options.maxMessageBytes ?? MESSAGE_MAX_BYTES);
+    this.#decoder = new FrameDecoder(options.maxMessageBytes ?? MESSAGE_MAX_BYTES, options.allocateFrame);
     channel.onData((chunk) => this.#onData(chunk));
     channel.onClose((error) => this.#fail(new ConnectError(`Connection to ${this.#peer} closed${error ? `: ${error.message}` : ""}`, { driver: "remote", cause: error })));
     const intervalMs = options.keepaliveIntervalMs ?? 0;

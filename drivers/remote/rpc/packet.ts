@@ -115,12 +115,17 @@ export class FrameDecoder {
   #buffered = 0;
   #need = 4;
   readonly #maxBytes: number;
+  readonly #allocate: (bytes: number) => Uint8Array;
 
   /**
    * @param maxBytes Largest header + payload accepted (default libvirt's 16 MiB).
+   * @param allocate Makes the buffer of a frame that spans several reads; it must be the frame's own
+   *   memory (it may be handed on). Default `new Uint8Array(n)`; a runtime may give one that skips
+   *   zero-filling, since every byte is overwritten.
    */
-  constructor(maxBytes = MESSAGE_MAX_BYTES) {
+  constructor(maxBytes = MESSAGE_MAX_BYTES, allocate: (bytes: number) => Uint8Array = (n) => new Uint8Array(n)) {
     this.#maxBytes = maxBytes;
+    this.#allocate = allocate;
   }
 
   /** Bytes held that do not yet form a whole message. */
@@ -189,7 +194,7 @@ export class FrameDecoder {
       this.#buffered -= n;
       return [frame, false];
     }
-    const out = new Uint8Array(n);
+    const out = this.#allocate(n);
     let at = 0;
     while (at < n) {
       const c = this.#chunks[0]!;
