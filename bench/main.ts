@@ -16,6 +16,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   "qemu-pull": () => import("./qemu_pull.bench.ts"),
   "qemu-block-jobs": () => import("./qemu_block_jobs.bench.ts"),
   "iscsi-clone": () => import("./iscsi_clone.bench.ts"),
+  "remote": () => import("./remote.bench.ts"),
 };
 
 const filter = process.argv[2];

@@ -59,7 +59,7 @@ export async function openConnection(
   const parsed = parseUri(uri);
   let def: HypervisorDriverDefinition;
   try {
-    def = await registry.hypervisorFor(parsed.scheme);
+    def = await registry.hypervisorFor(driverScheme(parsed));
   } catch (error) {
     if (error instanceof NotFoundError || error instanceof TypeError) throw error;
     throw new ConnectError(`Cannot connect to "${uri}": ${messageOf(error)}`, { cause: error });
@@ -120,8 +120,9 @@ export async function openConnection(
           if (state.closed) throw new StateError(`Cannot ${what}: connection "${uri}" is closed`, { state: "closed" });
         },
       }),
-      pools: storage.pools,
-      volumes: storage.volumes,
+      // A driver whose storage lives behind it (remote) serves pools and volumes itself.
+      pools: driverConn.storage?.pools ?? storage.pools,
+      volumes: driverConn.storage?.volumes ?? storage.volumes,
       jobs: publicJobList(jobs),
       events: bus,
       clock,
@@ -142,6 +143,15 @@ export async function openConnection(
     if (error instanceof ConnectError) throw error;
     throw new ConnectError(`Cannot connect to "${uri}": ${messageOf(error)}`, { driver: def.name, cause: error });
   }
+}
+
+/**
+ * The scheme whose driver serves a URI: a transport suffix (`qemu+unix`, `test+tcp`, `qemu+tls`) means
+ * libvirt's remote protocol to a daemon, so the `remote` driver, as in libvirt; `qemu:///session` stays
+ * with the driver of `qemu`.
+ */
+function driverScheme(uri: { scheme: string; transport?: string }): string {
+  return uri.transport === undefined ? uri.scheme : "remote";
 }
 
 /** The user's view of the job manager: listing and look-up, not `create`/`startLocal`. */

@@ -61,6 +61,7 @@ describe("createDefaultRegistry()", () => {
     const registry = createDefaultRegistry();
     expect(registry.list()).toEqual([
       { kind: "hypervisor", name: "qemu", schemes: ["qemu"], loaded: false },
+      { kind: "hypervisor", name: "remote", schemes: ["remote"], loaded: false },
       { kind: "hypervisor", name: "test", schemes: ["test"], loaded: false },
       { kind: "storage", name: "dir", loaded: false },
       { kind: "storage", name: "logical", loaded: false },
@@ -71,6 +72,7 @@ describe("createDefaultRegistry()", () => {
     expect((await registry.storageBackend("memory")).name).toBe("memory");
     expect(registry.list().filter((entry) => entry.loaded).map((entry) => entry.name)).toEqual(["test", "memory"]);
     expect((await registry.hypervisorFor("qemu")).name).toBe("qemu");
+    expect((await registry.hypervisorFor("remote")).name).toBe("remote");
     expect((await registry.storageBackend("dir")).name).toBe("dir");
     expect((await registry.storageBackend("logical")).name).toBe("logical");
     expect((await registry.storageBackend("iscsi")).name).toBe("iscsi");
@@ -124,7 +126,7 @@ describe("connect()", () => {
   it("throws NotFoundError for a scheme no built-in serves", async () => {
     const error = await connect("xen:///system").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
-    expect((error as Error).message).toBe('Cannot find driver "xen": registered schemes are "qemu", "test"');
+    expect((error as Error).message).toBe('Cannot find driver "xen": registered schemes are "qemu", "remote", "test"');
   });
 
   it("uses options.registry instead of the built-ins", async () => {
