@@ -1,0 +1,335 @@
+/**
+ * The client end of libvirt's RPC protocol over one {@linkcode ByteChannel}: CALLs matched to REPLYs by
+ * serial (many in flight at once), event MESSAGEs handed to listeners by procedure, keepalive (PONG to
+ * every PING; PING after `keepaliveIntervalMs` of silence and close after `keepaliveCount` unanswered),
+ * and STREAM frames routed to the {@linkcode RpcStream} their call opened. A protocol violation, a dead
+ * peer or a closed socket rejects every pending call with a `ConnectError`.
+ *
+ * @module
+ */
+import { ConnectError } from "../../../core/errors.ts";
+import type { ByteChannel } from "./channel.ts";
+import { decode } from "./codec.ts";
+import { type ErrorContext, errorFromRemote } from "./errors.ts";
+import { KEEPALIVE_PROGRAM, MESSAGE_MAX_BYTES, MessageStatus, MessageType, type Packet, encodePacket, FrameDecoder, REMOTE_PROGRAM } from "./packet.ts";
+import { type Procedure, remoteError } from "./protocol/common.ts";
+import { KEEPALIVE_PING, KEEPALIVE_PONG } from "./protocol/keepalive.ts";
+import { ProtocolError } from "./protocol_error.ts";
+import { RpcStream } from "./stream.ts";
+
+/** Options of {@linkcode RpcClient}. */
+export interface RpcClientOptions {
+  /** Silence after which the client PINGs (0: never PING, still answer PINGs). Default 0. */
+  keepaliveIntervalMs?: number;
+  /** Unanswered PINGs after which the peer is declared dead. Default 5 (libvirt's). */
+  keepaliveCount?: number;
+  /** Largest incoming message (default 16 MiB, libvirt's limit). */
+  maxMessageBytes?: number;
+  /** Name used in error messages (the URI). */
+  peerName?: string;
+}
+
+/** Per-call options. */
+export interface CallOptions extends ErrorContext {
+  /** Stops waiting (the reply, when it comes, is dropped). */
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  readonly procedure: Procedure<unknown, unknown>;
+  readonly context: ErrorContext;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  /** For calls that open a stream: the stream to route frames to after the reply. */
+  readonly stream?: RpcStream;
+}
+
+/** Receives one event MESSAGE of a procedure, decoded. */
+export type MessageListener<T> = (body: T) => void;
+
+/**
+ * One libvirt RPC connection, client side.
+ *
+ * @example
+ * ```ts
+ * import { RpcClient } from "./client.ts";
+ * import { CONNECT_SUPPORTS_FEATURE } from "./protocol/connect.ts";
+ * import { encodePacket, FrameDecoder } from "./packet.ts";
+ * import { encode } from "./codec.ts";
+ * // A channel whose far end answers every CALL with "1".
+ * let deliver: (b: Uint8Array) => void = () => {};
+ * const decoder = new FrameDecoder();
+ * const client = new RpcClient({
+ *   async write(bytes) {
+ *     for (const { header } of decoder.push(bytes.slice())) {
+ *       queueMicrotask(() => deliver(encodePacket({ ...header, type: 1 }, encode(CONNECT_SUPPORTS_FEATURE.ret, 1))));
+ *     }
+ *   },
+ *   onData(h) { deliver = h; }, onClose() {}, pause() {}, resume() {}, close() {},
+ * });
+ * if ((await client.call(CONNECT_SUPPORTS_FEATURE, 10)) !== 1) throw new Error("unexpected");
+ * client.close();
+ * ```
+ */
+export class RpcClient {
+  readonly #channel: ByteChannel;
+  readonly #decoder: FrameDecoder;
+  readonly #pending = new Map<number, Pending>();
+  /** Serials whose caller stopped waiting: their late replies are dropped, not protocol errors. */
+  readonly #abandoned = new Set<number>();
+  readonly #streams = new Map<number, RpcStream>();
+  readonly #listeners = new Map<number, Set<(payload: Uint8Array) => void>>();
+  readonly #closeListeners = new Set<(error: ConnectError) => void>();
+  readonly #peer: string;
+  #serial = 0;
+  #closed: ConnectError | undefined;
+  #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
+  #lastHeardMs = Date.now();
+  #unansweredPings = 0;
+
+  /**
+   * @param channel The connected pipe.
+   * @param options Keepalive, message limit and name.
+   */
+  constructor(channel: ByteChannel, options: RpcClientOptions = {}) {
+    this.#channel = channel;
+    this.#peer = options.peerName ?? "libvirt peer";
+    this.#decoder = new FrameDecoder(options.maxMessageBytes ?? MESSAGE_MAX_BYTES);
+    channel.onData((chunk) => this.#onData(chunk));
+    channel.onClose((error) => this.#fail(new ConnectError(`Connection to ${this.#peer} closed${error ? `: ${error.message}` : ""}`, { driver: "remote", cause: error })));
+    const intervalMs = options.keepaliveIntervalMs ?? 0;
+    if (intervalMs > 0) this.#startKeepalive(intervalMs, options.keepaliveCount ?? 5);
+  }
+
+  /** Whether the connection has ended. */
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  /** Calls in flight. */
+  get pendingCalls(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Sends a CALL and resolves with its decoded REPLY.
+   *
+   * @param procedure What to call.
+   * @param args Its arguments.
+   * @param options Signal, and the object and operation for error messages.
+   * @returns The reply.
+   * @throws {VirtError} Mapped from the peer's `remote_error` (see `errorFromRemote`).
+   * @throws {ConnectError} When the connection ends or breaks the protocol first.
+   */
+  call<A, R>(procedure: Procedure<A, R>, args: A, options: CallOptions = {}): Promise<R> {
+    return this.#send(procedure, args, options, undefined) as Promise<R>;
+  }
+
+  /**
+   * Sends a CALL that opens a stream (upload, download) and resolves with the stream once the REPLY
+   * arrived. STREAM frames from the peer are routed to it from then on.
+   *
+   * @param procedure The stream-opening call.
+   * @param args Its arguments.
+   * @param options Signal and error context.
+   * @returns The stream.
+   */
+  async openStream<A>(procedure: Procedure<A, void>, args: A, options: CallOptions = {}): Promise<RpcStream> {
+    const serial = this.#serial;
+    const stream = new RpcStream({
+      procedure: procedure.number,
+      serial,
+      send: (status, payload) => this.#write(encodePacket({ program: procedure.program, version: procedure.version, procedure: procedure.number, type: MessageType.STREAM, serial, status }, payload)),
+      pauseChannel: () => this.#channel.pause(),
+      resumeChannel: () => this.#channel.resume(),
+      mapError: (payload) => this.#remoteError(payload, options),
+      done: () => this.#streams.delete(serial),
+    });
+    // Registered before the CALL goes out: data may follow the reply in the same socket read.
+    this.#streams.set(serial, stream);
+    try {
+      await this.#send(procedure, args, options, stream);
+    } catch (error) {
+      this.#streams.delete(serial);
+      throw error;
+    }
+    return stream;
+  }
+
+  /**
+   * Listens to event MESSAGEs of one procedure.
+   *
+   * @param procedure The event's declaration.
+   * @param listener Gets each decoded body.
+   * @returns Unsubscribes.
+   */
+  onMessage<T>(procedure: Procedure<T, unknown>, listener: MessageListener<T>): () => void {
+    const raw = (payload: Uint8Array) => listener(decode(procedure.args, payload, procedure.name));
+    let set = this.#listeners.get(procedure.number);
+    if (!set) this.#listeners.set(procedure.number, (set = new Set()));
+    set.add(raw);
+    return () => set!.delete(raw);
+  }
+
+  /**
+   * Runs `listener` once when the connection ends, with the error pending calls got.
+   *
+   * @param listener Gets the `ConnectError`.
+   * @returns Unsubscribes.
+   */
+  onClose(listener: (error: ConnectError) => void): () => void {
+    if (this.#closed) {
+      listener(this.#closed);
+      return () => {};
+    }
+    this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
+  }
+
+  /** Closes the connection; pending calls are rejected with `ConnectError`. */
+  close(): void {
+    this.#fail(new ConnectError(`Connection to ${this.#peer} was closed`, { driver: "remote" }));
+  }
+
+  #send(procedure: Procedure<unknown, unknown> | Procedure<never, unknown>, args: unknown, options: CallOptions, stream: RpcStream | undefined): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const p = procedure as Procedure<unknown, unknown>;
+    const serial = this.#serial;
+    this.#serial = (this.#serial + 1) >>> 0;
+    const frame = encodePacket({ program: p.program, version: p.version, procedure: p.number, type: MessageType.CALL, serial, status: MessageStatus.OK }, (w) => p.args.encode(w, args));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        if (!this.#pending.delete(serial)) return;
+        this.#abandoned.add(serial);
+        reject(signal!.reason);
+      };
+      const done = () => signal?.removeEventListener("abort", onAbort);
+      this.#pending.set(serial, {
+        procedure: p,
+        context: options,
+        resolve: (v) => (done(), resolve(v)),
+        reject: (e) => (done(), reject(e)),
+        ...(stream ? { stream } : {}),
+      });
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#write(frame).catch(() => {});
+    });
+  }
+
+  #write(frame: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    return this.#channel.write(frame).catch((error: unknown) => {
+      const failure = new ConnectError(`Cannot write to ${this.#peer}: ${(error as Error).message}`, { driver: "remote", cause: error });
+      this.#fail(failure);
+      throw failure;
+    });
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    this.#lastHeardMs = Date.now();
+    this.#unansweredPings = 0;
+    try {
+      for (const packet of this.#decoder.push(chunk)) {
+        this.#dispatch(packet);
+        if (this.#closed) return;
+      }
+    } catch (error) {
+      const failure = error instanceof ConnectError ? error : new ProtocolError(`Bad message from ${this.#peer}: ${(error as Error).message}`, { cause: error });
+      this.#fail(failure);
+    }
+  }
+
+  #dispatch({ header, payload }: Packet): void {
+    if (header.program === KEEPALIVE_PROGRAM) {
+      if (header.type !== MessageType.MESSAGE) throw new ProtocolError(`keepalive message of type ${header.type}`);
+      if (header.procedure === KEEPALIVE_PING.number) {
+        void this.#write(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PONG.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK })).catch(() => {});
+      }
+      return;
+    }
+    if (header.program !== REMOTE_PROGRAM) throw new ProtocolError(`message for unknown program 0x${header.program.toString(16)}`);
+    switch (header.type) {
+      case MessageType.REPLY:
+        return this.#onReply(header.serial, header.procedure, header.status, payload);
+      case MessageType.MESSAGE: {
+        const listeners = this.#listeners.get(header.procedure);
+        if (listeners) for (const listener of [...listeners]) listener(payload);
+        return;
+      }
+      case MessageType.STREAM: {
+        const stream = this.#streams.get(header.serial);
+        if (!stream) {
+          if (this.#abandoned.has(header.serial)) return;
+          throw new ProtocolError(`stream frame for serial ${header.serial}, which opened no stream`);
+        }
+        if (stream.procedure !== header.procedure) throw new ProtocolError(`stream frame for procedure ${header.procedure}, the stream's is ${stream.procedure}`);
+        return stream.receive(header.status, payload);
+      }
+      default:
+        throw new ProtocolError(`unexpected message type ${header.type} from a server`);
+    }
+  }
+
+  #onReply(serial: number, procedure: number, status: number, payload: Uint8Array): void {
+    const call = this.#pending.get(serial);
+    if (!call) {
+      if (this.#abandoned.delete(serial)) return;
+      throw new ProtocolError(`reply with serial ${serial}, for which no call is waiting`);
+    }
+    if (call.procedure.number !== procedure) throw new ProtocolError(`reply to serial ${serial} is for procedure ${procedure}, the call was ${call.procedure.number}`);
+    // Decoded while the call is still pending: a malformed reply fails the connection, and with it this call.
+    if (status === MessageStatus.OK) {
+      const value = decode(call.procedure.ret, payload, `the reply of ${call.procedure.name}`);
+      this.#pending.delete(serial);
+      return call.resolve(value);
+    }
+    if (status === MessageStatus.ERROR) {
+      const error = this.#remoteError(payload, call.context);
+      this.#pending.delete(serial);
+      return call.reject(error);
+    }
+    throw new ProtocolError(`reply to ${call.procedure.name} has status ${status}`);
+  }
+
+  #remoteError(payload: Uint8Array, context: ErrorContext): Error {
+    return errorFromRemote(decode(remoteError, payload, "remote_error"), context);
+  }
+
+  #startKeepalive(intervalMs: number, count: number): void {
+    const tick = () => {
+      if (this.#closed) return;
+      if (Date.now() - this.#lastHeardMs < intervalMs) return;
+      if (this.#unansweredPings >= count) {
+        return this.#fail(new ConnectError(`Connection to ${this.#peer} closed: no answer to ${count} keepalive pings (${count * intervalMs} ms)`, { driver: "remote" }));
+      }
+      this.#unansweredPings++;
+      void this.#write(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PING.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK })).catch(() => {});
+    };
+    this.#keepaliveTimer = setInterval(tick, intervalMs);
+    // A keepalive timer alone must not keep a process alive.
+    (this.#keepaliveTimer as { unref?: () => void }).unref?.();
+  }
+
+  #fail(error: ConnectError): void {
+    if (this.#closed) return;
+    this.#closed = error;
+    if (this.#keepaliveTimer !== undefined) clearInterval(this.#keepaliveTimer);
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const call of pending) call.reject(error);
+    for (const stream of [...this.#streams.values()]) stream.fail(error);
+    this.#streams.clear();
+    this.#channel.close();
+    for (const listener of [...this.#closeListeners]) {
+      try {
+        listener(error);
+      } catch {
+        // a close listener's failure must not stop the others
+      }
+    }
+    this.#closeListeners.clear();
+  }
+}
