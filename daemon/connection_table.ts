@@ -31,6 +31,8 @@ export interface ConnectionTable {
    * @throws {ConnectError} When `uri` is not allowed (libvirtd: "no connection driver available").
    */
   acquire(uri: string): Promise<Connection>;
+  /** The URI a client gets when its CONNECT_OPEN names none: the first allowed one. */
+  readonly defaultUri: string;
   /** The URIs open now. */
   openUris(): string[];
   /** Closes every connection (jobs of in-process drivers end; QEMU processes keep running). */
@@ -90,6 +92,7 @@ export function createConnectionTable(options: ConnectionTableOptions): Connecti
   const opening = new Map<string, Promise<Connection>>();
   let closed = false;
   return {
+    defaultUri: normalizeUri(options.allow[0] ?? "test:///default"),
     acquire(uri) {
       if (closed) return Promise.reject(new Error("The daemon is stopping"));
       let key: string;

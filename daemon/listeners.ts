@@ -17,6 +17,8 @@ export interface AcceptedSocket {
   readonly socket: Socket | TLSSocket;
   /** Who connected, for the log line (`unix`, `127.0.0.1:40312`, plus the certificate subject's CN under TLS). */
   readonly peer: string;
+  /** Whether the transport is secure in libvirt's sense (`virConnectIsSecure`): Unix or TLS, not plain TCP. */
+  readonly secure: boolean;
 }
 
 /** Options of {@linkcode startListener}. */
@@ -62,7 +64,7 @@ export async function startListener(spec: ListenSpec, options: ListenerOptions):
   if (spec.kind === "unix") return await listenUnix(spec.path, options);
   const secure = options.tls !== undefined;
   const server = secure ? await tlsServer(options.tls!, options.onClient) : createServer((socket) => {
-    options.onClient({ socket, peer: `${socket.remoteAddress}:${socket.remotePort}` });
+    options.onClient({ socket, peer: `${socket.remoteAddress}:${socket.remotePort}`, secure: false });
   });
   await listenOn(server, () => server.listen({ host: spec.host, port: spec.port, exclusive: true }));
   const bound = server.address();
@@ -82,7 +84,7 @@ async function tlsServer(files: TlsFiles, onClient: ListenerOptions["onClient"])
   server.on("secureConnection", (socket: TLSSocket) => {
     const subject = socket.getPeerCertificate()?.subject;
     const cn = subject && typeof subject.CN === "string" ? ` CN=${subject.CN}` : "";
-    onClient({ socket, peer: `${socket.remoteAddress}:${socket.remotePort}${cn}` });
+    onClient({ socket, peer: `${socket.remoteAddress}:${socket.remotePort}${cn}`, secure: true });
   });
   // A failed handshake (no or a foreign certificate) only concerns that client.
   server.on("tlsClientError", () => {});
@@ -91,7 +93,7 @@ async function tlsServer(files: TlsFiles, onClient: ListenerOptions["onClient"])
 
 async function listenUnix(path: string, options: ListenerOptions): Promise<Listener> {
   await removeStaleSocket(path);
-  const server = createServer((socket) => options.onClient({ socket, peer: "unix" }));
+  const server = createServer((socket) => options.onClient({ socket, peer: "unix", secure: true }));
   // Create the socket file without group/other bits, so no other user can connect in the window
   // before chmod (libvirtd sets its umask around bind() for the same reason).
   const previous = setUmask(0o177);

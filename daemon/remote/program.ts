@@ -1,0 +1,48 @@
+/**
+ * libvirt's REMOTE program as virtkitd serves it: every served procedure by number, with the read-only
+ * table and the names for errors. A procedure not listed answers VIR_ERR_NO_SUPPORT naming it.
+ *
+ * @module
+ */
+import { REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION } from "../../drivers/remote/rpc/packet.ts";
+import { REMOTE_PROCEDURES } from "../../drivers/remote/rpc/protocol/mod.ts";
+import type { ServedProcedure } from "../dispatch.ts";
+import { procedureName, readOnlyAllows } from "../procedure_access.ts";
+import type { ServedProgram } from "../session.ts";
+import { BLOCK_JOB_PROCEDURES } from "./block_job_procs.ts";
+import { CONNECT_PROCEDURES } from "./connect_procs.ts";
+import { DOMAIN_PROCEDURES } from "./domain_procs.ts";
+import { EVENT_PROCEDURES } from "./event_procs.ts";
+
+/**
+ * Builds the served REMOTE program from groups of procedures.
+ *
+ * @param groups Lists of served procedures; a number served twice is a programming error.
+ * @returns The program.
+ * @throws {Error} When two entries serve the same number.
+ */
+export function remoteProgram(...groups: ReadonlyArray<readonly ServedProcedure[]>): ServedProgram {
+  const procedures = new Map<number, ServedProcedure>();
+  for (const served of groups.flat()) {
+    if (procedures.has(served.proc.number)) throw new Error(`REMOTE procedure ${served.proc.number} is served twice`);
+    procedures.set(served.proc.number, served);
+  }
+  return {
+    program: REMOTE_PROGRAM,
+    version: REMOTE_PROTOCOL_VERSION,
+    procedures,
+    readOnlyAllows,
+    nameOf: (proc) => {
+      const known = REMOTE_PROCEDURES.get(proc);
+      return known ? `REMOTE_PROC_${known.name}` : procedureName(proc);
+    },
+  };
+}
+
+/** Every REMOTE procedure virtkitd serves. */
+export const SERVED_REMOTE_GROUPS: ReadonlyArray<readonly ServedProcedure[]> = [
+  CONNECT_PROCEDURES,
+  DOMAIN_PROCEDURES,
+  BLOCK_JOB_PROCEDURES,
+  EVENT_PROCEDURES,
+];

@@ -1,0 +1,75 @@
+/**
+ * Debian's virsh 9.0 against virtkitd on test:///default: the handshake, listing, info, state, the
+ * lifecycle, block pull with --wait --verbose, blockjob --info/--bandwidth/--abort, and events, checked
+ * as a virsh user reads them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { skipDaemon, startVirtkitd, type VirtkitdProcess, virsh } from "./_support/virtkitd.ts";
+
+describe.skipIf(skipDaemon)("virsh against virtkitd (test:///default)", () => {
+  let daemon: VirtkitdProcess;
+  let uri: string;
+  beforeAll(async () => {
+    daemon = await startVirtkitd();
+    uri = daemon.uri("test:///default");
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  it("lists the seeded domain and shows its info and state", async () => {
+    const list = await virsh(uri, ["list", "--all"]);
+    expect(list.stderr).toBe("");
+    expect(list.stdout).toMatch(/^\s*Id\s+Name\s+State\s*\n-+\n\s*1\s+test\s+running\s*\n/);
+    const info = await virsh(uri, ["dominfo", "test"]);
+    expect(info.code).toBe(0);
+    expect(info.stdout).toMatch(/^Id:\s+1$/m);
+    expect(info.stdout).toMatch(/^Name:\s+test$/m);
+    expect(info.stdout).toMatch(/^UUID:\s+[0-9a-f-]{36}$/m);
+    expect(info.stdout).toMatch(/^State:\s+running$/m);
+    expect(info.stdout).toMatch(/^Persistent:\s+yes$/m);
+    expect((await virsh(uri, ["domstate", "test"])).stdout.trim()).toBe("running");
+    expect((await virsh(uri, ["domid", "test"])).stdout.trim()).toBe("1");
+    const missing = await virsh(uri, ["dominfo", "nosuch"]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/failed to get domain 'nosuch'/);
+  });
+
+  it("suspends, resumes, destroys and starts, each seen by the next command", async () => {
+    expect((await virsh(uri, ["suspend", "test"])).stdout).toMatch(/Domain 'test' suspended/);
+    expect((await virsh(uri, ["domstate", "test"])).stdout.trim()).toBe("paused");
+    expect((await virsh(uri, ["resume", "test"])).stdout).toMatch(/Domain 'test' resumed/);
+    expect((await virsh(uri, ["destroy", "test"])).stdout).toMatch(/Domain 'test' destroyed/);
+    expect((await virsh(uri, ["list", "--all"])).stdout).toMatch(/-\s+test\s+shut off/);
+    expect((await virsh(uri, ["list"])).stdout).not.toMatch(/test/);
+    const again = await virsh(uri, ["destroy", "test"]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/Requested operation is not valid|not running/);
+    expect((await virsh(uri, ["start", "test"])).stdout).toMatch(/Domain 'test' started/);
+    // A restart gets a new id, as with libvirt.
+    expect((await virsh(uri, ["domid", "test"])).stdout.trim()).toBe("2");
+    expect((await virsh(uri, ["shutdown", "test"])).stdout).toMatch(/Domain 'test' is being shutdown/);
+    expect((await virsh(uri, ["domstate", "test"])).stdout.trim()).toBe("shut off");
+    expect((await virsh(uri, ["start", "test"])).code).toBe(0);
+  });
+
+  it("pulls a disk with --wait --verbose to 'Pull complete', and manages a capped job with blockjob", async () => {
+    const capped = await virsh(uri, ["blockpull", "test", "vda", "--bandwidth", "1"]);
+    expect(capped.code).toBe(0);
+    const info = await virsh(uri, ["blockjob", "test", "vda", "--info"]);
+    expect(info.stdout).toMatch(/Bandwidth limit: 1048576 bytes\/s \(1\.000 MiB\/s\)/);
+    expect(info.stderr).toMatch(/Block Pull: \[\s*\d+ %\]/);
+    expect((await virsh(uri, ["blockjob", "test", "vda", "--bandwidth", "3"])).code).toBe(0);
+    expect((await virsh(uri, ["blockjob", "test", "vda", "--info"])).stdout).toMatch(/Bandwidth limit: 3145728 bytes\/s/);
+    const busy = await virsh(uri, ["blockpull", "test", "vda"]);
+    expect(busy.code).not.toBe(0);
+    expect(busy.stderr).toMatch(/job-\d+/);
+    expect((await virsh(uri, ["blockjob", "test", "vda", "--abort"])).code).toBe(0);
+    expect((await virsh(uri, ["blockjob", "test", "vda", "--info"])).stdout).toMatch(/No current block job for vda/);
+    const pull = await virsh(uri, ["blockpull", "test", "vda", "--wait", "--verbose"], 120_000);
+    expect(pull.code).toBe(0);
+    expect(pull.stdout + pull.stderr).toMatch(/Pull complete/);
+    const bad = await virsh(uri, ["blockpull", "test", "vdz"]);
+    expect(bad.stderr).toMatch(/invalid path vdz/);
+  });
+});
