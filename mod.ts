@@ -62,11 +62,33 @@ export type {
   VolumeLocation,
 } from "./core/driver.ts";
 export type { VolumeIO } from "./core/volume_io.ts";
+export {
+  disksFromDomainXml,
+  domainFromXml,
+  domainToXml,
+  MAX_XML_LENGTH,
+  poolFromXml,
+  poolToXml,
+  volumeFromXml,
+  volumeToXml,
+} from "./core/xml/mod.ts";
+export type { DomainXmlOptions, VolumeXmlConfig, XmlParseOptions, XmlWarning } from "./core/xml/mod.ts";
+export { checkDomainConfig, DEFAULT_MACHINE, DomainConfigSchema } from "./core/config/domain_config.ts";
+export { DiskConfigSchema } from "./core/config/disk_config.ts";
+export {
+  checkPoolConfig,
+  DirPoolConfigSchema,
+  IscsiPoolConfigSchema,
+  LogicalPoolConfigSchema,
+  MemoryPoolConfigSchema,
+} from "./core/config/pool_config.ts";
+export { checkVolumeSpec, VolumeCreateSpecSchema } from "./core/config/volume_spec.ts";
 export type { Connection, ConnectOptions } from "./core/connection.ts";
 export type { SignalOptions } from "./core/options.ts";
 export type {
   BackingLayer,
   BlockPullOptions,
+  CheckedDomainConfig,
   DiskConfig,
   DiskInfo,
   Domain,
@@ -78,6 +100,7 @@ export type {
   VolumeRef,
 } from "./core/domain.ts";
 export type {
+  BasePoolConfig,
   DirPoolConfig,
   IscsiPoolConfig,
   LogicalPoolConfig,

@@ -20,35 +20,9 @@ export interface VolumeRef {
   readonly name: string;
 }
 
-/** One disk of a {@linkcode DomainConfig}: a pool volume or a host path. */
-export interface DiskConfig {
-  /** Guest target name (`"vda"`, `"vdb"`, ...). */
-  target: string;
-  /** A volume of a pool; give this or `path`. */
-  volume?: VolumeRef;
-  /** A host path; give this or `volume`. */
-  path?: string;
-  /** Image format; probed when absent. */
-  format?: ImageFormat;
-  /** Guest sees the disk read-only. */
-  readonly?: boolean;
-}
-
-/** What a domain is made of. */
-export interface DomainConfig {
-  /** Unique name: 1 to 64 characters, no `/`, no NUL, not `.` or `..`. */
-  name: string;
-  /** RFC 4122 UUID; generated when absent. */
-  uuid?: string;
-  /** Virtual CPUs (1 or more). */
-  vcpus: number;
-  /** Guest memory in bytes. */
-  memoryBytes: number;
-  /** Machine type (`"q35"`, `"pc"`, `"none"`); the driver's default when absent. */
-  machine?: string;
-  /** Disks, in order. */
-  disks: DiskConfig[];
-}
+export type { DiskConfig } from "./config/disk_config.ts";
+export type { CheckedDomainConfig, DomainConfig } from "./config/domain_config.ts";
+import type { DomainConfig } from "./config/domain_config.ts";
 
 /** A snapshot of a domain's state. */
 export interface DomainInfo {

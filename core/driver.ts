@@ -75,17 +75,8 @@ export interface VolumeLocation {
   readonly volume: VolumeRecord;
 }
 
-/** What `createVolume` receives (already validated). */
-export interface VolumeCreateSpec {
-  /** Volume name. */
-  readonly name: string;
-  /** Virtual size in bytes. */
-  readonly capacityBytes: number;
-  /** Image format. */
-  readonly format: "raw" | "qcow2";
-  /** Backing image, qcow2 only. */
-  readonly backing?: BackingRef;
-}
+export type { VolumeCreateSpec } from "./config/volume_spec.ts";
+import type { VolumeCreateSpec } from "./config/volume_spec.ts";
 
 /** One active pool of a storage backend. Sizes are bytes. */
 export interface StoragePoolBackend {

@@ -6,64 +6,16 @@
 import type { SignalOptions } from "./options.ts";
 import type { VolumeCollection } from "./volume.ts";
 
-/** A directory of image files. */
-export interface DirPoolConfig {
-  /** Pool name. */
-  name: string;
-  /** Pool type. */
-  type: "dir";
-  /** Absolute path of the directory. */
-  path: string;
-}
-
-/** An LVM volume group. */
-export interface LogicalPoolConfig {
-  /** Pool name. */
-  name: string;
-  /** Pool type. */
-  type: "logical";
-  /** Volume group name. */
-  volumeGroup: string;
-  /** Physical devices `build()` puts in the group. */
-  devices?: string[];
-}
-
-/** The LUNs of an iSCSI target. */
-export interface IscsiPoolConfig {
-  /** Pool name. */
-  name: string;
-  /** Pool type. */
-  type: "iscsi";
-  /** Portal host. */
-  host: string;
-  /** Portal port (default 3260). */
-  port?: number;
-  /** Target IQN. */
-  target: string;
-}
-
-/** The `test` driver's in-memory pool. */
-export interface MemoryPoolConfig {
-  /** Pool name. */
-  name: string;
-  /** Pool type. */
-  type: "memory";
-  /** Capacity in bytes (default 100 GiB, like libvirt's test driver). */
-  capacityBytes?: number;
-}
-
-/** A pool backend type a plugin defines: any other `type` with its own fields. */
-export interface OtherPoolConfig {
-  /** Pool name. */
-  name: string;
-  /** Backend name. */
-  type: string & {};
-  /** Backend-specific settings. */
-  [setting: string]: unknown;
-}
-
-/** What a pool is. */
-export type PoolConfig = DirPoolConfig | LogicalPoolConfig | IscsiPoolConfig | MemoryPoolConfig | OtherPoolConfig;
+export type {
+  BasePoolConfig,
+  DirPoolConfig,
+  IscsiPoolConfig,
+  LogicalPoolConfig,
+  MemoryPoolConfig,
+  OtherPoolConfig,
+  PoolConfig,
+} from "./config/pool_config.ts";
+import type { PoolConfig } from "./config/pool_config.ts";
 
 /** Pool states. */
 export type PoolState = "active" | "inactive";

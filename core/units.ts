@@ -86,7 +86,32 @@ const SUFFIXES: Record<string, number> = {
   p: 1024 ** 5,
   pb: 1000 ** 5,
   pib: 1024 ** 5,
+  byte: 1,
+  bytes: 1,
+  e: 1024 ** 6,
+  eb: 1000 ** 6,
+  eib: 1024 ** 6,
 };
+
+/**
+ * The factor of a byte unit, as `parseBytes` and libvirt's `unit` attributes spell them, case-insensitive:
+ * `b`/`byte`/`bytes`, powers of 1024 (`k`, `KiB`, `M`, `MiB`, ... `E`, `EiB`) and of 1000 (`KB`, `MB`, ...
+ * `EB`). The empty unit is 1.
+ *
+ * @param unit The unit.
+ * @returns Bytes per unit, or `undefined` for an unknown unit.
+ * @example
+ * ```ts
+ * import { byteUnitFactor } from "./units.ts";
+ * if (byteUnitFactor("KiB") !== 1024 || byteUnitFactor("MB") !== 1e6 || byteUnitFactor("parsec") !== undefined) {
+ *   throw new Error("unexpected");
+ * }
+ * ```
+ */
+export function byteUnitFactor(unit: string): number | undefined {
+  const key = unit.toLowerCase();
+  return Object.hasOwn(SUFFIXES, key) ? SUFFIXES[key] : undefined;
+}
 
 /**
  * Parses a human byte count the way `qemu-img` and `virsh` read them: `"100M"` and `"100MiB"` are
@@ -107,7 +132,7 @@ export function parseBytes(text: string): number {
   if (typeof text !== "string") throw new TypeError(`Cannot parse bytes: expected a string, got ${typeof text}`);
   const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*$/.exec(text);
   if (!match) throw new TypeError(`Cannot parse bytes: "${text}" is not a byte count like "512", "100M" or "1.5GiB"`);
-  const factor = SUFFIXES[match[2]!.toLowerCase()];
+  const factor = byteUnitFactor(match[2]!);
   if (factor === undefined) {
     throw new TypeError(`Cannot parse bytes: unknown unit "${match[2]}" in "${text}"`);
   }

@@ -32,17 +32,51 @@ export interface NameRules {
 export function assertName(value: unknown, what: string, rules: NameRules = {}): string {
   const maxLength = rules.maxLength ?? 255;
   if (typeof value !== "string") throw new TypeError(`Invalid ${what}: expected a string, got ${typeof value}`);
-  if (value.length === 0) throw new TypeError(`Invalid ${what}: it is empty`);
-  if (value.length > maxLength) {
-    throw new TypeError(`Invalid ${what} "${value.slice(0, 32)}...": longer than ${maxLength} characters`);
+  const problem = nameProblem(value, maxLength);
+  if (problem === undefined) return value;
+  const shown = value.length > maxLength ? ` "${value.slice(0, 32)}..."` : value === "" ? "" : ` ${JSON.stringify(value)}`;
+  throw new TypeError(`Invalid ${what}${shown}: ${problem}`);
+}
+
+/**
+ * What is wrong with an object name, by the rules of {@linkcode assertName} (one set of rules for the
+ * public methods and the config schemas).
+ *
+ * @param value The name.
+ * @param maxLength Longest allowed, in characters.
+ * @returns The broken rule (`"it contains a path separator"`), or undefined for a good name.
+ * @example
+ * ```ts
+ * import { nameProblem } from "./validate.ts";
+ * if (nameProblem("vda", 32) !== undefined || nameProblem("a/b", 32) !== "it contains a path separator") throw new Error("unexpected");
+ * ```
+ */
+export function nameProblem(value: string, maxLength: number): string | undefined {
+  if (value.length === 0) return "it is empty";
+  if (value.length > maxLength) return `it is longer than ${maxLength} characters`;
+  if (value === "." || value === "..") return "it names a directory";
+  if (value.includes("/") || value.includes("\\")) return "it contains a path separator";
+  if (hasControlCharacter(value)) return "it contains a control character";
+  return undefined;
+}
+
+/**
+ * Whether a string holds a control character (U+0000 to U+001F, or U+007F), NUL included.
+ *
+ * @param value The string.
+ * @returns True when it has one.
+ * @example
+ * ```ts
+ * import { hasControlCharacter } from "./validate.ts";
+ * if (!hasControlCharacter("a\u0000b") || hasControlCharacter("/var/lib/images")) throw new Error("unexpected");
+ * ```
+ */
+export function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
   }
-  if (value === "." || value === "..") throw new TypeError(`Invalid ${what} "${value}": it names a directory`);
-  if (/[\/\\]/.test(value)) throw new TypeError(`Invalid ${what} "${value}": it contains a path separator`);
-  // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(value)) {
-    throw new TypeError(`Invalid ${what} ${JSON.stringify(value)}: it contains a control character`);
-  }
-  return value;
+  return false;
 }
 
 /**

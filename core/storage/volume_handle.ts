@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { VolumeRecord } from "../driver.ts";
+import { checkVolumeSpec } from "../config/volume_spec.ts";
+import type { VolumeCreateSpec, VolumeRecord } from "../driver.ts";
 import { ConflictError } from "../errors.ts";
 import { assertBytes } from "../units.ts";
 import { assertName, assertObject } from "../validate.ts";
@@ -181,25 +182,9 @@ async function* mapExtents(
   }
 }
 
-function checkCreate(options: VolumeCreateOptions): { name: string; capacityBytes: number; format: "raw" | "qcow2"; backing?: BackingRef } {
-  const o = assertObject(options, "volume options");
-  const name = assertName(o.name, "volume name");
-  const capacityBytes = assertBytes(o.capacityBytes, "capacityBytes");
-  if (capacityBytes === 0) throw new RangeError(`Invalid capacityBytes for volume "${name}": it must be more than 0`);
-  const format = o.format ?? "raw";
-  if (format !== "raw" && format !== "qcow2") {
-    throw new TypeError(`Invalid format for volume "${name}": expected "raw" or "qcow2", got ${JSON.stringify(format)}`);
-  }
-  if (o.backing === undefined) return { name, capacityBytes, format };
-  if (format !== "qcow2") throw new TypeError(`Invalid backing for volume "${name}": only a qcow2 volume can have one`);
-  const backing = assertObject(o.backing, `backing of volume "${name}"`);
-  if (typeof backing.path !== "string" || backing.path.length === 0) {
-    throw new TypeError(`Invalid backing of volume "${name}": path must be a non-empty string`);
-  }
-  if (typeof backing.format !== "string" || backing.format.length === 0) {
-    throw new TypeError(`Invalid backing of volume "${name}": format must be a non-empty string`);
-  }
-  return { name, capacityBytes, format, backing: { path: backing.path, format: backing.format } };
+function checkCreate(options: VolumeCreateOptions): VolumeCreateSpec {
+  const { signal: _signal, ...spec } = assertObject(options, "volume options") as unknown as VolumeCreateOptions;
+  return checkVolumeSpec(spec);
 }
 
 function envOf(table: PoolTable): VolumeJobEnv {

@@ -164,9 +164,9 @@ describe("DomainCollection", () => {
   it("define() names the domain and the field in the message", async () => {
     const { conn } = await open();
     await expect(conn.domains.define({ ...domainConfig("web2"), vcpus: 0 }))
-      .rejects.toThrow('Invalid vcpus of domain config "web2": 0 is not a whole number from 1 to 4096');
+      .rejects.toThrow('Invalid domain config "web2": vcpus: 0: it is not a whole number from 1 to 4096');
     const twice = { ...domainConfig("web2"), disks: [disk, { ...disk }] };
-    await expect(conn.domains.define(twice)).rejects.toThrow('Invalid domain config "web2": disk target "vda" is used twice');
+    await expect(conn.domains.define(twice)).rejects.toThrow('Invalid domain config "web2": disks[1]: disk target "vda" is used twice');
   });
 });
 

@@ -92,7 +92,7 @@ export class Scratch {
 
 /** A domain QEMU can start without a guest OS (`-machine none`). */
 export function domainConfig(name: string, disks: DomainConfig["disks"] = []): DomainConfig {
-  return { name, vcpus: 1, memoryBytes: 64 * MiB, disks };
+  return { name, vcpus: 1, memoryBytes: 64 * MiB, machine: "none", disks };
 }
 
 /** Runs `qemu-img check` and `qemu-img compare`; returns their exit codes and output. */

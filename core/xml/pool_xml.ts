@@ -1,0 +1,167 @@
+/**
+ * libvirt storage pool XML (formatstorage) to a {@linkcode PoolConfig} and back, for the pool types
+ * virtkit has backends for:
+ *
+ * - `dir`: `<target><path>` is `path`;
+ * - `logical`: `<source><name>` is `volumeGroup`, each `<source><device path>` one of `devices`,
+ *   `<source><format type='lvm2'/>` and `<target><path>/dev/VG</path>` are what libvirt derives;
+ * - `iscsi`: `<source><host name port>` is `host` and `port`, `<source><device path>` the target IQN,
+ *   `<target><path>/dev/disk/by-path</path>` libvirt's default.
+ *
+ * `<uuid>` is kept (`uuid`). `<capacity>`, `<allocation>` and `<available>` are state (read with
+ * `pool.info()`), not definition, and are skipped. Anything else (permissions, CHAP auth, an initiator
+ * IQN, ...) is reported and dropped. Another pool type is an `UnsupportedError`: virtkit cannot serve it.
+ *
+ * @module
+ */
+import { UnsupportedError } from "../errors.ts";
+import { checkPoolConfig, type DirPoolConfig, type IscsiPoolConfig, type LogicalPoolConfig, type PoolConfig } from "../config/pool_config.ts";
+import { ElementReader, settleWarnings, type XmlParseOptions, type XmlWarning } from "./element_reader.ts";
+import { buildXml, parseXmlDocument, type XmlNodeSpec } from "./xml_document.ts";
+
+const WHAT = "pool XML";
+/** The pool types the XML module reads and writes. */
+export const XML_POOL_TYPES: readonly string[] = Object.freeze(["dir", "logical", "iscsi"]);
+
+/**
+ * Writes a pool config as libvirt pool XML that `virsh pool-define` accepts.
+ *
+ * @param config A `dir`, `logical` or `iscsi` pool.
+ * @returns The XML text.
+ * @throws {TypeError} For an invalid config.
+ * @throws {UnsupportedError} For another type (libvirt has no `memory` pool; plugins' types are theirs).
+ * @example
+ * ```ts
+ * import { poolFromXml, poolToXml } from "./pool_xml.ts";
+ * const xml = poolToXml({ name: "images", type: "dir", path: "/var/lib/images" });
+ * const { config } = poolFromXml(xml);
+ * if (config.type !== "dir" || config.path !== "/var/lib/images") throw new Error(xml);
+ * ```
+ */
+export function poolToXml(config: PoolConfig): string {
+  const checked = checkPoolConfig(config);
+  const head: XmlNodeSpec[] = [{ name: "name", text: checked.name }];
+  const uuid = (checked as { uuid?: string }).uuid;
+  if (uuid !== undefined) head.push({ name: "uuid", text: uuid });
+  // OtherPoolConfig's open `type` defeats narrowing by `type`, hence the casts after the check.
+  switch (checked.type) {
+    case "dir": {
+      const c = checked as DirPoolConfig;
+      return buildXml({ name: "pool", attributes: { type: "dir" }, children: [...head, target(c.path)] });
+    }
+    case "logical": {
+      const c = checked as LogicalPoolConfig;
+      return buildXml({
+        name: "pool",
+        attributes: { type: "logical" },
+        children: [...head, {
+          name: "source",
+          children: [
+            ...(c.devices ?? []).map((path) => ({ name: "device", attributes: { path } })),
+            { name: "name", text: c.volumeGroup },
+            { name: "format", attributes: { type: "lvm2" } },
+          ],
+        }, target(`/dev/${c.volumeGroup}`)],
+      });
+    }
+    case "iscsi": {
+      const c = checked as IscsiPoolConfig;
+      return buildXml({
+        name: "pool",
+        attributes: { type: "iscsi" },
+        children: [...head, {
+          name: "source",
+          children: [{ name: "host", attributes: { name: c.host, port: c.port } }, { name: "device", attributes: { path: c.target } }],
+        }, target("/dev/disk/by-path")],
+      });
+    }
+    default:
+      throw new UnsupportedError("poolToXml", {
+        detail: `pool "${checked.name}" is of type "${checked.type}", which libvirt has no pool XML for (virtkit writes ${XML_POOL_TYPES.join(", ")})`,
+      });
+  }
+}
+
+function target(path: string): XmlNodeSpec {
+  return { name: "target", children: [{ name: "path", text: path }] };
+}
+
+/**
+ * Reads libvirt pool XML (`virsh pool-dumpxml`, or a definition) into a checked pool config.
+ *
+ * @param xml The document.
+ * @param options `strict: true` turns every warning into a `TypeError`.
+ * @returns The config and what was dropped.
+ * @throws {TypeError} For malformed XML, missing fields, or (strict) anything not modeled.
+ * @throws {UnsupportedError} For a pool type virtkit has no backend for (`netfs`, `rbd`, ...).
+ * @example
+ * ```ts
+ * import { poolFromXml } from "./pool_xml.ts";
+ * const { config } = poolFromXml(`<pool type='iscsi'><name>san</name><source><host name='10.0.0.5' port='3261'/>
+ *   <device path='iqn.2026-01.org.example:disks'/></source><target><path>/dev/disk/by-path</path></target></pool>`);
+ * if (config.type !== "iscsi" || config.port !== 3261 || config.target !== "iqn.2026-01.org.example:disks") throw new Error("unexpected");
+ * ```
+ */
+export function poolFromXml(xml: string, options?: XmlParseOptions): { config: PoolConfig; warnings: XmlWarning[] } {
+  const warnings: XmlWarning[] = [];
+  const root = new ElementReader(parseXmlDocument(xml, WHAT), "", WHAT, warnings);
+  if (root.element.name !== "pool") throw root.error(`is <${root.element.name}>, expected <pool>`);
+  const type = root.requireAttr("type");
+  if (!XML_POOL_TYPES.includes(type)) {
+    throw new UnsupportedError("poolFromXml", {
+      detail: `pool type "${type}" has no backend in virtkit (it has ${XML_POOL_TYPES.join(", ")})`,
+    });
+  }
+  const name = root.childText("name");
+  if (name === undefined) throw root.error("has no <name>");
+  const uuid = root.childText("uuid");
+  // Sizes are the pool's state (pool.info()), not its definition.
+  root.ignoreChildren(["capacity", "allocation", "available"], "state");
+  const source = root.child("source");
+  const targetPath = readTarget(root);
+  let config: Record<string, unknown>;
+  if (type === "dir") {
+    if (targetPath === undefined) throw root.error("(dir) has no <target><path>");
+    config = { path: targetPath };
+    source?.finish();
+  } else if (type === "logical") {
+    const volumeGroup = source?.childText("name") ?? name;
+    const devices = (source?.children("device") ?? []).map((device) => {
+      const path = device.requireAttr("path");
+      device.finish();
+      return path;
+    });
+    const format = source?.child("format");
+    if (format !== undefined && format.attr("type") !== "lvm2") format.warn(format.path, `format "${format.attr("type")}" is not modeled (LVM2 only); dropped`);
+    format?.finish();
+    source?.finish();
+    if (targetPath !== undefined && targetPath !== `/dev/${volumeGroup}`) root.warn("target/path", `"${targetPath}" is not modeled: LVs are at /dev/${volumeGroup}; dropped`);
+    config = { volumeGroup, ...(devices.length > 0 ? { devices } : {}) };
+  } else {
+    if (source === undefined) throw root.error("(iscsi) has no <source>");
+    const host = source.child("host");
+    if (host === undefined) throw source.error("has no <host name=...>");
+    const hostName = host.requireAttr("name");
+    const port = host.attr("port");
+    host.finish();
+    const device = source.child("device");
+    if (device === undefined) throw source.error("has no <device path=IQN>");
+    const iqn = device.requireAttr("path");
+    device.finish();
+    source.finish();
+    if (port !== undefined && !(port !== "" && [...port].every((ch) => ch >= "0" && ch <= "9"))) throw root.error(`has port ${JSON.stringify(port)}, expected a number`, "source/host@port");
+    if (targetPath !== undefined && targetPath !== "/dev/disk/by-path") root.warn("target/path", `"${targetPath}" is not modeled (virtkit's initiator makes no device nodes); dropped`);
+    config = { host: hostName, ...(port === undefined ? {} : { port: Number(port) }), target: iqn };
+  }
+  root.finish();
+  const checked = checkPoolConfig({ name, type, ...(uuid === undefined ? {} : { uuid }), ...config } as PoolConfig);
+  return { config: checked, warnings: settleWarnings(warnings, WHAT, options) };
+}
+
+function readTarget(root: ElementReader): string | undefined {
+  const target = root.child("target");
+  if (target === undefined) return undefined;
+  const path = target.childText("path");
+  target.finish();
+  return path;
+}
