@@ -31,6 +31,10 @@ export interface SessionState {
   keepalive: boolean;
   /** Runs when the client goes (event callbacks, streams and subscriptions clean up here). */
   readonly cleanups: Set<() => void>;
+  /** Stops reading the client's socket (a stream's sink is full); pair with `releaseInput`. */
+  holdInput(): void;
+  /** Undoes one `holdInput`. */
+  releaseInput(): void;
   /** Streams opened by calls, by the serial of the call. */
   readonly streams: Map<number, StreamEndpoint>;
 }

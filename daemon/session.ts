@@ -65,11 +65,27 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
       keepalive: false,
       cleanups: new Set(),
       streams: new Map(),
+      holdInput: () => {
+        inputHolds++;
+        updateInput();
+      },
+      releaseInput: () => {
+        inputHolds--;
+        updateInput();
+      },
     };
     const decoder = new FrameDecoder();
     const inFlight = new Set<Promise<void>>();
     let draining = false;
     let paused = false;
+    let inputHolds = 0;
+    // Stop reading the socket while the client has too many calls in flight or a stream's sink is full.
+    const updateInput = () => {
+      const hold = inFlight.size >= maxInFlight || inputHolds > 0;
+      if (hold && !paused) socket.pause();
+      else if (!hold && paused) socket.resume();
+      paused = hold;
+    };
     let why = "closed by client";
     let resolveClosed!: (why: string) => void;
     const closed = new Promise<string>((resolve) => (resolveClosed = resolve));
@@ -129,16 +145,10 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
       }
       const task = dispatch(packet, program).catch((error) => replyError(header, error));
       inFlight.add(task);
-      if (inFlight.size >= maxInFlight && !paused) {
-        paused = true;
-        socket.pause();
-      }
+      updateInput();
       void task.finally(() => {
         inFlight.delete(task);
-        if (paused && inFlight.size < maxInFlight) {
-          paused = false;
-          socket.resume();
-        }
+        updateInput();
       });
     };
 

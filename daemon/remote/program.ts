@@ -12,7 +12,11 @@ import type { ServedProgram } from "../session.ts";
 import { BLOCK_JOB_PROCEDURES } from "./block_job_procs.ts";
 import { CONNECT_PROCEDURES } from "./connect_procs.ts";
 import { DOMAIN_PROCEDURES } from "./domain_procs.ts";
+import { DOMAIN_XML_PROCEDURES } from "./domain_xml_procs.ts";
 import { EVENT_PROCEDURES } from "./event_procs.ts";
+import { POOL_PROCEDURES } from "./pool_procs.ts";
+import { STREAM_PROCEDURES } from "./stream_procs.ts";
+import { VOLUME_PROCEDURES } from "./volume_procs.ts";
 
 /**
  * Builds the served REMOTE program from groups of procedures.
@@ -43,6 +47,10 @@ export function remoteProgram(...groups: ReadonlyArray<readonly ServedProcedure[
 export const SERVED_REMOTE_GROUPS: ReadonlyArray<readonly ServedProcedure[]> = [
   CONNECT_PROCEDURES,
   DOMAIN_PROCEDURES,
+  DOMAIN_XML_PROCEDURES,
   BLOCK_JOB_PROCEDURES,
   EVENT_PROCEDURES,
+  POOL_PROCEDURES,
+  VOLUME_PROCEDURES,
+  STREAM_PROCEDURES,
 ];

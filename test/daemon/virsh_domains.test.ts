@@ -3,6 +3,8 @@
  * lifecycle, block pull with --wait --verbose, blockjob --info/--bandwidth/--abort, and events, checked
  * as a virsh user reads them.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { skipDaemon, startVirtkitd, type VirtkitdProcess, virsh } from "./_support/virtkitd.ts";
 
@@ -33,6 +35,26 @@ describe.skipIf(skipDaemon)("virsh against virtkitd (test:///default)", () => {
     const missing = await virsh(uri, ["dominfo", "nosuch"]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/failed to get domain 'nosuch'/);
+  });
+
+  it("dumps the XML, lists the disks from it, and defines and undefines a domain from XML", async () => {
+    const xml = await virsh(uri, ["dumpxml", "test"]);
+    expect(xml.stdout).toMatch(/<domain type=["']test["']>/);
+    expect(xml.stdout).toMatch(/<name>test<\/name>/);
+    expect(xml.stdout).toMatch(/<target dev=["']vda["']/);
+    const disks = await virsh(uri, ["domblklist", "test"]);
+    expect(disks.stdout).toMatch(/^\s*Target\s+Source\s*\n-+\n\s*vda\s+test\.qcow2\s*$/m);
+    const file = join(daemon.dir, "copy.xml");
+    writeFileSync(file, xml.stdout.replace("<name>test</name>", "<name>copy</name>").replace(/<uuid>.*<\/uuid>/, ""));
+    expect((await virsh(uri, ["define", file])).stdout).toMatch(/Domain 'copy' defined from/);
+    expect((await virsh(uri, ["list", "--all"])).stdout).toMatch(/-\s+copy\s+shut off/);
+    expect((await virsh(uri, ["dumpxml", "copy"])).stdout).toMatch(/<source pool=["']default-pool["'] volume=["']test\.qcow2["']/);
+    expect((await virsh(uri, ["undefine", "copy"])).stdout).toMatch(/Domain 'copy' has been undefined/);
+    expect((await virsh(uri, ["list", "--all"])).stdout).not.toMatch(/copy/);
+    writeFileSync(file, "<domain><name>broken");
+    const bad = await virsh(uri, ["define", file]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/XML/);
   });
 
   it("suspends, resumes, destroys and starts, each seen by the next command", async () => {
