@@ -108,18 +108,18 @@ const BY_NUMBER: ReadonlyMap<number, { readonly name: string; readonly access: P
 );
 
 /**
- * Whether a read-only client may call a REMOTE procedure. Unknown procedures are not allowed.
+ * A procedure's access class.
  *
  * @param proc The procedure number.
- * @returns True when the procedure changes nothing.
+ * @returns `read`, `write`, or undefined for a procedure the table does not list.
  * @example
  * ```ts
- * import { readOnlyAllows } from "./procedure_access.ts";
- * if (!readOnlyAllows(273) || readOnlyAllows(9) || readOnlyAllows(99999)) throw new Error("unexpected");
+ * import { accessOf } from "./procedure_access.ts";
+ * if (accessOf(23) !== "read" || accessOf(12) !== "write" || accessOf(99999) !== undefined) throw new Error("unexpected");
  * ```
  */
-export function readOnlyAllows(proc: number): boolean {
-  return BY_NUMBER.get(proc)?.access === "read";
+export function accessOf(proc: number): ProcedureAccess | undefined {
+  return BY_NUMBER.get(proc)?.access;
 }
 
 /**

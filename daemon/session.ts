@@ -22,8 +22,8 @@ export interface ServedProgram {
   readonly version: number;
   /** Procedures by number. */
   readonly procedures: ReadonlyMap<number, ServedProcedure>;
-  /** Whether a read-only client may call a procedure. */
-  readonly readOnlyAllows: (proc: number) => boolean;
+  /** A procedure's access class: `read`, `write`, or undefined when the table does not know it. */
+  readonly accessOf: (proc: number) => "read" | "write" | undefined;
   /** A procedure's name for error messages. */
   readonly nameOf: (proc: number) => string;
 }
@@ -40,6 +40,10 @@ export interface SessionOptions {
 
 const { INTERNAL_ERROR: VIR_ERR_INTERNAL_ERROR, NO_SUPPORT: VIR_ERR_NO_SUPPORT, OPERATION_DENIED: VIR_ERR_OPERATION_DENIED, RPC: VIR_ERR_RPC } =
   LibvirtErrorCode;
+
+function denied(name: string): RpcFault {
+  return new RpcFault(VIR_ERR_OPERATION_DENIED, `operation forbidden: read only access prevents ${name}`);
+}
 
 /**
  * Makes the session factory the daemon calls for each client.
@@ -105,14 +109,16 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
 
     const dispatch = async (packet: Packet, program: ServedProgram) => {
       const { header } = packet;
+      const access = program.accessOf(header.procedure);
+      // Read-only first, as libvirt's public API checks it before any driver is asked.
+      if (state.readOnly && access === "write") throw denied(program.nameOf(header.procedure));
       const served = program.procedures.get(header.procedure);
       if (!served) {
         throw new RpcFault(VIR_ERR_NO_SUPPORT, `this function is not supported by the connection driver: ${program.nameOf(header.procedure)}`);
       }
       if (!state.open && !served.beforeOpen) throw new RpcFault(VIR_ERR_INTERNAL_ERROR, "connection not open");
-      if (state.readOnly && !program.readOnlyAllows(header.procedure)) {
-        throw new RpcFault(VIR_ERR_OPERATION_DENIED, `operation forbidden: read only access prevents ${served.proc.name}`);
-      }
+      // A served procedure the table does not classify is refused too: the table is an allowlist.
+      if (state.readOnly && access !== "read") throw denied(program.nameOf(header.procedure));
       let args: unknown;
       try {
         const reader = new XdrReader(packet.payload);

@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { hostname } from "node:os";
+import { cpus, hostname, totalmem } from "node:os";
+import process from "node:process";
+import { NODE_GET_INFO } from "../../drivers/remote/rpc/protocol/host_queries.ts";
 import { LibvirtErrorCode } from "../../drivers/remote/rpc/errors.ts";
 import {
   AUTH_LIST,
@@ -88,4 +90,18 @@ export const CONNECT_PROCEDURES: readonly ServedProcedure[] = [
   serve(CONNECT_GET_VERSION, () => 1_000),
   serve(CONNECT_GET_LIB_VERSION, () => SPOKEN_LIBVIRT_VERSION),
   serve(CONNECT_GET_HOSTNAME, () => hostname()),
+  // `virsh nodeinfo`: this host as one NUMA node and one socket, each CPU a core.
+  serve(NODE_GET_INFO, () => {
+    const list = cpus();
+    return {
+      model: process.arch === "x64" ? "x86_64" : process.arch,
+      memory: Math.floor(totalmem() / 1024),
+      cpus: list.length,
+      mhz: list[0]?.speed ?? 0,
+      nodes: 1,
+      sockets: 1,
+      cores: list.length,
+      threads: 1,
+    };
+  }),
 ];

@@ -7,7 +7,7 @@
 import { REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION } from "../../drivers/remote/rpc/packet.ts";
 import { REMOTE_PROCEDURES } from "../../drivers/remote/rpc/protocol/mod.ts";
 import type { ServedProcedure } from "../dispatch.ts";
-import { procedureName, readOnlyAllows } from "../procedure_access.ts";
+import { accessOf, procedureName } from "../procedure_access.ts";
 import type { ServedProgram } from "../session.ts";
 import { BLOCK_JOB_PROCEDURES } from "./block_job_procs.ts";
 import { CONNECT_PROCEDURES } from "./connect_procs.ts";
@@ -35,7 +35,7 @@ export function remoteProgram(...groups: ReadonlyArray<readonly ServedProcedure[
     program: REMOTE_PROGRAM,
     version: REMOTE_PROTOCOL_VERSION,
     procedures,
-    readOnlyAllows,
+    accessOf,
     nameOf: (proc) => {
       const known = REMOTE_PROCEDURES.get(proc);
       return known ? `REMOTE_PROC_${known.name}` : procedureName(proc);
