@@ -76,12 +76,17 @@ export async function startListener(spec: ListenSpec, options: ListenerOptions):
   };
 }
 
+const TLS_CONFIRMATION = Uint8Array.of(1);
+
 async function tlsServer(files: TlsFiles, onClient: ListenerOptions["onClient"]): Promise<Server> {
   const [cert, key, ca] = await Promise.all([files.certFile, files.keyFile, files.caFile].map((f) => readFile(f)));
   // requestCert + rejectUnauthorized: the handshake fails unless the client shows a certificate the CA
   // signed, as libvirtd's tls_no_verify_certificate=0 default does.
   const server = createTlsServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" });
   server.on("secureConnection", (socket: TLSSocket) => {
+    // libvirt's x509 handshake ends with one confirmation byte from the server once it accepted the
+    // client's certificate; libvirt clients wait for it ("Unable to read TLS confirmation").
+    socket.write(TLS_CONFIRMATION);
     const subject = socket.getPeerCertificate()?.subject;
     const cn = subject && typeof subject.CN === "string" ? ` CN=${subject.CN}` : "";
     onClient({ socket, peer: `${socket.remoteAddress}:${socket.remotePort}${cn}`, secure: true });
