@@ -14,6 +14,7 @@ import { startDaemon } from "../daemon/daemon.ts";
 import { DAEMON_USAGE, parseDaemonArgs } from "../daemon/options.ts";
 import { remoteProgram, SERVED_REMOTE_GROUPS } from "../daemon/remote/program.ts";
 import { createSessionFactory } from "../daemon/session.ts";
+import { VIRTKIT_SERVED_PROGRAM } from "../daemon/virtkit_program.ts";
 
 async function main(argv: readonly string[]): Promise<number> {
   const options = parseDaemonArgs(argv);
@@ -25,7 +26,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const daemon = await startDaemon(options, {
     open: connect,
     log,
-    createSession: createSessionFactory({ programs: [remoteProgram(...SERVED_REMOTE_GROUPS)] }),
+    createSession: createSessionFactory({ programs: [remoteProgram(...SERVED_REMOTE_GROUPS), VIRTKIT_SERVED_PROGRAM] }),
   });
   console.log(`virtkitd: ready on ${daemon.addresses.join(" ")}`);
   const stopped = new Promise<string>((resolve) => {

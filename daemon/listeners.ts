@@ -81,8 +81,10 @@ const TLS_CONFIRMATION = Uint8Array.of(1);
 async function tlsServer(files: TlsFiles, onClient: ListenerOptions["onClient"]): Promise<Server> {
   const [cert, key, ca] = await Promise.all([files.certFile, files.keyFile, files.caFile].map((f) => readFile(f)));
   // requestCert + rejectUnauthorized: the handshake fails unless the client shows a certificate the CA
-  // signed, as libvirtd's tls_no_verify_certificate=0 default does.
-  const server = createTlsServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" });
+  // signed, as libvirtd's tls_no_verify_certificate=0 default does. TLS 1.2 only: libvirt 9.0's client
+  // reads the confirmation byte as soon as its socket is readable, and a TLS 1.3 session ticket sent
+  // after the handshake makes that read fail with EAGAIN (seen with Deno's TLS stack).
+  const server = createTlsServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2", maxVersion: "TLSv1.2" });
   server.on("secureConnection", (socket: TLSSocket) => {
     // libvirt's x509 handshake ends with one confirmation byte from the server once it accepted the
     // client's certificate; libvirt clients wait for it ("Unable to read TLS confirmation").
