@@ -14,6 +14,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   "dir-clone": () => import("./dir_clone.bench.ts"),
   "image-engine": () => import("./image_engine.bench.ts"),
   "qemu-pull": () => import("./qemu_pull.bench.ts"),
+  "remote": () => import("./remote.bench.ts"),
 };
 
 const filter = process.argv[2];

@@ -58,7 +58,7 @@ export async function openConnection(
   const parsed = parseUri(uri);
   let def: HypervisorDriverDefinition;
   try {
-    def = await registry.hypervisorFor(parsed.scheme);
+    def = await registry.hypervisorFor(driverScheme(parsed));
   } catch (error) {
     if (error instanceof NotFoundError || error instanceof TypeError) throw error;
     throw new ConnectError(`Cannot connect to "${uri}": ${messageOf(error)}`, { cause: error });
@@ -139,6 +139,15 @@ export async function openConnection(
     if (error instanceof ConnectError) throw error;
     throw new ConnectError(`Cannot connect to "${uri}": ${messageOf(error)}`, { driver: def.name, cause: error });
   }
+}
+
+/**
+ * The scheme whose driver serves a URI: a transport suffix (`qemu+unix`, `test+tcp`, `qemu+tls`) means
+ * libvirt's remote protocol to a daemon, so the `remote` driver, as in libvirt; `qemu:///session` stays
+ * with the driver of `qemu`.
+ */
+function driverScheme(uri: { scheme: string; transport?: string }): string {
+  return uri.transport === undefined ? uri.scheme : "remote";
 }
 
 /** The user's view of the job manager: listing and look-up, not `create`/`startLocal`. */

@@ -31,6 +31,13 @@ const BUILTINS: readonly LazyDriver[] = Object.freeze([
     schemes: ["qemu"],
     load: () => import("./qemu/mod.ts").then((m) => m.qemuDriver),
   },
+  {
+    // libvirt's remote protocol: core sends every URI with a transport (`qemu+unix`, `test+tcp`) here.
+    kind: "hypervisor",
+    name: "remote",
+    schemes: ["remote"],
+    load: () => import("./remote/mod.ts").then((m) => m.remoteDriver),
+  },
 
   // Storage backends, by pool type.
   {

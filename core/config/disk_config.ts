@@ -18,7 +18,8 @@ const FORMAT = /^[a-z0-9][a-z0-9_-]{0,31}$/;
  * - `target` (required): the guest target, `vda`, `vdb`, ... (`vdX` is virtio on the `qemu` driver);
  * - `volume` `{ pool, name }` or `path` (exactly one): what backs it;
  * - `format`: the image format; no default (the driver probes the image, as `qemu-img info` does);
- * - `readonly`: the guest sees the disk read-only; default false.
+ * - `readonly`: the guest sees the disk read-only; default false, and a checked config leaves a `false`
+ *   out (one spelling per meaning, as in libvirt's XML, where only `<readonly/>` exists).
  *
  * @example
  * ```ts
@@ -37,6 +38,7 @@ export const DiskConfigSchema = v.pipe(
     readonly: v.optional(v.boolean()),
   }),
   v.check((disk) => (disk.volume === undefined) !== (disk.path === undefined), "a disk needs exactly one of volume and path"),
+  v.transform(({ readonly, ...disk }) => (readonly === true ? { ...disk, readonly } : disk)),
 );
 
 /** One disk of a {@linkcode DomainConfig}: a pool volume or a host path (what users write). */

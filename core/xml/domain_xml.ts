@@ -110,7 +110,7 @@ export function domainFromXml(xml: string, options?: XmlParseOptions): { config:
   const machine = readOs(root);
   readDefaults(root);
   const disks = (root.child("devices") ? readDevices(root.child("devices")!) : []);
-  const uuid = root.childText("uuid");
+  const uuid = root.childText("uuid")?.trim();
   root.finish();
   const config = checkDomainConfig({
     name,
@@ -149,7 +149,7 @@ const DEFAULT_TEXT: Record<string, string> = { on_poweroff: "destroy", on_reboot
 
 function readDefaults(root: ElementReader): void {
   for (const [name, value] of Object.entries(DEFAULT_TEXT)) {
-    const text = root.childText(name);
+    const text = root.childText(name)?.trim();
     if (text !== undefined && text !== value) root.warn(name, `"${text}" is not modeled (virtkit does "${value}"); dropped`);
   }
   const clock = root.child("clock");

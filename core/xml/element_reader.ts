@@ -63,7 +63,7 @@ export class ElementReader {
   /** An attribute that must be there and not be empty. */
   requireAttr(name: string): string {
     const value = this.attr(name);
-    if (value === undefined || value.trim() === "") throw this.error(`needs a non-empty ${name} attribute`);
+    if (value === undefined || value === "") throw this.error(`needs a non-empty ${name} attribute`);
     return value;
   }
 
@@ -94,12 +94,15 @@ export class ElementReader {
     return all[0];
   }
 
-  /** The child's trimmed text, or undefined when it is absent. */
+  /**
+   * The child's text as written (not trimmed: a name or path keeps its spaces), or undefined when it is
+   * absent.
+   */
   childText(name: string): string | undefined {
     const child = this.child(name);
     if (child === undefined) return undefined;
     child.finish();
-    return child.text();
+    return child.element.text;
   }
 
   /** Marks children as understood without reading them (`why` says, in the code, why dropping is right). */
@@ -136,11 +139,13 @@ export class ElementReader {
    */
   integer(rule = "a whole number"): number {
     const digits = this.text();
-    if (digits === "" || digits.length > 15 || ![...digits].every((c) => c >= "0" && c <= "9")) {
+    if (digits === "" || digits.length > 20 || ![...digits].every((c) => c >= "0" && c <= "9")) {
       throw this.error(`is ${JSON.stringify(digits.slice(0, 32))}, expected ${rule}`);
     }
     this.finish();
-    return Number(digits);
+    const value = Number(digits);
+    if (!Number.isSafeInteger(value)) throw new RangeError(`Invalid ${this.#what}: ${this.path} is ${digits}, above ${Number.MAX_SAFE_INTEGER}`);
+    return value;
   }
 
   /** Reports every child and attribute not read (nor ignored) as a warning. */

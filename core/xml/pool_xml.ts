@@ -114,7 +114,7 @@ export function poolFromXml(xml: string, options?: XmlParseOptions): { config: P
   }
   const name = root.childText("name");
   if (name === undefined) throw root.error("has no <name>");
-  const uuid = root.childText("uuid");
+  const uuid = root.childText("uuid")?.trim();
   // Sizes are the pool's state (pool.info()), not its definition.
   root.ignoreChildren(["capacity", "allocation", "available"], "state");
   const source = root.child("source");

@@ -100,7 +100,7 @@ export const DOMAIN_PROCEDURES: readonly ServedProcedure[] = [
     const { info } = await domainOf(ctx, dom);
     const memoryKiB = Math.ceil(info.memoryBytes / KiB);
     // cpuTime: virtkit does not account guest CPU time; 0 is what an idle new guest reports.
-    return { state: domainStateCode(info.state).state, maxMem: memoryKiB, memory: memoryKiB, nrVirtCpu: info.vcpus, cpuTime: 0 };
+    return { state: domainStateCode(info.state).state, maxMem: memoryKiB, memory: memoryKiB, nrVirtCpu: info.vcpus, cpuTime: 0n };
   }),
   serve(DOMAIN_GET_OS_TYPE, async (ctx, { dom }) => {
     await domainOf(ctx, dom);

@@ -98,7 +98,7 @@ export class RpcClient {
     channel.onData((chunk) => this.#onData(chunk));
     channel.onClose((error) => this.#fail(new ConnectError(`Connection to ${this.#peer} closed${error ? `: ${error.message}` : ""}`, { driver: "remote", cause: error })));
     const intervalMs = options.keepaliveIntervalMs ?? 0;
-    if (intervalMs > 0) this.#startKeepalive(intervalMs, options.keepaliveCount ?? 5);
+    if (intervalMs > 0) this.startKeepalive(intervalMs, options.keepaliveCount ?? 5);
   }
 
   /** Whether the connection has ended. */
@@ -298,7 +298,16 @@ export class RpcClient {
     return errorFromRemote(decode(remoteError, payload, "remote_error"), context);
   }
 
-  #startKeepalive(intervalMs: number, count: number): void {
+  /**
+   * Starts sending PINGs after `intervalMs` of silence, and closes the connection after `count` of them
+   * went unanswered (libvirt's scheme; a client does this once the peer said it supports keepalive).
+   *
+   * @param intervalMs Silence before a PING.
+   * @param count Unanswered PINGs that mean the peer is dead.
+   */
+  startKeepalive(intervalMs: number, count: number): void {
+    if (!(intervalMs > 0) || !Number.isInteger(count) || count < 1) throw new RangeError(`Invalid keepalive: interval ${intervalMs} ms, count ${count}`);
+    if (this.#keepaliveTimer !== undefined) clearInterval(this.#keepaliveTimer);
     const tick = () => {
       if (this.#closed) return;
       if (Date.now() - this.#lastHeardMs < intervalMs) return;

@@ -38,6 +38,8 @@ export const uint: Codec<number> = { encode: (w, v) => w.uint(v), decode: (r) =>
 export const hyper: Codec<number> = { encode: (w, v) => w.hyper(v), decode: (r) => r.hyper() };
 /** XDR `unsigned hyper`. */
 export const uhyper: Codec<number> = { encode: (w, v) => w.uhyper(v), decode: (r) => r.uhyper() };
+/** XDR `unsigned hyper` as a bigint, for values that may exceed 2^53 (CPU time in ns). */
+export const uhyperBig: Codec<bigint> = { encode: (w, v) => w.uhyperBig(v), decode: (r) => r.uhyperBig() };
 /** XDR `double`. */
 export const double: Codec<number> = { encode: (w, v) => w.double(v), decode: (r) => r.double() };
 /** An `int` that must be 0 or 1. */

@@ -104,6 +104,14 @@ export class XdrWriter {
     this.#pos += 8;
   }
 
+  /** An unsigned 64-bit integer of any size. */
+  uhyperBig(value: bigint): void {
+    if (typeof value !== "bigint" || value < 0n || value > 0xffffffffffffffffn) throw new RangeError(`XDR unsigned hyper out of range: ${value}`);
+    this.#room(8);
+    this.#view.setBigUint64(this.#pos, value);
+    this.#pos += 8;
+  }
+
   /** A double-precision float. */
   double(value: number): void {
     this.#room(8);
@@ -243,6 +251,14 @@ export class XdrReader {
     this.#pos += 8;
     if (hi > 0x1fffff) throw new XdrError(`unsigned hyper at offset ${this.#pos - 8} is beyond the safe integer range`);
     return hi * 0x100000000 + lo;
+  }
+
+  /** An unsigned 64-bit integer of any size (CPU time in ns outgrows the safe integers after 104 days). */
+  uhyperBig(): bigint {
+    this.#need(8, "unsigned hyper");
+    const v = this.#view.getBigUint64(this.#pos);
+    this.#pos += 8;
+    return v;
   }
 
   /** A double-precision float. */

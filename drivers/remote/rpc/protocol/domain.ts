@@ -6,14 +6,14 @@
  * ```ts
  * import { DOMAIN_GET_INFO } from "./domain.ts";
  * import { encode, decode } from "../codec.ts";
- * const info = { state: 1, maxMem: 8388608, memory: 2097152, nrVirtCpu: 2, cpuTime: 1 };
+ * const info = { state: 1, maxMem: 8388608, memory: 2097152, nrVirtCpu: 2, cpuTime: 2n ** 60n };
  * const back = decode(DOMAIN_GET_INFO.ret, encode(DOMAIN_GET_INFO.ret, info));
- * if (back.nrVirtCpu !== 2 || back.maxMem !== 8388608) throw new Error("unexpected");
+ * if (back.nrVirtCpu !== 2 || back.maxMem !== 8388608 || back.cpuTime !== 2n ** 60n) throw new Error("unexpected");
  * ```
  *
  * @module
  */
-import { array, int, small, struct, uhyper, uint, voidCodec } from "../codec.ts";
+import { array, int, small, struct, uhyper, uhyperBig, uint, voidCodec } from "../codec.ts";
 import { domainRef, nonnullString, procedure, remoteString, typedParams, uuid } from "./common.ts";
 
 /** `virDomainState`. */
@@ -46,13 +46,13 @@ export const DOMAIN_DESTROY = procedure(12, "DOMAIN_DESTROY", dom, voidCodec);
 export const DOMAIN_GET_XML_DESC = procedure(14, "DOMAIN_GET_XML_DESC", domFlags, nonnullString);
 /** 15: dom -> 0/1. */
 export const DOMAIN_GET_AUTOSTART = procedure(15, "DOMAIN_GET_AUTOSTART", dom, int);
-/** 16: dom -> state (uchar), maxMem and memory (KiB), vCPUs (ushort), CPU time (ns). */
+/** 16: dom -> state (uchar), maxMem and memory (KiB), vCPUs (ushort), CPU time (ns, a bigint). */
 export const DOMAIN_GET_INFO = procedure(16, "DOMAIN_GET_INFO", dom, struct({
   state: small(0, 255),
   maxMem: uhyper,
   memory: uhyper,
   nrVirtCpu: small(0, 65535),
-  cpuTime: uhyper,
+  cpuTime: uhyperBig,
 }));
 /** 19: dom -> OS type (`"hvm"`). */
 export const DOMAIN_GET_OS_TYPE = procedure(19, "DOMAIN_GET_OS_TYPE", dom, nonnullString);

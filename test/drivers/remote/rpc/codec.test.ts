@@ -34,7 +34,7 @@ describe("XDR codecs", () => {
   });
 
   it("reads uchar and ushort fields as 4-byte words", () => {
-    const info = { state: 5, maxMem: 1024, memory: 512, nrVirtCpu: 2, cpuTime: 0 };
+    const info = { state: 5, maxMem: 1024, memory: 512, nrVirtCpu: 2, cpuTime: 1714000000000000000000n % (2n ** 64n) };
     const bytes = encode(DOMAIN_GET_INFO.ret, info);
     expect(bytes.length).toBe(4 + 8 + 8 + 4 + 8);
     expect(decode(DOMAIN_GET_INFO.ret, bytes)).toEqual(info);

@@ -25,7 +25,7 @@ const SEEDS: Uint8Array[] = [
   Uint8Array.from(Buffer.from("0000001c200080860000000100000042000000000000000000000000", "hex")),
   // CONNECT_OPEN args as virsh sends them.
   encodePacket(hdr(1, MessageType.CALL, 1), Uint8Array.from(Buffer.from("000000010000000f71656d753a2f2f2f73657373696f6e0000000000", "hex"))),
-  encodePacket(hdr(16, MessageType.REPLY, 5), encode(DOMAIN_GET_INFO.ret, { state: 1, maxMem: 8388608, memory: 2097152, nrVirtCpu: 2, cpuTime: 123456789 })),
+  encodePacket(hdr(16, MessageType.REPLY, 5), encode(DOMAIN_GET_INFO.ret, { state: 1, maxMem: 8388608, memory: 2097152, nrVirtCpu: 2, cpuTime: 123456789n })),
   encodePacket(hdr(238, MessageType.REPLY, 9), encode(DOMAIN_GET_BLOCK_JOB_INFO.ret, { found: 1, type: 1, bandwidth: 10485760, cur: 4096, end: 1 << 30 })),
   encodePacket(hdr(339, MessageType.MESSAGE, 1), encode(DOMAIN_EVENT_BLOCK_JOB_2.args, { callbackID: 1, dom, dst: "vda", type: 1, status: 0 })),
   encodePacket(hdr(318, MessageType.MESSAGE, 1), encode(DOMAIN_EVENT_CALLBACK_LIFECYCLE.args, { callbackID: 2, msg: { dom, event: 2, detail: 0 } })),

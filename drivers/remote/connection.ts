@@ -1,0 +1,286 @@
+/**
+ * A `remote` connection: virtkit's hypervisor contract over libvirt's RPC protocol to a libvirtd (or
+ * virtkitd). Domains map onto libvirt's calls one by one; states come from DOMAIN_GET_INFO; block pulls
+ * become jobs in the connection's one job list; libvirt's lifecycle events become `domain:*` events.
+ *
+ * Behaviour chosen where virtkit's contract and libvirt differ (libvirt's remote driver and virsh are
+ * the reference otherwise):
+ * - `undefine()` of a running domain is a `StateError` (libvirt would make it transient);
+ * - `shutdown()` asks the guest (DOMAIN_SHUTDOWN) and then waits up to `timeoutMs` (30 s default, 0:
+ *   do not wait) for the domain to be shut off, as the qemu driver does;
+ * - `info().memoryBytes` is libvirt's maximum memory (the domain XML's `<memory>`), as `config()` reports;
+ * - a lifecycle verb libvirt refuses with an error that is not already a state error (its test driver
+ *   says INTERNAL_ERROR "already running") becomes a `StateError` when the domain's state explains the
+ *   refusal, with libvirt's error as `cause`.
+ *
+ * @module
+ */
+import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
+import type { DriverContext, HypervisorConnection } from "../../core/driver.ts";
+import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
+import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
+import type { Job } from "../../core/job.ts";
+import type { SignalOptions } from "../../core/options.ts";
+import { RemoteBlockJob } from "./block_job.ts";
+import { DomainRefs } from "./domain_refs.ts";
+import { type RemoteEvents, registerEvents } from "./events.ts";
+import type { DomainRefValue, Procedure } from "./rpc/protocol/common.ts";
+import {
+  CONNECT_LIST_ALL_DOMAINS,
+  DOMAIN_CREATE_WITH_FLAGS,
+  DOMAIN_DEFINE_XML_FLAGS,
+  DOMAIN_GET_XML_DESC,
+  DomainXmlFlags,
+  DOMAIN_DESTROY,
+  DOMAIN_GET_INFO,
+  DOMAIN_GET_STATE,
+  DOMAIN_RESUME,
+  DOMAIN_SHUTDOWN,
+  DOMAIN_SUSPEND,
+  DOMAIN_UNDEFINE,
+  DomainStateCode,
+} from "./rpc/protocol/domain.ts";
+import { DomainLifecycle } from "./rpc/protocol/events.ts";
+import { CONNECT_GET_CAPABILITIES, CONNECT_GET_TYPE } from "./rpc/protocol/connect.ts";
+import type { RemoteSession } from "./session.ts";
+
+/** Default of `shutdown({ timeoutMs })`, as the qemu driver's. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+/** How often `shutdown()` checks whether the guest is off. */
+const SHUTDOWN_POLL_MS = 100;
+
+/**
+ * Maps `virDomainState` onto virtkit's four states: blocked and shutting down still run, pmsuspended
+ * is paused, no-state counts as shut off.
+ *
+ * @param code `virDomainState`.
+ * @returns The state.
+ * @example
+ * ```ts
+ * import { domainStateOf } from "./connection.ts";
+ * if (domainStateOf(1) !== "running" || domainStateOf(5) !== "shutoff" || domainStateOf(7) !== "paused") throw new Error("unexpected");
+ * ```
+ */
+export function domainStateOf(code: number): DomainState {
+  const S = DomainStateCode;
+  if (code === S.RUNNING || code === S.BLOCKED || code === S.SHUTDOWN) return "running";
+  if (code === S.PAUSED || code === S.PMSUSPENDED) return "paused";
+  if (code === S.CRASHED) return "crashed";
+  return "shutoff";
+}
+
+/**
+ * The driver's connection object (what `remoteDriver.open` returns).
+ *
+ * @example
+ * ```ts
+ * import { RemoteConnection } from "./connection.ts";
+ * if (typeof RemoteConnection.open !== "function") throw new Error("unexpected");
+ * ```
+ */
+export class RemoteConnection implements HypervisorConnection {
+  readonly #session: RemoteSession;
+  readonly #ctx: DriverContext;
+  readonly #refs: DomainRefs;
+  #events: RemoteEvents | undefined;
+  /** libvirt's domain type for new definitions, asked once. */
+  #hypervisor: Promise<"kvm" | "qemu" | "test"> | undefined;
+
+  private constructor(session: RemoteSession, ctx: DriverContext) {
+    this.#session = session;
+    this.#ctx = ctx;
+    this.#refs = new DomainRefs(session.client);
+  }
+
+  /**
+   * Wraps an open session: registers the event callbacks.
+   *
+   * @param session The open RPC session.
+   * @param ctx What core gives the driver.
+   * @returns The connection.
+   */
+  static async open(session: RemoteSession, ctx: DriverContext): Promise<RemoteConnection> {
+    const self = new RemoteConnection(session, ctx);
+    if (session.eventCallbacks) {
+      self.#events = await registerEvents(session.client, ctx.bus, {
+        domainChanged: (dom, event) => {
+          if (event === DomainLifecycle.UNDEFINED) self.#refs.forgetUuid(dom.uuid);
+          else if (self.#refs.cached(dom.name)?.uuid === dom.uuid || event === DomainLifecycle.STARTED) self.#refs.remember(dom);
+        },
+      });
+    }
+    return self;
+  }
+
+  get #client() {
+    return this.#session.client;
+  }
+
+  async listDomains(options?: SignalOptions): Promise<string[]> {
+    const { domains } = await this.#client.call(CONNECT_LIST_ALL_DOMAINS, { needResults: 1, flags: 0 }, { signal: options?.signal, operation: "list domains" });
+    for (const dom of domains) this.#refs.remember(dom);
+    return domains.map((d) => d.name);
+  }
+
+  async domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
+    return await this.#refs.with(name, async (dom) => {
+      const info = await this.#client.call(DOMAIN_GET_INFO, { dom }, { signal: options?.signal, objectName: name });
+      return { name: dom.name, uuid: dom.uuid, state: domainStateOf(info.state), vcpus: info.nrVirtCpu, memoryBytes: info.maxMem * 1024 };
+    }, options);
+  }
+
+  /** The persistent definition (DOMAIN_GET_XML_DESC with INACTIVE), through core/xml's mapping. */
+  async domainConfig(name: string, options?: SignalOptions): Promise<DomainConfig> {
+    const xml = await this.#refs.with(name, (dom) =>
+      this.#client.call(DOMAIN_GET_XML_DESC, { dom, flags: DomainXmlFlags.INACTIVE }, { signal: options?.signal, objectName: name }), options);
+    return domainFromXml(xml).config;
+  }
+
+  /** The live disks with their backing chains, from the live domain XML. */
+  async domainDisks(name: string, options?: SignalOptions): Promise<DiskInfo[]> {
+    const xml = await this.#refs.with(name, (dom) => this.#client.call(DOMAIN_GET_XML_DESC, { dom, flags: 0 }, { signal: options?.signal, objectName: name }), options);
+    return disksFromDomainXml(xml);
+  }
+
+  /**
+   * Defines a domain from its config written as libvirt XML (core/xml), of type `kvm` when the host
+   * offers it, else `qemu` (TCG), or `test` on libvirt's test driver. A taken name is a `ConflictError`:
+   * libvirt itself would silently update the existing definition when the UUIDs match.
+   */
+  async defineDomain(config: DomainConfig, options?: SignalOptions): Promise<void> {
+    const taken = await this.#refs.get(config.name, options).then(() => true, (error) => {
+      if (error instanceof NotFoundError) return false;
+      throw error;
+    });
+    if (taken) throw new ConflictError(`Cannot define domain "${config.name}": a domain of that name exists`, { driver: "remote" });
+    const xml = domainToXml(config, { hypervisor: await this.#hypervisorType(options) });
+    const dom = await this.#withEvent(config.name, DomainLifecycle.DEFINED, () =>
+      this.#client.call(DOMAIN_DEFINE_XML_FLAGS, { xml, flags: 0 }, this.#context(config.name, "define", options)));
+    this.#refs.remember(dom);
+  }
+
+  #hypervisorType(options?: SignalOptions): Promise<"kvm" | "qemu" | "test"> {
+    return (this.#hypervisor ??= (async () => {
+      const type = await this.#client.call(CONNECT_GET_TYPE, undefined, { signal: options?.signal });
+      if (type.toLowerCase() === "test") return "test";
+      const capabilities = await this.#client.call(CONNECT_GET_CAPABILITIES, undefined, { signal: options?.signal });
+      return /<domain\s+type=['"]kvm['"]/.test(capabilities) ? "kvm" : "qemu";
+    })().catch((error) => {
+      this.#hypervisor = undefined;
+      throw error;
+    }));
+  }
+
+  async startDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#refs.with(name, async (dom) => {
+      const started = await this.#withEvent(name, DomainLifecycle.STARTED, () =>
+        this.#explained(dom, "start", ["running", "paused"], () => this.#client.call(DOMAIN_CREATE_WITH_FLAGS, { dom, flags: 0 }, this.#context(name, "start", options))));
+      this.#refs.remember(started);
+    }, options);
+  }
+
+  async shutdownDomain(name: string, options?: SignalOptions & { timeoutMs?: number }): Promise<void> {
+    const timeoutMs = options?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    if (timeoutMs === 0) {
+      await this.#refs.with(name, (d) => this.#shutdownCall(d, options), options);
+      return;
+    }
+    await this.#withEvent(name, DomainLifecycle.STOPPED, async () => {
+      const dom = await this.#refs.with(name, async (d) => (await this.#shutdownCall(d, options), d), options);
+      const deadline = this.#ctx.clock.now() + timeoutMs;
+      for (;;) {
+        const { state } = await this.#client.call(DOMAIN_GET_STATE, { dom, flags: 0 }, { signal: options?.signal, objectName: name });
+        const now = domainStateOf(state);
+        if (now === "shutoff" || now === "crashed") return;
+        if (this.#ctx.clock.now() >= deadline) {
+          throw new StateError(
+            `Cannot shut down domain "${name}": the guest did not power off within ${timeoutMs} ms (no OS answering ACPI?); it is still ${now}, use destroy() to force it off`,
+            { state: now, driver: "remote" },
+          );
+        }
+        await this.#ctx.clock.sleep(SHUTDOWN_POLL_MS, options?.signal);
+      }
+    });
+  }
+
+  #shutdownCall(dom: DomainRefValue, options?: SignalOptions): Promise<void> {
+    return this.#explained(dom, "shut down", ["shutoff", "paused", "crashed"], () => this.#client.call(DOMAIN_SHUTDOWN, { dom }, this.#context(dom.name, "shut down", options)));
+  }
+
+  async destroyDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#withEvent(name, DomainLifecycle.STOPPED, () => this.#domainCall(name, "destroy", DOMAIN_DESTROY, ["shutoff"], options));
+  }
+
+  async suspendDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#withEvent(name, DomainLifecycle.SUSPENDED, () => this.#domainCall(name, "suspend", DOMAIN_SUSPEND, ["paused", "shutoff", "crashed"], options));
+  }
+
+  async resumeDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#withEvent(name, DomainLifecycle.RESUMED, () => this.#domainCall(name, "resume", DOMAIN_RESUME, ["running", "shutoff", "crashed"], options));
+  }
+
+  async undefineDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#refs.with(name, async (dom) => {
+      const info = await this.#client.call(DOMAIN_GET_INFO, { dom }, { signal: options?.signal, objectName: name });
+      const state = domainStateOf(info.state);
+      if (state !== "shutoff" && state !== "crashed") {
+        throw new StateError(`Cannot undefine domain "${name}": it is ${state}; destroy or shut it down first`, { state, driver: "remote" });
+      }
+      await this.#withEvent(name, DomainLifecycle.UNDEFINED, () => this.#client.call(DOMAIN_UNDEFINE, { dom }, this.#context(name, "undefine", options)));
+      this.#refs.forget(name);
+    }, options);
+  }
+
+  async blockPull(name: string, disk: string, options: BlockPullOptions): Promise<Job<void>> {
+    const events = this.#events;
+    if (!events) throw new UnsupportedError("domain.blockPull", { driver: "remote", detail: "the daemon sends no callback events (feature REMOTE_EVENT_CALLBACK)" });
+    const dom = await this.#refs.get(name, options);
+    // libvirt says INVALID_ARG for an unknown disk or base: checked here first, so they are NotFoundErrors.
+    const found = (await this.domainDisks(name, options)).find((d) => d.target === disk);
+    if (!found) throw new NotFoundError("disk", disk, { driver: "remote", detail: `domain "${name}" has no disk "${disk}"` });
+    if (options.base !== undefined && !found.backingChain.some((layer) => layer.path === options.base)) {
+      throw new NotFoundError("volume", options.base, { driver: "remote", detail: `it is not in the backing chain of disk "${disk}" of domain "${name}"` });
+    }
+    const env = { client: this.#client, jobs: this.#ctx.jobs, route: events.route };
+    return await RemoteBlockJob.startPull(env, dom, disk, { ...options, ...(found.volume ? { volume: found.volume } : {}) });
+  }
+
+  async close(): Promise<void> {
+    await this.#events?.close();
+    await this.#session.close();
+  }
+
+  async #domainCall(name: string, verb: string, procedure: Procedure<{ dom: DomainRefValue }, void>, invalidIn: DomainState[], options?: SignalOptions): Promise<void> {
+    await this.#refs.with(name, (dom) => this.#explained(dom, verb, invalidIn, () => this.#client.call(procedure, { dom }, this.#context(name, verb, options))), options);
+  }
+
+  /** Runs `run`, then waits (bounded) for the lifecycle event it causes, so the event is on the bus when the verb resolves. */
+  async #withEvent<T>(name: string, event: number, run: () => Promise<T>): Promise<T> {
+    const wait = this.#events?.nextLifecycle(name, event);
+    try {
+      const result = await run();
+      await wait?.seen;
+      return result;
+    } catch (error) {
+      wait?.cancel();
+      throw error;
+    }
+  }
+
+  /** Runs a lifecycle call; a refusal the domain's state explains becomes a `StateError`. */
+  async #explained<T>(dom: DomainRefValue, verb: string, invalidIn: DomainState[], run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof VirtError) || error.code !== "internal" || this.#client.closed) throw error;
+      const info = await this.#client.call(DOMAIN_GET_INFO, { dom }).catch(() => undefined);
+      const state = info && domainStateOf(info.state);
+      if (!state || !invalidIn.includes(state)) throw error;
+      throw new StateError(`Cannot ${verb} domain "${dom.name}": it is ${state === "shutoff" ? "shut off" : state}`, { state, driver: "remote", cause: error });
+    }
+  }
+
+  #context(name: string, verb: string, options?: SignalOptions) {
+    return { signal: options?.signal, objectName: name, operation: `${verb} domain "${name}"` };
+  }
+}
