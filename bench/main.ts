@@ -15,6 +15,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   "image-engine": () => import("./image_engine.bench.ts"),
   "qemu-pull": () => import("./qemu_pull.bench.ts"),
   "remote": () => import("./remote.bench.ts"),
+  "virtkitd": () => import("./virtkitd.bench.ts"),
 };
 
 const filter = process.argv[2];

@@ -26,12 +26,17 @@ async function main(argv: readonly string[]): Promise<number> {
   const daemon = await startDaemon(options, {
     open: connect,
     log,
-    createSession: createSessionFactory({ programs: [remoteProgram(...SERVED_REMOTE_GROUPS), VIRTKIT_SERVED_PROGRAM] }),
+    createSession: createSessionFactory({
+      programs: [remoteProgram(...SERVED_REMOTE_GROUPS), VIRTKIT_SERVED_PROGRAM],
+      maxBacklogBytes: options.maxClientBacklogBytes,
+    }),
   });
   console.log(`virtkitd: ready on ${daemon.addresses.join(" ")}`);
+  // `on`, not `once`: the handlers stay installed until exit, so a second signal during the stop does
+  // not kill the daemon by the default action before its replies in flight are out.
   const stopped = new Promise<string>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
+    process.on("SIGTERM", () => resolve("SIGTERM"));
+    process.on("SIGINT", () => resolve("SIGINT"));
   });
   const signal = await stopped;
   log(`${signal}: stopping`);

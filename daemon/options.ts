@@ -7,6 +7,7 @@
  */
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
+import { parseBytes } from "../core/units.ts";
 
 /** Where the daemon listens. */
 export type ListenSpec =
@@ -49,6 +50,8 @@ export interface DaemonOptions {
   readonly allow: readonly string[];
   /** Unix socket permission bits (default 0o600: its owner only). */
   readonly socketMode: number;
+  /** A client's unsent backlog that disconnects it (`--max-client-backlog`, default: the outbox's 8 MiB). */
+  readonly maxClientBacklogBytes?: number;
 }
 
 /** URIs a client may open when no `--allow` is given. */
@@ -57,7 +60,7 @@ export const DEFAULT_ALLOWED_URIS: readonly string[] = Object.freeze(["test:///d
 /** The usage text `virtkitd --help` prints. */
 export const DAEMON_USAGE = [
   "usage: virtkitd --listen unix:PATH [--listen tcp:HOST:PORT] [--tls-cert FILE --tls-key FILE --tls-ca FILE]",
-  "                [--insecure-tcp] [--state-dir DIR] [--allow URI ...] [--socket-mode OCTAL]",
+  "                [--insecure-tcp] [--state-dir DIR] [--allow URI ...] [--socket-mode OCTAL] [--max-client-backlog SIZE]",
 ].join("\n");
 
 /**
@@ -92,6 +95,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonOptions | "help"
       "state-dir": { type: "string" },
       allow: { type: "string", multiple: true },
       "socket-mode": { type: "string" },
+      "max-client-backlog": { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -122,6 +126,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonOptions | "help"
     stateDir: values["state-dir"],
     allow: Object.freeze([...allow]),
     socketMode: parseMode(values["socket-mode"]),
+    ...(values["max-client-backlog"] === undefined ? {} : { maxClientBacklogBytes: parseBacklog(values["max-client-backlog"]) }),
   };
 }
 
@@ -174,6 +179,12 @@ function tlsFiles(certFile?: string, keyFile?: string, caFile?: string): TlsFile
   if (given === 0) return undefined;
   if (given < 3) throw new TypeError("--tls-cert, --tls-key and --tls-ca go together: give all three");
   return { certFile: certFile!, keyFile: keyFile!, caFile: caFile! };
+}
+
+function parseBacklog(text: string): number {
+  const bytes = parseBytes(text);
+  if (bytes < 64 * 1024) throw new TypeError(`--max-client-backlog ${text}: at least 64K, or event bursts cut clients off`);
+  return bytes;
 }
 
 function parseMode(text: string | undefined): number {

@@ -41,6 +41,9 @@ describe("parseDaemonArgs", () => {
     expect(() => parseDaemonArgs(["--listen", "unix:/a", "--allow", "nonsense"])).toThrow(/is not a URI/);
     expect(() => parseDaemonArgs(["--listen", "unix:/a", "--socket-mode", "999"])).toThrow(/octal/);
     expect(parseDaemonArgs(["--help"])).toBe("help");
+    expect(() => parseDaemonArgs(["--listen", "unix:/a", "--max-client-backlog", "1K"])).toThrow(/at least 64K/);
+    const ok = parseDaemonArgs(["--listen", "unix:/a", "--max-client-backlog", "1M"]);
+    expect(ok !== "help" && ok.maxClientBacklogBytes).toBe(1024 * 1024);
   });
 });
 
