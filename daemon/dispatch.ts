@@ -93,7 +93,16 @@ export function serve<A, R>(
   return Object.freeze({ proc, run, ...options });
 }
 
-/** An error the daemon answers with a specific libvirt error code (not derived from a virtkit error). */
+/**
+ * An error the daemon answers with a specific libvirt error code (not derived from a virtkit error).
+ *
+ * @example
+ * ```ts
+ * import { RpcFault } from "./dispatch.ts";
+ * const fault = new RpcFault(3, "this function is not supported by the connection driver: X");
+ * if (fault.libvirtCode !== 3 || fault.libvirtDomain !== 13) throw new Error("unexpected");
+ * ```
+ */
 export class RpcFault extends Error {
   /** libvirt `virErrorNumber`. */
   readonly libvirtCode: number;

@@ -50,6 +50,33 @@ function denied(name: string): RpcFault {
  *
  * @param options The programs and limits.
  * @returns The factory.
+ * @example
+ * ```ts
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { connect } from "../mod.ts";
+ * import { channelFromSocket, RpcClient } from "../drivers/remote/rpc/mod.ts";
+ * import { CONNECT_OPEN } from "../drivers/remote/rpc/protocol/connect.ts";
+ * import { CONNECT_LIST_ALL_DOMAINS } from "../drivers/remote/rpc/protocol/domain.ts";
+ * import { createConnection } from "node:net";
+ * import { startDaemon } from "./daemon.ts";
+ * import { remoteProgram, SERVED_REMOTE_GROUPS } from "./remote/program.ts";
+ * import { createSessionFactory } from "./session.ts";
+ * const path = join(mkdtempSync(join(tmpdir(), "vk-doc-")), "s.sock");
+ * const daemon = await startDaemon(
+ *   { listen: [{ kind: "unix", path }], insecureTcp: false, allow: ["test:///default"], socketMode: 0o600 },
+ *   { open: connect, log: () => {}, createSession: createSessionFactory({ programs: [remoteProgram(...SERVED_REMOTE_GROUPS)] }) },
+ * );
+ * const socket = createConnection(path);
+ * await new Promise((resolve) => socket.once("connect", resolve));
+ * const client = new RpcClient(channelFromSocket(socket));
+ * await client.call(CONNECT_OPEN, { name: "test:///default", flags: 0 });
+ * const { ret } = await client.call(CONNECT_LIST_ALL_DOMAINS, { needResults: 1, flags: 0 });
+ * client.close();
+ * await daemon.stop();
+ * if (ret !== 1) throw new Error("unexpected");
+ * ```
  */
 export function createSessionFactory(options: SessionOptions): (ctx: SessionContext) => Session {
   const programs = new Map(options.programs.map((p) => [p.program, p]));

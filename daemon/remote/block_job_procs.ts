@@ -29,6 +29,14 @@ const REBASE_COPY = 8;
  * The disk a libvirt block call names: its target (`vda`) or its source path, as libvirt accepts both.
  *
  * @throws {RpcFault} INVALID_ARG "invalid path ..." when no disk matches (libvirt's wording).
+ * @example
+ * ```ts
+ * import { connect } from "../../mod.ts";
+ * import { diskTargetOf } from "./block_job_procs.ts";
+ * await using conn = await connect("test:///default");
+ * const dom = await conn.domains.get("test");
+ * if ((await diskTargetOf(dom, "/default-pool/test.qcow2")) !== "vda" || (await diskTargetOf(dom, "vda")) !== "vda") throw new Error("unexpected");
+ * ```
  */
 export async function diskTargetOf(dom: Domain, path: string): Promise<string> {
   const disks = await dom.disks();

@@ -25,8 +25,9 @@ import {
   Feature,
   OpenFlags,
 } from "../../drivers/remote/rpc/protocol/connect.ts";
-import { type CallContext, RpcFault, serve, type ServedProcedure } from "../dispatch.ts";
+import { RpcFault, serve, type ServedProcedure } from "../dispatch.ts";
 import { sharedStateOf } from "../shared_state.ts";
+import { connOf } from "./domain_refs.ts";
 
 /** The libvirt version whose protocol the daemon speaks (what CONNECT_GET_LIB_VERSION reports): 9.0.0. */
 export const SPOKEN_LIBVIRT_VERSION = 9_000_000;
@@ -39,17 +40,6 @@ const SUPPORTED_FEATURES = new Set<number>([
   Feature.REMOTE_EVENT_CALLBACK,
   Feature.REMOTE_CLOSE_CALLBACK,
 ]);
-
-/** The URI the open connection was made for. */
-export function openUri(ctx: CallContext): string {
-  return opened(ctx).uri;
-}
-
-function opened(ctx: CallContext) {
-  const open = ctx.session.open;
-  if (!open) throw new RpcFault(LibvirtErrorCode.INTERNAL_ERROR, "connection not open");
-  return open;
-}
 
 /** libvirt's driver name for a scheme (`virConnectGetType`). */
 function typeName(driver: string): string {
@@ -84,8 +74,8 @@ export const CONNECT_PROCEDURES: readonly ServedProcedure[] = [
   serve(CONNECT_CLOSE, () => {}),
   serve(CONNECT_REGISTER_CLOSE_CALLBACK, () => {}),
   serve(CONNECT_UNREGISTER_CLOSE_CALLBACK, () => {}),
-  serve(CONNECT_GET_URI, (ctx) => opened(ctx).uri),
-  serve(CONNECT_GET_TYPE, (ctx) => typeName(opened(ctx).conn.driver)),
+  serve(CONNECT_GET_URI, (ctx) => connOf(ctx).uri),
+  serve(CONNECT_GET_TYPE, (ctx) => typeName(connOf(ctx).conn.driver)),
   // virtkit 0.1.0 in libvirt's major * 1e6 + minor * 1e3 + micro encoding.
   serve(CONNECT_GET_VERSION, () => 1_000),
   serve(CONNECT_GET_LIB_VERSION, () => SPOKEN_LIBVIRT_VERSION),

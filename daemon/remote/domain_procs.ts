@@ -50,6 +50,13 @@ const LIST = Object.freeze({
  * Whether a domain passes `virConnectListAllDomains` filter flags. Each group (active, persistent, state,
  * managed save, autostart, snapshot, checkpoint) filters only when one of its flags is set. virtkit's
  * domains are all persistent, never autostarted, without managed save, snapshots or checkpoints.
+ *
+ * @example
+ * ```ts
+ * import { passesListFilter } from "./domain_procs.ts";
+ * const info = { name: "a", uuid: "", state: "paused" as const, vcpus: 1, memoryBytes: 1 };
+ * if (!passesListFilter(info, 1 | 32) || passesListFilter(info, 2) || passesListFilter(info, 8)) throw new Error("unexpected");
+ * ```
  */
 export function passesListFilter(info: DomainInfo, flags: number): boolean {
   const group = (mask: number, pass: number) => (flags & mask) === 0 || (flags & pass) !== 0;
@@ -64,7 +71,18 @@ export function passesListFilter(info: DomainInfo, flags: number): boolean {
     group(LIST.HAS_CHECKPOINT | LIST.NO_CHECKPOINT, LIST.NO_CHECKPOINT);
 }
 
-/** Refuses flags a procedure does not know, as libvirt's `virCheckFlags` does. */
+/**
+ * Refuses flags a procedure does not know, as libvirt's `virCheckFlags` does (VIR_ERR_INVALID_ARG).
+ *
+ * @example
+ * ```ts
+ * import { checkFlags } from "./domain_procs.ts";
+ * checkFlags(1, 1, "virDomainCreateWithFlags");
+ * let refused = "";
+ * try { checkFlags(6, 1, "virDomainCreateWithFlags"); } catch (error) { refused = (error as Error).message; }
+ * if (!refused.includes("unsupported flags (0x6)")) throw new Error(refused);
+ * ```
+ */
 export function checkFlags(flags: number, known: number, api: string): void {
   const unknown = flags & ~known;
   if (unknown !== 0) throw new RpcFault(LibvirtErrorCode.INVALID_ARG, `unsupported flags (0x${unknown.toString(16)}) in function ${api}`);

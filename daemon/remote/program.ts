@@ -24,6 +24,15 @@ import { VOLUME_PROCEDURES } from "./volume_procs.ts";
  * @param groups Lists of served procedures; a number served twice is a programming error.
  * @returns The program.
  * @throws {Error} When two entries serve the same number.
+ * @example
+ * ```ts
+ * import { remoteProgram, SERVED_REMOTE_GROUPS } from "./program.ts";
+ * const program = remoteProgram(...SERVED_REMOTE_GROUPS);
+ * if (!program.procedures.has(273) || program.nameOf(7) !== "REMOTE_PROC_CONNECT_GET_CAPABILITIES") throw new Error("unexpected");
+ * let twice = false;
+ * try { remoteProgram(SERVED_REMOTE_GROUPS[0]!, SERVED_REMOTE_GROUPS[0]!); } catch { twice = true; }
+ * if (!twice) throw new Error("a number served twice is refused");
+ * ```
  */
 export function remoteProgram(...groups: ReadonlyArray<readonly ServedProcedure[]>): ServedProgram {
   const procedures = new Map<number, ServedProcedure>();

@@ -4,6 +4,15 @@
  * domain messages, whether the connection is secure, and the node's info. Numbers and shapes from
  * libvirt's `src/remote/remote_protocol.x`, written here by hand.
  *
+ * @example The node info's fixed `char model[32]`: 32 words, no length
+ * ```ts
+ * import { decode, encode } from "../codec.ts";
+ * import { NODE_GET_INFO } from "./host_queries.ts";
+ * const info = { model: "x86_64", memory: 1024, cpus: 2, mhz: 0, nodes: 1, sockets: 1, cores: 2, threads: 1 };
+ * const bytes = encode(NODE_GET_INFO.ret, info);
+ * if (bytes.byteLength !== 32 * 4 + 8 + 6 * 4 || decode(NODE_GET_INFO.ret, bytes).model !== "x86_64") throw new Error("unexpected");
+ * ```
+ *
  * @module
  */
 import { array, charArray, int, struct, uhyper, uint, voidCodec } from "../codec.ts";

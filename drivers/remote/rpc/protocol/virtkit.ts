@@ -7,6 +7,15 @@
  * Payloads are XDR strings holding JSON: job infos and events are plain data (`JobInfo`, `CoreEvent`),
  * and JSON lets the program grow fields without a new procedure.
  *
+ * @example A job verb call, encoded and decoded
+ * ```ts
+ * import { decode, encode } from "../codec.ts";
+ * import { JobVerb, VIRTKIT_JOB_VERB, VIRTKIT_PROGRAM } from "./virtkit.ts";
+ * const bytes = encode(VIRTKIT_JOB_VERB.args, { id: "job-3", verb: JobVerb.SET_SPEED, bandwidth: 1048576 });
+ * const back = decode(VIRTKIT_JOB_VERB.args, bytes);
+ * if (back.id !== "job-3" || back.bandwidth !== 1048576 || VIRTKIT_JOB_VERB.program !== VIRTKIT_PROGRAM) throw new Error("unexpected");
+ * ```
+ *
  * @module
  */
 import { hyper, int, optional, struct, uint, voidCodec } from "../codec.ts";
