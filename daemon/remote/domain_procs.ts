@@ -37,6 +37,7 @@ import {
 import type { DomainInfo } from "../../core/domain.ts";
 import { type CallContext, RpcFault, serve, type ServedProcedure } from "../dispatch.ts";
 import { domainStateCode } from "../libvirt_codes.ts";
+import { NotFoundError } from "../../core/errors.ts";
 import { allDomains, connOf, domainOf, domainRefOf, findDomain } from "./domain_refs.ts";
 
 // virConnectListAllDomainsFlags.
@@ -106,9 +107,12 @@ export const DOMAIN_PROCEDURES: readonly ServedProcedure[] = [
     return domainRefOf(ctx, await dom.info());
   }),
   serve(DOMAIN_LOOKUP_BY_UUID, (ctx, uuid) => findDomain(ctx, uuid, (info) => info.uuid.toLowerCase() === uuid.toLowerCase())),
-  serve(DOMAIN_LOOKUP_BY_ID, (ctx, id) => {
-    const name = connOf(ctx).shared.ids.nameOf(id);
-    return findDomain(ctx, String(id), (info) => info.name === name && info.state !== "shutoff");
+  serve(DOMAIN_LOOKUP_BY_ID, async (ctx, id) => {
+    // Ids are handed out as running domains are first seen: number them all, then match.
+    const refs = (await allDomains(ctx)).map(({ info }) => domainRefOf(ctx, info));
+    const ref = refs.find((r) => r.id === id && id > 0);
+    if (!ref) throw new NotFoundError("domain", String(id), { driver: "virtkitd", detail: "no running domain has that id" });
+    return ref;
   }),
   serve(DOMAIN_GET_STATE, async (ctx, { dom, flags }) => {
     checkFlags(flags, 0, "virDomainGetState");

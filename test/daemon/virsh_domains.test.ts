@@ -32,6 +32,8 @@ describe.skipIf(skipDaemon)("virsh against virtkitd (test:///default)", () => {
     expect(info.stdout).toMatch(/^Persistent:\s+yes$/m);
     expect((await virsh(uri, ["domstate", "test"])).stdout.trim()).toBe("running");
     expect((await virsh(uri, ["domid", "test"])).stdout.trim()).toBe("1");
+    expect((await virsh(uri, ["domname", "1"])).stdout.trim()).toBe("test");
+    expect((await virsh(uri, ["domname", "7"])).stderr).toMatch(/failed to get domain '7'/);
     const missing = await virsh(uri, ["dominfo", "nosuch"]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/failed to get domain 'nosuch'/);
