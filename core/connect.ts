@@ -117,8 +117,9 @@ export async function openConnection(
           if (state.closed) throw new StateError(`Cannot ${what}: connection "${uri}" is closed`, { state: "closed" });
         },
       }),
-      pools: storage.pools,
-      volumes: storage.volumes,
+      // A driver whose storage lives behind it (remote) serves pools and volumes itself.
+      pools: driverConn.storage?.pools ?? storage.pools,
+      volumes: driverConn.storage?.volumes ?? storage.volumes,
       jobs: publicJobList(jobs),
       events: bus,
       clock,

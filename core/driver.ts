@@ -156,6 +156,17 @@ export interface TestingControls {
   load(fixture: unknown): Promise<void>;
 }
 
+/**
+ * Storage a driver serves itself, instead of core's pool manager and storage backends: the `remote`
+ * driver, whose pools and volumes live in the daemon it talks to (libvirt's storage driver).
+ */
+export interface DriverStorage {
+  /** Becomes `conn.pools`. */
+  readonly pools: import("./storage_pool.ts").PoolCollection;
+  /** Becomes `conn.volumes`. */
+  readonly volumes: import("./volume.ts").VolumeLookup;
+}
+
 /** A hypervisor connection, as a driver implements it. Domain names reach it validated. */
 export interface HypervisorConnection {
   /** Required. Names of the defined domains, in definition order. */
@@ -186,6 +197,8 @@ export interface HypervisorConnection {
   initialPools?(): Promise<InitialPool[]>;
   /** Present only on the `test` driver. */
   readonly testing?: TestingControls;
+  /** When present, `conn.pools` and `conn.volumes` are the driver's own (see {@linkcode DriverStorage}). */
+  readonly storage?: DriverStorage;
   /**
    * Where this connection's pool definitions persist (the qemu driver: its state directory), so they
    * survive a restart. Absent: in memory for the connection's life.

@@ -60,6 +60,7 @@ describe("createDefaultRegistry()", () => {
     const registry = createDefaultRegistry();
     expect(registry.list()).toEqual([
       { kind: "hypervisor", name: "qemu", schemes: ["qemu"], loaded: false },
+      { kind: "hypervisor", name: "remote", schemes: ["remote"], loaded: false },
       { kind: "hypervisor", name: "test", schemes: ["test"], loaded: false },
       { kind: "storage", name: "dir", loaded: false },
       { kind: "storage", name: "memory", loaded: false },
@@ -68,6 +69,7 @@ describe("createDefaultRegistry()", () => {
     expect((await registry.storageBackend("memory")).name).toBe("memory");
     expect(registry.list().filter((entry) => entry.loaded).map((entry) => entry.name)).toEqual(["test", "memory"]);
     expect((await registry.hypervisorFor("qemu")).name).toBe("qemu");
+    expect((await registry.hypervisorFor("remote")).name).toBe("remote");
     expect((await registry.storageBackend("dir")).name).toBe("dir");
     expect(registry.list().every((entry) => entry.loaded)).toBe(true);
   });
@@ -81,7 +83,7 @@ describe("registerBuiltins()", () => {
   it("returns a function that removes the built-ins again", () => {
     const registry = createRegistry();
     const remove = registerBuiltins(registry);
-    expect(registry.list().length).toBe(4);
+    expect(registry.list().length).toBe(5);
     remove();
     expect(registry.list()).toEqual([]);
   });
@@ -119,7 +121,7 @@ describe("connect()", () => {
   it("throws NotFoundError for a scheme no built-in serves", async () => {
     const error = await connect("xen:///system").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
-    expect((error as Error).message).toBe('Cannot find driver "xen": registered schemes are "qemu", "test"');
+    expect((error as Error).message).toBe('Cannot find driver "xen": registered schemes are "qemu", "remote", "test"');
   });
 
   it("uses options.registry instead of the built-ins", async () => {

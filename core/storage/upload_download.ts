@@ -238,8 +238,15 @@ function startTransfer(
   });
 }
 
-/** The job, with its stream: a new object delegating to the job, so the manager's own stays untouched. */
-function withStream<S extends object>(job: Job<void>, stream: S): Job<void> & S {
+/**
+ * The job, with its stream: a new object delegating to the job, so the manager's own stays untouched.
+ * Also used by drivers whose transfers run elsewhere (the remote driver's libvirt streams).
+ *
+ * @param job The manager's job.
+ * @param stream `{ readable }` or `{ writable }`.
+ * @returns The job with the stream.
+ */
+export function withStream<S extends object>(job: Job<void>, stream: S): Job<void> & S {
   return {
     id: job.id,
     type: job.type,
@@ -256,13 +263,22 @@ function withStream<S extends object>(job: Job<void>, stream: S): Job<void> & S 
   };
 }
 
-interface Deferred<T> {
+/** A promise with its settle functions. */
+export interface Deferred<T> {
+  /** The promise. */
   promise: Promise<T>;
+  /** Fulfils it. */
   resolve(value: T): void;
+  /** Rejects it. */
   reject(reason: unknown): void;
 }
 
-function deferred<T>(): Deferred<T> {
+/**
+ * A promise settled from outside; a rejection nobody awaits yet is not an unhandled one.
+ *
+ * @returns The deferred.
+ */
+export function deferred<T>(): Deferred<T> {
   let resolve!: (value: T) => void;
   let reject!: (reason: unknown) => void;
   const promise = new Promise<T>((res, rej) => {

@@ -16,7 +16,7 @@
  * @module
  */
 import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
-import type { DriverContext, HypervisorConnection } from "../../core/driver.ts";
+import type { DriverContext, DriverStorage, HypervisorConnection } from "../../core/driver.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
 import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
 import type { Job } from "../../core/job.ts";
@@ -43,6 +43,8 @@ import {
 import { DomainLifecycle } from "./rpc/protocol/events.ts";
 import { CONNECT_GET_CAPABILITIES, CONNECT_GET_TYPE } from "./rpc/protocol/connect.ts";
 import type { RemoteSession } from "./session.ts";
+import { createPoolCollection } from "./storage/pools.ts";
+import { createVolumeLookup } from "./storage/volumes.ts";
 
 /** Default of `shutdown({ timeoutMs })`, as the qemu driver's. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -83,6 +85,8 @@ export class RemoteConnection implements HypervisorConnection {
   readonly #ctx: DriverContext;
   readonly #refs: DomainRefs;
   #events: RemoteEvents | undefined;
+  /** libvirt's pools and volumes serve `conn.pools` and `conn.volumes`. */
+  readonly storage: DriverStorage;
   /** libvirt's domain type for new definitions, asked once. */
   #hypervisor: Promise<"kvm" | "qemu" | "test"> | undefined;
 
@@ -90,6 +94,8 @@ export class RemoteConnection implements HypervisorConnection {
     this.#session = session;
     this.#ctx = ctx;
     this.#refs = new DomainRefs(session.client);
+    const storageCtx = { client: session.client, jobs: ctx.jobs, bus: ctx.bus };
+    this.storage = Object.freeze({ pools: createPoolCollection(storageCtx), volumes: createVolumeLookup(storageCtx) });
   }
 
   /**
@@ -212,10 +218,14 @@ export class RemoteConnection implements HypervisorConnection {
   }
 
   async suspendDomain(name: string, options?: SignalOptions): Promise<void> {
+    // libvirt's qemu driver accepts suspend of a paused domain (and resume of a running one) silently;
+    // virtkit's contract says StateError, so the state is checked first.
+    await this.#requireState(name, "suspend", "running", options);
     await this.#withEvent(name, DomainLifecycle.SUSPENDED, () => this.#domainCall(name, "suspend", DOMAIN_SUSPEND, ["paused", "shutoff", "crashed"], options));
   }
 
   async resumeDomain(name: string, options?: SignalOptions): Promise<void> {
+    await this.#requireState(name, "resume", "paused", options);
     await this.#withEvent(name, DomainLifecycle.RESUMED, () => this.#domainCall(name, "resume", DOMAIN_RESUME, ["running", "shutoff", "crashed"], options));
   }
 
@@ -252,6 +262,13 @@ export class RemoteConnection implements HypervisorConnection {
 
   async #domainCall(name: string, verb: string, procedure: Procedure<{ dom: DomainRefValue }, void>, invalidIn: DomainState[], options?: SignalOptions): Promise<void> {
     await this.#refs.with(name, (dom) => this.#explained(dom, verb, invalidIn, () => this.#client.call(procedure, { dom }, this.#context(name, verb, options))), options);
+  }
+
+  async #requireState(name: string, verb: string, wanted: DomainState, options?: SignalOptions): Promise<void> {
+    const { state } = await this.domainInfo(name, options);
+    if (state !== wanted) {
+      throw new StateError(`Cannot ${verb} domain "${name}": it is ${state === "shutoff" ? "shut off" : state}`, { state, driver: "remote" });
+    }
   }
 
   /** Runs `run`, then waits (bounded) for the lifecycle event it causes, so the event is on the bus when the verb resolves. */

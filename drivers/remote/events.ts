@@ -69,6 +69,8 @@ const LIFECYCLE_WAIT_MS = 2_000;
 export async function registerEvents(client: RpcClient, bus: EventBus, hooks: EventHooks): Promise<RemoteEvents> {
   const routes = new Map<string, (status: number) => void>();
   const waiters = new Set<{ name: string; event: number; resolve: () => void }>();
+  /** The last lifecycle event per domain UUID: libvirt's qemu driver follows STARTED with RESUMED. */
+  const lastEvent = new Map<string, number>();
   const key = (uuid: string, disk: string) => `${uuid}/${disk}`;
   const [lifecycle, blockJob] = await Promise.all([
     client.call(CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, { eventID: DomainEventId.LIFECYCLE, dom: undefined }),
@@ -83,7 +85,12 @@ export async function registerEvents(client: RpcClient, bus: EventBus, hooks: Ev
     client.onMessage(DOMAIN_EVENT_CALLBACK_LIFECYCLE, ({ callbackID, msg }) => {
       if (callbackID !== lifecycle.callbackID) return;
       hooks.domainChanged(msg.dom, msg.event);
-      emitDomain(bus, msg.dom.name, msg.event, msg.detail);
+      const previous = lastEvent.get(msg.dom.uuid);
+      lastEvent.set(msg.dom.uuid, msg.event);
+      // QEMU starts with its CPUs stopped, and libvirt reports their first "cont" as RESUMED: virtkit's
+      // domain:resumed means the end of a suspension only.
+      const spurious = msg.event === DomainLifecycle.RESUMED && previous !== DomainLifecycle.SUSPENDED && previous !== DomainLifecycle.PMSUSPENDED;
+      if (!spurious) emitDomain(bus, msg.dom.name, msg.event, msg.detail);
       for (const w of [...waiters]) if (w.name === msg.dom.name && w.event === msg.event) w.resolve();
     }),
     client.onMessage(DOMAIN_EVENT_BLOCK_JOB_2, (msg) => {

@@ -248,7 +248,7 @@ export class RpcClient {
     }
   }
 
-  #dispatch({ header, payload }: Packet): void {
+  #dispatch({ header, payload, owned }: Packet): void {
     if (header.program === KEEPALIVE_PROGRAM) {
       if (header.type !== MessageType.MESSAGE) throw new ProtocolError(`keepalive message of type ${header.type}`);
       if (header.procedure === KEEPALIVE_PING.number) {
@@ -272,7 +272,7 @@ export class RpcClient {
           throw new ProtocolError(`stream frame for serial ${header.serial}, which opened no stream`);
         }
         if (stream.procedure !== header.procedure) throw new ProtocolError(`stream frame for procedure ${header.procedure}, the stream's is ${stream.procedure}`);
-        return stream.receive(header.status, payload);
+        return stream.receive(header.status, payload, owned === true);
       }
       default:
         throw new ProtocolError(`unexpected message type ${header.type} from a server`);

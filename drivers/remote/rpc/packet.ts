@@ -53,6 +53,11 @@ export interface Packet {
   readonly header: PacketHeader;
   /** The XDR payload (a view into the frame). */
   readonly payload: Uint8Array;
+  /**
+   * True when the frame was assembled into a buffer of its own (it spanned several reads), so the
+   * payload's memory may be handed on without a copy; false when it is a view into the caller's chunk.
+   */
+  readonly owned?: boolean;
 }
 
 /**
@@ -146,9 +151,9 @@ export class FrameDecoder {
         this.#need = length;
         continue;
       }
-      const frame = this.#take(this.#need);
+      const [frame, owned] = this.#take(this.#need);
       this.#need = 4;
-      out.push(parseFrame(frame));
+      out.push(owned ? { ...parseFrame(frame), owned } : parseFrame(frame));
     }
     return out;
   }
@@ -174,7 +179,7 @@ export class FrameDecoder {
     return out;
   }
 
-  #take(n: number): Uint8Array {
+  #take(n: number): [Uint8Array, boolean] {
     const first = this.#chunks[0]!;
     if (first.length >= n) {
       // The common case, one chunk holds the whole frame: a view, no copy.
@@ -182,7 +187,7 @@ export class FrameDecoder {
       if (first.length === n) this.#chunks.shift();
       else this.#chunks[0] = first.subarray(n);
       this.#buffered -= n;
-      return frame;
+      return [frame, false];
     }
     const out = new Uint8Array(n);
     let at = 0;
@@ -195,7 +200,7 @@ export class FrameDecoder {
       else this.#chunks[0] = c.subarray(take);
     }
     this.#buffered -= n;
-    return out;
+    return [out, true];
   }
 }
 

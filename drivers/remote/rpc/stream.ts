@@ -33,7 +33,7 @@ export interface RpcStreamWiring {
   done(): void;
 }
 
-/** Default bytes queued before the socket is paused. */
+/** Default bytes queued before the socket is paused (it reads again below half of that). */
 const HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
 /**
@@ -63,7 +63,6 @@ export class RpcStream {
   readonly #wiring: RpcStreamWiring;
   readonly #highWaterBytes: number;
   #controller!: ReadableByteStreamController;
-  #queuedBytes = 0;
   #paused = false;
   #ended = false;
   #finishing: { resolve: () => void; reject: (e: unknown) => void } | undefined;
@@ -86,9 +85,16 @@ export class RpcStream {
     this.readable = new ReadableStream({
       type: "bytes",
       start: (controller) => void (this.#controller = controller),
-      pull: () => this.#drained(),
+      // Called whenever the queue is below the mark: the moment to read the socket again.
+      pull: () => this.#resume(),
       cancel: () => this.abort(),
-    }, { highWaterMark: 0 });
+    }, { highWaterMark: highWaterBytes / 2 });
+  }
+
+  /** Incoming bytes queued and not yet read: what a reader can take now without waiting for the socket. */
+  get bufferedBytes(): number {
+    const desired = this.#controller.desiredSize;
+    return desired === null ? 0 : Math.max(0, this.#highWaterBytes / 2 - desired);
   }
 
   /** Resolves when both sides agreed the stream is over; rejects with the peer's error. */
@@ -101,8 +107,9 @@ export class RpcStream {
    *
    * @param status The frame's status.
    * @param payload Its bytes.
+   * @param owned Whether the payload's buffer belongs to this frame alone (then it is passed on as it is).
    */
-  receive(status: number, payload: Uint8Array): void {
+  receive(status: number, payload: Uint8Array, owned = false): void {
     if (this.#ended) return;
     if (status === MessageStatus.CONTINUE) {
       if (payload.length === 0) {
@@ -111,12 +118,12 @@ export class RpcStream {
         return;
       }
       if (this.#failure !== undefined) return;
-      // Copy (a Node Buffer's slice() would be a view): the frame may be a view into a socket buffer,
-      // and enqueue() transfers the chunk's whole ArrayBuffer.
-      const chunk = new Uint8Array(payload);
-      this.#queuedBytes += chunk.length;
+      // enqueue() transfers the chunk's whole ArrayBuffer: a view into a socket buffer is copied first
+      // (a Node Buffer's slice() would be a view too); a frame assembled into its own buffer is not.
+      const chunk = (owned ? payload : new Uint8Array(payload)) as Uint8Array<ArrayBuffer>;
       this.#controller.enqueue(chunk);
-      if (this.#queuedBytes >= this.#highWaterBytes && !this.#paused) {
+      // desiredSize is the mark less what is queued: pause once twice the mark is queued.
+      if ((this.#controller.desiredSize ?? 0) <= -this.#highWaterBytes / 2 && !this.#paused) {
         this.#paused = true;
         this.#wiring.pauseChannel();
       }
@@ -139,7 +146,8 @@ export class RpcStream {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#ended) throw new ConnectError("Cannot write to a stream that has ended", { driver: "remote" });
     for (let at = 0; at < bytes.length; at += STREAM_CHUNK_BYTES) {
-      await this.#wiring.send(MessageStatus.CONTINUE, bytes.slice(at, Math.min(bytes.length, at + STREAM_CHUNK_BYTES)));
+      // A view is enough: the frame encoder copies the bytes into the message.
+      await this.#wiring.send(MessageStatus.CONTINUE, bytes.subarray(at, Math.min(bytes.length, at + STREAM_CHUNK_BYTES)));
       if (this.#failure !== undefined) throw this.#failure;
     }
   }
@@ -187,11 +195,6 @@ export class RpcStream {
     this.#resume();
     this.#finishing?.resolve();
     this.#wiring.done();
-  }
-
-  #drained(): void {
-    this.#queuedBytes = Math.max(0, this.#controller.desiredSize === null ? 0 : -this.#controller.desiredSize);
-    if (this.#queuedBytes < this.#highWaterBytes / 2) this.#resume();
   }
 
   #resume(): void {

@@ -141,7 +141,6 @@ describe("test:///empty and URIs", () => {
   it.each([
     { uri: "test:///nothing", detail: /unknown path "\/nothing"/ },
     { uri: "test://host/default", detail: /no host "host"/ },
-    { uri: "test+unix:///default", detail: /transport "unix"/ },
     { uri: "test:///default?x=1", detail: /unknown parameter "x"/ },
     { uri: "test:///relative.txt", detail: /unknown path/ },
   ])("$uri is refused with a ConnectError that says which URIs work", async ({ uri, detail }) => {

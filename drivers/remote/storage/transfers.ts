@@ -1,0 +1,202 @@
+/**
+ * Volume upload and download over libvirt streams (STORAGE_VOL_UPLOAD 208 / DOWNLOAD 209), as jobs of
+ * the connection's job list with virtkit's web streams: `job.writable` sends STREAM frames, `job.readable`
+ * (a byte stream: BYOB readers work) gives the frames libvirt sends. The cap is the job's limiter, taken
+ * before each piece is passed on, so a capped transfer is simply paced (and the socket's own
+ * backpressure slows libvirt down); `job.abort()` or cancelling the stream aborts libvirt's stream.
+ *
+ * @module
+ */
+import { ConflictError } from "../../../core/errors.ts";
+import type { DownloadJob, Job, UploadJob } from "../../../core/job.ts";
+import type { LocalJobContext } from "../../../core/jobs/types.ts";
+import { type Deferred, deferred, withStream } from "../../../core/storage/upload_download.ts";
+import { assertBandwidth, assertBytes, KiB } from "../../../core/units.ts";
+import type { CappedRangeOptions } from "../../../core/volume.ts";
+import type { VolumeRefValue } from "../rpc/protocol/common.ts";
+import { STREAM_CHUNK_BYTES } from "../rpc/packet.ts";
+import { STORAGE_VOL_DOWNLOAD, STORAGE_VOL_GET_INFO, STORAGE_VOL_UPLOAD } from "../rpc/protocol/storage.ts";
+import type { RpcStream } from "../rpc/stream.ts";
+import { callContext, type RemoteStorageContext } from "./context.ts";
+
+/** Bytes passed on per step: the unit of pacing and progress. */
+const STEP_BYTES = KiB(256);
+
+interface Range {
+  offset: number;
+  length: number;
+}
+
+async function rangeOf(ctx: RemoteStorageContext, vol: VolumeRefValue, options: CappedRangeOptions, what: string): Promise<Range> {
+  const offset = assertBytes(options.offset ?? 0, "offset");
+  const { capacity } = await ctx.client.call(STORAGE_VOL_GET_INFO, { vol }, callContext(vol.name, `${what} volume "${vol.name}"`, options));
+  const length = options.length === undefined ? Math.max(0, capacity - offset) : assertBytes(options.length, "length");
+  if (offset + length > capacity) {
+    throw new RangeError(`Cannot ${what} volume "${vol.name}": range ${offset}+${length} ends beyond its ${capacity} bytes`);
+  }
+  return { offset, length };
+}
+
+/**
+ * Starts a download of `vol` over a libvirt stream.
+ *
+ * @param ctx The connection's parts.
+ * @param vol The volume.
+ * @param options Range and cap.
+ * @returns The running job with its readable.
+ * @example
+ * ```ts
+ * import { startRemoteDownload } from "./transfers.ts";
+ * if (typeof startRemoteDownload !== "function") throw new Error("unexpected");
+ * ```
+ */
+export async function startRemoteDownload(ctx: RemoteStorageContext, vol: VolumeRefValue, options: CappedRangeOptions): Promise<DownloadJob> {
+  const bandwidth = assertBandwidth(options.bandwidth, "bandwidth");
+  const { offset, length } = await rangeOf(ctx, vol, options, "download");
+  // libvirt reads length 0 as "to the end": an empty range opens no stream.
+  const stream = length === 0 ? undefined : await ctx.client.openStream(STORAGE_VOL_DOWNLOAD, { vol, offset, length, flags: 0 }, callContext(vol.name, `download volume "${vol.name}"`, options));
+  const reader = stream?.readable.getReader();
+  const ready = deferred<LocalJobContext>();
+  const finished = deferred<void>();
+  let pending: Uint8Array | undefined;
+  let delivered = 0;
+  let source!: ReadableByteStreamController;
+  const end = (request?: ReadableStreamBYOBRequest) => {
+    source.close();
+    request?.respond(0);
+    finished.resolve();
+  };
+  const readable = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: STEP_BYTES,
+    start: (controller) => void (source = controller),
+    async pull(controller) {
+      try {
+        const jc = await ready.promise;
+        const request = controller.byobRequest!;
+        const view = request.view!;
+        const target = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+        // Fill the reader's buffer with what has arrived (frames are 128-256 KiB, readers often ask for
+        // more), but wait for the socket only while it is still empty.
+        let filled = 0;
+        while (filled < target.length) {
+          if (!pending) {
+            if (filled > 0 && (stream?.bufferedBytes ?? 0) === 0) break;
+            const next = reader ? await reader.read() : { done: true as const, value: undefined };
+            if (next.done) {
+              if (filled > 0) break;
+              return end(request);
+            }
+            pending = next.value;
+          }
+          const n = Math.min(target.length - filled, pending.length);
+          await jc.checkpoint();
+          await jc.limiter.take(n, jc.signal);
+          target.set(pending.subarray(0, n), filled);
+          pending = n < pending.length ? pending.subarray(n) : undefined;
+          filled += n;
+        }
+        request.respond(filled);
+        delivered += filled;
+        jc.progress(delivered);
+      } catch (error) {
+        finished.reject(error);
+        throw error;
+      }
+    },
+    cancel: async () => void (await job.abort().catch(() => {})),
+  });
+  const job = start(ctx, vol, "volume-download", length, bandwidth, ready, finished, stream, (reason) => source.error(reason));
+  if (!stream) end();
+  return withStream(job, { readable }) as DownloadJob;
+}
+
+/**
+ * Starts an upload into `vol` over a libvirt stream.
+ *
+ * @param ctx The connection's parts.
+ * @param vol The volume.
+ * @param options Range and cap.
+ * @returns The running job with its writable.
+ */
+export async function startRemoteUpload(ctx: RemoteStorageContext, vol: VolumeRefValue, options: CappedRangeOptions): Promise<UploadJob> {
+  const bandwidth = assertBandwidth(options.bandwidth, "bandwidth");
+  const { offset, length } = await rangeOf(ctx, vol, options, "upload to");
+  const holder = ctx.jobs.holder(vol.key);
+  if (holder) throw new ConflictError(`Cannot upload to volume "${vol.name}": job "${holder}" uses it`, { jobId: holder, driver: "remote" });
+  const stream = length === 0 ? undefined : await ctx.client.openStream(STORAGE_VOL_UPLOAD, { vol, offset, length, flags: 0 }, callContext(vol.name, `upload to volume "${vol.name}"`, options));
+  const ready = deferred<LocalJobContext>();
+  const finished = deferred<void>();
+  let sent = 0;
+  let sink!: WritableStreamDefaultController;
+  const fail = (error: unknown): never => {
+    finished.reject(error);
+    throw error;
+  };
+  const writable = new WritableStream<Uint8Array>({
+    start: (controller) => void (sink = controller),
+    async write(chunk) {
+      const jc = await ready.promise;
+      if (!(chunk instanceof Uint8Array)) fail(new TypeError(`Cannot upload to volume "${vol.name}": chunks must be Uint8Array`));
+      if (sent + chunk.byteLength > length) fail(new RangeError(`Cannot upload to volume "${vol.name}": more than the ${length} bytes of range ${offset}+${length} were sent`));
+      try {
+        // One STREAM frame per piece: pieces of libvirt's frame size, not a full frame plus a sliver.
+        for (let at = 0; at < chunk.byteLength; at += STREAM_CHUNK_BYTES) {
+          const piece = chunk.subarray(at, Math.min(chunk.byteLength, at + STREAM_CHUNK_BYTES));
+          await jc.checkpoint();
+          await jc.limiter.take(piece.byteLength, jc.signal);
+          await stream!.write(piece);
+          sent += piece.byteLength;
+          jc.progress(sent);
+        }
+      } catch (error) {
+        fail(error);
+      }
+    },
+    async close() {
+      await ready.promise;
+      await stream?.finish().catch(fail);
+      finished.resolve();
+    },
+    abort: async () => void (await job.abort().catch(() => {})),
+  });
+  const job = start(ctx, vol, "volume-upload", length, bandwidth, ready, finished, stream, (reason) => sink.error(reason), [vol.key]);
+  return withStream(job, { writable }) as UploadJob;
+}
+
+function start(
+  ctx: RemoteStorageContext,
+  vol: VolumeRefValue,
+  type: "volume-upload" | "volume-download",
+  length: number,
+  bandwidth: number,
+  ready: Deferred<LocalJobContext>,
+  finished: Deferred<void>,
+  stream: RpcStream | undefined,
+  stop: (reason: unknown) => void,
+  locks: string[] = [],
+): Job<void> {
+  return ctx.jobs.startLocal<void>({
+    type,
+    target: { pool: vol.pool, volume: vol.name },
+    endBytes: length,
+    bandwidth,
+    locks,
+    driver: "remote",
+    async run(jc) {
+      const onAbort = () => {
+        stop(jc.signal.reason);
+        void stream?.abort();
+        finished.reject(jc.signal.reason);
+      };
+      jc.signal.addEventListener("abort", onAbort, { once: true });
+      ready.resolve(jc);
+      try {
+        if (jc.signal.aborted) onAbort();
+        await finished.promise;
+      } finally {
+        jc.signal.removeEventListener("abort", onAbort);
+      }
+    },
+  });
+}
