@@ -98,6 +98,8 @@ const TABLE: ReadonlyArray<readonly [number, string, ProcedureAccess]> = [
   [345, "DOMAIN_BLOCK_COPY", "write"],
   [350, "DOMAIN_DEFINE_XML_FLAGS", "write"],
   [360, "CONNECT_REGISTER_CLOSE_CALLBACK", "read"],
+  [368, "CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY", "read"],
+  [369, "CONNECT_STORAGE_POOL_EVENT_DEREGISTER_ANY", "read"],
   [361, "CONNECT_UNREGISTER_CLOSE_CALLBACK", "read"],
   [378, "STORAGE_VOL_GET_INFO_FLAGS", "read"],
   [426, "DOMAIN_GET_MESSAGES", "read"],

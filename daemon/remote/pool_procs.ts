@@ -88,7 +88,11 @@ export const POOL_PROCEDURES: readonly ServedProcedure[] = [
   serve(STORAGE_POOL_GET_XML_DESC, async (ctx, { pool: ref, flags }) => {
     checkFlags(flags, 1, "virStoragePoolGetXMLDesc"); // INACTIVE: the definition is all there is
     const pool = await poolOf(ctx, ref);
-    return poolToXml({ ...(await pool.config()), uuid: await uuidOfPool(pool) } as Parameters<typeof poolToXml>[0]);
+    const config = await pool.config();
+    // The test driver's memory pools read as libvirt's test driver shows its own pools: type dir, with
+    // a target named after the pool (its volumes' paths are /POOL/NAME already).
+    const shown = config.type === "memory" ? { name: config.name, type: "dir" as const, path: `/${config.name}` } : config;
+    return poolToXml({ ...shown, uuid: await uuidOfPool(pool) } as Parameters<typeof poolToXml>[0]);
   }),
   serve(STORAGE_POOL_IS_ACTIVE, async (ctx, { pool }) => ((await (await poolOf(ctx, pool)).info()).state === "active" ? 1 : 0)),
   serve(STORAGE_POOL_IS_PERSISTENT, async (ctx, { pool }) => (await poolOf(ctx, pool), 1)),

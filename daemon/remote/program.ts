@@ -14,6 +14,7 @@ import { CONNECT_PROCEDURES } from "./connect_procs.ts";
 import { DOMAIN_PROCEDURES } from "./domain_procs.ts";
 import { DOMAIN_XML_PROCEDURES } from "./domain_xml_procs.ts";
 import { EVENT_PROCEDURES } from "./event_procs.ts";
+import { POOL_EVENT_PROCEDURES } from "./pool_event_procs.ts";
 import { POOL_PROCEDURES } from "./pool_procs.ts";
 import { STREAM_PROCEDURES } from "./stream_procs.ts";
 import { VOLUME_PROCEDURES } from "./volume_procs.ts";
@@ -60,6 +61,7 @@ export const SERVED_REMOTE_GROUPS: ReadonlyArray<readonly ServedProcedure[]> = [
   BLOCK_JOB_PROCEDURES,
   EVENT_PROCEDURES,
   POOL_PROCEDURES,
+  POOL_EVENT_PROCEDURES,
   VOLUME_PROCEDURES,
   STREAM_PROCEDURES,
 ];
