@@ -90,6 +90,11 @@ describe.skipIf(skipDaemon)("virsh against virtkitd (test:///default)", () => {
     expect(busy.stderr).toMatch(/job-\d+/);
     expect((await virsh(uri, ["blockjob", "test", "vda", "--abort"])).code).toBe(0);
     expect((await virsh(uri, ["blockjob", "test", "vda", "--info"])).stdout).toMatch(/No current block job for vda/);
+    // --base (BLOCK_REBASE): keeping the template as the base leaves nothing to pull above it.
+    const kept = await virsh(uri, ["blockpull", "test", "vda", "--base", "/default-pool/template.img", "--wait", "--verbose"], 120_000);
+    expect(kept.stdout + kept.stderr).toMatch(/Pull complete/);
+    const badBase = await virsh(uri, ["blockpull", "test", "vda", "--base", "/nope", "--wait"]);
+    expect(badBase.stderr).toMatch(/not in the backing chain/);
     const pull = await virsh(uri, ["blockpull", "test", "vda", "--wait", "--verbose"], 120_000);
     expect(pull.code).toBe(0);
     expect(pull.stdout + pull.stderr).toMatch(/Pull complete/);
