@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** Where examples live: the library's sources and the exported testing kit. */
-const SOURCE_DIRS = ["core", "drivers", "plugins", "cli", "test/conformance"];
+const SOURCE_DIRS = ["core", "drivers", "daemon", "plugins", "cli", "test/conformance"];
 
 interface Example {
   /** `file.ts #n`, for the test name. */

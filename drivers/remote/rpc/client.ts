@@ -80,7 +80,10 @@ export class RpcClient {
   /** Serials whose caller stopped waiting: their late replies are dropped, not protocol errors. */
   readonly #abandoned = new Set<number>();
   readonly #streams = new Map<number, RpcStream>();
-  readonly #listeners = new Map<number, Set<(payload: Uint8Array) => void>>();
+  // Keyed by program and procedure: virtkitd's own program numbers its messages from 1 too.
+  readonly #listeners = new Map<string, Set<(payload: Uint8Array) => void>>();
+  /** Programs besides REMOTE this client has called (virtkit's extension): their replies are accepted. */
+  readonly #programs = new Set<number>([REMOTE_PROGRAM]);
   readonly #closeListeners = new Set<(error: ConnectError) => void>();
   readonly #peer: string;
   #serial = 0;
@@ -167,8 +170,10 @@ export class RpcClient {
    */
   onMessage<T>(procedure: Procedure<T, unknown>, listener: MessageListener<T>): () => void {
     const raw = (payload: Uint8Array) => listener(decode(procedure.args, payload, procedure.name));
-    let set = this.#listeners.get(procedure.number);
-    if (!set) this.#listeners.set(procedure.number, (set = new Set()));
+    const key = `${procedure.program}:${procedure.number}`;
+    this.#programs.add(procedure.program);
+    let set = this.#listeners.get(key);
+    if (!set) this.#listeners.set(key, (set = new Set()));
     set.add(raw);
     return () => set!.delete(raw);
   }
@@ -198,6 +203,7 @@ export class RpcClient {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const p = procedure as Procedure<unknown, unknown>;
+    this.#programs.add(p.program);
     const serial = this.#serial;
     this.#serial = (this.#serial + 1) >>> 0;
     const frame = encodePacket({ program: p.program, version: p.version, procedure: p.number, type: MessageType.CALL, serial, status: MessageStatus.OK }, (w) => p.args.encode(w, args));
@@ -252,12 +258,12 @@ export class RpcClient {
       }
       return;
     }
-    if (header.program !== REMOTE_PROGRAM) throw new ProtocolError(`message for unknown program 0x${header.program.toString(16)}`);
+    if (!this.#programs.has(header.program)) throw new ProtocolError(`message for unknown program 0x${header.program.toString(16)}`);
     switch (header.type) {
       case MessageType.REPLY:
-        return this.#onReply(header.serial, header.procedure, header.status, payload);
+        return this.#onReply(header.serial, header.program, header.procedure, header.status, payload);
       case MessageType.MESSAGE: {
-        const listeners = this.#listeners.get(header.procedure);
+        const listeners = this.#listeners.get(`${header.program}:${header.procedure}`);
         if (listeners) for (const listener of [...listeners]) listener(payload);
         return;
       }
@@ -275,12 +281,13 @@ export class RpcClient {
     }
   }
 
-  #onReply(serial: number, procedure: number, status: number, payload: Uint8Array): void {
+  #onReply(serial: number, program: number, procedure: number, status: number, payload: Uint8Array): void {
     const call = this.#pending.get(serial);
     if (!call) {
       if (this.#abandoned.delete(serial)) return;
       throw new ProtocolError(`reply with serial ${serial}, for which no call is waiting`);
     }
+    if (call.procedure.program !== program) throw new ProtocolError(`reply to serial ${serial} is for program 0x${program.toString(16)}, the call's is 0x${call.procedure.program.toString(16)}`);
     if (call.procedure.number !== procedure) throw new ProtocolError(`reply to serial ${serial} is for procedure ${procedure}, the call was ${call.procedure.number}`);
     // Decoded while the call is still pending: a malformed reply fails the connection, and with it this call.
     if (status === MessageStatus.OK) {

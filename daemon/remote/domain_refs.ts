@@ -1,0 +1,121 @@
+/**
+ * Domains as libvirt names them on the wire (`remote_nonnull_domain`: name, UUID, id) and back: the
+ * look-ups every domain procedure starts with.
+ *
+ * @module
+ */
+import type { Domain, DomainInfo } from "../../core/domain.ts";
+import { NotFoundError } from "../../core/errors.ts";
+import type { DomainRefValue } from "../../drivers/remote/rpc/protocol/common.ts";
+import { type CallContext, RpcFault } from "../dispatch.ts";
+import { LibvirtErrorCode } from "../../drivers/remote/rpc/errors.ts";
+
+/**
+ * The open connection of a call, or the "connection not open" fault.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "../../mod.ts";
+ * import { localContext, localSession } from "../local_call.ts";
+ * import { connOf } from "./domain_refs.ts";
+ * await using conn = await connect("test:///default");
+ * if (connOf(localContext(localSession(conn))).uri !== conn.uri) throw new Error("unexpected");
+ * ```
+ */
+export function connOf(ctx: CallContext) {
+  const open = ctx.session.open;
+  if (!open) throw new RpcFault(LibvirtErrorCode.INTERNAL_ERROR, "connection not open");
+  return open;
+}
+
+/**
+ * The wire reference of a domain, from a fresh `info()`: its running id comes from the shared table.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "../../mod.ts";
+ * import { localContext, localSession } from "../local_call.ts";
+ * import { domainRefOf } from "./domain_refs.ts";
+ * await using conn = await connect("test:///default");
+ * const ref = domainRefOf(localContext(localSession(conn)), await (await conn.domains.get("test")).info());
+ * if (ref.name !== "test" || ref.id !== 1) throw new Error("unexpected");
+ * ```
+ */
+export function domainRefOf(ctx: CallContext, info: DomainInfo): DomainRefValue {
+  return { name: info.name, uuid: info.uuid, id: connOf(ctx).shared.ids.idOf(info.name, info.state) };
+}
+
+/** Answered as VIR_ERR_NO_DOMAIN, which `virsh` reports as "failed to get domain". */
+function noDomain(what: string): NotFoundError {
+  return new NotFoundError("domain", what, { driver: "virtkitd" });
+}
+
+/**
+ * The domain a wire reference names. libvirt looks domains up by UUID; the name is checked too, so a
+ * domain undefined and redefined under the same name is not mistaken for the old one.
+ *
+ * @throws {NotFoundError} When no domain has that name and UUID.
+ * @example
+ * ```ts
+ * import { connect } from "../../mod.ts";
+ * import { localContext, localSession } from "../local_call.ts";
+ * import { domainOf } from "./domain_refs.ts";
+ * await using conn = await connect("test:///default");
+ * const ctx = localContext(localSession(conn));
+ * const { info } = await domainOf(ctx, { name: "test", uuid: (await (await conn.domains.get("test")).info()).uuid, id: 1 });
+ * let stale = false;
+ * try { await domainOf(ctx, { name: "test", uuid: "00000000-0000-0000-0000-000000000000", id: 1 }); } catch { stale = true; }
+ * if (info.name !== "test" || !stale) throw new Error("unexpected");
+ * ```
+ */
+export async function domainOf(ctx: CallContext, ref: DomainRefValue): Promise<{ dom: Domain; info: DomainInfo }> {
+  let dom: Domain;
+  try {
+    dom = await connOf(ctx).conn.domains.get(ref.name);
+  } catch (error) {
+    if (error instanceof NotFoundError) throw noDomain(`uuid '${ref.uuid}' (${ref.name})`);
+    throw error;
+  }
+  const info = await dom.info();
+  if (info.uuid.toLowerCase() !== ref.uuid.toLowerCase()) throw noDomain(`${ref.name} (uuid ${ref.uuid})`);
+  return { dom, info };
+}
+
+/**
+ * Every domain with its info, in definition order.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "../../mod.ts";
+ * import { localContext, localSession } from "../local_call.ts";
+ * import { allDomains } from "./domain_refs.ts";
+ * await using conn = await connect("test:///default");
+ * if ((await allDomains(localContext(localSession(conn))))[0]?.info.name !== "test") throw new Error("unexpected");
+ * ```
+ */
+export async function allDomains(ctx: CallContext): Promise<Array<{ dom: Domain; info: DomainInfo }>> {
+  const doms = await connOf(ctx).conn.domains.list();
+  return await Promise.all(doms.map(async (dom) => ({ dom, info: await dom.info() })));
+}
+
+/**
+ * Finds a domain by a predicate over its info, or throws NO_DOMAIN naming `what`.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "../../mod.ts";
+ * import { localContext, localSession } from "../local_call.ts";
+ * import { findDomain } from "./domain_refs.ts";
+ * await using conn = await connect("test:///default");
+ * const ref = await findDomain(localContext(localSession(conn)), "running", (info) => info.state === "running");
+ * if (ref.name !== "test") throw new Error("unexpected");
+ * ```
+ */
+export async function findDomain(
+  ctx: CallContext,
+  what: string,
+  match: (info: DomainInfo) => boolean,
+): Promise<DomainRefValue> {
+  for (const { info } of await allDomains(ctx)) if (match(info)) return domainRefOf(ctx, info);
+  throw noDomain(what);
+}

@@ -1,0 +1,258 @@
+/**
+ * One client's session: frames in, calls dispatched concurrently (replies go out as each call finishes,
+ * so a long call never holds up a short one), keepalive answered, STREAM frames routed to the stream a
+ * call opened, and a client that breaks the protocol disconnected without disturbing anyone else.
+ *
+ * @module
+ */
+import type { Socket } from "node:net";
+import { type Packet, encodePacket, FrameDecoder, KEEPALIVE_PROGRAM, MessageStatus, MessageType } from "../drivers/remote/rpc/packet.ts";
+import { LibvirtErrorCode } from "../drivers/remote/rpc/errors.ts";
+import { remoteError } from "../drivers/remote/rpc/protocol/common.ts";
+import { XdrReader } from "../drivers/remote/rpc/xdr.ts";
+import type { Session, SessionContext } from "./daemon.ts";
+import { type CallContext, errorRecordOf, RpcFault, type ServedProcedure, type SessionState } from "./dispatch.ts";
+import { createOutbox } from "./outbox.ts";
+
+/** A program the daemon serves: its number, version and procedures. */
+export interface ServedProgram {
+  /** Program number (REMOTE is 0x20008086). */
+  readonly program: number;
+  /** Its version. */
+  readonly version: number;
+  /** Procedures by number. */
+  readonly procedures: ReadonlyMap<number, ServedProcedure>;
+  /** A procedure's access class: `read`, `write`, or undefined when the table does not know it. */
+  readonly accessOf: (proc: number) => "read" | "write" | undefined;
+  /** A procedure's name for error messages. */
+  readonly nameOf: (proc: number) => string;
+}
+
+/** Options of {@linkcode createSessionFactory}. */
+export interface SessionOptions {
+  /** The programs served (REMOTE and virtkit's own). */
+  readonly programs: readonly ServedProgram[];
+  /** Calls one client may have in flight before the daemon stops reading its socket (default 32). */
+  readonly maxCallsInFlight?: number;
+  /** The client's send backlog that disconnects it (default: the outbox's 8 MiB). */
+  readonly maxBacklogBytes?: number;
+}
+
+const { INTERNAL_ERROR: VIR_ERR_INTERNAL_ERROR, NO_SUPPORT: VIR_ERR_NO_SUPPORT, OPERATION_DENIED: VIR_ERR_OPERATION_DENIED, RPC: VIR_ERR_RPC } =
+  LibvirtErrorCode;
+
+function denied(name: string): RpcFault {
+  return new RpcFault(VIR_ERR_OPERATION_DENIED, `operation forbidden: read only access prevents ${name}`);
+}
+
+/**
+ * Makes the session factory the daemon calls for each client.
+ *
+ * @param options The programs and limits.
+ * @returns The factory.
+ * @example
+ * ```ts
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { connect } from "../mod.ts";
+ * import { channelFromSocket, RpcClient } from "../drivers/remote/rpc/mod.ts";
+ * import { CONNECT_OPEN } from "../drivers/remote/rpc/protocol/connect.ts";
+ * import { CONNECT_LIST_ALL_DOMAINS } from "../drivers/remote/rpc/protocol/domain.ts";
+ * import { createConnection } from "node:net";
+ * import { startDaemon } from "./daemon.ts";
+ * import { remoteProgram, SERVED_REMOTE_GROUPS } from "./remote/program.ts";
+ * import { createSessionFactory } from "./session.ts";
+ * const path = join(mkdtempSync(join(tmpdir(), "vk-doc-")), "s.sock");
+ * const daemon = await startDaemon(
+ *   { listen: [{ kind: "unix", path }], insecureTcp: false, allow: ["test:///default"], socketMode: 0o600 },
+ *   { open: connect, log: () => {}, createSession: createSessionFactory({ programs: [remoteProgram(...SERVED_REMOTE_GROUPS)] }) },
+ * );
+ * const socket = createConnection(path);
+ * await new Promise((resolve) => socket.once("connect", resolve));
+ * const client = new RpcClient(channelFromSocket(socket));
+ * await client.call(CONNECT_OPEN, { name: "test:///default", flags: 0 });
+ * const { ret } = await client.call(CONNECT_LIST_ALL_DOMAINS, { needResults: 1, flags: 0 });
+ * client.close();
+ * await daemon.stop();
+ * if (ret !== 1) throw new Error("unexpected");
+ * ```
+ */
+export function createSessionFactory(options: SessionOptions): (ctx: SessionContext) => Session {
+  const programs = new Map(options.programs.map((p) => [p.program, p]));
+  const maxInFlight = options.maxCallsInFlight ?? 32;
+  return (ctx) => {
+    const socket = ctx.client.socket as Socket;
+    const outbox = createOutbox(socket, {
+      maxBacklogBytes: options.maxBacklogBytes,
+      onOverflow: (bytes) => ctx.log(`client ${ctx.clientId} disconnected: it stopped reading (${bytes} bytes queued)`),
+    });
+    const state: SessionState = {
+      clientId: ctx.clientId,
+      table: ctx.table,
+      secure: ctx.client.secure,
+      readOnly: false,
+      outbox,
+      keepalive: false,
+      cleanups: new Set(),
+      streams: new Map(),
+      holdInput: () => {
+        inputHolds++;
+        updateInput();
+      },
+      releaseInput: () => {
+        inputHolds--;
+        updateInput();
+      },
+    };
+    const decoder = new FrameDecoder();
+    const inFlight = new Set<Promise<void>>();
+    let draining = false;
+    let paused = false;
+    let inputHolds = 0;
+    // Stop reading the socket while the client has too many calls in flight or a stream's sink is full.
+    const updateInput = () => {
+      const hold = inFlight.size >= maxInFlight || inputHolds > 0;
+      if (hold && !paused) socket.pause();
+      else if (!hold && paused) socket.resume();
+      paused = hold;
+    };
+    let why = "closed by client";
+    let resolveClosed!: (why: string) => void;
+    const closed = new Promise<string>((resolve) => (resolveClosed = resolve));
+
+    const fail = (reason: string) => {
+      why = reason;
+      socket.destroy();
+    };
+
+    const reply = (header: Packet["header"], status: number, body?: (w: import("../drivers/remote/rpc/xdr.ts").XdrWriter) => void) => {
+      outbox.send(encodePacket({ ...header, type: MessageType.REPLY, status }, body));
+    };
+    const replyError = (header: Packet["header"], error: unknown) => {
+      const record = errorRecordOf(error);
+      reply(header, MessageStatus.ERROR, (w) => remoteError.encode(w, record));
+    };
+
+    const dispatch = async (packet: Packet, program: ServedProgram) => {
+      const { header } = packet;
+      const access = program.accessOf(header.procedure);
+      // Read-only first, as libvirt's public API checks it before any driver is asked.
+      if (state.readOnly && access === "write") throw denied(program.nameOf(header.procedure));
+      const served = program.procedures.get(header.procedure);
+      if (!served) {
+        throw new RpcFault(VIR_ERR_NO_SUPPORT, `this function is not supported by the connection driver: ${program.nameOf(header.procedure)}`);
+      }
+      if (!state.open && !served.beforeOpen) throw new RpcFault(VIR_ERR_INTERNAL_ERROR, "connection not open");
+      // A served procedure the table does not classify is refused too: the table is an allowlist.
+      if (state.readOnly && access !== "read") throw denied(program.nameOf(header.procedure));
+      let args: unknown;
+      try {
+        const reader = new XdrReader(packet.payload);
+        args = served.proc.args.decode(reader);
+        reader.end(`${served.proc.name} arguments`);
+      } catch (error) {
+        throw new RpcFault(VIR_ERR_RPC, `Unable to decode message payload: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      const after: Array<() => void> = [];
+      const call: CallContext = { session: state, header, afterReply: (action) => after.push(action) };
+      const result = await served.run(call, args);
+      reply(header, MessageStatus.OK, (w) => served.proc.ret.encode(w, result));
+      for (const action of after) action();
+    };
+
+    const onCall = (packet: Packet) => {
+      const { header } = packet;
+      const program = programs.get(header.program);
+      if (!program) {
+        replyError(header, new RpcFault(VIR_ERR_RPC, `cannot find program ${header.program} version ${header.version}`));
+        return;
+      }
+      if (header.version !== program.version) {
+        replyError(header, new RpcFault(VIR_ERR_RPC, `program ${header.program} version ${header.version} is not ${program.version}`));
+        return;
+      }
+      if (draining) {
+        replyError(header, new RpcFault(VIR_ERR_RPC, "the daemon is shutting down"));
+        return;
+      }
+      const task = dispatch(packet, program).catch((error) => replyError(header, error));
+      inFlight.add(task);
+      updateInput();
+      void task.finally(() => {
+        inFlight.delete(task);
+        updateInput();
+      });
+    };
+
+    const onPacket = (packet: Packet) => {
+      const { header } = packet;
+      if (header.program === KEEPALIVE_PROGRAM) {
+        // PING -> PONG, at once: a client that probed feature 10 drops us after a few missed PONGs.
+        if (header.type === MessageType.MESSAGE && header.procedure === 1) {
+          outbox.send(encodePacket({ ...header, procedure: 2, serial: 0, status: MessageStatus.OK }));
+        }
+        return;
+      }
+      if (header.type === MessageType.STREAM) {
+        state.streams.get(header.serial)?.onFrame(header.status, packet.payload);
+        return;
+      }
+      if (header.type === MessageType.CALL) {
+        onCall(packet);
+        return;
+      }
+      if (header.type === MessageType.CALL_WITH_FDS) {
+        replyError(header, new RpcFault(VIR_ERR_NO_SUPPORT, "passing file descriptors is not supported"));
+        return;
+      }
+      fail(`protocol error: unexpected message type ${header.type} from a client`);
+    };
+
+    socket.on("data", (chunk: Uint8Array) => {
+      let packets: Packet[];
+      try {
+        packets = decoder.push(chunk);
+      } catch (error) {
+        fail(`protocol error: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
+      for (const packet of packets) {
+        try {
+          onPacket(packet);
+        } catch (error) {
+          fail(`internal error: ${error instanceof Error ? error.message : String(error)}`);
+          return;
+        }
+      }
+    });
+    socket.on("error", (error) => (why = error.message));
+    socket.on("close", () => {
+      for (const stream of state.streams.values()) stream.onClientGone();
+      state.streams.clear();
+      for (const cleanup of state.cleanups) {
+        try {
+          cleanup();
+        } catch {
+          // cleanup of one resource must not skip the others
+        }
+      }
+      state.cleanups.clear();
+      resolveClosed(why);
+    });
+
+    return {
+      async drain() {
+        draining = true;
+        while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      },
+      close() {
+        why = "daemon stopping";
+        socket.end();
+        // end() waits for the peer; a client that does not read would keep the socket open.
+        setTimeout(() => socket.destroy(), 1000).unref?.();
+      },
+      closed,
+    };
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * virtkit's extension program on virtkitd's socket: probe, the generic job list (storage jobs included)
+ * and verbs, job:progress events, and replay with `since` for a client that reconnects.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CoreEvent } from "../../core/events.ts";
+import type { JobInfo } from "../../core/job.ts";
+import { LibvirtErrorCode } from "../../drivers/remote/rpc/errors.ts";
+import { CONNECT_OPEN } from "../../drivers/remote/rpc/protocol/connect.ts";
+import {
+  JobVerb,
+  VIRTKIT_EVENT,
+  VIRTKIT_JOB_GET,
+  VIRTKIT_JOB_LIST,
+  VIRTKIT_JOB_VERB,
+  VIRTKIT_PROBE,
+  VIRTKIT_SUBSCRIBE,
+  VIRTKIT_UNSUBSCRIBE,
+} from "../../drivers/remote/rpc/protocol/virtkit.ts";
+import { errorCodeOf, rpcClient } from "./_support/raw_client.ts";
+import { skipDaemon, startVirtkitd, type VirtkitdProcess, virsh } from "./_support/virtkitd.ts";
+
+async function opened(daemon: VirtkitdProcess, flags = 0) {
+  const c = await rpcClient(daemon.socket);
+  await c.client.call(CONNECT_OPEN, { name: "test:///default", flags });
+  return c;
+}
+
+async function until<T>(get: () => T | undefined, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = get();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.skipIf(skipDaemon)("virtkit's extension program on virtkitd", () => {
+  let daemon: VirtkitdProcess;
+  beforeAll(async () => {
+    daemon = await startVirtkitd();
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  it("is probed, lists every job (a virsh block pull included) and applies the verbs", async () => {
+    const { client, socket } = await opened(daemon);
+    try {
+      expect(await client.call(VIRTKIT_PROBE, undefined)).toEqual({ version: 1, features: "jobs events" });
+      expect((await virsh(daemon.uri(), ["blockpull", "test", "vda", "--bandwidth", "1"])).code).toBe(0);
+      const jobs = JSON.parse(await client.call(VIRTKIT_JOB_LIST, "{}")) as JobInfo[];
+      const pull = jobs.find((j) => j.type === "block-pull" && j.state === "running")!;
+      expect(pull.target).toMatchObject({ domain: "test", disk: "vda" });
+      expect(pull.bandwidth).toBe(1024 * 1024);
+      expect(JSON.parse(await client.call(VIRTKIT_JOB_LIST, JSON.stringify({ type: "volume-clone" })))).toEqual([]);
+      await client.call(VIRTKIT_JOB_VERB, { id: pull.id, verb: JobVerb.SET_SPEED, bandwidth: 2 * 1024 * 1024 });
+      await client.call(VIRTKIT_JOB_VERB, { id: pull.id, verb: JobVerb.PAUSE, bandwidth: 0 });
+      expect((JSON.parse(await client.call(VIRTKIT_JOB_GET, pull.id)) as JobInfo).state).toBe("paused");
+      // virsh sees the same job through libvirt's procedures.
+      expect((await virsh(daemon.uri(), ["blockjob", "test", "vda", "--info"])).stdout).toMatch(/2097152 bytes\/s/);
+      await client.call(VIRTKIT_JOB_VERB, { id: pull.id, verb: JobVerb.RESUME, bandwidth: 0 });
+      await client.call(VIRTKIT_JOB_VERB, { id: pull.id, verb: JobVerb.ABORT, bandwidth: 0 });
+      expect((JSON.parse(await client.call(VIRTKIT_JOB_GET, pull.id)) as JobInfo).state).toBe("aborted");
+      await client.call(VIRTKIT_JOB_VERB, { id: pull.id, verb: JobVerb.DISMISS, bandwidth: 0 });
+      expect(await errorCodeOf(client.call(VIRTKIT_JOB_GET, pull.id))).toBeDefined();
+      expect(await errorCodeOf(client.call(VIRTKIT_JOB_LIST, "{\"bogus\":1}"))).toBe(LibvirtErrorCode.INVALID_ARG);
+      expect(await errorCodeOf(client.call(VIRTKIT_JOB_LIST, "not json"))).toBe(LibvirtErrorCode.INVALID_ARG);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it("refuses the job verbs to a read-only client", async () => {
+    const { client, socket } = await opened(daemon, 1);
+    try {
+      expect(JSON.parse(await client.call(VIRTKIT_JOB_LIST, "{}"))).toBeInstanceOf(Array);
+      expect(await errorCodeOf(client.call(VIRTKIT_JOB_VERB, { id: "job-1", verb: JobVerb.ABORT, bandwidth: 0 }))).toBe(LibvirtErrorCode.OPERATION_DENIED);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it("streams job events with progress, and replays what a reconnecting client missed with since", async () => {
+    const first = await opened(daemon);
+    const seen: CoreEvent[] = [];
+    first.client.onMessage(VIRTKIT_EVENT, ({ event }) => seen.push(JSON.parse(event) as CoreEvent));
+    const { subscription } = await first.client.call(VIRTKIT_SUBSCRIBE, { types: JSON.stringify(["job:*"]), since: undefined });
+    expect((await virsh(daemon.uri(), ["blockpull", "test", "vda", "--bandwidth", "8"])).code).toBe(0);
+    const progress = await until(() => seen.find((e) => e.type === "job:progress"), "a job:progress event");
+    expect((progress as CoreEvent<"job:progress">).job.type).toBe("block-pull");
+    const lastSeen = seen.at(-1)!.seq;
+    await first.client.call(VIRTKIT_UNSUBSCRIBE, { subscription });
+    first.socket.destroy();
+    // While nobody listens, the job is aborted (by virsh) and ends.
+    expect((await virsh(daemon.uri(), ["blockjob", "test", "vda", "--abort"])).code).toBe(0);
+    const second = await opened(daemon);
+    try {
+      const replayed: CoreEvent[] = [];
+      second.client.onMessage(VIRTKIT_EVENT, ({ event }) => replayed.push(JSON.parse(event) as CoreEvent));
+      await second.client.call(VIRTKIT_SUBSCRIBE, { types: JSON.stringify(["job:*"]), since: lastSeen });
+      const aborted = await until(() => replayed.find((e) => e.type === "job:aborted"), "the replayed job:aborted");
+      expect((aborted as CoreEvent<"job:aborted">).job.id).toBe((progress as CoreEvent<"job:progress">).job.id);
+      // Replay starts right after the last event the first client saw, in order, without gaps.
+      expect(replayed[0]!.seq).toBeGreaterThan(lastSeen);
+      expect(replayed.every((e, i) => i === 0 || e.seq > replayed[i - 1]!.seq)).toBe(true);
+      expect(replayed.some((e) => e.type === "gap")).toBe(false);
+    } finally {
+      second.socket.destroy();
+    }
+  });
+});
