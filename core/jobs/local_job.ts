@@ -141,8 +141,8 @@ export function runLocalJob<T>(spec: LocalJobSpec<T>, deps: LocalJobDependencies
     signal,
     limiter,
     clock: deps.clock,
-    progress(bytes) {
-      handle.progress(bytes);
+    progress(bytes, copiedBytes) {
+      handle.progress(bytes, undefined, copiedBytes);
       cur = bytes;
       if (failure && !failure.fired && failure.atBytes !== undefined && cur >= failure.atBytes) fire();
       if (failure?.fired) throw failure.error;

@@ -63,8 +63,11 @@ export interface JobHandle<T> {
   readonly state: JobState;
   /** Reports a non-terminal transition (`running`, `paused`, `ready`). */
   setState(state: "running" | "paused" | "ready"): void;
-  /** Reports progress; `job:progress` events are throttled by the manager. */
-  progress(cur: number, end?: number): void;
+  /**
+   * Reports progress; `job:progress` events are throttled by the manager. `copiedBytes` is the part of
+   * `cur` really transferred (see `JobInfo.copiedBytes`), when the job knows it.
+   */
+  progress(cur: number, end?: number, copiedBytes?: number): void;
   /** Records the cap now in force. */
   setBandwidth(bytesPerSecond: number): void;
   /** Ends `completed` with a result. Ignored (returns false) when the job already ended. */
@@ -83,8 +86,8 @@ export interface LocalJobContext {
   readonly limiter: RateLimiter;
   /** The connection clock. */
   readonly clock: Clock;
-  /** Reports progress in bytes of the range. */
-  progress(cur: number): void;
+  /** Reports progress in bytes of the range, and how many of them were really transferred. */
+  progress(cur: number, copiedBytes?: number): void;
   /** Resolves at once while running; waits while paused; rejects when aborted. Call between chunks. */
   checkpoint(): Promise<void>;
 }
