@@ -80,9 +80,11 @@ export async function runMainJob(plan: MainJobPlan, out: Output): Promise<MainJo
   let dom: Domain | undefined;
   let job: Job<void>;
   if (plan.online) {
-    dom = await conn.domains.define({ name: "main-job", vcpus: 1, memoryBytes: MiB(128), disks: [{ target: "vda", volume: { pool: pool.name, name: disk.name } }] });
+    // Machine "none": QEMU holds the disk as a -blockdev node with no guest OS spinning beside the pull.
+    const disks = [{ target: "vda", volume: { pool: pool.name, name: disk.name } }];
+    dom = await conn.domains.define({ name: "main-job", vcpus: 1, memoryBytes: MiB(128), machine: "none", disks });
     await dom.start();
-    out.line(`domain ${dom.name} is ${(await dom.info()).state} in QEMU on the thin disk; pulling online (QEMU's block-stream, QEMU enforces the cap)`);
+    out.line(`domain ${dom.name} is ${(await dom.info()).state} in QEMU on the thin disk (machine none: no guest OS); pulling online (QEMU's block-stream, QEMU enforces the cap)`);
     job = await dom.blockPull("vda", { bandwidth });
   } else {
     out.line("pulling offline through virtkit's image engine (no QEMU process)");

@@ -39,7 +39,7 @@ describe("npm start: the main job on real files", () => {
     expect(missingTools).toEqual([]);
     const ran = await mainJob("--size", "16M", "--bandwidth", "64", "--keep");
     expect(ran.code).toBe(0);
-    expect(ran.stdout).toMatch(/domain main-job is running in QEMU on the thin disk; pulling online/);
+    expect(ran.stdout).toMatch(/domain main-job is running in QEMU on the thin disk \(machine none: no guest OS\); pulling online/);
     expectVerified(ran.stdout);
     expect(ran.stdout).toContain("qemu-img check: No errors were found on the image.");
     expect(ran.stdout).toMatch(/^files kept in /m);
