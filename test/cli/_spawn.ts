@@ -13,7 +13,7 @@ const isDeno = "Deno" in globalThis;
 /** The argv that starts a TypeScript entry point of the repository on this runtime. */
 export function tsEntry(file: string): string[] {
   return isDeno
-    ? [join(ROOT, "node_modules", ".bin", "deno"), "run", "-A", "--no-check", join(ROOT, file)]
+    ? [join(ROOT, "node_modules", ".bin", "deno"), "run", "-A", "--no-check", "--config", join(ROOT, "deno.json"), join(ROOT, file)]
     : [process.execPath, "--import", "tsx", join(ROOT, file)];
 }
 
