@@ -87,13 +87,21 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${info.id} ${info.state}${info.error ? `: ${info.error}` : ""}${result.interrupted ? " (interrupted)" : ""}; files kept in ${stateDir}\n`);
       return result.interrupted ? 130 : 1;
     }
-    const copied = info.copiedBytes ?? result.dataBytes;
     const seconds = result.pullMs / 1000;
+    const caps = `against a cap of ${formatBytes(bandwidth)}/s raised to ${formatBytes(bandwidth * 2)}/s half-way`;
     out.line("");
     out.line(`pulled ${formatBytes(info.end)} in ${formatDuration(result.pullMs)} (${formatDuration(performance.now() - startedAt)} in all, template writing and checks included)`);
-    out.line(`  bytes copied:  ${formatBytes(copied)}${info.copiedBytes === undefined ? " (the template's data; QEMU reports progress only)" : ""}`);
-    out.line(`  holes skipped: ${formatBytes(info.end - copied)} (no I/O, nothing against the cap)`);
-    out.line(`  achieved rate: ${formatBytes(Math.round(copied / seconds))}/s over the pull, against a cap of ${formatBytes(bandwidth)}/s raised to ${formatBytes(bandwidth * 2)}/s half-way`);
+    if (info.copiedBytes !== undefined) {
+      out.line(`  bytes copied:  ${formatBytes(info.copiedBytes)}`);
+      out.line(`  holes skipped: ${formatBytes(info.end - info.copiedBytes)} (no I/O, nothing against the cap)`);
+      out.line(`  achieved rate: ${formatBytes(Math.round(info.copiedBytes / seconds))}/s of data over the pull, ${caps}`);
+    } else {
+      // QEMU reports progress only. It reads a raw backing file's holes as zeros, counts them against its
+      // cap, and stores them as zero clusters: the volume's allocation is the data it really wrote.
+      out.line(`  bytes streamed by QEMU: ${formatBytes(info.end)} (holes included: QEMU reads a raw backing file's holes as zeros and counts them against its cap)`);
+      out.line(`  data written:  ${formatBytes(result.allocationBytes)} (the holes became zero clusters, not data)`);
+      out.line(`  achieved rate: ${formatBytes(Math.round(info.end / seconds))}/s streamed over the pull, ${caps}`);
+    }
     out.line(`  verified:      ${result.identical ? "every byte the guest sees equals the template" : "MISMATCH: the volume differs from the template"}; ${result.backingLeft ? "the volume STILL has a backing file" : "the volume no longer has a backing file"}`);
     out.line(`  qemu-img check: ${result.qemuImgCheck ?? "skipped (qemu-img is not installed)"}`);
     return result.identical && !result.backingLeft ? 0 : 1;

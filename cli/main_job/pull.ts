@@ -47,6 +47,8 @@ export interface MainJobResult {
   readonly identical: boolean;
   /** The pulled volume still names a backing file. */
   readonly backingLeft: boolean;
+  /** The pulled volume's allocation (what was written as data). */
+  readonly allocationBytes: number;
   /** `qemu-img check` output, when qemu-img is installed. */
   readonly qemuImgCheck?: string;
   /** The pull was interrupted (Ctrl-C). */
@@ -108,13 +110,14 @@ export async function runMainJob(plan: MainJobPlan, out: Output): Promise<MainJo
     await dom.undefine().catch(() => {});
   }
   if (outcome.info.state !== "completed") {
-    return { info: outcome.info, pullMs, dataBytes: layout.dataBytes, identical: false, backingLeft: true, interrupted: outcome.interrupted !== undefined };
+    return { info: outcome.info, pullMs, dataBytes: layout.dataBytes, identical: false, backingLeft: true, allocationBytes: 0, interrupted: outcome.interrupted !== undefined };
   }
   const pulled: Volume = await pool.volumes.get(disk.name);
-  const backingLeft = (await pulled.info()).backing !== undefined;
+  const pulledInfo = await pulled.info();
+  const backingLeft = pulledInfo.backing !== undefined;
   const identical = (await firstDifference(pulled, template.path)) === undefined;
   const qemuImgCheck = plan.qemuImg ? await check(plan.qemuImg, pulled.path) : undefined;
-  return { info: outcome.info, pullMs, dataBytes: layout.dataBytes, identical, backingLeft, interrupted: false, ...(qemuImgCheck ? { qemuImgCheck } : {}) };
+  return { info: outcome.info, pullMs, dataBytes: layout.dataBytes, identical, backingLeft, allocationBytes: pulledInfo.allocationBytes, interrupted: false, ...(qemuImgCheck ? { qemuImgCheck } : {}) };
 }
 
 async function check(qemuImg: string, path: string): Promise<string> {
