@@ -86,7 +86,7 @@ export const JOB_COMMANDS: readonly CommandSpec[] = [
       // Every event is read (and filtered here) so the replay ends at the last one buffered now.
       for await (const event of conn.events.subscribe({ since, signal })) {
         if (event.type === "gap" || wanted(event.type)) {
-          out.stdout.write(out.json ? `${JSON.stringify(event)}\n` : `${event.seq} ${new Date(event.time).toISOString()} ${event.type} ${summary(event)}\n`);
+          out.stdout.write(out.json ? `${JSON.stringify(event)}\n` : `${event.seq} ${event.type} ${summary(event)}\n`);
         }
         if (event.seq >= until) break;
       }

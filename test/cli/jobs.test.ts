@@ -89,4 +89,20 @@ describe("virtkit command line: following jobs", () => {
     expect(ran.code).toBe(1);
     expect(ran.stderr).toMatch(/^error: .*nosuch\.img/);
   });
+
+  it("events replays the connection's events and filters them by type", async () => {
+    const all = await virtkit(["events"]);
+    expect([all.code, all.stdout]).toEqual([0, "1 domain:defined test\n"]);
+    const json = await virtkit(["events", "--type", "domain:*", "--json"]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ seq: 1, type: "domain:defined", domain: "test" });
+    expect((await virtkit(["events", "--type", "job:*"])).stdout).toBe("");
+    const bad = await virtkit(["events", "--type", "bogus"]);
+    expect(bad.code).toBe(2);
+  });
+
+  it("virtkit demo still runs the in-memory story", async () => {
+    const ran = await virtkit(["demo", "--bandwidth", "1G"]);
+    expect(ran.code).toBe(0);
+    expect(ran.stdout.trim().split("\n").at(-1)).toBe("vda backing chain after the pull: none (the VM no longer depends on the template)");
+  });
 });
