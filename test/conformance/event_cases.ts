@@ -21,6 +21,14 @@ import {
 } from "./_support.ts";
 import type { ConformanceCase, ConformanceTarget } from "./types.ts";
 
+/**
+ * What the kit's throwing listener throws. The bus logs a listener's error with its stack; this one is
+ * expected, so its "stack" is one line that says so instead of a trace that looks like breakage.
+ */
+const DELIBERATE_LISTENER_ERROR = Object.assign(new Error("a listener of the conformance kit fails on purpose"), {
+  stack: "Error: a listener of the conformance kit fails on purpose (expected: the bus must go on delivering to the others)",
+});
+
 /** Something that makes two events (defined, then undefined) naming a fresh object. */
 interface EventSource {
   pattern: EventPattern;
@@ -178,12 +186,4 @@ const unsubscribe: ConformanceCase = {
  * if (!eventCases.some((c) => c.name.includes("since"))) throw new Error("unexpected");
  * ```
  */
-/**
- * What the kit's throwing listener throws. The bus logs a listener's error with its stack; this one is
- * expected, so its "stack" is one line that says so instead of a trace that looks like breakage.
- */
-const DELIBERATE_LISTENER_ERROR = Object.assign(new Error("a listener of the conformance kit fails on purpose"), {
-  stack: "Error: a listener of the conformance kit fails on purpose (expected: the bus must go on delivering to the others)",
-});
-
 export const eventCases: readonly ConformanceCase[] = Object.freeze([jobEventOrder, replaySince, unsubscribe]);
