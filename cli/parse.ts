@@ -24,10 +24,7 @@ export type ParsedCommandLine =
     readonly options: Record<string, string | boolean | undefined>;
   };
 
-const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  ...COMMON_OPTIONS,
-  version: { type: "boolean", description: "print the version" },
-};
+const GLOBAL_OPTIONS: Record<string, OptionSpec> = COMMON_OPTIONS;
 
 /**
  * Parses argv (after the program name) against the commands.
@@ -84,6 +81,7 @@ export function parseCommandLine(argv: readonly string[], commands: readonly Com
     throw explain(error, command, spec);
   }
   if (values.help) return { kind: "help", command };
+  if (values.version) return { kind: "version" };
   const args: Record<string, string> = {};
   command.args.forEach((arg, i) => {
     const value = positionals[i];

@@ -68,4 +68,5 @@ export const COMMON_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   connect: { type: "string", short: "c", value: "URI", description: "hypervisor connection URI (default $VIRTKIT_DEFAULT_URI, else test:///default)" },
   json: { type: "boolean", description: "machine-readable output: one JSON document (or one object per line while following a job)" },
   help: { type: "boolean", short: "h", description: "show this help" },
+  version: { type: "boolean", description: "print virtkit's version" },
 };

@@ -55,6 +55,7 @@ describe("virtkit command line: usage errors", () => {
     expect(help.stdout).toContain("Example:\n  virtkit vol-create-as default-pool web1.qcow2 20G");
     const version = await virtkit(["--version"]);
     expect(version.stdout).toMatch(/^virtkit \d+\.\d+\.\d+\n$/);
+    expect((await virtkit(["pool-list", "--version"])).stdout).toBe(version.stdout);
   });
 
   it("exits 1 with the error text when the operation fails", async () => {
