@@ -9,7 +9,7 @@
  *
  * @example Pull a thin disk from its backing image, on a virtual clock
  * ```ts
- * import { connect, createVirtualClock, MiB } from "./mod.ts";
+ * import { connect, createVirtualClock, MiB } from "virtkit";
  * const clock = createVirtualClock();
  * await using conn = await connect("test:///default", { clock });
  * const dom = await conn.domains.get("test");
@@ -22,7 +22,7 @@
  * if (disk?.backingChain.length !== 0) throw new Error("the disk still has a backing chain");
  * ```
  *
- * @module
+ * @module virtkit
  */
 import type { Connection, ConnectOptions } from "./core/connection.ts";
 import { openConnection } from "./core/connect.ts";

@@ -8,7 +8,10 @@
  */
 import type { Connection } from "../core/connection.ts";
 import { formatBytes, MiB } from "../core/units.ts";
-import { describeJob, type Print } from "./commands.ts";
+import { describeJob } from "./follow.ts";
+
+/** Where the demo writes its lines. */
+export type Print = (line: string) => void;
 
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {

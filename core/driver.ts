@@ -80,7 +80,42 @@ export interface VolumeLocation {
 export type { VolumeCreateSpec } from "./config/volume_spec.ts";
 import type { VolumeCreateSpec } from "./config/volume_spec.ts";
 
-/** One active pool of a storage backend. Sizes are bytes. */
+/**
+ * One active pool of a storage backend. Sizes are bytes. Implement the required methods, and
+ * `openVolume` to get clone, allocate, pull, wipe, upload and download from core's copy loop.
+ *
+ * @example A read-only pool holding one 1 MiB volume of 0x2a bytes
+ * ```ts
+ * import { createDefaultRegistry, defineStorageBackend, MiB, NotFoundError, type StoragePoolBackend, type VolumeIO } from "virtkit";
+ * const bytes = new Uint8Array(MiB(1)).fill(0x2a);
+ * const record = { name: "answer.img", key: "fixed/answer.img", path: "/fixed/answer.img" };
+ * const io: VolumeIO = {
+ *   capacityBytes: bytes.length,
+ *   async read(offset, target) { const n = Math.min(target.length, bytes.length - offset); target.set(bytes.subarray(offset, offset + n)); return n; },
+ *   async write() { throw new Error("read-only"); },
+ *   async writeZeroes() { throw new Error("read-only"); },
+ *   async *extents(offset, length) { yield { offset, length, data: true, zero: false, depth: 0 }; },
+ *   async flush() {},
+ *   async close() {},
+ * };
+ * const pool: StoragePoolBackend = {
+ *   async refresh() {},
+ *   async sizes() { return { capacityBytes: bytes.length, allocationBytes: bytes.length, availableBytes: 0 }; },
+ *   async listVolumes() { return [record]; },
+ *   async lookupVolume(name) { if (name !== record.name) throw new NotFoundError("volume", name); return record; },
+ *   async volumeInfo() { return { capacityBytes: bytes.length, allocationBytes: bytes.length, physicalBytes: bytes.length, format: "raw" }; },
+ *   async openVolume() { return io; },
+ * };
+ * // The built-ins plus this backend: every connection of the registry can define "fixed" pools.
+ * const registry = createDefaultRegistry();
+ * registry.register(defineStorageBackend({ name: "fixed", open: async () => pool }));
+ * await using conn = await registry.connect("test:///empty");
+ * const fixed = await conn.pools.create({ name: "fixed", type: "fixed" });
+ * const download = await (await fixed.volumes.get("answer.img")).download({ length: 4 });
+ * const { value } = await download.readable.getReader().read();
+ * if (value?.[0] !== 0x2a) throw new Error("unexpected");
+ * ```
+ */
 export interface StoragePoolBackend {
   /** Required. Re-reads the underlying storage. */
   refresh(options?: SignalOptions): Promise<void>;
@@ -322,7 +357,31 @@ export interface DriverStorage {
   readonly volumes: import("./volume.ts").VolumeLookup;
 }
 
-/** A hypervisor connection, as a driver implements it. Domain names reach it validated. */
+/**
+ * A hypervisor connection, as a driver implements it. Domain names reach it validated. Leave out what
+ * the hypervisor cannot do: the public API then throws `UnsupportedError` for it.
+ *
+ * @example A driver for one fixed, running domain (read-only: it cannot be started or stopped)
+ * ```ts
+ * import { createRegistry, defineHypervisorDriver, MiB, NotFoundError, UnsupportedError, type HypervisorConnection } from "virtkit";
+ * const config = { name: "vm1", uuid: "6f1e6c7a-2f1d-4a59-9f8e-2a6d1c3b9e10", vcpus: 1, memoryBytes: MiB(64), disks: [] };
+ * const hypervisor: HypervisorConnection = {
+ *   async listDomains() { return ["vm1"]; },
+ *   async domainInfo(name) {
+ *     if (name !== "vm1") throw new NotFoundError("domain", name);
+ *     return { name, uuid: config.uuid, state: "running", vcpus: 1, memoryBytes: config.memoryBytes };
+ *   },
+ *   async domainConfig() { return structuredClone(config); },
+ *   async close() {},
+ * };
+ * const registry = createRegistry();
+ * registry.register(defineHypervisorDriver({ name: "fixed", schemes: ["fixed"], open: async () => hypervisor }));
+ * await using conn = await registry.connect("fixed:///");
+ * const dom = await conn.domains.get("vm1");
+ * if ((await dom.info()).state !== "running") throw new Error("unexpected");
+ * if (!((await dom.destroy().catch((e: unknown) => e)) instanceof UnsupportedError)) throw new Error("unexpected");
+ * ```
+ */
 export interface HypervisorConnection {
   /** Required. Names of the defined domains, in definition order. */
   listDomains(options?: SignalOptions): Promise<string[]>;

@@ -57,6 +57,12 @@ export interface JobInfo {
   readonly cur: number;
   /** Bytes of the whole range. */
   readonly end: number;
+  /**
+   * Bytes really transferred so far: read from the source (or zeros really written), the part of `cur`
+   * that cost I/O and counted against the cap. Skipped holes advance `cur` but not this, so a rate over
+   * `copiedBytes` is the one a cap holds. Absent when the driver cannot tell (QEMU reports `cur` only).
+   */
+  readonly copiedBytes?: number;
   /** The cap in bytes per second; 0 is unlimited. */
   readonly bandwidth: number;
   /** Measured recent throughput in bytes per second. */

@@ -7,7 +7,34 @@
 import type { BackingRef, Extent } from "./volume.ts";
 import type { SignalOptions } from "./options.ts";
 
-/** An open volume. Reads see guest-visible bytes (through the backing chain, if any). */
+/**
+ * An open volume. Reads see guest-visible bytes (through the backing chain, if any). A storage backend
+ * returns one from `openVolume`; the copy loop and every volume job run on it.
+ *
+ * @example A VolumeIO over bytes in memory, copied by the copy loop
+ * ```ts
+ * import type { VolumeIO } from "virtkit";
+ * import { copyExtents } from "./copy/copy_loop.ts";
+ * function memoryVolume(bytes: Uint8Array): VolumeIO {
+ *   return {
+ *     capacityBytes: bytes.length,
+ *     async read(offset, target) { const n = Math.min(target.length, bytes.length - offset); target.set(bytes.subarray(offset, offset + n)); return n; },
+ *     async write(offset, data) { bytes.set(data, offset); },
+ *     async writeZeroes(offset, length) { bytes.fill(0, offset, offset + length); },
+ *     async *extents(offset, length) { yield { offset, length, data: true, zero: false, depth: 0 }; },
+ *     async flush() {},
+ *     async close() {},
+ *   };
+ * }
+ * const source = memoryVolume(new Uint8Array(4096).fill(7));
+ * const target = memoryVolume(new Uint8Array(4096));
+ * await copyExtents({ source, target, length: 4096, plan: () => "copy" });
+ * if ((await target.read(4095, new Uint8Array(1))) !== 1) throw new Error("unexpected");
+ * const last = new Uint8Array(1);
+ * await target.read(4095, last);
+ * if (last[0] !== 7) throw new Error("unexpected");
+ * ```
+ */
 export interface VolumeIO {
   /** Virtual size in bytes. */
   readonly capacityBytes: number;

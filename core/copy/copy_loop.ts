@@ -49,8 +49,9 @@ export interface CopyOptions {
    * Called with the bytes of the range covered so far; monotonic, ends at `length`.
    *
    * @param cur Bytes covered.
+   * @param copiedBytes Bytes of `cur` that took tokens: read from the source, or zeros really written.
    */
-  onProgress?(cur: number): void;
+  onProgress?(cur: number, copiedBytes: number): void;
   /** Chunk size (default 1 MiB). */
   chunkBytes?: number;
   /**
@@ -127,6 +128,8 @@ export async function copyExtents(options: CopyOptions): Promise<CopyResult> {
 
   const end = offset + length;
   const result: CopyResult = { bytesCovered: 0, bytesRead: 0, bytesWritten: 0, bytesZeroed: 0, bytesSkipped: 0 };
+  // Zeros really written count as transferred (they took tokens); zeroed holes do not.
+  let allocatedZeroBytes = 0;
   const io = { signal };
   const allocateIo = { signal, allocate: true };
   const walk = new PlanWalk(source.extents(offset, length, io)[Symbol.asyncIterator](), plan, offset, end);
@@ -149,9 +152,10 @@ export async function copyExtents(options: CopyOptions): Promise<CopyResult> {
           if (limiter) await limiter.take(n, signal);
           await target.writeZeroes(at + shift, n, allocateIo);
           result.bytesZeroed += n;
+          allocatedZeroBytes += n;
           at += n;
           result.bytesCovered = at - offset;
-          if (onProgress) onProgress(result.bytesCovered);
+          if (onProgress) onProgress(result.bytesCovered, copiedBytes(result, allocatedZeroBytes));
           if (checkpoint && at < stop) await checkpoint();
           signal?.throwIfAborted();
         }
@@ -173,13 +177,13 @@ export async function copyExtents(options: CopyOptions): Promise<CopyResult> {
           data.release(value);
           at += n;
           result.bytesCovered += n;
-          if (onProgress) onProgress(result.bytesCovered);
+          if (onProgress) onProgress(result.bytesCovered, copiedBytes(result, allocatedZeroBytes));
           if (checkpoint && at < stop) await checkpoint();
         }
       }
       if (result.bytesCovered !== stop - offset) {
         result.bytesCovered = stop - offset;
-        if (onProgress) onProgress(result.bytesCovered);
+        if (onProgress) onProgress(result.bytesCovered, copiedBytes(result, allocatedZeroBytes));
       }
     }
   } finally {
@@ -187,6 +191,11 @@ export async function copyExtents(options: CopyOptions): Promise<CopyResult> {
     await walk.close();
   }
   return result;
+}
+
+/** The bytes that cost I/O against the cap so far (`JobInfo.copiedBytes`). */
+function copiedBytes(result: CopyResult, allocatedZeroBytes: number): number {
+  return result.bytesRead + allocatedZeroBytes;
 }
 
 /**

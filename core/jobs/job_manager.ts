@@ -184,10 +184,11 @@ function handleFor<T>(record: JobRecord): JobHandle<T> {
       else if (state === "ready") record.apply("ready");
       else throw new TypeError(`Invalid job state "${state}": setState takes "running", "paused" or "ready"`);
     },
-    progress(cur, end) {
+    progress(cur, end, copiedBytes) {
       assertBytes(cur, "job progress cur");
       if (end !== undefined) assertBytes(end, "job progress end");
-      record.progress(cur, end);
+      if (copiedBytes !== undefined) assertBytes(copiedBytes, "job progress copiedBytes");
+      record.progress(cur, end, copiedBytes);
     },
     setBandwidth(bytesPerSecond) {
       record.bandwidth = assertBandwidth(bytesPerSecond);

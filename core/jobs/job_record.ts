@@ -104,6 +104,7 @@ export class JobRecord {
   #result: unknown;
   #resolveDone!: () => void;
   #samples: Sample[] = [];
+  #copiedBytes: number | undefined;
   #lastProgress: { at: number; cur: number; end: number };
   #progressTimer: AbortController | undefined;
 
@@ -147,6 +148,7 @@ export class JobRecord {
       bandwidth: this.bandwidth, bytesPerSecond, createdAt: this.#createdAt,
     };
     if (bytesPerSecond > 0) info.etaMs = Math.ceil((Math.max(0, this.end - this.cur) * 1000) / bytesPerSecond);
+    if (this.#copiedBytes !== undefined) info.copiedBytes = this.#copiedBytes;
     if (this.#errorText !== undefined) info.error = this.#errorText;
     if (this.#finishedAt !== undefined) info.finishedAt = this.#finishedAt;
     return info;
@@ -206,12 +208,14 @@ export class JobRecord {
    *
    * @param cur Bytes done.
    * @param end Bytes of the whole range, when it changed.
+   * @param copiedBytes Bytes of `cur` really transferred, when the job knows.
    */
-  progress(cur: number, end?: number): void {
+  progress(cur: number, end?: number, copiedBytes?: number): void {
     if (this.terminal) return;
     const now = this.#options.clock.now();
     this.cur = cur;
     if (end !== undefined) this.end = end;
+    if (copiedBytes !== undefined) this.#copiedBytes = copiedBytes;
     this.#sample(now, cur);
     const last = this.#lastProgress;
     if (last.cur === this.cur && last.end === this.end) return;

@@ -147,8 +147,8 @@ export function runLocalJob<T>(spec: LocalJobSpec<T>, deps: LocalJobDependencies
     signal,
     limiter,
     clock: deps.clock,
-    progress(bytes, end) {
-      handle.progress(bytes, end);
+    progress(bytes, end, copiedBytes) {
+      handle.progress(bytes, end, copiedBytes);
       cur = bytes;
       if (failure && !failure.fired && failure.atBytes !== undefined && cur >= failure.atBytes) fire();
       if (failure?.fired) throw failure.error;

@@ -69,8 +69,11 @@ export interface JobHandle<T> {
   readonly state: JobState;
   /** Reports a non-terminal transition (`running`, `paused`, `ready`). */
   setState(state: "running" | "paused" | "ready"): void;
-  /** Reports progress; `job:progress` events are throttled by the manager. */
-  progress(cur: number, end?: number): void;
+  /**
+   * Reports progress; `job:progress` events are throttled by the manager. `copiedBytes` is the part of
+   * `cur` really transferred (see `JobInfo.copiedBytes`), when the job knows it.
+   */
+  progress(cur: number, end?: number, copiedBytes?: number): void;
   /** Records the cap now in force. */
   setBandwidth(bytesPerSecond: number): void;
   /** Ends `completed` with a result. Ignored (returns false) when the job already ended. */
@@ -91,9 +94,10 @@ export interface LocalJobContext {
   readonly clock: Clock;
   /**
    * Reports progress in bytes of the range; `end` moves the end when the range grows (a mirror that
-   * copies guest writes again counts them, as QEMU does).
+   * copies guest writes again counts them, as QEMU does); `copiedBytes`, how many bytes were really
+   * transferred (holes advance `cur` but not this), so a rate over it is the one a cap holds.
    */
-  progress(cur: number, end?: number): void;
+  progress(cur: number, end?: number, copiedBytes?: number): void;
   /**
    * For two-phase jobs: reports `ready` and resolves when the user calls `finalize()`; rejects with the
    * abort reason when the job is aborted (or fails) while it waits. Call it once, while running.

@@ -117,7 +117,7 @@ export async function startCloneJob(options: CloneJobOptions): Promise<Job<Volum
             limiter: ctx.limiter,
             signal: ctx.signal,
             checkpoint: ctx.checkpoint,
-            onProgress: (cur) => ctx.progress(cur),
+            onProgress: (cur, copiedBytes) => ctx.progress(cur, undefined, copiedBytes),
           });
           await output.flush({ signal: ctx.signal });
         } finally {

@@ -206,7 +206,7 @@ function startCopyJob(
             limiter: ctx.limiter,
             signal: ctx.signal,
             checkpoint: ctx.checkpoint,
-            onProgress: (cur) => ctx.progress(cur),
+            onProgress: (cur, copiedBytes) => ctx.progress(cur, undefined, copiedBytes),
           });
           await io.flush({ signal: ctx.signal });
           await ctx.checkpoint();

@@ -6,8 +6,8 @@
  *
  * @example Run the kit with a plain loop (any runner works the same way)
  * ```ts
- * import { allCases, type ConformanceTarget } from "./mod.ts";
- * import { connect, createVirtualClock, MiB } from "../../mod.ts";
+ * import { allCases, type ConformanceTarget } from "virtkit/testing";
+ * import { connect, createVirtualClock, MiB } from "virtkit";
  * const clock = createVirtualClock();
  * const target: ConformanceTarget = {
  *   connect: () => connect("test:///empty", { clock }),
@@ -20,7 +20,7 @@
  * }
  * ```
  *
- * @module
+ * @module virtkit/testing
  */
 import { eventCases } from "./event_cases.ts";
 import { hypervisorCases } from "./domain_cases.ts";

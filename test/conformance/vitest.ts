@@ -2,7 +2,7 @@
  * The conformance kit's vitest adapter (`virtkit/testing/vitest`): one `it` per case, skipped cases
  * registered with `it.skip` so the report shows them.
  *
- * @module
+ * @module virtkit/testing/vitest
  */
 import { describe, it } from "vitest";
 import { allCases } from "./mod.ts";

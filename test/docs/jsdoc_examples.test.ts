@@ -1,15 +1,15 @@
 /**
  * Every `@example` in the sources runs, on Node and on Deno: each ```ts block of a JSDoc comment is
- * written to a scratch module, with its relative imports pointed back at the source tree, and imported.
+ * written to a scratch module, with its relative and `"virtkit"` imports pointed back at the source tree
+ * (test/docs/_imports.ts), and imported.
  * An example throws when what it shows is not what the code does, so a stale one fails here.
  */
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+import { ROOT, withAbsoluteImports } from "./_imports.ts";
 /** Where examples live: the library's sources and the exported testing kit. */
 const SOURCE_DIRS = ["core", "drivers", "daemon", "plugins", "cli", "test/conformance"];
 
@@ -49,14 +49,6 @@ function examplesOf(file: string): Example[] {
   return found;
 }
 
-/** Points `./x.ts` and `../y.ts` specifiers (static and dynamic imports) at the source tree. */
-function withAbsoluteImports(example: Example): string {
-  const dir = path.dirname(example.file);
-  const absolute = (specifier: string) => pathToFileURL(path.resolve(dir, specifier)).href;
-  return example.code
-    .replace(/(from\s+|import\s*\(\s*|import\s+)(["'])(\.\.?\/[^"']+)\2/g, (_all, lead: string, quote: string, spec: string) => `${lead}${quote}${absolute(spec)}${quote}`);
-}
-
 /**
  * Examples that are a test file of their own: they register vitest suites when imported, which a
  * running test cannot do. What they show runs in every `describeConformance` call of test/drivers.
@@ -77,7 +69,7 @@ describe("JSDoc examples", () => {
 
   it.each(examples.map((example, index) => ({ ...example, index })))("$name runs", async (example) => {
     const module = path.join(scratch, `example_${example.index}.ts`);
-    await fsp.writeFile(module, `${withAbsoluteImports(example)}\nexport {};\n`);
+    await fsp.writeFile(module, `${withAbsoluteImports(example.code, path.dirname(example.file))}\nexport {};\n`);
     await import(pathToFileURL(module).href);
   });
 });
