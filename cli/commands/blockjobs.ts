@@ -1,12 +1,10 @@
 /**
  * Block job commands, with virsh's names and argument order: `blockpull`, `blockcopy`, `blockcommit`
- * and `blockjob`. `blockcopy`, `blockcommit` and `blockjob --pivot` need `dom.blockCopy`,
- * `dom.blockCommit` and `job.finalize()`; where the connection's domains lack them, they say so.
+ * and `blockjob` (`--pivot` is `job.finalize()` of a copy or active commit in `ready`).
  *
  * @module
  */
 import type { Domain } from "../../core/domain.ts";
-import { UnsupportedError } from "../../core/errors.ts";
 import type { Job } from "../../core/job.ts";
 import type { Connection } from "../../core/connection.ts";
 import type { CommandContext, CommandSpec } from "../spec.ts";
@@ -17,18 +15,6 @@ import { finishJob, JOB_OPTIONS, jobBandwidth, WAIT_OPTION } from "./job_run.ts"
 const DOMAIN = { name: "DOMAIN", description: "domain name" } as const;
 const DISK = { name: "DISK", description: "disk target (vda)" } as const;
 
-/** The block-job methods of the design (§3) that not every build has yet. */
-interface TwoPhaseDomain extends Domain {
-  blockCopy?(disk: string, options: Record<string, unknown>): Promise<Job<void>>;
-  blockCommit?(disk: string, options: Record<string, unknown>): Promise<Job<void>>;
-}
-
-function method<K extends "blockCopy" | "blockCommit">(dom: TwoPhaseDomain, name: K): NonNullable<TwoPhaseDomain[K]> {
-  const fn = dom[name];
-  if (typeof fn !== "function") throw new UnsupportedError(`domain.${name}`, { detail: "this virtkit build has no two-phase block jobs yet" });
-  return fn.bind(dom) as NonNullable<TwoPhaseDomain[K]>;
-}
-
 async function running(dom: Domain): Promise<boolean> {
   return (await dom.info()).state !== "shutoff";
 }
@@ -36,7 +22,6 @@ async function running(dom: Domain): Promise<boolean> {
 /** Ends a job that reached `ready` as asked: `pivot` finalizes, `finish` aborts (the copy stays). */
 async function settleReady(job: Job, pivot: boolean): Promise<void> {
   if (pivot) {
-    if (typeof job.finalize !== "function") throw new UnsupportedError("job.finalize", { detail: "this virtkit build cannot pivot" });
     await job.finalize();
     await job.wait();
   }
@@ -76,13 +61,14 @@ export const BLOCK_COMMANDS: readonly CommandSpec[] = [
     examples: ["blockcopy web1 vda /images/web1-new.qcow2 --wait --pivot --bandwidth 100"],
     async run(ctx) {
       const conn = await ctx.connect();
-      const dom: TwoPhaseDomain = await conn.domains.get(ctx.args.DOMAIN!);
-      const blockCopy = method(dom, "blockCopy");
+      const dom = await conn.domains.get(ctx.args.DOMAIN!);
       checkPivot(ctx);
       const pool = ctx.options.pool as string | undefined;
-      const job = await blockCopy(ctx.args.DISK!, {
+      const format = ctx.options.format as string | undefined;
+      if (format !== undefined && format !== "raw" && format !== "qcow2") throw new UsageError(`blockcopy: --format must be raw or qcow2, not "${format}"`);
+      const job = await dom.blockCopy(ctx.args.DISK!, {
         destination: pool ? { pool, name: ctx.args.DEST! } : { path: ctx.args.DEST! },
-        ...(ctx.options.format ? { format: ctx.options.format } : {}),
+        ...(format ? { format } : {}),
         shallow: ctx.options.shallow === true,
         reuseExisting: ctx.options["reuse-external"] === true,
         bandwidth: jobBandwidth(ctx),
@@ -105,12 +91,13 @@ export const BLOCK_COMMANDS: readonly CommandSpec[] = [
     examples: ["blockcommit web1 vda --wait --pivot"],
     async run(ctx) {
       const conn = await ctx.connect();
-      const dom: TwoPhaseDomain = await conn.domains.get(ctx.args.DOMAIN!);
-      const blockCommit = method(dom, "blockCommit");
+      const dom = await conn.domains.get(ctx.args.DOMAIN!);
       checkPivot(ctx);
-      const job = await blockCommit(ctx.args.DISK!, {
-        ...(ctx.options.top ? { top: ctx.options.top } : {}),
-        ...(ctx.options.base ? { base: ctx.options.base } : {}),
+      const top = ctx.options.top as string | undefined;
+      const base = ctx.options.base as string | undefined;
+      const job = await dom.blockCommit(ctx.args.DISK!, {
+        ...(top ? { top } : {}),
+        ...(base ? { base } : {}),
         bandwidth: jobBandwidth(ctx),
       });
       return twoPhase(ctx, conn, job);

@@ -158,10 +158,7 @@ export const POOL_COMMANDS: readonly CommandSpec[] = [
     options: { disable: { type: "boolean", description: "turn autostart off" } },
     examples: ["pool-autostart images", "pool-autostart images --disable"],
     async run({ connect, args, options, out }) {
-      const pool = (await (await connect()).pools.get(args.POOL!)) as StoragePool & { setAutostart?: (on: boolean) => Promise<void> };
-      if (typeof pool.setAutostart !== "function") {
-        throw new UnsupportedError("pool.setAutostart", { detail: "this virtkit has no pool autostart yet" });
-      }
+      const pool = await (await connect()).pools.get(args.POOL!);
       const on = options.disable !== true;
       await pool.setAutostart(on);
       out.result({ pool: pool.name, autostart: on }, () => [`Pool ${pool.name} ${on ? "marked as autostarted" : "unmarked as autostarted"}`]);

@@ -13,8 +13,8 @@ import * as v from "valibot";
 import { namedBy, parseConfig } from "./parse_config.ts";
 import { absolutePathSchema, bytesSchema, integerSchema, nameSchema, uuidSchema } from "./rules.ts";
 
-// LVM2's rules for a volume group name: letters, digits and +_.-, not starting with -, at most 127.
-const VG_NAME = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/;
+// LVM2's rules for a volume group or logical volume name: letters, digits and +_.-, not starting with -.
+const VG_NAME = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/;
 // An iSCSI name (RFC 3720 iqn./eui./naa.) or a portal host: printable, no spaces.
 const TOKEN = /^[!-~]{1,223}$/;
 
@@ -46,23 +46,53 @@ export const DirPoolConfigSchema = v.strictObject({
 });
 
 /**
- * An LVM volume group: `volumeGroup`, and the physical `devices` that `build()` puts in it.
+ * A name LVM2 accepts for a volume group or logical volume (lvm(8) "VALID NAMES"): letters, digits and
+ * `+_.-`, not starting with `-`, not `.` or `..`, at most 127 characters. Checked at define, so a bad
+ * name is a `TypeError` naming the field instead of a tool error at build.
+ *
+ * @param what The field, for the message.
+ * @returns The schema.
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { lvmNameSchema } from "./pool_config.ts";
+ * if (!v.is(lvmNameSchema("volumeGroup"), "vg0") || v.is(lvmNameSchema("volumeGroup"), "-vg")) throw new Error("unexpected");
+ * ```
+ */
+export function lvmNameSchema(what: string) {
+  return v.pipe(
+    v.string(`${what} must be a string`),
+    v.minLength(1, `${what} is empty`),
+    v.maxLength(127, `${what} is longer than 127 characters`),
+    v.check((name) => VG_NAME.test(name), `${what} may hold only letters, digits and "+_.-", and not start with "-"`),
+    v.check((name) => name !== "." && name !== "..", `${what} may not be "." or ".."`),
+  );
+}
+
+/**
+ * An LVM volume group: `volumeGroup`, the physical `devices` that `build()` puts in it (each once), and
+ * an optional `thinPool` (a thin pool LV of the group: new volumes are thin volumes in it; default:
+ * linear volumes).
  *
  * @example
  * ```ts
  * import * as v from "valibot";
  * import { LogicalPoolConfigSchema } from "./pool_config.ts";
  * if (!v.is(LogicalPoolConfigSchema, { name: "vg", type: "logical", volumeGroup: "vg0", devices: ["/dev/sdb"] })) throw new Error("unexpected");
+ * if (v.is(LogicalPoolConfigSchema, { name: "vg", type: "logical", volumeGroup: "vg0", devices: ["/dev/sdb", "/dev/sdb"] })) throw new Error("unexpected");
  * ```
  */
 export const LogicalPoolConfigSchema = v.strictObject({
   ...common,
-  /** Pool type. */
   type: v.literal("logical"),
-  /** Volume group name. */
-  volumeGroup: v.pipe(v.string(), v.check((vg) => VG_NAME.test(vg), "it is not an LVM volume group name")),
-  /** Physical devices `build()` puts in the group. */
-  devices: v.optional(v.array(absolutePathSchema)),
+  volumeGroup: lvmNameSchema("volumeGroup"),
+  devices: v.optional(
+    v.pipe(
+      v.array(absolutePathSchema),
+      v.check((devices) => new Set(devices).size === devices.length, "it lists a device twice"),
+    ),
+  ),
+  thinPool: v.optional(lvmNameSchema("thinPool")),
 });
 
 /**

@@ -24,11 +24,11 @@
 import { defineStorageBackend, type StorageBackendDefinition } from "../../core/driver.ts";
 import type { LogicalPoolConfig } from "../../core/storage_pool.ts";
 import { type CommandRunner, createNodeCommandRunner } from "../command_runner.ts";
-import { validateLogicalPoolConfig } from "./config.ts";
+import { LogicalPoolConfigSchema } from "../../core/config/pool_config.ts";
 import { openDeviceVolumeIO } from "./device_io.ts";
 import { LogicalPool, type LvDeviceOpener } from "./logical_pool.ts";
 
-export { assertLvName, logicalPoolConfigSchema, validateLogicalPoolConfig } from "./config.ts";
+export { assertLvName } from "./config.ts";
 export { openDeviceVolumeIO } from "./device_io.ts";
 export { LogicalPool, type LogicalPoolOptions, type LvDeviceOpener } from "./logical_pool.ts";
 
@@ -65,10 +65,9 @@ export interface LvmBackendOptions {
  * @example
  * ```ts
  * import { createLvmBackend } from "./mod.ts";
+ * import * as v from "valibot";
  * const backend = createLvmBackend({ runner: { run: async () => '{"report":[{"vg":[]}]}' } });
- * let threw = false;
- * try { backend.validate!({ name: "p", type: "logical", volumeGroup: "" }); } catch { threw = true; }
- * if (backend.name !== "logical" || !threw) throw new Error("unexpected");
+ * if (backend.name !== "logical" || v.is(backend.configSchema!, { name: "p", type: "logical", volumeGroup: "" })) throw new Error("unexpected");
  * ```
  */
 export function createLvmBackend(options: LvmBackendOptions = {}): StorageBackendDefinition {
@@ -77,7 +76,8 @@ export function createLvmBackend(options: LvmBackendOptions = {}): StorageBacken
   return defineStorageBackend({
     name: "logical",
     capabilities: ["build", "start", "stop", "delete", "createVolume", "deleteVolume", "resizeVolume", "openVolume"],
-    validate: (config) => void validateLogicalPoolConfig(config),
+    // core checks every logical definition against it (LVM2's name rules, each device once).
+    configSchema: LogicalPoolConfigSchema,
     open: (config) => Promise.resolve(new LogicalPool(config as LogicalPoolConfig, { runner, openDevice })),
   });
 }
