@@ -55,6 +55,8 @@ export type {
   LiveBlockCopyRequest,
   LiveBlockJobRequest,
   LiveBlockPullRequest,
+  PathDiskSource,
+  VolumeDiskSource,
   HypervisorDriverDefinition,
   StorageAccess,
   StorageBackendDefinition,
@@ -74,6 +76,7 @@ export type {
   BlockCommitOptions,
   BlockCopyDestination,
   BlockCopyOptions,
+  PathRef,
   BlockPullOptions,
   DiskConfig,
   DiskInfo,
@@ -122,6 +125,7 @@ export type {
   UploadJob,
 } from "./core/job.ts";
 export type {
+  FinishedJobOutcome,
   JobController,
   JobHandle,
   JobManager,
