@@ -56,6 +56,8 @@ export type {
   LiveBlockCopyRequest,
   LiveBlockJobRequest,
   LiveBlockPullRequest,
+  PathDiskSource,
+  VolumeDiskSource,
   HypervisorDriverDefinition,
   StorageAccess,
   StorageBackendDefinition,
@@ -96,6 +98,7 @@ export type {
   BlockCommitOptions,
   BlockCopyDestination,
   BlockCopyOptions,
+  PathRef,
   BlockPullOptions,
   DefineXmlOptions,
   CheckedDomainConfig,
@@ -148,6 +151,7 @@ export type {
   UploadJob,
 } from "./core/job.ts";
 export type {
+  FinishedJobOutcome,
   JobController,
   JobHandle,
   JobManager,

@@ -70,6 +70,19 @@ function stateOf(conn: Connection, job: Job, state: string): Promise<void> {
 interface TwoPhase {
   readyMs: number;
   doneMs: number;
+  /** Time outside QEMU's job: total minus first JOB_STATUS_CHANGE..BLOCK_JOB_COMPLETED (on arrival). */
+  outsideMs: number;
+}
+
+/** Marks when QEMU's job started and completed, as the connection's `qmp:event`s arrive. */
+function qemuJobTimes(conn: Connection): { started: () => number; completed: () => number; off: () => void } {
+  let started = 0;
+  let completed = 0;
+  const off = conn.events.on("qmp:event", (e) => {
+    if (e.name === "JOB_STATUS_CHANGE" && started === 0) started = performance.now();
+    if (e.name === "BLOCK_JOB_COMPLETED") completed = performance.now();
+  });
+  return { started: () => started, completed: () => completed, off };
 }
 
 /** 1. Mirror through virtkit: blockCopy() to ready, then finalize() to completed. */
@@ -77,6 +90,7 @@ async function mirrorVirtkit(conn: Connection, name: string, source: string, des
   rmSync(dest, { force: true });
   const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: source, format: "qcow2" }] });
   await dom.start();
+  const times = qemuJobTimes(conn);
   const t0 = performance.now();
   const job = await dom.blockCopy("vda", { destination: { path: dest }, format: "qcow2" });
   await stateOf(conn, job, "ready");
@@ -84,10 +98,12 @@ async function mirrorVirtkit(conn: Connection, name: string, source: string, des
   await job.finalize();
   await job.wait();
   const doneMs = performance.now() - t0;
+  times.off();
+  const outsideMs = doneMs - (times.completed() - times.started());
   await job.dismiss();
   await dom.destroy();
   await dom.undefine();
-  return { readyMs, doneMs };
+  return { readyMs, doneMs, outsideMs };
 }
 
 /** 1. The same mirror by hand. */
@@ -102,6 +118,8 @@ async function mirrorByHand(dir: string, source: string, dest: string, accel: "k
   img("create", "-q", "-f", "qcow2", dest, String(1024 * MiB));
   await qmp.send("blockdev-add", { driver: "file", "node-name": "t-file", filename: dest });
   await qmp.send("blockdev-add", { driver: "qcow2", "node-name": "t", file: "t-file", backing: null });
+  let started = 0;
+  void qmp.next("JOB_STATUS_CHANGE").then(() => (started = performance.now()));
   const ready = qmp.next("BLOCK_JOB_READY");
   await qmp.send("blockdev-mirror", { "job-id": "m1", device: "vda-0", target: "t", sync: "full" });
   await ready;
@@ -109,9 +127,10 @@ async function mirrorByHand(dir: string, source: string, dest: string, accel: "k
   const done = qmp.next("BLOCK_JOB_COMPLETED");
   await qmp.send("job-complete", { id: "m1" });
   await done;
-  const doneMs = performance.now() - t0;
+  const completed = performance.now();
+  const doneMs = completed - t0;
   await stopByHand(child, qmp);
-  return { readyMs, doneMs };
+  return { readyMs, doneMs, outsideMs: doneMs - (completed - started) };
 }
 
 /** A base (1 GiB raw, 512 MiB data) and a qcow2 top over it with 256 MiB of data. */
@@ -126,6 +145,7 @@ function commitChain(base: string, top: string, baseFormat = "raw"): void {
 async function commitVirtkit(conn: Connection, name: string, top: string): Promise<TwoPhase> {
   const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: top, format: "qcow2" }] });
   await dom.start();
+  const times = qemuJobTimes(conn);
   const t0 = performance.now();
   const job = await dom.blockCommit("vda");
   await stateOf(conn, job, "ready");
@@ -133,10 +153,12 @@ async function commitVirtkit(conn: Connection, name: string, top: string): Promi
   await job.finalize();
   await job.wait();
   const doneMs = performance.now() - t0;
+  times.off();
+  const outsideMs = doneMs - (times.completed() - times.started());
   await job.dismiss();
   await dom.destroy();
   await dom.undefine();
-  return { readyMs, doneMs };
+  return { readyMs, doneMs, outsideMs };
 }
 
 /** 2. The same commit by hand (the base runs read-only as on virtkit's command line, so it is reopened first). */
@@ -154,6 +176,8 @@ async function commitByHand(dir: string, base: string, top: string, accel: "kvm"
     { driver: "file", "node-name": "vda-1-file", filename: base, "read-only": false },
     { driver: "raw", "node-name": "vda-1", file: "vda-1-file", "read-only": false },
   ] });
+  let started = 0;
+  void qmp.next("JOB_STATUS_CHANGE").then(() => (started = performance.now()));
   const ready = qmp.next("BLOCK_JOB_READY");
   await qmp.send("block-commit", { "job-id": "k1", device: "vda-0", "base-node": "vda-1" });
   await ready;
@@ -161,9 +185,10 @@ async function commitByHand(dir: string, base: string, top: string, accel: "kvm"
   const done = qmp.next("BLOCK_JOB_COMPLETED");
   await qmp.send("job-complete", { id: "k1" });
   await done;
-  const doneMs = performance.now() - t0;
+  const completed = performance.now();
+  const doneMs = completed - t0;
   await stopByHand(child, qmp);
-  return { readyMs, doneMs };
+  return { readyMs, doneMs, outsideMs: doneMs - (completed - started) };
 }
 
 const exitOf = (args: string[]) => {
@@ -209,6 +234,7 @@ export async function run(): Promise<void> {
     console.log(line("to ready", median(mv.map((r) => r.readyMs)), median(mh.map((r) => r.readyMs))));
     console.log(line("to complete", median(mv.map((r) => r.doneMs)), median(mh.map((r) => r.doneMs))));
     console.log(`    runs virtkit ${mv.map((r) => fmt(r.doneMs)).join(", ")}; raw ${mh.map((r) => fmt(r.doneMs)).join(", ")}`);
+    console.log(`    time outside QEMU's job, median: virtkit ${fmt(median(mv.map((r) => r.outsideMs)))}   raw ${fmt(median(mh.map((r) => r.outsideMs)))} (raw includes its qemu-img create and blockdev-adds)`);
     console.log(`    result: qemu-img compare dest source -> ${exitOf(["compare", "-q", dest, source]) === 0 ? "identical" : "DIFFERENT"}`);
 
     // 2. Active commit of a 256 MiB top, a fresh identical chain for every run.
@@ -228,6 +254,7 @@ export async function run(): Promise<void> {
     console.log(line("to ready", median(cv.map((r) => r.readyMs)), median(ch.map((r) => r.readyMs))));
     console.log(line("to complete", median(cv.map((r) => r.doneMs)), median(ch.map((r) => r.doneMs))));
     console.log(`    runs virtkit ${cv.map((r) => fmt(r.doneMs)).join(", ")}; raw ${ch.map((r) => fmt(r.doneMs)).join(", ")}`);
+    console.log(`    time outside QEMU's job, median: virtkit ${fmt(median(cv.map((r) => r.outsideMs)))}   raw ${fmt(median(ch.map((r) => r.outsideMs)))}`);
 
     // 3. Offline commit through the image engine against qemu-img commit, on identical qcow2 chains.
     const poolDir = join(dir, "pool");

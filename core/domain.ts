@@ -70,8 +70,14 @@ export interface BlockPullOptions extends SignalOptions {
   base?: string;
 }
 
+/** A host path as a block copy destination. */
+export interface PathRef {
+  /** The path. */
+  readonly path: string;
+}
+
 /** Where {@linkcode Domain.blockCopy} copies to: a volume of a pool, or a host path. */
-export type BlockCopyDestination = VolumeRef | { readonly path: string };
+export type BlockCopyDestination = VolumeRef | PathRef;
 
 /** Options of {@linkcode Domain.blockCopy} (libvirt `virDomainBlockCopy`). */
 export interface BlockCopyOptions extends SignalOptions {

@@ -12,7 +12,7 @@
  * @module
  */
 import type { Clock } from "./clock.ts";
-import type { BackingLayer, BlockCopyDestination, DiskConfig, DiskInfo, DomainConfig, DomainInfo } from "./domain.ts";
+import type { BackingLayer, BlockCopyDestination, DiskConfig, DiskInfo, DomainConfig, DomainInfo, VolumeRef } from "./domain.ts";
 import { VirtError } from "./errors.ts";
 import type { EventBus } from "./event_bus.ts";
 import type { Job } from "./job.ts";
@@ -341,10 +341,24 @@ export interface LiveBlockCommitRequest extends LiveBlockJobRequest {
   readonly deleteCommitted: boolean;
 }
 
+/** A disk's image as a pool volume. */
+export interface VolumeDiskSource {
+  /** The volume. */
+  readonly volume: VolumeRef;
+  /** Its format. */
+  readonly format: string;
+}
+
+/** A disk's image as a host path. */
+export interface PathDiskSource {
+  /** The path. */
+  readonly path: string;
+  /** Its format. */
+  readonly format: string;
+}
+
 /** What a disk's definition points at after a pivot: a pool volume, or a host path. */
-export type DiskSource =
-  | { readonly volume: { readonly pool: string; readonly name: string }; readonly format: string }
-  | { readonly path: string; readonly format: string };
+export type DiskSource = VolumeDiskSource | PathDiskSource;
 
 /**
  * Storage a driver serves itself, instead of core's pool manager and storage backends: the `remote`

@@ -58,7 +58,17 @@ export interface JobSpec {
    * connections until they are dismissed): it is listed in `state`, which must be terminal, with this
    * error text and these times; it takes no lock and emits only `job:created`.
    */
-  finished?: { readonly error?: string; readonly createdAt: number; readonly finishedAt: number };
+  finished?: FinishedJobOutcome;
+}
+
+/** How a job that finished before this connection ended (see `JobSpec.finished`). */
+export interface FinishedJobOutcome {
+  /** Its error text, when it failed. */
+  readonly error?: string;
+  /** Clock time it was created. */
+  readonly createdAt: number;
+  /** Clock time it finished. */
+  readonly finishedAt: number;
 }
 
 /** The owner's side of a job: it reports what happens. Invalid transitions throw `StateError`. */
@@ -108,7 +118,7 @@ export interface LocalJobContext {
 }
 
 /** An in-process job: `run` does the work; its result completes the job, its error fails it. */
-export interface LocalJobSpec<T> extends Omit<JobSpec, "controller"> {
+export interface LocalJobSpec<T> extends Omit<JobSpec, "controller" | "finished"> {
   /** The work. Must honour `ctx.signal` and call `ctx.checkpoint()` between chunks. */
   run(ctx: LocalJobContext): Promise<T>;
   /**

@@ -37,15 +37,17 @@ const STEP_BYTES = KiB(256);
  * @internal Reached through `volume.upload()`.
  * @example How a user reaches it
  * ```ts
- * import type { Volume } from "../volume.ts";
- * async function writeHeader(volume: Volume, header: Uint8Array): Promise<void> {
- *   const job = await volume.upload({ offset: 0, length: header.byteLength });
- *   const writer = job.writable.getWriter();
- *   await writer.write(header);
- *   await writer.close();
- *   await job.wait();
- * }
- * if (typeof writeHeader !== "function") throw new Error("unexpected");
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///default");
+ * const pool = await conn.pools.get("default-pool");
+ * const volume = await pool.volumes.create({ name: "disk.raw", capacityBytes: 1 << 20, format: "raw" });
+ * const job = await volume.upload({ offset: 0, length: 4 });
+ * const writer = job.writable.getWriter();
+ * await writer.write(new Uint8Array([0xeb, 0x3c, 0x90, 0x4d]));
+ * await writer.close();
+ * await job.wait();
+ * const back = new Uint8Array(await new Response((await volume.download({ length: 4 })).readable).arrayBuffer());
+ * if (back[0] !== 0xeb || back[3] !== 0x4d) throw new Error("unexpected");
  * ```
  */
 export async function startUploadJob(options: TransferJobOptions): Promise<UploadJob> {
@@ -118,12 +120,12 @@ export async function startUploadJob(options: TransferJobOptions): Promise<Uploa
  * @internal Reached through `volume.download()`.
  * @example How a user reaches it
  * ```ts
- * import type { Volume } from "../volume.ts";
- * async function firstSector(volume: Volume): Promise<Uint8Array> {
- *   const job = await volume.download({ offset: 0, length: 512, bandwidth: 1 << 20 });
- *   return new Uint8Array(await new Response(job.readable).arrayBuffer());
- * }
- * if (typeof firstSector !== "function") throw new Error("unexpected");
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///default");
+ * const volume = await (await conn.pools.get("default-pool")).volumes.get("template.img");
+ * const job = await volume.download({ offset: 224 * 2 ** 20, length: 512, bandwidth: 1 << 30 });
+ * const sector = new Uint8Array(await new Response(job.readable).arrayBuffer());
+ * if (sector.length !== 512 || sector.some((byte) => byte !== 0xaa)) throw new Error("unexpected"); // the seed fills it with 0xaa
  * ```
  */
 export async function startDownloadJob(options: TransferJobOptions): Promise<DownloadJob> {

@@ -34,14 +34,15 @@ import { startAllocateJob, startCloneJob, startPullJob, startWipeJob } from "./v
  * @internal Reached through `pool.volumes`.
  * @example How a user reaches it
  * ```ts
- * import type { StoragePool } from "../storage_pool.ts";
- * import type { Volume } from "../volume.ts";
- * async function thinDisk(pool: StoragePool, template: Volume) {
- *   return await pool.volumes.create({
- *     name: "web1.qcow2", capacityBytes: 10 * 2 ** 30, format: "qcow2", backing: { path: template.path, format: "qcow2" },
- *   });
- * }
- * if (typeof thinDisk !== "function") throw new Error("unexpected");
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///default");
+ * const pool = await conn.pools.get("default-pool");
+ * const template = await pool.volumes.get("template.img");
+ * const thin = await pool.volumes.create({
+ *   name: "web1.qcow2", capacityBytes: 10 * 2 ** 30, format: "qcow2", backing: { path: template.path, format: "raw" },
+ * });
+ * const info = await thin.info();
+ * if (info.backing?.path !== template.path || info.allocationBytes >= 1 << 20) throw new Error("unexpected");
  * ```
  */
 export function createVolumeCollection(table: PoolTable, pool: string): VolumeCollection {
@@ -89,13 +90,12 @@ export function createVolumeCollection(table: PoolTable, pool: string): VolumeCo
  * @internal Reached through `pool.volumes.get()`, `list()` and `conn.volumes.lookup()`.
  * @example How a user reaches it
  * ```ts
- * import type { Volume } from "../volume.ts";
- * async function allocatedBytes(volume: Volume): Promise<number> {
- *   let total = 0;
- *   for await (const extent of volume.extents()) if (extent.depth === 0 && extent.data) total += extent.length;
- *   return total;
- * }
- * if (typeof allocatedBytes !== "function") throw new Error("unexpected");
+ * import { connect } from "../../mod.ts";
+ * await using conn = await connect("test:///default");
+ * const volume = await (await conn.pools.get("default-pool")).volumes.get("test.qcow2");
+ * let own = 0;
+ * for await (const extent of volume.extents()) if (extent.depth === 0 && extent.data) own += extent.length;
+ * if (own !== 5 * 2 ** 20) throw new Error("unexpected"); // the seed writes 1 MiB and 4 MiB into the thin disk
  * ```
  */
 export function createVolumeHandle(table: PoolTable, pool: string, record: VolumeRecord): Volume {
