@@ -83,7 +83,13 @@ export async function login(options: LoginOptions): Promise<IscsiSession> {
   const loginTimeoutMs = options.loginTimeoutMs ?? 10_000;
   const transport = options.transport ?? (await connectTcp({ host: options.host, port }, { timeoutMs: loginTimeoutMs, signal: options.signal }));
   const channel = new LoginChannel(transport, label, loginTimeoutMs);
-  const onAbort = () => channel.fail(new ConnectError(`iSCSI login to ${label} aborted`, { driver: "iscsi", cause: options.signal!.reason }));
+  const onAbort = () => {
+    try {
+      channel.fail(new ConnectError(`iSCSI login to ${label} aborted`, { driver: "iscsi", cause: options.signal!.reason }));
+    } catch {
+      // fail() throws for its callers in the login's own flow; here the waiting exchange gets the error.
+    }
+  };
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await security(channel, label, options);

@@ -79,12 +79,24 @@ export class Relay {
 }
 
 /** A portal that accepts connections and never says a word. */
-export async function silentPortal(): Promise<{ port: number; close(): Promise<void> }> {
+export async function silentPortal(): Promise<{ port: number; connections: number; open: number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => void sockets.add(socket));
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    // Read (and drop) what arrives, so the end of the connection is seen.
+    socket.on("close", () => sockets.delete(socket)).on("error", () => {}).resume();
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    get connections() {
+      return connections;
+    },
+    get open() {
+      return sockets.size;
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -215,6 +215,22 @@ describe.skipIf(skipIscsi)("initiator against tgtd, no authentication", () => {
     }
   });
 
+  it("an aborted login rejects with the signal's reason and closes the connection", async () => {
+    const portal = await silentPortal();
+    try {
+      const controller = new AbortController();
+      const reason = new Error("no longer needed");
+      const pending = failureOf(login({ ...options(), port: portal.port, signal: controller.signal }));
+      await until(() => portal.connections > 0, "the login to connect");
+      controller.abort(reason);
+      const { error } = await pending;
+      expect(error).toBe(reason);
+      await until(() => portal.open === 0, "the aborted login's connection to close");
+    } finally {
+      await portal.close();
+    }
+  });
+
   it("a portal that never answers fails the login within the login timeout", async () => {
     const portal = await silentPortal();
     try {
