@@ -60,5 +60,35 @@ export async function openTransport(target: RemoteTarget, signal?: AbortSignal):
       reject(new ConnectError(`Cannot connect to ${where}: ${error.message}`, { driver: "remote", cause: error }));
     });
   });
+  if (target.transport === "tls") await readTlsConfirmation(socket, where, signal);
   return channelFromSocket(socket);
+}
+
+/**
+ * libvirt's TLS servers (libvirtd, virtkitd) send one byte, 1, once they have accepted the client's
+ * certificate; the RPC stream starts after it. libvirt's own client waits for it too.
+ */
+function readTlsConfirmation(socket: net.Socket, where: string, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (error?: Error) => {
+      socket.off("readable", onReadable);
+      socket.off("close", onClose);
+      signal?.removeEventListener("abort", onAbort);
+      if (error) {
+        socket.destroy();
+        reject(error);
+      } else resolve();
+    };
+    const onReadable = () => {
+      const byte = socket.read(1) as Buffer | null;
+      if (byte === null) return;
+      done(byte[0] === 1 ? undefined : new ConnectError(`Cannot connect to ${where}: the TLS confirmation byte is ${byte[0]}, not 1`, { driver: "remote" }));
+    };
+    const onClose = () => done(new ConnectError(`Cannot connect to ${where}: the server closed the connection after the TLS handshake (certificate refused?)`, { driver: "remote" }));
+    const onAbort = () => done(signal!.reason as Error);
+    socket.on("readable", onReadable);
+    socket.once("close", onClose);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    onReadable();
+  });
 }

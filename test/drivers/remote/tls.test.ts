@@ -63,6 +63,8 @@ describe.skipIf(!hasOpenssl && process.env.CI !== "true")("remote tls transport"
       rejectUnauthorized: true,
     }, (socket) => {
       peers.push(String(socket.getPeerCertificate().subject.CN));
+      // libvirtd's confirmation byte: the certificate was accepted, RPC follows.
+      socket.write(Uint8Array.of(1));
       const decoder = new FrameDecoder();
       socket.on("error", () => {});
       socket.on("data", (chunk: Buffer) => {
