@@ -163,7 +163,10 @@ export type StorageOperation = (typeof STORAGE_OPERATIONS)[number];
  * order the support matrix shows them.
  */
 export const HYPERVISOR_OPERATIONS = Object.freeze(
-  ["defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks", "blockPull"] as const,
+  [
+    "defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks",
+    "liveBlockPull", "liveBlockCopy", "liveBlockCommit", "setDiskSource",
+  ] as const,
 );
 
 /** One optional hypervisor operation (a method name of {@linkcode HypervisorConnection}). */

@@ -10,6 +10,7 @@ import type { VolumeCollection } from "./volume.ts";
 export type {
   BasePoolConfig,
   DirPoolConfig,
+  IscsiChapAuth,
   IscsiPoolConfig,
   LogicalPoolConfig,
   MemoryPoolConfig,

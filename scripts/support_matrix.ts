@@ -37,7 +37,10 @@ const HYPERVISOR_MEANING: Readonly<Record<HypervisorOperation, string>> = Object
   suspendDomain: "`domain.suspend()`",
   resumeDomain: "`domain.resume()`",
   domainDisks: "`domain.disks()`",
-  blockPull: "`domain.blockPull()`",
+  liveBlockPull: "`domain.blockPull()` on a running domain (a shut-off one: core's image engine)",
+  liveBlockCopy: "`domain.blockCopy()` on a running domain",
+  liveBlockCommit: "`domain.blockCommit()` on a running domain",
+  setDiskSource: "`job.finalize()` of an offline copy or commit (switches the disk's definition)",
 });
 
 const mark = (declared: readonly string[] | undefined, op: string) => (declared === undefined ? "?" : declared.includes(op) ? "yes" : "no");

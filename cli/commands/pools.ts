@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { UnsupportedError } from "../../core/errors.ts";
-import type { PoolConfig, StoragePool } from "../../core/storage_pool.ts";
+import type { PoolConfig } from "../../core/storage_pool.ts";
 import { formatBytes } from "../../core/units.ts";
 import type { CommandSpec, OptionSpec } from "../spec.ts";
 import { UsageError } from "../usage.ts";

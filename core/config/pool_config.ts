@@ -15,8 +15,6 @@ import { absolutePathSchema, bytesSchema, integerSchema, nameSchema, uuidSchema 
 
 // LVM2's rules for a volume group or logical volume name: letters, digits and +_.-, not starting with -.
 const VG_NAME = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/;
-// An iSCSI name (RFC 3720 iqn./eui./naa.) or a portal host: printable, no spaces.
-const TOKEN = /^[!-~]{1,223}$/;
 
 const common = {
   /** Pool name: 1 to 255 characters, no `/`. */
@@ -95,26 +93,61 @@ export const LogicalPoolConfigSchema = v.strictObject({
   thinPool: v.optional(lvmNameSchema("thinPool")),
 });
 
+// iSCSI names (RFC 7143 §4.2.7.2): `iqn.YYYY-MM.reversed.domain[:anything]`, `eui.` + 16 hex, `naa.` + 16 or 32 hex.
+const ISCSI_NAME = /^(iqn\.\d{4}-\d{2}\.[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[a-z0-9.:-]*)?|eui\.[0-9A-Fa-f]{16}|naa\.(?:[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32}))$/;
+// A host name, an IPv4 address, or an IPv6 address without brackets.
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
+
+const iscsiNameSchema = (what: string) =>
+  v.pipe(
+    v.string(`${what} must be a string`),
+    v.maxLength(223, `${what} is longer than 223 bytes (RFC 7143)`),
+    v.regex(ISCSI_NAME, `${what} must be an iSCSI name like "iqn.2026-01.com.example:disk1" (lower case), "eui." or "naa." form`),
+  );
+const secretSchema = (what: string) =>
+  v.pipe(v.string(`${what} must be a string`), v.nonEmpty(`${what} is empty`), v.check((s) => !s.includes("\0"), `${what} contains NUL`));
+
 /**
- * The LUNs of an iSCSI target: portal `host` and `port` (default 3260), target IQN `target`.
+ * One-way CHAP credentials of an `iscsi` pool: the initiator proves itself to the target.
+ *
+ * @example
+ * ```ts
+ * import * as v from "valibot";
+ * import { IscsiChapAuthSchema } from "./pool_config.ts";
+ * if (!v.is(IscsiChapAuthSchema, { type: "chap", username: "u", password: "p" }) || v.is(IscsiChapAuthSchema, { type: "chap", username: "u" })) throw new Error("unexpected");
+ * ```
+ */
+export const IscsiChapAuthSchema = v.strictObject({
+  type: v.literal("chap", 'auth.type must be "chap"'),
+  username: secretSchema("auth.username"),
+  password: secretSchema("auth.password"),
+});
+
+/**
+ * The LUNs of an iSCSI target: portal `host` and `port` (default 3260), target IQN `target`, our
+ * `initiator` IQN (default: one per host, chosen by the backend) and optional CHAP `auth`.
  *
  * @example
  * ```ts
  * import * as v from "valibot";
  * import { IscsiPoolConfigSchema } from "./pool_config.ts";
  * if (v.is(IscsiPoolConfigSchema, { name: "san", type: "iscsi", host: "10.0.0.5", port: 70000, target: "iqn.2026-01.org.example:a" })) throw new Error("unexpected");
+ * if (!v.is(IscsiPoolConfigSchema, { name: "san", type: "iscsi", host: "10.0.0.5", target: "iqn.2026-01.org.example:a" })) throw new Error("unexpected");
  * ```
  */
 export const IscsiPoolConfigSchema = v.strictObject({
   ...common,
-  /** Pool type. */
   type: v.literal("iscsi"),
-  /** Portal host. */
-  host: v.pipe(v.string(), v.check((h) => TOKEN.test(h), "it is not a host name or address")),
-  /** Portal port (3260 when absent). */
+  host: v.pipe(
+    v.string("host must be a string"),
+    v.nonEmpty("host is empty"),
+    v.maxLength(253, "host is longer than 253 characters"),
+    v.regex(HOST, "host must be a host name or an IP address (no port, no brackets)"),
+  ),
   port: v.optional(integerSchema(1, 65535)),
-  /** Target IQN. */
-  target: v.pipe(v.string(), v.check((t) => TOKEN.test(t), "it is not an iSCSI target name (iqn....)")),
+  target: iscsiNameSchema("target"),
+  initiator: v.optional(iscsiNameSchema("initiator")),
+  auth: v.optional(IscsiChapAuthSchema),
 });
 
 /**
@@ -174,6 +207,8 @@ export type DirPoolConfig = v.InferOutput<typeof DirPoolConfigSchema>;
 export type LogicalPoolConfig = v.InferOutput<typeof LogicalPoolConfigSchema>;
 /** The LUNs of an iSCSI target. */
 export type IscsiPoolConfig = v.InferOutput<typeof IscsiPoolConfigSchema>;
+/** CHAP credentials of an `iscsi` pool. */
+export type IscsiChapAuth = v.InferOutput<typeof IscsiChapAuthSchema>;
 /** The `test` driver's in-memory pool. */
 export type MemoryPoolConfig = v.InferOutput<typeof MemoryPoolConfigSchema>;
 /** What any pool config has: a name and a type. */

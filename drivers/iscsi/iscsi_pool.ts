@@ -10,7 +10,8 @@ import { NotFoundError, StateError } from "../../core/errors.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import type { VolumeInfo } from "../../core/volume.ts";
 import type { VolumeIO } from "../../core/volume_io.ts";
-import { defaultInitiatorName, type IscsiPoolSettings } from "./config.ts";
+import type { IscsiPoolConfig } from "../../core/storage_pool.ts";
+import { defaultInitiatorName } from "./config.ts";
 import { login, type LoginOptions } from "./initiator/login.ts";
 import { type Capacity, ScsiError, ScsiLun } from "./initiator/scsi.ts";
 import type { IscsiSession, SessionTimeouts } from "./initiator/session.ts";
@@ -50,7 +51,7 @@ interface LunEntry {
  * ```
  */
 export class IscsiPool implements StoragePoolBackend {
-  readonly #config: IscsiPoolSettings;
+  readonly #config: IscsiPoolConfig;
   readonly #options: IscsiPoolOptions;
   readonly #open = new Set<VolumeIO>();
   #luns: LunEntry[] | undefined;
@@ -59,7 +60,7 @@ export class IscsiPool implements StoragePoolBackend {
    * @param config The checked definition.
    * @param options Timeouts.
    */
-  constructor(config: IscsiPoolSettings, options: IscsiPoolOptions = {}) {
+  constructor(config: IscsiPoolConfig, options: IscsiPoolOptions = {}) {
     this.#config = config;
     this.#options = options;
   }

@@ -18,14 +18,17 @@
  * @module
  */
 import { defineStorageBackend, type StorageBackendDefinition } from "../../core/driver.ts";
-import type { PoolConfig } from "../../core/storage_pool.ts";
-import { validateIscsiPoolConfig } from "./config.ts";
+import { IscsiPoolConfigSchema } from "../../core/config/pool_config.ts";
+import type { IscsiPoolConfig } from "../../core/storage_pool.ts";
 import { IscsiPool, type IscsiPoolOptions } from "./iscsi_pool.ts";
 
-export { defaultInitiatorName, IscsiPoolConfigSchema, type IscsiPoolSettings, validateIscsiPoolConfig } from "./config.ts";
+export { defaultInitiatorName } from "./config.ts";
 export { type DiscoveredTarget, discoverTargets, type DiscoveryOptions } from "./discovery.ts";
 export { IscsiPool, type IscsiPoolOptions } from "./iscsi_pool.ts";
 export { type IscsiLocator, lunOfVolumeName, lunUrl, lunVolumeName, parseIscsiUrl } from "./lun_names.ts";
+
+// LUNs are made on the target: no build or delete of the pool, no create, delete or resize of volumes (libvirt's rule).
+const CAPABILITIES = ["start", "stop", "openVolume"] as const;
 
 /**
  * Makes an `iscsi` backend with its own timeouts. Most code wants {@linkcode iscsiBackend}.
@@ -34,18 +37,19 @@ export { type IscsiLocator, lunOfVolumeName, lunUrl, lunVolumeName, parseIscsiUr
  * @returns The backend definition (name `"iscsi"`).
  * @example
  * ```ts
+ * import * as v from "valibot";
  * import { createIscsiBackend } from "./mod.ts";
  * const backend = createIscsiBackend({ commandTimeoutMs: 5_000 });
- * let threw = false;
- * try { backend.validate?.({ name: "san", type: "iscsi", host: "127.0.0.1", target: "not-an-iqn" }); } catch (e) { threw = e instanceof TypeError; }
- * if (backend.name !== "iscsi" || !threw) throw new Error("unexpected");
+ * if (backend.name !== "iscsi" || v.is(backend.configSchema!, { name: "san", type: "iscsi", host: "127.0.0.1", target: "not-an-iqn" })) throw new Error("unexpected");
  * ```
  */
 export function createIscsiBackend(options: IscsiPoolOptions = {}): StorageBackendDefinition {
   return defineStorageBackend({
     name: "iscsi",
-    validate: (config: PoolConfig) => void validateIscsiPoolConfig(config),
-    open: (config) => Promise.resolve(new IscsiPool(validateIscsiPoolConfig(config), options)),
+    // core checks every iscsi definition against it before `open` sees it.
+    configSchema: IscsiPoolConfigSchema,
+    capabilities: CAPABILITIES,
+    open: (config) => Promise.resolve(new IscsiPool(config as IscsiPoolConfig, options)),
   });
 }
 

@@ -49,6 +49,6 @@ export { defaultStateDir } from "./state_store.ts";
 export const qemuDriver: HypervisorDriverDefinition = defineHypervisorDriver({
   name: "qemu",
   schemes: ["qemu"],
-  capabilities: ["defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks", "blockPull"],
+  capabilities: ["defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks", "liveBlockPull", "liveBlockCopy", "liveBlockCommit", "setDiskSource"],
   open: (uri, ctx) => QemuConnection.open(uri, ctx),
 });

@@ -53,7 +53,7 @@ export { DEFAULT_DOMAIN_UUID, DEFAULT_SEED } from "./seed.ts";
 export const testDriver = defineHypervisorDriver({
   name: "test",
   schemes: ["test"],
-  capabilities: ["defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks", "blockPull"],
+  capabilities: ["defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks", "liveBlockPull", "liveBlockCopy", "liveBlockCommit", "setDiskSource"],
   open: (uri, ctx) => TestConnection.open(uri, ctx),
 });
 

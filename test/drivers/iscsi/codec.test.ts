@@ -10,7 +10,8 @@ import { BHS_BYTES, decodeHeader, decodeLun, encodeHeader, encodeLun, FINAL, Op,
 import { PduReader } from "../../../drivers/iscsi/initiator/pdu_reader.ts";
 import { parseSense } from "../../../drivers/iscsi/initiator/scsi.ts";
 import { decodeTextPairs, encodeText } from "../../../drivers/iscsi/initiator/text_keys.ts";
-import { lunOfVolumeName, lunUrl, lunVolumeName, parseIscsiUrl, validateIscsiPoolConfig } from "../../../drivers/iscsi/mod.ts";
+import { lunOfVolumeName, lunUrl, lunVolumeName, parseIscsiUrl } from "../../../drivers/iscsi/mod.ts";
+import { checkPoolConfig } from "../../../core/config/pool_config.ts";
 
 function pdu(opcode: number, itt: number, data: Uint8Array, offset = 0): Uint8Array {
   const header = encodeHeader({ opcode, flags: FINAL, itt, words: [0, 0, 0, 0, 0, offset], data });
@@ -145,20 +146,20 @@ describe("names, URLs and the pool definition", () => {
 
   it("accepts a full definition and names the field of a bad one", () => {
     const good = { name: "san", type: "iscsi", host: "127.0.0.1", port: 3261, target: "iqn.2026-12.test:t", initiator: "iqn.2026-12.test:me", auth: { type: "chap", username: "u", password: "p" } };
-    expect(validateIscsiPoolConfig(good)).toEqual(good);
+    expect(checkPoolConfig(good)).toEqual(good);
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ ...good, port: 70000 }, "port must be 1 to 65535"],
-      [{ ...good, port: "3260" }, "port must be a number"],
+      [{ ...good, port: 70000 }, "port: 70000: it is not a whole number from 1 to 65535"],
+      [{ ...good, port: "3260" }, 'port: expected number, got "3260"'],
       [{ ...good, target: "disk1" }, "target must be an iSCSI name"],
       [{ ...good, host: "a b" }, "host must be a host name"],
-      [Object.fromEntries(Object.entries(good).filter(([k]) => k !== "host")), "host is missing"],
+      [Object.fromEntries(Object.entries(good).filter(([k]) => k !== "host")), "host: is required"],
       [{ ...good, taget: "x" }, 'unknown field "taget"'],
-      [{ ...good, auth: { type: "chap", username: "u" } }, "auth.password is missing"],
+      [{ ...good, auth: { type: "chap", username: "u" } }, "auth.password"],
       [{ ...good, auth: { type: "kerberos", username: "u", password: "p" } }, 'auth.type must be "chap"'],
     ];
     for (const [config, message] of cases) {
-      expect(() => validateIscsiPoolConfig(config), message).toThrow(TypeError);
-      expect(() => validateIscsiPoolConfig(config)).toThrow(message);
+      expect(() => checkPoolConfig(config as never), message).toThrow(Error);
+      expect(() => checkPoolConfig(config as never)).toThrow(message);
     }
   });
 });
