@@ -32,7 +32,7 @@ export interface PoolInfo {
   readonly allocationBytes: number;
   /** Bytes free. */
   readonly availableBytes: number;
-  /** Whether a new connection starts it even when it was inactive (libvirt's autostart). */
+  /** Whether it starts when the host has booted, even if it was inactive before (libvirt's autostart). */
   readonly autostart: boolean;
 }
 
@@ -61,8 +61,9 @@ export interface StoragePool {
   /** Forgets the definition of an inactive pool. */
   undefine(options?: SignalOptions): Promise<void>;
   /**
-   * Sets libvirt's autostart flag: a new connection on the same state directory starts the pool even
-   * when it was inactive. (A pool active when the last connection closed is active again either way.)
+   * Sets libvirt's autostart flag: the first connection on the state directory after a host boot starts
+   * the pool. Without a boot each connection finds every pool as the last one left it (active again, or
+   * stopped), as libvirtd keeps its pools across a daemon restart.
    * `StateError` for a pool a driver brought (transient); `TypeError` for a non-boolean.
    */
   setAutostart(autostart: boolean, options?: SignalOptions): Promise<void>;

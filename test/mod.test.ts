@@ -64,8 +64,8 @@ describe("createDefaultRegistry()", () => {
       { kind: "hypervisor", name: "remote", schemes: ["remote"], loaded: false },
       { kind: "hypervisor", name: "test", schemes: ["test"], loaded: false },
       { kind: "storage", name: "dir", loaded: false },
-      { kind: "storage", name: "logical", loaded: false },
       { kind: "storage", name: "iscsi", loaded: false },
+      { kind: "storage", name: "logical", loaded: false },
       { kind: "storage", name: "memory", loaded: false },
     ]);
     expect((await registry.hypervisorFor("test")).name).toBe("test");
@@ -88,7 +88,7 @@ describe("registerBuiltins()", () => {
   it("returns a function that removes the built-ins again", () => {
     const registry = createRegistry();
     const remove = registerBuiltins(registry);
-    expect(registry.list().length).toBe(5);
+    expect(registry.list().length).toBe(7);
     remove();
     expect(registry.list()).toEqual([]);
   });

@@ -152,7 +152,7 @@ export const POOL_COMMANDS: readonly CommandSpec[] = [
   {
     name: "pool-autostart",
     group: "Storage pools",
-    summary: "start a pool when its host connection opens (--disable to stop that)",
+    summary: "start a pool after the host boots (--disable to stop that)",
     args: [POOL],
     options: { disable: { type: "boolean", description: "turn autostart off" } },
     examples: ["pool-autostart images", "pool-autostart images --disable"],

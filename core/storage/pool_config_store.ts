@@ -17,6 +17,12 @@ export interface SavedPool {
   autostart: boolean;
   /** Whether it was active when last saved: a new connection starts it again. */
   active: boolean;
+  /**
+   * Set by a store that knows the host booted since this was saved: whether it was active no longer
+   * holds, and only `autostart` starts it (libvirt's autostart is for host boots; a daemon restart
+   * keeps active pools active). A store that cannot tell leaves it out.
+   */
+  hostRestarted?: boolean;
 }
 
 /** Persistence of pool definitions and state. */

@@ -42,7 +42,7 @@ export interface PoolEntry {
   active: boolean;
   /** Whether it is saved in the store (pools a driver seeds are not). */
   readonly persistent: boolean;
-  /** Whether a new connection starts it (libvirt's autostart; persistent pools only). */
+  /** Whether it starts when the host has booted (libvirt's autostart; persistent pools only). */
   autostart: boolean;
   /** The open backend object, once build, delete or start needed it. */
   backend: StoragePoolBackend | undefined;
@@ -114,7 +114,11 @@ export class PoolTable {
       const { config, definition } = await this.checkConfig(saved.config);
       if (this.#entries.has(config.name)) continue;
       const entry = this.add(config, definition, { active: false, persistent: true, autostart: saved.autostart === true });
-      if (saved.active || saved.autostart) restore.push({ entry, reason: saved.active ? "restored" : "autostart" });
+      // After a host boot only autostart pools start; otherwise each pool is as the last connection
+      // left it (a stopped autostart pool stays stopped until the next boot, as in libvirt).
+      if (saved.hostRestarted === true ? saved.autostart : saved.active) {
+        restore.push({ entry, reason: saved.hostRestarted === true ? "autostart" : "restored" });
+      }
     }
     // A pool that was active when the last connection closed is active again, as libvirt keeps active
     // pools across a daemon restart; one whose backend cannot start it stays inactive and says why.

@@ -1,7 +1,9 @@
 /**
  * A {@linkcode PoolConfigStore} on disk: one JSON file per pool definition in `<stateDir>/pools/`
  * (libvirt keeps one XML file per pool in its config directory), with the pool's autostart flag and
- * whether it was active, so definitions and active pools survive a restart.
+ * whether it was active, so definitions and active pools survive a restart. Each file also records the
+ * host's boot id (`/proc/sys/kernel/random/boot_id`): a pool saved in an earlier boot comes back with
+ * `hostRestarted`, so only autostart pools start again after a reboot, as with libvirt.
  *
  * @module
  */
@@ -22,7 +24,12 @@ interface PoolFile {
   config: PoolConfig;
   autostart?: boolean;
   active?: boolean;
+  /** The host's boot id when it was saved (absent where the host has none). */
+  bootId?: string;
 }
+
+/** Where Linux names the current boot; another value than a file's means the host rebooted since. */
+const BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id";
 
 const SUFFIX = ".json";
 const TEMP_SUFFIX = ".tmp";
@@ -72,7 +79,13 @@ export function createPoolConfigFileStore(stateDir: string, fs: DirFs = nodeDirF
     }
   };
 
+  // Read once per store: the boot id cannot change while this process runs.
+  let bootId: Promise<string | undefined> | undefined;
+  const currentBootId = () =>
+    (bootId ??= fs.readFile(BOOT_ID_FILE, "utf8").then((text) => String(text).trim() || undefined, () => undefined));
+
   const load = async (): Promise<SavedPool[]> => {
+    const boot = await currentBootId();
     const saved: PoolFile[] = [];
     for (const file of await names()) {
       if (!file.endsWith(SUFFIX)) continue;
@@ -94,17 +107,21 @@ export function createPoolConfigFileStore(stateDir: string, fs: DirFs = nodeDirF
       saved.push(parsed as PoolFile);
     }
     return saved.sort((a, b) => a.position - b.position)
-      .map((s) => ({ config: s.config, autostart: s.autostart === true, active: s.active === true }));
+      .map((s) => {
+        const hostRestarted = boot !== undefined && s.bootId !== undefined && s.bootId !== boot;
+        return { config: s.config, autostart: s.autostart === true, active: s.active === true && !hostRestarted, ...(hostRestarted ? { hostRestarted } : {}) };
+      });
   };
 
   const save = async (pools: SavedPool[]): Promise<void> => {
     for (const pool of pools) assertName(pool?.config?.name, "pool name");
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const boot = await currentBootId();
     const keep = new Set<string>();
     for (const [position, { config, autostart, active }] of pools.entries()) {
       const file = path.join(dir, `${config.name}${SUFFIX}`);
       const temp = `${file}${TEMP_SUFFIX}`;
-      const body: PoolFile = { version: 1, position, config, autostart: autostart === true, active: active === true };
+      const body: PoolFile = { version: 1, position, config, autostart: autostart === true, active: active === true, ...(boot ? { bootId: boot } : {}) };
       await fs.writeFile(temp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
       await fs.rename(temp, file);
       keep.add(path.basename(file));

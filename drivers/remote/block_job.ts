@@ -80,7 +80,7 @@ export class RemoteBlockJob {
     env: BlockJobEnv,
     dom: DomainRefValue,
     disk: string,
-    options: { bandwidth?: number; base?: string; volume?: VolumeRef } & SignalOptions,
+    options: { bandwidth?: number; base?: string; volume?: VolumeRef; locks: readonly string[] } & SignalOptions,
   ): Promise<Job<void>> {
     const self = new RemoteBlockJob(env, dom, disk);
     const bandwidth = options.bandwidth ?? 0;
@@ -94,7 +94,7 @@ export class RemoteBlockJob {
       target: { domain: dom.name, disk, ...(options.volume ? { pool: options.volume.pool, volume: options.volume.name } : {}) },
       endBytes: 0,
       bandwidth,
-      locks: [`disk:${dom.name}/${disk}`],
+      locks: options.locks,
       controller,
       driver: "remote",
     });

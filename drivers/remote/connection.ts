@@ -15,8 +15,8 @@
  *
  * @module
  */
-import type { BlockPullOptions, DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
-import type { DriverContext, DriverStorage, HypervisorConnection } from "../../core/driver.ts";
+import type { DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
+import type { DriverContext, DriverStorage, HypervisorConnection, LiveBlockPullRequest } from "../../core/driver.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
 import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
 import type { Job } from "../../core/job.ts";
@@ -241,7 +241,9 @@ export class RemoteConnection implements HypervisorConnection {
     }, options);
   }
 
-  async blockPull(name: string, disk: string, options: BlockPullOptions): Promise<Job<void>> {
+  async liveBlockPull(request: LiveBlockPullRequest): Promise<Job<void>> {
+    const { domain: name, disk: { target: disk }, locks, bandwidth, base, signal } = request;
+    const options = { bandwidth, ...(base === undefined ? {} : { base }), ...(signal ? { signal } : {}) };
     const events = this.#events;
     if (!events) throw new UnsupportedError("domain.blockPull", { driver: "remote", detail: "the daemon sends no callback events (feature REMOTE_EVENT_CALLBACK)" });
     const dom = await this.#refs.get(name, options);
@@ -252,7 +254,7 @@ export class RemoteConnection implements HypervisorConnection {
       throw new NotFoundError("volume", options.base, { driver: "remote", detail: `it is not in the backing chain of disk "${disk}" of domain "${name}"` });
     }
     const env = { client: this.#client, jobs: this.#ctx.jobs, route: events.route };
-    return await RemoteBlockJob.startPull(env, dom, disk, { ...options, ...(found.volume ? { volume: found.volume } : {}) });
+    return await RemoteBlockJob.startPull(env, dom, disk, { ...options, locks, ...(found.volume ? { volume: found.volume } : {}) });
   }
 
   async close(): Promise<void> {

@@ -65,7 +65,7 @@ describe("virtkit command line: following jobs", () => {
   }
 
   it("blockcopy --wait ends when the copy is ready, and blockcommit --pivot needs --wait", async () => {
-    const copy = await virtkit(["blockcopy", "test", "vda", "/default-pool/copy.qcow2", "--wait"]);
+    const copy = await virtkit(["blockcopy", "test", "vda", "copy.qcow2", "--pool", "default-pool", "--wait"]);
     expect([copy.code, copy.stdout]).toEqual([0, "job-1 block-copy is ready (in sync): finish it with blockjob --pivot or --abort\n"]);
     const pivot = await virtkit(["blockcommit", "test", "vda", "--pivot"]);
     expect(pivot.code).toBe(2);

@@ -3,7 +3,7 @@
  * state directory (qemu always; test only when given one), as libvirt's storage driver keeps its pools
  * across a daemon restart.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -94,14 +94,22 @@ describe("an active pool across a restart", () => {
       expect((await domain.info()).state).toBe("running");
       expect((await domain.disks())[0]).toMatchObject({ target: "vda", path: join(real.dir, "img", "disk.qcow2") });
       await domain.destroy();
-      // Autostart is kept too: stopped, it starts again on the next connection only because of the flag.
+      // Autostart is kept too. Stopped, the pool stays stopped on the next connection of the same boot, and
+      // starts after a host boot (a different boot id in its file) only because of the flag.
       const img = await second.pools.get("img");
       await img.setAutostart(true);
       await img.stop();
       await second.close();
       const third = await real.connect();
-      expect(await (await third.pools.get("img")).info()).toMatchObject({ state: "active", autostart: true });
+      expect(await (await third.pools.get("img")).info()).toMatchObject({ state: "inactive", autostart: true });
       await third.close();
+      const file = join(real.stateDir, "pools", "img.json");
+      const saved = JSON.parse(readFileSync(file, "utf8"));
+      expect(saved.bootId).toBe(readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim());
+      writeFileSync(file, JSON.stringify({ ...saved, bootId: "00000000-0000-0000-0000-000000000000" }));
+      const fourth = await real.connect();
+      expect(await (await fourth.pools.get("img")).info()).toMatchObject({ state: "active", autostart: true });
+      await fourth.close();
     } finally {
       await real.cleanup();
     }

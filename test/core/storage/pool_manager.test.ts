@@ -242,7 +242,7 @@ describe("pools: persistence and seeds", () => {
     expect(second.events.find((e) => e.type === "pool:started")).toMatchObject({ pool: "images", reason: "restored" });
   });
 
-  it("setAutostart is saved; an autostart pool starts on the next manager even when it was stopped", async () => {
+  it("setAutostart is saved; a stopped autostart pool stays stopped until the host has booted", async () => {
     const store = createMemoryPoolConfigStore();
     const first = harness({ store });
     const pool = await first.manager.pools.create(images);
@@ -251,7 +251,12 @@ describe("pools: persistence and seeds", () => {
     await pool.stop();
     expect(await store.load()).toEqual([{ config: images, autostart: true, active: false }]);
     await first.manager.close();
-    const second = harness({ store, backend: first.backend });
+    const sameBoot = harness({ store, backend: first.backend });
+    expect((await (await sameBoot.manager.pools.get("images")).info()).state).toBe("inactive");
+    await sameBoot.manager.close();
+    // What a store that knows the boot id reports after a reboot.
+    const rebooted = { load: async () => (await store.load()).map((p) => ({ ...p, hostRestarted: true })), save: store.save };
+    const second = harness({ store: rebooted, backend: first.backend });
     const again = await second.manager.pools.get("images");
     expect(await again.info()).toMatchObject({ state: "active", autostart: true });
     expect(second.events.find((e) => e.type === "pool:started")).toMatchObject({ reason: "autostart" });

@@ -155,7 +155,7 @@ describe("names, URLs and the pool definition", () => {
       [Object.fromEntries(Object.entries(good).filter(([k]) => k !== "host")), "host: is required"],
       [{ ...good, taget: "x" }, 'unknown field "taget"'],
       [{ ...good, auth: { type: "chap", username: "u" } }, "auth.password"],
-      [{ ...good, auth: { type: "kerberos", username: "u", password: "p" } }, 'auth.type must be "chap"'],
+      [{ ...good, auth: { type: "kerberos", username: "u", password: "p" } }, 'auth.type: is "kerberos", expected "chap"'],
     ];
     for (const [config, message] of cases) {
       expect(() => checkPoolConfig(config as never), message).toThrow(Error);

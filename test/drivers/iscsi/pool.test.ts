@@ -75,7 +75,7 @@ describe.skipIf(skipIscsi)("iscsi pool against tgtd", () => {
     expect(volumes[0]!.key).toBe(url);
     expect(volumes[0]!.path).toBe(url);
     expect(await volumes[0]!.info()).toEqual({ capacityBytes: 16 * MiB, allocationBytes: 16 * MiB, physicalBytes: 16 * MiB, format: "raw" });
-    expect(await pool.info()).toEqual({ state: "active", capacityBytes: 28 * MiB, allocationBytes: 28 * MiB, availableBytes: 0 });
+    expect(await pool.info()).toEqual({ state: "active", capacityBytes: 28 * MiB, allocationBytes: 28 * MiB, availableBytes: 0, autostart: false });
     expect((await conn.volumes.lookup({ key: url })).name).toBe("unit:0:0:1");
     expect(await errorOf(pool.volumes.get("unit:0:0:9"))).toBeInstanceOf(NotFoundError);
     expect(await errorOf(pool.volumes.get("lun1"))).toBeInstanceOf(NotFoundError);
