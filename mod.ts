@@ -51,6 +51,7 @@ export type {
   AnyStorageBackendDefinition,
   DiskSource,
   DriverContext,
+  DriverStorage,
   HypervisorConnection,
   LiveBlockCommitRequest,
   LiveBlockCopyRequest,
@@ -86,6 +87,7 @@ export { DiskConfigSchema } from "./core/config/disk_config.ts";
 export {
   checkPoolConfig,
   DirPoolConfigSchema,
+  IscsiChapAuthSchema,
   IscsiPoolConfigSchema,
   LogicalPoolConfigSchema,
   MemoryPoolConfigSchema,
@@ -138,6 +140,7 @@ export type {
   VolumeInfo,
   VolumeLookup,
 } from "./core/volume.ts";
+export { MAX_BACKING_CHAIN_DEPTH } from "./core/volume.ts";
 export { TERMINAL_JOB_STATES, UNFINISHED_JOB_STATES } from "./core/job.ts";
 export type {
   DownloadJob,

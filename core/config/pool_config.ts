@@ -82,14 +82,18 @@ export function lvmNameSchema(what: string) {
  */
 export const LogicalPoolConfigSchema = v.strictObject({
   ...common,
+  /** Always `"logical"`. */
   type: v.literal("logical"),
+  /** The volume group's name. */
   volumeGroup: lvmNameSchema("volumeGroup"),
+  /** The physical devices `build()` puts in the group, each once. */
   devices: v.optional(
     v.pipe(
       v.array(absolutePathSchema),
       v.check((devices) => new Set(devices).size === devices.length, "it lists a device twice"),
     ),
   ),
+  /** A thin pool LV of the group: new volumes are thin volumes in it. */
   thinPool: v.optional(lvmNameSchema("thinPool")),
 });
 
@@ -118,8 +122,11 @@ const secretSchema = (what: string) =>
  * ```
  */
 export const IscsiChapAuthSchema = v.strictObject({
+  /** Always `"chap"` (one-way, MD5). */
   type: v.literal("chap", 'auth.type must be "chap"'),
+  /** The account name on the target (`CHAP_N`). */
   username: secretSchema("auth.username"),
+  /** The shared secret. */
   password: secretSchema("auth.password"),
 });
 
@@ -137,16 +144,22 @@ export const IscsiChapAuthSchema = v.strictObject({
  */
 export const IscsiPoolConfigSchema = v.strictObject({
   ...common,
+  /** Always `"iscsi"`. */
   type: v.literal("iscsi"),
+  /** The portal's host name or address. */
   host: v.pipe(
     v.string("host must be a string"),
     v.nonEmpty("host is empty"),
     v.maxLength(253, "host is longer than 253 characters"),
     v.regex(HOST, "host must be a host name or an IP address (no port, no brackets)"),
   ),
+  /** The portal's TCP port (default 3260). */
   port: v.optional(integerSchema(1, 65535)),
+  /** The target's IQN. */
   target: iscsiNameSchema("target"),
+  /** Our initiator IQN (default: one per host). */
   initiator: v.optional(iscsiNameSchema("initiator")),
+  /** CHAP credentials, when the target requires them. */
   auth: v.optional(IscsiChapAuthSchema),
 });
 

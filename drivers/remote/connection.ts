@@ -94,7 +94,7 @@ export class RemoteConnection implements HypervisorConnection {
     this.#session = session;
     this.#ctx = ctx;
     this.#refs = new DomainRefs(session.client);
-    const storageCtx = { client: session.client, jobs: ctx.jobs, bus: ctx.bus };
+    const storageCtx = { client: session.client, jobs: ctx.jobs, bus: ctx.bus, hasPoolEvents: () => this.#events !== undefined };
     this.storage = Object.freeze({ pools: createPoolCollection(storageCtx), volumes: createVolumeLookup(storageCtx) });
   }
 

@@ -17,7 +17,59 @@ export interface RemoteStorageContext {
   readonly jobs: JobManager;
   /** The connection's bus (volume events: libvirt has none of its own). */
   readonly bus: EventBus;
+  /** Whether libvirt's pool events reach the bus (the daemon has callback events). */
+  readonly hasPoolEvents?: () => boolean;
 }
+
+/** Longest a pool verb waits for its event after libvirt's reply. */
+const POOL_EVENT_WAIT_MS = 2_000;
+
+/**
+ * Runs a pool verb, then waits (bounded) for the event libvirt sends for it, so the event is on the bus
+ * when the verb resolves, as on local drivers (libvirt may send it after its reply).
+ *
+ * @param ctx The connection's parts.
+ * @param pool The pool's name.
+ * @param type The event the verb causes.
+ * @param run The call.
+ * @returns What `run` returned.
+ * @example
+ * ```ts
+ * import { createEventBus } from "../../../core/event_bus.ts";
+ * import { withPoolEvent } from "./context.ts";
+ * const bus = createEventBus();
+ * const ctx = { client: {} as never, jobs: {} as never, bus, hasPoolEvents: () => true };
+ * let heard = 0;
+ * bus.on("pool:started", () => void heard++);
+ * const result = await withPoolEvent(ctx, "p", "pool:started", async () => {
+ *   setTimeout(() => bus.emit("pool:started", { pool: "p" }), 5);
+ *   return 42;
+ * });
+ * if (result !== 42 || heard !== 1) throw new Error("unexpected"); // resolved only once the event was out
+ * ```
+ */
+export async function withPoolEvent<T>(ctx: RemoteStorageContext, pool: string, type: PoolEventType, run: () => Promise<T>): Promise<T> {
+  if (ctx.hasPoolEvents?.() !== true) return await run();
+  let off = () => {};
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const seen = new Promise<void>((resolve) => {
+    off = ctx.bus.on(type, (event) => {
+      if ((event as { pool?: string }).pool === pool) resolve();
+    });
+    timer = setTimeout(resolve, POOL_EVENT_WAIT_MS);
+  });
+  try {
+    const result = await run();
+    await seen;
+    return result;
+  } finally {
+    off();
+    clearTimeout(timer);
+  }
+}
+
+/** The pool events a verb waits for. */
+export type PoolEventType = "pool:defined" | "pool:undefined" | "pool:started" | "pool:stopped" | "pool:refreshed" | "pool:built" | "pool:deleted";
 
 /**
  * The call options of an operation on a named object.

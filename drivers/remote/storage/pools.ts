@@ -33,7 +33,7 @@ import {
   STORAGE_POOL_GET_AUTOSTART,
   STORAGE_POOL_SET_AUTOSTART,
 } from "../rpc/protocol/storage.ts";
-import { callContext, type RemoteStorageContext } from "./context.ts";
+import { callContext, type RemoteStorageContext, withPoolEvent } from "./context.ts";
 import { createVolumeCollection } from "./volumes.ts";
 
 /** `VIR_STORAGE_XML_INACTIVE`: the persistent definition. */
@@ -77,7 +77,8 @@ export function createPoolCollection(ctx: RemoteStorageContext): PoolCollection 
         throw error;
       });
       if (taken) throw new ConflictError(`Cannot define pool "${config.name}": a pool of that name exists`, { driver: "remote" });
-      const pool = await client.call(STORAGE_POOL_DEFINE_XML, { xml, flags: 0 }, callContext(config.name, `define pool "${config.name}"`, options));
+      const pool = await withPoolEvent(ctx, config.name, "pool:defined", () =>
+        client.call(STORAGE_POOL_DEFINE_XML, { xml, flags: 0 }, callContext(config.name, `define pool "${config.name}"`, options)));
       return createPoolHandle(ctx, pool, config.type);
     },
     async defineXml(xml, options) {
@@ -123,9 +124,10 @@ function createPoolHandle(ctx: RemoteStorageContext, pool: PoolRefValue, type: s
       await client.call(STORAGE_POOL_SET_AUTOSTART, { pool, autostart: autostart ? 1 : 0 }, about("set autostart of", options));
     },
     build: (options?: SignalOptions) => client.call(STORAGE_POOL_BUILD, { pool, flags: 0 }, about("build", options)),
-    start: (options?: SignalOptions) => client.call(STORAGE_POOL_CREATE, { pool, flags: 0 }, about("start", options)),
-    stop: (options?: SignalOptions) => client.call(STORAGE_POOL_DESTROY, { pool }, about("stop", options)),
-    refresh: (options?: SignalOptions) => client.call(STORAGE_POOL_REFRESH, { pool, flags: 0 }, about("refresh", options)),
+    start: (options?: SignalOptions) => withPoolEvent(ctx, pool.name, "pool:started", () => client.call(STORAGE_POOL_CREATE, { pool, flags: 0 }, about("start", options))),
+    stop: (options?: SignalOptions) => withPoolEvent(ctx, pool.name, "pool:stopped", () => client.call(STORAGE_POOL_DESTROY, { pool }, about("stop", options))),
+    refresh: (options?: SignalOptions) =>
+      withPoolEvent(ctx, pool.name, "pool:refreshed", () => client.call(STORAGE_POOL_REFRESH, { pool, flags: 0 }, about("refresh", options))),
     async delete(options?: SignalOptions) {
       try {
         await client.call(STORAGE_POOL_DELETE, { pool, flags: 0 }, about("delete", options));
@@ -136,7 +138,7 @@ function createPoolHandle(ctx: RemoteStorageContext, pool: PoolRefValue, type: s
         if (details?.code !== LibvirtErrorCode.SYSTEM_ERROR || !details.message.includes("No such file or directory")) throw error;
       }
     },
-    undefine: (options?: SignalOptions) => client.call(STORAGE_POOL_UNDEFINE, { pool }, about("undefine", options)),
+    undefine: (options?: SignalOptions) => withPoolEvent(ctx, pool.name, "pool:undefined", () => client.call(STORAGE_POOL_UNDEFINE, { pool }, about("undefine", options))),
     volumes: createVolumeCollection(ctx, pool),
   });
 }
