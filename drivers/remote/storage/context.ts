@@ -35,9 +35,10 @@ const POOL_EVENT_WAIT_MS = 2_000;
  * @returns What `run` returned.
  * @example
  * ```ts
+ * import { createRealClock } from "../../../core/clock.ts";
  * import { createEventBus } from "../../../core/event_bus.ts";
  * import { withPoolEvent } from "./context.ts";
- * const bus = createEventBus();
+ * const bus = createEventBus({ clock: createRealClock() });
  * const ctx = { client: {} as never, jobs: {} as never, bus, hasPoolEvents: () => true };
  * let heard = 0;
  * bus.on("pool:started", () => void heard++);
