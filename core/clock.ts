@@ -45,7 +45,7 @@ export interface VirtualClock extends Clock {
  * @returns A clock on wall time.
  * @example
  * ```ts
- * import { createRealClock } from "./clock.ts";
+ * import { createRealClock } from "virtkit";
  * const clock = createRealClock();
  * const before = clock.now();
  * await clock.sleep(1);
@@ -90,7 +90,7 @@ function settle(): Promise<void> {
  * @returns A virtual clock.
  * @example A job of 1 virtual second
  * ```ts
- * import { createVirtualClock } from "./clock.ts";
+ * import { createVirtualClock } from "virtkit";
  * const clock = createVirtualClock();
  * let done = false;
  * clock.sleep(1000).then(() => { done = true; });

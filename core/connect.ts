@@ -42,7 +42,7 @@ type Closer = () => Promise<void>;
  * @example
  * ```ts
  * import { openConnection } from "./connect.ts";
- * import { createRegistry } from "./registry.ts";
+ * import { createRegistry } from "virtkit";
  * let code = "";
  * try { await openConnection("xen:///system", {}, createRegistry()); } catch (error) { code = (error as { code: string }).code; }
  * if (code !== "not-found") throw new Error("unexpected");

@@ -492,7 +492,7 @@ function checkDefinition(def: unknown, what: string): { name: string; open: unkn
  * @throws {TypeError} For a malformed name, no or malformed or repeated schemes, or a missing `open`.
  * @example
  * ```ts
- * import { defineHypervisorDriver } from "./driver.ts";
+ * import { defineHypervisorDriver } from "virtkit";
  * const demo = defineHypervisorDriver({
  *   name: "demo",
  *   schemes: ["demo"],
@@ -543,7 +543,7 @@ export function defineHypervisorDriver(def: Omit<HypervisorDriverDefinition, "ki
  * @throws {TypeError} For a malformed name, or an `open` or `validate` that is not a function.
  * @example
  * ```ts
- * import { defineStorageBackend } from "./driver.ts";
+ * import { defineStorageBackend } from "virtkit";
  * const scratch = defineStorageBackend({
  *   name: "scratch",
  *   open: async () => { throw new Error("not in this example"); },

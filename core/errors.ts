@@ -30,7 +30,7 @@ export interface VirtErrorOptions {
  *
  * @example Branch on the code
  * ```ts
- * import { VirtError, NotFoundError } from "./errors.ts";
+ * import { VirtError, NotFoundError } from "virtkit";
  * const error = new NotFoundError("domain", "web1");
  * if (!(error instanceof VirtError) || error.code !== "not-found") throw new Error("unexpected");
  * ```
@@ -71,7 +71,7 @@ export type ObjectType =
  *
  * @example
  * ```ts
- * import { NotFoundError } from "./errors.ts";
+ * import { NotFoundError } from "virtkit";
  * const error = new NotFoundError("pool", "images");
  * if (error.message !== 'Cannot find pool "images"') throw new Error(error.message);
  * ```
@@ -104,7 +104,7 @@ export class NotFoundError extends VirtError {
  *
  * @example
  * ```ts
- * import { UnsupportedError } from "./errors.ts";
+ * import { UnsupportedError } from "virtkit";
  * const error = new UnsupportedError("resizeVolume", { driver: "iscsi" });
  * if (error.operation !== "resizeVolume") throw new Error("unexpected");
  * ```
@@ -130,7 +130,7 @@ export class UnsupportedError extends VirtError {
  *
  * @example
  * ```ts
- * import { StateError } from "./errors.ts";
+ * import { StateError } from "virtkit";
  * const error = new StateError('Cannot start domain "web1": it is already running', { state: "running" });
  * if (error.state !== "running") throw new Error("unexpected");
  * ```
@@ -155,7 +155,7 @@ export class StateError extends VirtError {
  *
  * @example
  * ```ts
- * import { ConflictError } from "./errors.ts";
+ * import { ConflictError } from "virtkit";
  * const error = new ConflictError('Volume "disk1" is busy: job "job-3" writes it', { jobId: "job-3" });
  * if (error.jobId !== "job-3") throw new Error("unexpected");
  * ```
@@ -180,7 +180,7 @@ export class ConflictError extends VirtError {
  *
  * @example
  * ```ts
- * import { ConnectError } from "./errors.ts";
+ * import { ConnectError } from "virtkit";
  * const error = new ConnectError('Cannot connect to "qemu:///session"', { cause: new Error("ENOENT") });
  * if (!(error.cause instanceof Error)) throw new Error("unexpected");
  * ```
@@ -201,7 +201,7 @@ export class ConnectError extends VirtError {
  *
  * @example
  * ```ts
- * import { CommandError } from "./errors.ts";
+ * import { CommandError } from "virtkit";
  * const error = new CommandError({ argv: ["lvs", "vg0"], exitCode: 5, stderr: "Volume group not found" });
  * if (error.exitCode !== 5) throw new Error("unexpected");
  * ```
@@ -236,7 +236,7 @@ export class CommandError extends VirtError {
  *
  * @example
  * ```ts
- * import { JobError } from "./errors.ts";
+ * import { JobError } from "virtkit";
  * const error = new JobError('Job "job-1" failed: disk full', { info: { id: "job-1", state: "failed" } });
  * if (error.info.state !== "failed") throw new Error("unexpected");
  * ```
@@ -270,7 +270,7 @@ export class JobError extends VirtError {
  *
  * @example
  * ```ts
- * import { QmpError } from "./errors.ts";
+ * import { QmpError } from "virtkit";
  * const error = new QmpError({ errorClass: "DeviceNotActive", desc: "Block job 'x' not found", command: "block-job-set-speed" });
  * if (error.errorClass !== "DeviceNotActive") throw new Error("unexpected");
  * ```

@@ -112,7 +112,7 @@ type Entry = { readonly matches: Matcher; readonly deliver: Deliver; active: boo
  * @example Listen, emit, and replay what a late subscriber missed
  * ```ts
  * import { createEventBus } from "./event_bus.ts";
- * import { createVirtualClock } from "./clock.ts";
+ * import { createVirtualClock } from "virtkit";
  * const bus = createEventBus({ clock: createVirtualClock() });
  * const seen: string[] = [];
  * const off = bus.on("pool:*", (event) => seen.push(`${event.seq} ${event.type} ${event.pool}`));

@@ -71,8 +71,8 @@ const PLUGIN_NAME = /^[a-z][a-z0-9-]*$/;
  * @throws {RangeError} When `apiVersion` is not a whole number from 1.
  * @example
  * ```ts
- * import { definePlugin } from "./plugin.ts";
- * import { createRegistry } from "./registry.ts";
+ * import { definePlugin } from "virtkit";
+ * import { createRegistry } from "virtkit";
  * const audit = definePlugin({
  *   name: "audit",
  *   apiVersion: 1,

@@ -108,8 +108,8 @@ const KIND_TEXT = { hypervisor: "hypervisor driver", storage: "storage backend" 
  * @returns A registry with no drivers.
  * @example
  * ```ts
- * import { createRegistry } from "./registry.ts";
- * import { defineStorageBackend } from "./driver.ts";
+ * import { createRegistry } from "virtkit";
+ * import { defineStorageBackend } from "virtkit";
  * const registry = createRegistry();
  * const remove = registry.register(defineStorageBackend({ name: "scratch", open: async () => { throw new Error("demo"); } }));
  * if (registry.list("storage")[0]?.name !== "scratch") throw new Error("unexpected");

@@ -15,7 +15,7 @@ export const MAX_BYTES: number = Number.MAX_SAFE_INTEGER;
  * @returns Bytes.
  * @example
  * ```ts
- * import { KiB } from "./units.ts";
+ * import { KiB } from "virtkit";
  * if (KiB(4) !== 4096) throw new Error("unexpected");
  * ```
  */
@@ -30,7 +30,7 @@ export function KiB(n = 1): number {
  * @returns Bytes.
  * @example
  * ```ts
- * import { MiB } from "./units.ts";
+ * import { MiB } from "virtkit";
  * if (MiB(100) !== 104857600) throw new Error("unexpected");
  * ```
  */
@@ -45,7 +45,7 @@ export function MiB(n = 1): number {
  * @returns Bytes.
  * @example
  * ```ts
- * import { GiB } from "./units.ts";
+ * import { GiB } from "virtkit";
  * if (GiB(1) !== 1073741824) throw new Error("unexpected");
  * ```
  */
@@ -60,7 +60,7 @@ export function GiB(n = 1): number {
  * @returns Bytes.
  * @example
  * ```ts
- * import { TiB } from "./units.ts";
+ * import { TiB } from "virtkit";
  * if (TiB(1) !== 1099511627776) throw new Error("unexpected");
  * ```
  */
@@ -102,7 +102,7 @@ const SUFFIXES: Record<string, number> = {
  * @returns Bytes per unit, or `undefined` for an unknown unit.
  * @example
  * ```ts
- * import { byteUnitFactor } from "./units.ts";
+ * import { byteUnitFactor } from "virtkit";
  * if (byteUnitFactor("KiB") !== 1024 || byteUnitFactor("MB") !== 1e6 || byteUnitFactor("parsec") !== undefined) {
  *   throw new Error("unexpected");
  * }
@@ -123,7 +123,7 @@ export function byteUnitFactor(unit: string): number | undefined {
  * @throws {RangeError} When the result is negative, fractional or above {@linkcode MAX_BYTES}.
  * @example
  * ```ts
- * import { parseBytes } from "./units.ts";
+ * import { parseBytes } from "virtkit";
  * if (parseBytes("100M") !== 104857600) throw new Error("unexpected");
  * if (parseBytes("1.5KiB") !== 1536) throw new Error("unexpected");
  * ```
@@ -149,7 +149,7 @@ export function parseBytes(text: string): number {
  * @returns Human-readable text.
  * @example
  * ```ts
- * import { formatBytes } from "./units.ts";
+ * import { formatBytes } from "virtkit";
  * if (formatBytes(104857600) !== "100 MiB") throw new Error("unexpected");
  * ```
  */
@@ -176,7 +176,7 @@ export function formatBytes(bytes: number): string {
  * @throws {RangeError} When it is negative, fractional, NaN, infinite or too large.
  * @example
  * ```ts
- * import { assertBytes } from "./units.ts";
+ * import { assertBytes } from "virtkit";
  * let threw = false;
  * try { assertBytes(-1, "capacityBytes"); } catch (error) { threw = error instanceof RangeError; }
  * if (!threw) throw new Error("unexpected");
@@ -200,7 +200,7 @@ export function assertBytes(value: unknown, what: string): number {
  * @throws {RangeError} When it is negative, fractional, NaN, infinite or too large.
  * @example
  * ```ts
- * import { assertBandwidth, MiB } from "./units.ts";
+ * import { assertBandwidth, MiB } from "virtkit";
  * if (assertBandwidth(undefined, "bandwidth") !== 0) throw new Error("unexpected");
  * if (assertBandwidth(MiB(8), "bandwidth") !== 8388608) throw new Error("unexpected");
  * ```

@@ -43,7 +43,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  *   malformed percent-encoding.
  * @example
  * ```ts
- * import { parseUri } from "./uri.ts";
+ * import { parseUri } from "virtkit";
  * const uri = parseUri("qemu+tls://host/system?stateDir=%2Ftmp%2Fx");
  * if (uri.scheme !== "qemu" || uri.transport !== "tls" || uri.host !== "host") throw new Error("unexpected");
  * if (uri.path !== "/system" || uri.params.get("stateDir") !== "/tmp/x") throw new Error("unexpected");

@@ -5,8 +5,8 @@
  *
  * @example
  * ```ts
- * import { createRegistry } from "../core/registry.ts";
- * import { registerBuiltins } from "./mod.ts";
+ * import { createRegistry } from "virtkit";
+ * import { registerBuiltins } from "virtkit";
  * const registry = createRegistry();
  * registerBuiltins(registry);
  * if (!registry.list("hypervisor").some((entry) => entry.name === "test")) throw new Error("unexpected");
@@ -67,8 +67,8 @@ const BUILTINS: readonly LazyDriver[] = Object.freeze([
  *   registered in that case.
  * @example
  * ```ts
- * import { createRegistry } from "../core/registry.ts";
- * import { registerBuiltins } from "./mod.ts";
+ * import { createRegistry } from "virtkit";
+ * import { registerBuiltins } from "virtkit";
  * const registry = createRegistry();
  * const remove = registerBuiltins(registry);
  * if (registry.list("storage").length === 0) throw new Error("unexpected");

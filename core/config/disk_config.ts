@@ -24,7 +24,7 @@ const FORMAT = /^[a-z0-9][a-z0-9_-]{0,31}$/;
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { DiskConfigSchema } from "./disk_config.ts";
+ * import { DiskConfigSchema } from "virtkit";
  * if (!v.is(DiskConfigSchema, { target: "vda", path: "/i/a.qcow2" })) throw new Error("unexpected");
  * if (v.is(DiskConfigSchema, { target: "vda", path: "/i/a.qcow2", readOnly: true })) throw new Error("typo accepted");
  * ```

@@ -62,7 +62,7 @@ export const domainConfigEntries = {
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { DomainConfigSchema } from "./domain_config.ts";
+ * import { DomainConfigSchema } from "virtkit";
  * const config = v.parse(DomainConfigSchema, { name: "web1", vcpus: 2, memoryBytes: 2 ** 30, disks: [] });
  * if (config.machine !== "q35" || typeof config.uuid !== "string") throw new Error("unexpected");
  * ```
@@ -84,7 +84,7 @@ export type CheckedDomainConfig = v.InferOutput<typeof DomainConfigSchema>;
  * @throws {RangeError} For `vcpus` or `memoryBytes` out of range.
  * @example
  * ```ts
- * import { checkDomainConfig } from "./domain_config.ts";
+ * import { checkDomainConfig } from "virtkit";
  * let message = "";
  * try { checkDomainConfig({ name: "web1", vcpus: 1, memoryBytes: 2 ** 26, disks: [{ target: "vda", path: "/a" }, { target: "vd/b", path: "/b" }] }); }
  * catch (error) { message = (error as Error).message; }

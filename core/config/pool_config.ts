@@ -29,7 +29,7 @@ const common = {
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { DirPoolConfigSchema } from "./pool_config.ts";
+ * import { DirPoolConfigSchema } from "virtkit";
  * if (!v.is(DirPoolConfigSchema, { name: "images", type: "dir", path: "/var/lib/images" }) || v.is(DirPoolConfigSchema, { name: "images", type: "dir", path: "images" })) {
  *   throw new Error("unexpected");
  * }
@@ -75,7 +75,7 @@ export function lvmNameSchema(what: string) {
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { LogicalPoolConfigSchema } from "./pool_config.ts";
+ * import { LogicalPoolConfigSchema } from "virtkit";
  * if (!v.is(LogicalPoolConfigSchema, { name: "vg", type: "logical", volumeGroup: "vg0", devices: ["/dev/sdb"] })) throw new Error("unexpected");
  * if (v.is(LogicalPoolConfigSchema, { name: "vg", type: "logical", volumeGroup: "vg0", devices: ["/dev/sdb", "/dev/sdb"] })) throw new Error("unexpected");
  * ```
@@ -117,7 +117,7 @@ const secretSchema = (what: string) =>
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { IscsiChapAuthSchema } from "./pool_config.ts";
+ * import { IscsiChapAuthSchema } from "virtkit";
  * if (!v.is(IscsiChapAuthSchema, { type: "chap", username: "u", password: "p" }) || v.is(IscsiChapAuthSchema, { type: "chap", username: "u" })) throw new Error("unexpected");
  * ```
  */
@@ -137,7 +137,7 @@ export const IscsiChapAuthSchema = v.strictObject({
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { IscsiPoolConfigSchema } from "./pool_config.ts";
+ * import { IscsiPoolConfigSchema } from "virtkit";
  * if (v.is(IscsiPoolConfigSchema, { name: "san", type: "iscsi", host: "10.0.0.5", port: 70000, target: "iqn.2026-01.org.example:a" })) throw new Error("unexpected");
  * if (!v.is(IscsiPoolConfigSchema, { name: "san", type: "iscsi", host: "10.0.0.5", target: "iqn.2026-01.org.example:a" })) throw new Error("unexpected");
  * ```
@@ -169,7 +169,7 @@ export const IscsiPoolConfigSchema = v.strictObject({
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { MemoryPoolConfigSchema } from "./pool_config.ts";
+ * import { MemoryPoolConfigSchema } from "virtkit";
  * if (!v.is(MemoryPoolConfigSchema, { name: "scratch", type: "memory", capacityBytes: 2 ** 30 })) throw new Error("unexpected");
  * ```
  */
@@ -252,7 +252,7 @@ export type PoolConfig = DirPoolConfig | LogicalPoolConfig | IscsiPoolConfig | M
  * @throws {RangeError} For a number out of range.
  * @example
  * ```ts
- * import { checkPoolConfig } from "./pool_config.ts";
+ * import { checkPoolConfig } from "virtkit";
  * checkPoolConfig({ name: "images", type: "dir", path: "/var/lib/images" });
  * let message = "";
  * try { checkPoolConfig({ name: "images", type: "dir", path: "images" }); } catch (error) { message = (error as Error).message; }

@@ -16,7 +16,7 @@ import { bytesSchema, nameSchema, pathSchema } from "./rules.ts";
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { VolumeCreateSpecSchema } from "./volume_spec.ts";
+ * import { VolumeCreateSpecSchema } from "virtkit";
  * if (v.is(VolumeCreateSpecSchema, { name: "a.img", capacityBytes: 1, backing: { path: "/b.img", format: "raw" } })) throw new Error("raw with a backing");
  * ```
  */
@@ -51,7 +51,7 @@ export type VolumeCreateSpec = Readonly<v.InferOutput<typeof VolumeCreateSpecSch
  * @throws {RangeError} For a capacity of 0 or beyond `MAX_BYTES`.
  * @example
  * ```ts
- * import { checkVolumeSpec } from "./volume_spec.ts";
+ * import { checkVolumeSpec } from "virtkit";
  * if (checkVolumeSpec({ name: "a.img", capacityBytes: 4096 }).format !== "raw") throw new Error("unexpected");
  * ```
  */

@@ -60,7 +60,7 @@ const ignore = (): void => {};
  * @example 2 KiB at 1 KiB/s take two (virtual) seconds
  * ```ts
  * import { RateLimiter } from "./rate_limiter.ts";
- * import { createVirtualClock } from "../clock.ts";
+ * import { createVirtualClock } from "virtkit";
  * const clock = createVirtualClock();
  * const limiter = new RateLimiter({ bytesPerSecond: 1024, clock });
  * let done = false;

@@ -75,7 +75,7 @@ export function chainIndex(chain: readonly BackingLayer[], target: string, ref: 
  * @returns The three starters.
  * @example How a second job on a busy disk is refused, whichever kind it is
  * ```ts
- * import { connect, createVirtualClock } from "../../mod.ts";
+ * import { connect, createVirtualClock } from "virtkit";
  * const clock = createVirtualClock();
  * await using conn = await connect("test:///default", { clock });
  * const dom = await conn.domains.get("test");

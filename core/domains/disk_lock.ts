@@ -38,7 +38,7 @@ export function diskLockKey(domain: string, disk: string): string {
  * import { assertDiskIdle, diskLockKey } from "./disk_lock.ts";
  * import { createJobManager } from "../jobs/job_manager.ts";
  * import { createEventBus } from "../event_bus.ts";
- * import { createVirtualClock } from "../clock.ts";
+ * import { createVirtualClock } from "virtkit";
  * const clock = createVirtualClock();
  * const jobs = createJobManager({ bus: createEventBus({ clock }), clock });
  * assertDiskIdle(jobs, "web1", "vda", "copy"); // no job: passes

@@ -128,7 +128,7 @@ export class DirtyGranules {
  * @returns Whether the job reached `ready` is told through `onReady`; resolves after the pivot.
  * @example Reached through `dom.blockCopy()` on the `test` driver
  * ```ts
- * import { connect, createVirtualClock } from "../../mod.ts";
+ * import { connect, createVirtualClock } from "virtkit";
  * const clock = createVirtualClock();
  * await using conn = await connect("test:///default", { clock });
  * const dom = await conn.domains.get("test");

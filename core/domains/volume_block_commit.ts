@@ -30,7 +30,7 @@ import { pausable } from "../storage/job_support.ts";
  *   above `top` cannot change its backing.
  * @example Reached through `dom.blockCommit()` on a shut-off domain: the active image into its base
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const dom = await conn.domains.get("test");
  * await dom.destroy();

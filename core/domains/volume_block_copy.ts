@@ -37,7 +37,7 @@ export interface MirrorHooks {
  * @throws {RangeError} For a reused destination smaller than the disk.
  * @example Reached through `dom.blockCopy()` on a shut-off domain: ready at once, pivot on finalize()
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const dom = await conn.domains.get("test");
  * await dom.destroy();

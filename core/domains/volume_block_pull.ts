@@ -34,7 +34,7 @@ export interface DiskJobEnv {
  * @throws {ConflictError} When a job already works on the disk or its volume (naming that job).
  * @example Reached through `dom.blockPull()` (here on a shut-off domain of the `test` driver)
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const dom = await conn.domains.get("test");
  * await dom.destroy();

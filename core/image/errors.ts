@@ -12,7 +12,7 @@ import { VirtError, type VirtErrorOptions } from "../errors.ts";
  *
  * @example
  * ```ts
- * import { CorruptImageError } from "./errors.ts";
+ * import { CorruptImageError } from "virtkit";
  * const error = new CorruptImageError("disk.qcow2", "L1 table lies past the end of the file");
  * if (error.code !== "internal" || !error.message.includes("disk.qcow2")) throw new Error(error.message);
  * ```

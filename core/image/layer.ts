@@ -104,7 +104,7 @@ export interface WritableLayer extends ImageLayer {
  * @returns The writable layer.
  * @example
  * ```ts
- * import { createMemoryFile } from "./memory_file.ts";
+ * import { createMemoryFile } from "virtkit";
  * import { openRawLayer } from "./layer.ts";
  * const layer = await openRawLayer(createMemoryFile(new Uint8Array(4096)));
  * const runs = await layer.runs(0, 4096);

@@ -23,7 +23,7 @@ export interface MemoryFile extends PositionalFile {
  * @returns The open file.
  * @example
  * ```ts
- * import { createMemoryFile } from "./memory_file.ts";
+ * import { createMemoryFile } from "virtkit";
  * const file = createMemoryFile();
  * await file.write(1 << 20, new Uint8Array([7]));
  * const byte = new Uint8Array(1);

@@ -71,9 +71,9 @@ export interface ImageIO extends VolumeIO {
  * @throws {TypeError} When the image has a backing but no `openBacking` was given.
  * @example
  * ```ts
- * import { createMemoryFile } from "./memory_file.ts";
- * import { createQcow2 } from "./qcow2/create.ts";
- * import { openImage } from "./open_image.ts";
+ * import { createMemoryFile } from "virtkit";
+ * import { createQcow2 } from "virtkit";
+ * import { openImage } from "virtkit";
  * const file = createMemoryFile();
  * await createQcow2(file, { capacityBytes: 1 << 20 });
  * const io = await openImage(file, { writable: true });
@@ -262,8 +262,8 @@ function createChainIO(initial: ImageLayer[], options: OpenImageOptions, name: s
  * @throws {CorruptImageError} When the file is not a valid qcow2 image.
  * @example
  * ```ts
- * import { createMemoryFile } from "./memory_file.ts";
- * import { createQcow2 } from "./qcow2/create.ts";
+ * import { createMemoryFile } from "virtkit";
+ * import { createQcow2 } from "virtkit";
  * import { openQcow2 } from "./open_image.ts";
  * const file = createMemoryFile();
  * await createQcow2(file, { capacityBytes: 65536 });

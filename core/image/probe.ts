@@ -60,9 +60,9 @@ const PROBE_BYTES = 2 * 1024 * 1024;
  * @throws {UnsupportedError} For a qcow2 version other than 2 and 3.
  * @example
  * ```ts
- * import { createMemoryFile } from "./memory_file.ts";
- * import { createQcow2 } from "./qcow2/create.ts";
- * import { probeImage } from "./probe.ts";
+ * import { createMemoryFile } from "virtkit";
+ * import { createQcow2 } from "virtkit";
+ * import { probeImage } from "virtkit";
  * const file = createMemoryFile();
  * await createQcow2(file, { capacityBytes: 1 << 30 });
  * const probe = await probeImage(file);

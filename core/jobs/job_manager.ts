@@ -29,7 +29,7 @@ import type { JobHandle, JobManager, JobManagerOptions, JobSpec } from "./types.
  * @throws {RangeError} For a negative or non-finite `progressIntervalMs` or a bad budget.
  * @example An in-process job that counts to 1 KiB
  * ```ts
- * import { createVirtualClock } from "../clock.ts";
+ * import { createVirtualClock } from "virtkit";
  * import { createEventBus } from "../event_bus.ts";
  * import { createJobManager } from "./job_manager.ts";
  * const clock = createVirtualClock();

@@ -65,7 +65,7 @@ export interface JobRecordOptions {
  * @internal
  * @example
  * ```ts
- * import { createVirtualClock } from "../clock.ts";
+ * import { createVirtualClock } from "virtkit";
  * import { createEventBus } from "../event_bus.ts";
  * import { JobRecord } from "./job_record.ts";
  * const clock = createVirtualClock();

@@ -51,7 +51,7 @@ interface Gate {
  * @throws {RangeError} When `spec.state` is given: local jobs always start from `created`.
  * @example Through the manager: a paused body waits at its checkpoint
  * ```ts
- * import { createVirtualClock } from "../clock.ts";
+ * import { createVirtualClock } from "virtkit";
  * import { createEventBus } from "../event_bus.ts";
  * import { createJobManager } from "./job_manager.ts";
  * const clock = createVirtualClock();

@@ -40,7 +40,7 @@ export interface CloneJobOptions extends VolumeJobEnv, VolumeCloneOptions {
  * @internal Reached through `pool.volumes.clone()`.
  * @example How a user reaches it: `pool.volumes.clone()`
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const pool = await conn.pools.get("default-pool");
  * const template = await pool.volumes.get("template.img");

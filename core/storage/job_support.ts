@@ -100,7 +100,7 @@ export async function prepare(
  * @example
  * ```ts
  * import { guard } from "./job_support.ts";
- * import type { VolumeIO } from "../volume_io.ts";
+ * import type { VolumeIO } from "virtkit";
  * let closed = false;
  * const io = { close: async () => { closed = true; } } as unknown as VolumeIO;
  * await guard(io, () => { throw new Error("no"); }).catch(() => {});

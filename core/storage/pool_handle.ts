@@ -28,7 +28,7 @@ type PoolVerb = "build" | "start" | "stop" | "refresh" | "delete" | "undefine";
  * @internal Reached through `conn.pools`.
  * @example How a user reaches it
  * ```ts
- * import type { PoolCollection } from "../storage_pool.ts";
+ * import type { PoolCollection } from "virtkit";
  * async function scratchPool(pools: PoolCollection) {
  *   const pool = await pools.define({ name: "scratch", type: "dir", path: "/var/tmp/scratch" });
  *   await pool.build();

@@ -72,9 +72,9 @@ export interface PoolManager {
  * @example A pool type defined on the spot
  * ```ts
  * import { createPoolManager } from "./pool_manager.ts";
- * import { createVirtualClock } from "../clock.ts";
- * import type { EventBus } from "../event_bus.ts";
- * import type { JobManager } from "../jobs/types.ts";
+ * import { createVirtualClock } from "virtkit";
+ * import type { EventBus } from "virtkit";
+ * import type { JobManager } from "virtkit";
  * const backend = {
  *   refresh: async () => {},
  *   sizes: async () => ({ capacityBytes: 1024, allocationBytes: 0, availableBytes: 1024 }),

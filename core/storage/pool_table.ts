@@ -58,9 +58,9 @@ export interface PoolEntry {
  * ```ts
  * import { PoolTable } from "./pool_table.ts";
  * import { createMemoryPoolConfigStore } from "./pool_config_store.ts";
- * import { createVirtualClock } from "../clock.ts";
- * import type { EventBus } from "../event_bus.ts";
- * import type { JobManager } from "../jobs/types.ts";
+ * import { createVirtualClock } from "virtkit";
+ * import type { EventBus } from "virtkit";
+ * import type { JobManager } from "virtkit";
  * const table = new PoolTable({
  *   registry: { storageBackend: async (type) => { throw new Error(`no backend ${type}`); } },
  *   bus: {} as EventBus,

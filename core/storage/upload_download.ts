@@ -37,7 +37,7 @@ const STEP_BYTES = KiB(256);
  * @internal Reached through `volume.upload()`.
  * @example How a user reaches it
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const pool = await conn.pools.get("default-pool");
  * const volume = await pool.volumes.create({ name: "disk.raw", capacityBytes: 1 << 20, format: "raw" });
@@ -120,7 +120,7 @@ export async function startUploadJob(options: TransferJobOptions): Promise<Uploa
  * @internal Reached through `volume.download()`.
  * @example How a user reaches it
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const volume = await (await conn.pools.get("default-pool")).volumes.get("template.img");
  * const job = await volume.download({ offset: 224 * 2 ** 20, length: 512, bandwidth: 1 << 30 });

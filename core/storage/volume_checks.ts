@@ -90,7 +90,7 @@ export function optionsOf<T extends object>(options: T | undefined, what: string
  * @example
  * ```ts
  * import { requireOp } from "./volume_checks.ts";
- * import type { StoragePoolBackend } from "../driver.ts";
+ * import type { StoragePoolBackend } from "virtkit";
  * const backend = { deleteVolume: async () => {} } as unknown as StoragePoolBackend;
  * let threw = false;
  * try { requireOp(backend, "createVolume", "iscsi", "lun-pool"); } catch { threw = true; }
@@ -123,7 +123,7 @@ const readersByManager = new WeakMap<JobManager, Map<string, { jobId: string; ke
  * @example
  * ```ts
  * import { findReader, trackReader } from "./volume_checks.ts";
- * import type { JobManager } from "../jobs/types.ts";
+ * import type { JobManager } from "virtkit";
  * const jobs = {} as JobManager;
  * const release = trackReader(jobs, { jobId: "job-1", key: "/p/a", pool: "p" });
  * if (findReader(jobs, { key: "/p/a" }) !== "job-1") throw new Error("unexpected");
@@ -147,7 +147,7 @@ export function trackReader(jobs: JobManager, reader: { jobId: string; key: stri
  * @example
  * ```ts
  * import { findReader } from "./volume_checks.ts";
- * import type { JobManager } from "../jobs/types.ts";
+ * import type { JobManager } from "virtkit";
  * if (findReader({} as JobManager, { pool: "p" }) !== undefined) throw new Error("unexpected");
  * ```
  */
@@ -170,7 +170,7 @@ export function findReader(jobs: JobManager, query: { key: string } | { pool: st
  * @example
  * ```ts
  * import { assertIdle } from "./volume_checks.ts";
- * import type { JobManager } from "../jobs/types.ts";
+ * import type { JobManager } from "virtkit";
  * const jobs = { holder: () => "job-1" } as unknown as JobManager;
  * let message = "";
  * try { assertIdle(jobs, { key: "/p/a", label: 'volume "a" in pool "p"', action: "wipe" }); } catch (e) { message = String(e); }

@@ -34,7 +34,7 @@ import { startAllocateJob, startCloneJob, startPullJob, startWipeJob } from "./v
  * @internal Reached through `pool.volumes`.
  * @example How a user reaches it
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const pool = await conn.pools.get("default-pool");
  * const template = await pool.volumes.get("template.img");
@@ -90,7 +90,7 @@ export function createVolumeCollection(table: PoolTable, pool: string): VolumeCo
  * @internal Reached through `pool.volumes.get()`, `list()` and `conn.volumes.lookup()`.
  * @example How a user reaches it
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const volume = await (await conn.pools.get("default-pool")).volumes.get("test.qcow2");
  * let own = 0;

@@ -51,7 +51,7 @@ export interface PullJobOptions extends VolumeJobOptions {
  * @internal Reached through `volume.allocate()`.
  * @example How a user reaches it: `volume.allocate()`
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const pool = await conn.pools.get("default-pool");
  * const volume = await pool.volumes.create({ name: "thick.qcow2", capacityBytes: 1 << 20, format: "qcow2" });
@@ -79,7 +79,7 @@ export async function startAllocateJob(options: AllocateJobOptions): Promise<Job
  * @internal Reached through `volume.wipe()`.
  * @example How a user reaches it: `volume.wipe()` (the thin disk's own and its backing's data read as zeros)
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const volume = await (await conn.pools.get("default-pool")).volumes.get("test.qcow2");
  * await (await volume.wipe()).wait();
@@ -108,7 +108,7 @@ export async function startWipeJob(options: VolumeJobOptions): Promise<Job<void>
  * @throws {ConflictError} When another job uses the volume or one of `locks`.
  * @example How a user reaches it: `volume.pull()` (and `dom.blockPull()` on a shut-off domain)
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * await (await conn.domains.get("test")).destroy(); // the domain's disk is this volume
  * const volume = await (await conn.pools.get("default-pool")).volumes.get("test.qcow2");

@@ -146,7 +146,7 @@ function readChain(store: ElementReader, out: BackingLayer[]): void {
  * @throws {TypeError} For malformed XML or a disk without a target or source.
  * @example
  * ```ts
- * import { disksFromDomainXml } from "./disk_xml.ts";
+ * import { disksFromDomainXml } from "virtkit";
  * const [disk] = disksFromDomainXml(`<domain type='kvm'><devices><disk type='file' device='disk'>
  *   <driver name='qemu' type='qcow2'/><source file='/i/top.qcow2' index='1'/>
  *   <backingStore type='file' index='2'><format type='raw'/><source file='/i/base.raw'/><backingStore/></backingStore>

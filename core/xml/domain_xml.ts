@@ -38,7 +38,7 @@ export interface DomainXmlOptions {
  * @throws {TypeError} For an invalid config.
  * @example
  * ```ts
- * import { domainFromXml, domainToXml } from "./domain_xml.ts";
+ * import { domainFromXml, domainToXml } from "virtkit";
  * const xml = domainToXml({ name: "web1", uuid: "6695eb01-f6a4-8304-79aa-97f2502e193f", vcpus: 2,
  *   memoryBytes: 64 * 2 ** 20, machine: "q35", disks: [{ target: "vda", path: "/i/web1.qcow2", format: "qcow2" }] });
  * const { config, warnings } = domainFromXml(xml);
@@ -81,7 +81,7 @@ export function domainToXml(config: DomainConfig, options: DomainXmlOptions = {}
  *   unit, a config the schema rejects, or (strict) anything not modeled.
  * @example
  * ```ts
- * import { domainFromXml } from "./domain_xml.ts";
+ * import { domainFromXml } from "virtkit";
  * const { config, warnings } = domainFromXml(`<domain type='kvm'><name>a</name><memory unit='MiB'>64</memory>
  *   <vcpu>1</vcpu><devices><graphics type='vnc'/></devices></domain>`);
  * if (config.memoryBytes !== 64 * 2 ** 20 || warnings[0]?.path !== "devices/graphics") throw new Error("unexpected");

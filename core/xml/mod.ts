@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * import { domainFromXml, domainToXml } from "./mod.ts";
+ * import { domainFromXml, domainToXml } from "virtkit";
  * const config = { name: "web1", vcpus: 1, memoryBytes: 2 ** 26, disks: [{ target: "vda", path: "/i/web1.raw", format: "raw" }] };
  * const back = domainFromXml(domainToXml(config)).config;
  * if (back.name !== "web1" || back.machine !== "q35" || back.disks[0]?.format !== "raw") throw new Error("unexpected");

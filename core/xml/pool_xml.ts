@@ -40,7 +40,7 @@ export const XML_POOL_TYPES: readonly string[] = Object.freeze(["dir", "logical"
  * @throws {UnsupportedError} For another type (libvirt has no `memory` pool; plugins' types are theirs).
  * @example
  * ```ts
- * import { poolFromXml, poolToXml } from "./pool_xml.ts";
+ * import { poolFromXml, poolToXml } from "virtkit";
  * const xml = poolToXml({ name: "images", type: "dir", path: "/var/lib/images" });
  * const { config } = poolFromXml(xml);
  * if (config.type !== "dir" || config.path !== "/var/lib/images") throw new Error(xml);
@@ -104,7 +104,7 @@ function target(path: string): XmlNodeSpec {
  * @throws {UnsupportedError} For a pool type virtkit has no backend for (`netfs`, `rbd`, ...).
  * @example
  * ```ts
- * import { poolFromXml } from "./pool_xml.ts";
+ * import { poolFromXml } from "virtkit";
  * const { config } = poolFromXml(`<pool type='iscsi'><name>san</name><source><host name='10.0.0.5' port='3261'/>
  *   <device path='iqn.2026-01.org.example:disks'/></source><target><path>/dev/disk/by-path</path></target></pool>`);
  * if (config.type !== "iscsi" || config.port !== 3261 || config.target !== "iqn.2026-01.org.example:disks") throw new Error("unexpected");

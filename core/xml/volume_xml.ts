@@ -31,7 +31,7 @@ export type VolumeXmlConfig = VolumeCreateSpec & {
  * @throws {TypeError} For an invalid spec.
  * @example
  * ```ts
- * import { volumeFromXml, volumeToXml } from "./volume_xml.ts";
+ * import { volumeFromXml, volumeToXml } from "virtkit";
  * const xml = volumeToXml({ name: "top.qcow2", capacityBytes: 2 ** 30, format: "qcow2", backing: { path: "/i/base.raw", format: "raw" } });
  * const { config } = volumeFromXml(xml);
  * if (config.backing?.path !== "/i/base.raw" || config.capacityBytes !== 2 ** 30) throw new Error(xml);
@@ -67,7 +67,7 @@ export function volumeToXml(spec: VolumeXmlConfig): string {
  * @throws {UnsupportedError} For a format other than raw and qcow2 (virtkit creates only those).
  * @example
  * ```ts
- * import { volumeFromXml } from "./volume_xml.ts";
+ * import { volumeFromXml } from "virtkit";
  * const { config } = volumeFromXml("<volume><name>a.img</name><capacity unit='G'>1</capacity><allocation unit='M'>4</allocation></volume>");
  * if (config.capacityBytes !== 2 ** 30 || config.allocationBytes !== 4 * 2 ** 20 || config.format !== "raw") throw new Error("unexpected");
  * ```

@@ -64,7 +64,7 @@ export function createDirBackend(options: DirPoolOptions = {}): StorageBackendDe
  *
  * @example
  * ```ts
- * import { createDefaultRegistry } from "../../mod.ts";
+ * import { createDefaultRegistry } from "virtkit";
  * import { dirBackend } from "./mod.ts";
  * const registry = createDefaultRegistry();
  * if (!registry.list("storage").some((entry) => entry.name === "dir")) registry.register(dirBackend);

@@ -44,7 +44,7 @@ interface LunEntry {
  * @example Before `start()` there is no LUN table to answer from
  * ```ts
  * import { IscsiPool } from "./iscsi_pool.ts";
- * import { StateError } from "../../core/errors.ts";
+ * import { StateError } from "virtkit";
  * const pool = new IscsiPool({ name: "san", type: "iscsi", host: "127.0.0.1", target: "iqn.2026-01.com.example:disks" });
  * const error = await pool.listVolumes().then(() => undefined, (e) => e);
  * if (!(error instanceof StateError)) throw new Error("unexpected");

@@ -58,7 +58,7 @@ export function createIscsiBackend(options: IscsiPoolOptions = {}): StorageBacke
  *
  * @example
  * ```ts
- * import { createRegistry } from "../../core/registry.ts";
+ * import { createRegistry } from "virtkit";
  * import { iscsiBackend } from "./mod.ts";
  * const registry = createRegistry();
  * registry.register(iscsiBackend);

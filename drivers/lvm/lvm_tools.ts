@@ -19,7 +19,7 @@ const ACTIVATION_DISABLED = /^\s*WARNING: (Activation disabled|Skipping zeroing)
  *
  * @example The argv of a linear create on a host without device-mapper
  * ```ts
- * import { CommandError } from "../../core/errors.ts";
+ * import { CommandError } from "virtkit";
  * import { LvmTools } from "./lvm_tools.ts";
  * const calls: string[][] = [];
  * const runner = {

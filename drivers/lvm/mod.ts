@@ -87,7 +87,7 @@ export function createLvmBackend(options: LvmBackendOptions = {}): StorageBacken
  *
  * @example
  * ```ts
- * import { createDefaultRegistry } from "../../mod.ts";
+ * import { createDefaultRegistry } from "virtkit";
  * const registry = createDefaultRegistry();
  * if (!registry.list("storage").some((entry) => entry.name === "logical")) throw new Error("unexpected");
  * ```

@@ -61,7 +61,7 @@ function checkUri(uri: ConnectionUri): void {
  * @example
  * ```ts
  * import { QemuConnection } from "./connection.ts";
- * import { parseUri } from "../../core/uri.ts";
+ * import { parseUri } from "virtkit";
  * const error = await QemuConnection.open(parseUri("qemu:///system"), {} as never).catch((e) => e);
  * if (!String(error.message).includes("privileged daemon")) throw new Error("unexpected");
  * ```

@@ -52,7 +52,7 @@ export interface InstanceOptions {
  * import { Instance } from "./instance.ts";
  * import { QmpClient } from "./qmp/client.ts";
  * import { createFakeQmpPeer } from "./qmp/testing/mod.ts";
- * import { createRealClock } from "../../core/clock.ts";
+ * import { createRealClock } from "virtkit";
  * import { createEventBus } from "../../core/event_bus.ts";
  * const clock = createRealClock();
  * const bus = createEventBus({ clock });

@@ -83,7 +83,7 @@ export function createBlockJobEnv(parts: BlockJobEnvParts): QemuBlockJobEnv {
  * import { StateStore } from "./state_store.ts";
  * import { createJobManager } from "../../core/jobs/job_manager.ts";
  * import { createEventBus } from "../../core/event_bus.ts";
- * import { createVirtualClock } from "../../core/clock.ts";
+ * import { createVirtualClock } from "virtkit";
  * import { mkdtempSync } from "node:fs";
  * const store = new StateStore(mkdtempSync("/tmp/virtkit-doc-"));
  * await store.init();

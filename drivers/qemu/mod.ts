@@ -15,7 +15,7 @@
  *
  * @example
  * ```ts
- * import { createRegistry, MiB } from "../../mod.ts";
+ * import { createRegistry, MiB } from "virtkit";
  * import { qemuDriver } from "./mod.ts";
  * import { mkdtempSync } from "node:fs";
  * // The default registry has it built in; an empty one takes it like any third-party driver.

@@ -91,7 +91,7 @@ export function processAlive(pid: number): boolean {
  * @example
  * ```ts
  * import { waitForExit } from "./process.ts";
- * import { createRealClock } from "../../core/clock.ts";
+ * import { createRealClock } from "virtkit";
  * if (await waitForExit(process.pid, createRealClock(), 20)) throw new Error("this process is alive");
  * ```
  */
@@ -115,7 +115,7 @@ export async function waitForExit(pid: number, clock: Clock, timeoutMs: number):
  * @example
  * ```ts
  * import { connectQmp } from "./process.ts";
- * import { createRealClock } from "../../core/clock.ts";
+ * import { createRealClock } from "virtkit";
  * const error = await connectQmp("/nonexistent.qmp", { timeoutMs: 30, clock: createRealClock(), describe: "demo" }).catch((e) => e);
  * if (error.code !== "connect-failed") throw new Error("unexpected");
  * ```

@@ -53,7 +53,7 @@ export interface UriEnvironment {
  * @throws {TypeError} For another transport, a host on `unix`, a missing host on `tcp`/`tls`, or a relative socket path.
  * @example
  * ```ts
- * import { parseUri } from "../../core/uri.ts";
+ * import { parseUri } from "virtkit";
  * import { remoteTarget } from "./uri.ts";
  * const t = remoteTarget(parseUri("test+unix:///default?socket=/tmp/d/libvirt-sock"));
  * if (t.transport !== "unix" || t.socketPath !== "/tmp/d/libvirt-sock" || t.name !== "test:///default") throw new Error("unexpected");

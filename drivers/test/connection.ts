@@ -64,7 +64,7 @@ async function readFixtureFile(uri: ConnectionUri, path: string): Promise<unknow
  * @example
  * ```ts
  * // Opened by connect() for test: URIs:
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using a = await connect("test:///default");
  * await using b = await connect("test:///default");
  * await (await a.domains.get("test")).destroy();

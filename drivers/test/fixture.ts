@@ -21,7 +21,7 @@ import { bytesSchema, integerSchema, nameSchema, uniqueBy, volumeRefSchema } fro
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { FixtureContentSchema } from "./fixture.ts";
+ * import { FixtureContentSchema } from "virtkit";
  * if (v.is(FixtureContentSchema, { offset: 0, length: 1, fill: 7, seed: 1 })) throw new Error("seed without random");
  * ```
  */
@@ -47,7 +47,7 @@ export const FixtureContentSchema = v.pipe(
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { FixtureVolumeSchema } from "./fixture.ts";
+ * import { FixtureVolumeSchema } from "virtkit";
  * if (v.parse(FixtureVolumeSchema, { name: "a", capacityBytes: 4096 }).format !== "raw") throw new Error("unexpected");
  * ```
  */
@@ -87,7 +87,7 @@ export const FixtureVolumeSchema = v.pipe(
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { FixturePoolSchema } from "./fixture.ts";
+ * import { FixturePoolSchema } from "virtkit";
  * if (v.parse(FixturePoolSchema, { name: "p", type: "memory" }).volumes.length !== 0) throw new Error("unexpected");
  * ```
  */
@@ -103,7 +103,7 @@ export const FixturePoolSchema = v.strictObject({
  * @example
  * ```ts
  * import * as v from "valibot";
- * import { FixtureDomainSchema } from "./fixture.ts";
+ * import { FixtureDomainSchema } from "virtkit";
  * const d = v.parse(FixtureDomainSchema, { name: "d", vcpus: 1, memoryBytes: 1, disks: [] });
  * if (d.state !== "shutoff" || d.machine !== "q35") throw new Error("unexpected");
  * ```

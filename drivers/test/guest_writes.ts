@@ -20,7 +20,7 @@ type Listener = (offset: number, data: Uint8Array) => Promise<void>;
  *
  * @example
  * ```ts
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * await conn.testing!.guestWrite("test", "vda", 512, new Uint8Array([7, 7]));
  * const vol = await conn.volumes.lookup({ path: (await (await conn.domains.get("test")).disks())[0]!.path });

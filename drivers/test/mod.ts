@@ -16,7 +16,7 @@
  *
  * @example
  * ```ts
- * import { connect, createVirtualClock, MiB } from "../../mod.ts";
+ * import { connect, createVirtualClock, MiB } from "virtkit";
  * const clock = createVirtualClock();
  * await using conn = await connect("test:///default", { clock });
  * const dom = await conn.domains.get("test");
@@ -67,7 +67,7 @@ export const testDriver = defineHypervisorDriver({
  *
  * @example
  * ```ts
- * import { connect, MiB } from "../../mod.ts";
+ * import { connect, MiB } from "virtkit";
  * await using conn = await connect("test:///empty");
  * const pool = await conn.pools.create({ name: "scratch", type: "memory", capacityBytes: MiB(64) });
  * const volume = await pool.volumes.create({ name: "a.img", capacityBytes: MiB(8) });

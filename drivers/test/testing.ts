@@ -35,7 +35,7 @@ export interface TestingEnv {
  * @example
  * ```ts
  * // Reached through conn.testing.load():
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///empty");
  * await conn.testing!.load({ domains: [{ name: "web1", vcpus: 1, memoryBytes: 1 << 30, state: "running", disks: [] }] });
  * if ((await (await conn.domains.get("web1")).info()).state !== "running") throw new Error("unexpected");
@@ -71,7 +71,7 @@ export async function loadFixture(env: TestingEnv, fixture: unknown): Promise<vo
  * @example
  * ```ts
  * // The controls are conn.testing:
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const dom = await conn.domains.get("test");
  * await dom.destroy();

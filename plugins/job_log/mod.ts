@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { createDefaultRegistry, createVirtualClock } from "../../mod.ts";
+ * import { createDefaultRegistry, createVirtualClock } from "virtkit";
  * import { jobLogPlugin } from "./mod.ts";
  * const lines: string[] = [];
  * const registry = createDefaultRegistry();

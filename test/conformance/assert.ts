@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { ConformanceError } from "./assert.ts";
+ * import { ConformanceError } from "virtkit/testing";
  * const error = new ConformanceError("domain list: expected 1 entry, got 0");
  * if (error.name !== "ConformanceError") throw new Error("unexpected");
  * ```
@@ -37,7 +37,7 @@ export class ConformanceError extends Error {
  * @throws {ConformanceError} When the condition is falsy.
  * @example
  * ```ts
- * import { assert } from "./assert.ts";
+ * import { assert } from "virtkit/testing";
  * assert(1 + 1 === 2, "arithmetic works");
  * ```
  */
@@ -56,7 +56,7 @@ export function assert(condition: unknown, message: string): asserts condition {
  * @throws {ConformanceError} Naming the first difference and its path.
  * @example
  * ```ts
- * import { assertEquals } from "./assert.ts";
+ * import { assertEquals } from "virtkit/testing";
  * assertEquals({ state: "running", disks: ["vda"] }, { state: "running", disks: ["vda"] });
  * let threw = false;
  * try { assertEquals([1, 2], [1, 3], "list"); } catch { threw = true; }
@@ -89,7 +89,7 @@ export type ErrorClass<E extends Error = Error> = abstract new (...args: any[]) 
  * @throws {ConformanceError} When `fn` succeeds, or fails with another class or message.
  * @example
  * ```ts
- * import { assertRejects } from "./assert.ts";
+ * import { assertRejects } from "virtkit/testing";
  * const error = await assertRejects(() => Promise.reject(new RangeError("too big")), RangeError, "big");
  * if (error.message !== "too big") throw new Error("unexpected");
  * ```
@@ -130,7 +130,7 @@ export async function assertRejects<E extends Error>(
  * @returns `Name: message` for errors, the value otherwise.
  * @example
  * ```ts
- * import { describeError } from "./assert.ts";
+ * import { describeError } from "virtkit/testing";
  * if (describeError(new TypeError("bad")) !== 'TypeError: "bad"') throw new Error("unexpected");
  * ```
  */

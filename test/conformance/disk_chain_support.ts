@@ -43,7 +43,7 @@ export const TOP_DATA = { offset: MiB(1), length: 65536 } as const;
  * @example
  * ```ts
  * import { makeDiskChain } from "./disk_chain_support.ts";
- * import { connect, createVirtualClock, MiB } from "../../mod.ts";
+ * import { connect, createVirtualClock, MiB } from "virtkit";
  * const clock = createVirtualClock();
  * await using conn = await connect("test:///empty", { clock });
  * const target = { connect: () => Promise.resolve(conn), clock, domainConfig: (name: string) => ({ name, vcpus: 1, memoryBytes: MiB(64), disks: [] }) };
@@ -79,7 +79,7 @@ export async function makeDiskChain(target: ConformanceTarget, conn: Connection,
  * @example
  * ```ts
  * import { waitReady } from "./disk_chain_support.ts";
- * import { connect } from "../../mod.ts";
+ * import { connect } from "virtkit";
  * await using conn = await connect("test:///default");
  * const dom = await conn.domains.get("test");
  * const job = await dom.blockCommit("vda");

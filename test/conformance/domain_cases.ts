@@ -222,7 +222,7 @@ const abortedSignal: ConformanceCase = {
  *
  * @example Run them with any runner
  * ```ts
- * import { hypervisorCases } from "./domain_cases.ts";
+ * import { hypervisorCases } from "virtkit/testing";
  * if (!hypervisorCases.some((c) => c.name.startsWith("domains:"))) throw new Error("unexpected");
  * ```
  */

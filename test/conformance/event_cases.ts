@@ -182,7 +182,7 @@ const unsubscribe: ConformanceCase = {
  *
  * @example
  * ```ts
- * import { eventCases } from "./event_cases.ts";
+ * import { eventCases } from "virtkit/testing";
  * if (!eventCases.some((c) => c.name.includes("since"))) throw new Error("unexpected");
  * ```
  */

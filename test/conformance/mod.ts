@@ -41,7 +41,7 @@ export type { Capability, ConformanceCapabilities, ConformanceCase, ConformanceT
  *
  * @example
  * ```ts
- * import { storageCases } from "./mod.ts";
+ * import { storageCases } from "virtkit/testing";
  * if (!storageCases.some((c) => c.name.startsWith("pools:"))) throw new Error("unexpected");
  * ```
  */
@@ -53,7 +53,7 @@ export const storageCases: readonly ConformanceCase[] = Object.freeze([...poolCa
  *
  * @example
  * ```ts
- * import { jobCases } from "./mod.ts";
+ * import { jobCases } from "virtkit/testing";
  * if (!jobCases.some((c) => c.name.includes("abort()"))) throw new Error("unexpected");
  * ```
  */
@@ -81,7 +81,7 @@ function describeNeed(capability: Capability): string {
  * @returns `"needs capabilities.volumeClone, capabilities.faultInjection"`, or `undefined`.
  * @example
  * ```ts
- * import { jobCases, skipReason } from "./mod.ts";
+ * import { jobCases, skipReason } from "virtkit/testing";
  * const reason = skipReason(jobCases[0]!, { connect: () => Promise.reject(new Error("unused")) });
  * if (!reason?.startsWith("needs capabilities.")) throw new Error(String(reason));
  * ```
@@ -105,7 +105,7 @@ export function skipReason(testCase: ConformanceCase, target: ConformanceTarget)
  * @throws {TypeError} When `connect` is missing, or a declared capability lacks the config function it needs.
  * @example
  * ```ts
- * import { checkTarget } from "./mod.ts";
+ * import { checkTarget } from "virtkit/testing";
  * let threw = false;
  * try {
  *   checkTarget({ connect: () => Promise.reject(new Error("unused")), capabilities: { domains: true } });
@@ -143,7 +143,7 @@ export function checkTarget(target: ConformanceTarget): void {
  * @throws {TypeError} When the target is incomplete (see {@linkcode checkTarget}) or two cases share a name.
  * @example
  * ```ts
- * import { planCases, jobCases } from "./mod.ts";
+ * import { planCases, jobCases } from "virtkit/testing";
  * const planned = planCases({ connect: () => Promise.reject(new Error("unused")) }, jobCases);
  * if (!planned.every((p) => p.skip !== undefined && p.run === undefined)) throw new Error("unexpected");
  * ```
@@ -169,7 +169,7 @@ export function planCases(target: ConformanceTarget, cases: readonly Conformance
  * @throws {TypeError} When the target is incomplete.
  * @example
  * ```ts
- * import { allCases } from "./mod.ts";
+ * import { allCases } from "virtkit/testing";
  * const planned = allCases({ connect: () => Promise.reject(new Error("unused")) });
  * const runnable = planned.filter((p) => p.skip === undefined);
  * if (runnable.length !== 1 || !runnable[0]!.name.startsWith("connection:")) throw new Error("unexpected");

@@ -47,8 +47,8 @@ export type Capability = Exclude<keyof ConformanceCapabilities, "volumeFormats">
  *
  * @example The built-in test driver
  * ```ts
- * import type { ConformanceTarget } from "./types.ts";
- * import { connect, createVirtualClock, MiB } from "../../mod.ts";
+ * import type { ConformanceTarget } from "virtkit/testing";
+ * import { connect, createVirtualClock, MiB } from "virtkit";
  * const clock = createVirtualClock();
  * const target: ConformanceTarget = {
  *   connect: () => connect("test:///empty", { clock }),
@@ -90,7 +90,7 @@ export interface ConformanceTarget {
  *
  * @example A vendor's own extra case
  * ```ts
- * import type { ConformanceCase } from "./types.ts";
+ * import type { ConformanceCase } from "virtkit/testing";
  * const listsPools: ConformanceCase = {
  *   name: "pools: list() resolves to an array",
  *   requires: ["storage"],

@@ -31,8 +31,8 @@ export interface CreateQcow2Options {
  * @throws {TypeError} For a bad backing reference.
  * @example
  * ```ts
- * import { createMemoryFile } from "../memory_file.ts";
- * import { createQcow2 } from "./create.ts";
+ * import { createMemoryFile } from "virtkit";
+ * import { createQcow2 } from "virtkit";
  * const file = createMemoryFile();
  * await createQcow2(file, { capacityBytes: 10 * 2 ** 30, backing: { path: "base.raw", format: "raw" } });
  * if ((await file.size()) !== 4 * 65536) throw new Error("unexpected layout");

@@ -31,8 +31,8 @@ export interface Qcow2Layer extends WritableLayer {
  * @throws {UnsupportedError} For features the engine cannot read.
  * @example
  * ```ts
- * import { createMemoryFile } from "../memory_file.ts";
- * import { createQcow2 } from "./create.ts";
+ * import { createMemoryFile } from "virtkit";
+ * import { createQcow2 } from "virtkit";
  * import { openQcow2Layer } from "./layer.ts";
  * const file = createMemoryFile();
  * await createQcow2(file, { capacityBytes: 1 << 20 });

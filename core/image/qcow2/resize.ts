@@ -18,10 +18,10 @@ import { openQcow2Layer } from "./layer.ts";
  * @throws {CorruptImageError} For a damaged image.
  * @example
  * ```ts
- * import { createMemoryFile } from "../memory_file.ts";
- * import { createQcow2 } from "./create.ts";
+ * import { createMemoryFile } from "virtkit";
+ * import { createQcow2 } from "virtkit";
  * import { resizeQcow2 } from "./resize.ts";
- * import { probeImage } from "../probe.ts";
+ * import { probeImage } from "virtkit";
  * const file = createMemoryFile();
  * await createQcow2(file, { capacityBytes: 1 << 20 });
  * await resizeQcow2(file, 64 * 2 ** 30);

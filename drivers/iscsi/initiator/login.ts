@@ -72,7 +72,7 @@ const MAX_STEPS = 8;
  * @example Nothing listens on port 1: a `ConnectError`, at once
  * ```ts
  * import { login } from "./login.ts";
- * import { ConnectError } from "../../../core/errors.ts";
+ * import { ConnectError } from "virtkit";
  * const error = await login({ host: "127.0.0.1", port: 1, target: "iqn.2026-01.com.example:t", initiatorName: "iqn.2026-01.com.example:me" }).then(() => undefined, (e) => e);
  * if (!(error instanceof ConnectError)) throw new Error("unexpected");
  * ```

@@ -39,7 +39,7 @@ const PADDING = new Uint8Array(4);
  * @example A session whose connection drops rejects what is pending with a `ConnectError`
  * ```ts
  * import { IscsiSession } from "./session.ts";
- * import { ConnectError } from "../../../core/errors.ts";
+ * import { ConnectError } from "virtkit";
  * let closed: ((error?: Error) => void) | undefined;
  * const transport = { write() {}, end() {}, destroy() {}, cork() {}, uncork() {}, onData() {}, onClose(f: (error?: Error) => void) { closed = f; } };
  * const params = { maxSendDataBytes: 8192, maxRecvDataBytes: 262144, firstBurstBytes: 65536, maxBurstBytes: 262144, immediateData: true, initialR2T: true };

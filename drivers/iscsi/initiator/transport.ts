@@ -46,7 +46,7 @@ export interface PortalAddress {
  * @example
  * ```ts
  * import { connectTcp } from "./transport.ts";
- * import { ConnectError } from "../../../core/errors.ts";
+ * import { ConnectError } from "virtkit";
  * // Port 1 on loopback: nobody listens there.
  * const error = await connectTcp({ host: "127.0.0.1", port: 1 }).then(() => undefined, (e) => e);
  * if (!(error instanceof ConnectError)) throw new Error("unexpected");

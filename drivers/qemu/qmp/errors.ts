@@ -23,7 +23,7 @@ import { QmpError, type VirtErrorOptions } from "../../../core/errors.ts";
  * @example
  * ```ts
  * import { QmpDisconnectedError } from "./errors.ts";
- * import { QmpError } from "../../../core/errors.ts";
+ * import { QmpError } from "virtkit";
  * const error = new QmpDisconnectedError("QMP connection closed", { command: "query-jobs" });
  * if (!(error instanceof QmpError) || error.code !== "connect-failed" || error.command !== "query-jobs") throw new Error("unexpected");
  * ```
@@ -49,7 +49,7 @@ export class QmpDisconnectedError extends QmpError {
  * @example
  * ```ts
  * import { QmpProtocolError } from "./errors.ts";
- * import { QmpError } from "../../../core/errors.ts";
+ * import { QmpError } from "virtkit";
  * const error = new QmpProtocolError("QMP peer sent a line that is not JSON", { line: "garbage" });
  * if (!(error instanceof QmpError) || error.errorClass !== "ProtocolError" || error.line !== "garbage") throw new Error("unexpected");
  * ```

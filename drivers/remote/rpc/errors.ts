@@ -143,7 +143,7 @@ export function errorFromRemote(record: RemoteErrorRecord, context: ErrorContext
  * @example
  * ```ts
  * import { remoteErrorFrom } from "./errors.ts";
- * import { NotFoundError } from "../../../core/errors.ts";
+ * import { NotFoundError } from "virtkit";
  * const record = remoteErrorFrom(new NotFoundError("volume", "v1"));
  * if (record.code !== 50 || record.message !== 'Cannot find volume "v1"') throw new Error("unexpected");
  * ```

@@ -35,7 +35,7 @@ const POOL_EVENT_WAIT_MS = 2_000;
  * @returns What `run` returned.
  * @example
  * ```ts
- * import { createRealClock } from "../../../core/clock.ts";
+ * import { createRealClock } from "virtkit";
  * import { createEventBus } from "../../../core/event_bus.ts";
  * import { withPoolEvent } from "./context.ts";
  * const bus = createEventBus({ clock: createRealClock() });
