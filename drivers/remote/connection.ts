@@ -19,6 +19,7 @@ import type { DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core
 import type { DriverContext, DriverStorage, HypervisorConnection, LiveBlockPullRequest } from "../../core/driver.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
 import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
+import { parseXmlDocument, type XmlElement } from "../../core/xml/xml_document.ts";
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import { RemoteBlockJob } from "./block_job.ts";
@@ -170,7 +171,7 @@ export class RemoteConnection implements HypervisorConnection {
       const type = await this.#client.call(CONNECT_GET_TYPE, undefined, { signal: options?.signal });
       if (type.toLowerCase() === "test") return "test";
       const capabilities = await this.#client.call(CONNECT_GET_CAPABILITIES, undefined, { signal: options?.signal });
-      return /<domain\s+type=['"]kvm['"]/.test(capabilities) ? "kvm" : "qemu";
+      return offersKvm(parseXmlDocument(capabilities, "the host's capabilities")) ? "kvm" : "qemu";
     })().catch((error) => {
       this.#hypervisor = undefined;
       throw error;
@@ -302,4 +303,12 @@ export class RemoteConnection implements HypervisorConnection {
   #context(name: string, verb: string, options?: SignalOptions) {
     return { signal: options?.signal, objectName: name, operation: `${verb} domain "${name}"` };
   }
+}
+
+/** Whether libvirt's capabilities offer a `kvm` domain type for some guest (`guest/arch/domain[@type]`). */
+function offersKvm(capabilities: XmlElement): boolean {
+  return capabilities.children.some((guest) =>
+    guest.name === "guest" &&
+    guest.children.some((arch) => arch.name === "arch" && arch.children.some((d) => d.name === "domain" && d.attributes.type === "kvm"))
+  );
 }
