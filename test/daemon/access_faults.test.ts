@@ -5,7 +5,7 @@
  * XDR, unknown programs, oversized or truncated frames) hurt only the client that sent them.
  */
 import { writeFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { voidCodec } from "../../drivers/remote/rpc/codec.ts";
 import { LibvirtErrorCode } from "../../drivers/remote/rpc/errors.ts";
 import { encodePacket, MessageStatus, MessageType, REMOTE_PROGRAM } from "../../drivers/remote/rpc/packet.ts";
@@ -15,17 +15,14 @@ import { CONNECT_LIST_ALL_DOMAINS } from "../../drivers/remote/rpc/protocol/doma
 import { classifiedProcedures } from "../../daemon/procedure_access.ts";
 import { SERVED_REMOTE_GROUPS } from "../../daemon/remote/program.ts";
 import { errorCodeOf, rawExchange, rpcClient } from "./_support/raw_client.ts";
-import { skipDaemon, startVirtkitd, type VirtkitdProcess, virsh } from "./_support/virtkitd.ts";
+import { skipDaemon, type VirtkitdProcess, useVirtkitd, virsh } from "./_support/virtkitd.ts";
 
 describe.skipIf(skipDaemon)("virtkitd access rules and faults", () => {
   let daemon: VirtkitdProcess;
   let uri: string;
-  beforeAll(async () => {
-    daemon = await startVirtkitd();
-    uri = daemon.uri("test:///default");
-  });
-  afterAll(async () => {
-    await daemon?.stop();
+  useVirtkitd((started) => {
+    daemon = started;
+    uri = started.uri("test:///default");
   });
 
   it("refuses every write procedure to a read-only client, and allows every read one", async () => {

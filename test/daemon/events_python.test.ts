@@ -4,8 +4,8 @@
  * ways; two clients on one URI see each other's changes.
  */
 import { spawn } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { python, skipDaemon, startVirtkitd, type VirtkitdProcess, virsh } from "./_support/virtkitd.ts";
+import { describe, expect, it } from "vitest";
+import { python, skipDaemon, type VirtkitdProcess, useVirtkitd, virsh } from "./_support/virtkitd.ts";
 
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000, step?: () => Promise<unknown>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -19,12 +19,9 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
 describe.skipIf(skipDaemon)("events and python3-libvirt against virtkitd", () => {
   let daemon: VirtkitdProcess;
   let uri: string;
-  beforeAll(async () => {
-    daemon = await startVirtkitd();
-    uri = daemon.uri("test:///default");
-  });
-  afterAll(async () => {
-    await daemon?.stop();
+  useVirtkitd((started) => {
+    daemon = started;
+    uri = started.uri("test:///default");
   });
 
   it("virsh event --all --loop prints lifecycle and block job events", async () => {

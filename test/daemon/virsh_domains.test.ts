@@ -5,18 +5,15 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { skipDaemon, startVirtkitd, type VirtkitdProcess, virsh } from "./_support/virtkitd.ts";
+import { describe, expect, it } from "vitest";
+import { skipDaemon, type VirtkitdProcess, useVirtkitd, virsh } from "./_support/virtkitd.ts";
 
 describe.skipIf(skipDaemon)("virsh against virtkitd (test:///default)", () => {
   let daemon: VirtkitdProcess;
   let uri: string;
-  beforeAll(async () => {
-    daemon = await startVirtkitd();
-    uri = daemon.uri("test:///default");
-  });
-  afterAll(async () => {
-    await daemon?.stop();
+  useVirtkitd((started) => {
+    daemon = started;
+    uri = started.uri("test:///default");
   });
 
   it("lists the seeded domain and shows its info and state", async () => {

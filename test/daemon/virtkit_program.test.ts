@@ -2,7 +2,7 @@
  * virtkit's extension program on virtkitd's socket: probe, the generic job list (storage jobs included)
  * and verbs, job:progress events, and replay with `since` for a client that reconnects.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { CoreEvent } from "../../core/events.ts";
 import type { JobInfo } from "../../core/job.ts";
 import { LibvirtErrorCode } from "../../drivers/remote/rpc/errors.ts";
@@ -18,7 +18,7 @@ import {
   VIRTKIT_UNSUBSCRIBE,
 } from "../../drivers/remote/rpc/protocol/virtkit.ts";
 import { errorCodeOf, rpcClient } from "./_support/raw_client.ts";
-import { skipDaemon, startVirtkitd, type VirtkitdProcess, virsh } from "./_support/virtkitd.ts";
+import { skipDaemon, type VirtkitdProcess, useVirtkitd, virsh } from "./_support/virtkitd.ts";
 
 async function opened(daemon: VirtkitdProcess, flags = 0) {
   const c = await rpcClient(daemon.socket);
@@ -38,11 +38,8 @@ async function until<T>(get: () => T | undefined, what: string, timeoutMs = 30_0
 
 describe.skipIf(skipDaemon)("virtkit's extension program on virtkitd", () => {
   let daemon: VirtkitdProcess;
-  beforeAll(async () => {
-    daemon = await startVirtkitd();
-  });
-  afterAll(async () => {
-    await daemon?.stop();
+  useVirtkitd((started) => {
+    daemon = started;
   });
 
   it("is probed, lists every job (a virsh block pull included) and applies the verbs", async () => {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { afterAll, beforeAll } from "vitest";
 import { findExecutable } from "../../../drivers/qemu/qmp/testing/mod.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
@@ -105,6 +106,23 @@ export async function startVirtkitd(extraArgs: string[] = [], options: { listenU
 }
 
 /** What a command printed. */
+/**
+ * Starts one virtkitd (default options) for the enclosing `describe` and stops it by PID after it, also
+ * when a test failed: what every suite of this folder that needs a plain daemon would write again.
+ *
+ * @param started Receives the daemon once it is ready (assign the suite's variables there).
+ */
+export function useVirtkitd(started: (daemon: VirtkitdProcess) => void): void {
+  let daemon: VirtkitdProcess | undefined;
+  beforeAll(async () => {
+    daemon = await startVirtkitd();
+    started(daemon);
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+}
+
 export interface CommandResult {
   readonly code: number;
   readonly stdout: string;
