@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDefaultRegistry } from "../mod.ts";
 import type { Connection } from "../core/connection.ts";
+import type { Domain } from "../core/domain.ts";
 import type { Job } from "../core/job.ts";
 import { buildQemuArgs, pickAccelerator, QEMU_BINARY } from "../drivers/qemu/command_line.ts";
 import { findExecutable } from "../drivers/qemu/qmp/testing/mod.ts";
@@ -88,11 +89,19 @@ function qemuJobTimes(conn: Connection): { started: () => number; completed: () 
 /** 1. Mirror through virtkit: blockCopy() to ready, then finalize() to completed. */
 async function mirrorVirtkit(conn: Connection, name: string, source: string, dest: string): Promise<TwoPhase> {
   rmSync(dest, { force: true });
-  const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: source, format: "qcow2" }] });
+  return await timeTwoPhase(conn, name, source, (dom) => dom.blockCopy("vda", { destination: { path: dest }, format: "qcow2" }));
+}
+
+/**
+ * Runs a two-phase job on a new running domain over `disk`: timed from the start to `ready` and to
+ * completed after `finalize()`, with the time spent outside QEMU's own job.
+ */
+async function timeTwoPhase(conn: Connection, name: string, disk: string, begin: (dom: Domain) => Promise<Job<void>>): Promise<TwoPhase> {
+  const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: disk, format: "qcow2" }] });
   await dom.start();
   const times = qemuJobTimes(conn);
   const t0 = performance.now();
-  const job = await dom.blockCopy("vda", { destination: { path: dest }, format: "qcow2" });
+  const job = await begin(dom);
   await stateOf(conn, job, "ready");
   const readyMs = performance.now() - t0;
   await job.finalize();
@@ -143,22 +152,7 @@ function commitChain(base: string, top: string, baseFormat = "raw"): void {
 
 /** 2. Active commit through virtkit. */
 async function commitVirtkit(conn: Connection, name: string, top: string): Promise<TwoPhase> {
-  const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: top, format: "qcow2" }] });
-  await dom.start();
-  const times = qemuJobTimes(conn);
-  const t0 = performance.now();
-  const job = await dom.blockCommit("vda");
-  await stateOf(conn, job, "ready");
-  const readyMs = performance.now() - t0;
-  await job.finalize();
-  await job.wait();
-  const doneMs = performance.now() - t0;
-  times.off();
-  const outsideMs = doneMs - (times.completed() - times.started());
-  await job.dismiss();
-  await dom.destroy();
-  await dom.undefine();
-  return { readyMs, doneMs, outsideMs };
+  return await timeTwoPhase(conn, name, top, (dom) => dom.blockCommit("vda"));
 }
 
 /** 2. The same commit by hand (the base runs read-only as on virtkit's command line, so it is reopened first). */
