@@ -6,7 +6,8 @@
  */
 import { createRealClock } from "./clock.ts";
 import type { Connection, ConnectOptions } from "./connection.ts";
-import { checkDeclaredOperations, type DriverContext, type HypervisorConnection, type HypervisorDriverDefinition } from "./driver.ts";
+import { checkDeclaredOperations } from "./capabilities.ts";
+import type { DriverContext, HypervisorConnection, HypervisorDriverDefinition } from "./driver.ts";
 import { ConnectError, NotFoundError, StateError } from "./errors.ts";
 import { createEventBus } from "./event_bus.ts";
 import { createDiskJobs } from "./domains/disk_jobs.ts";

@@ -11,7 +11,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
-import { HYPERVISOR_OPERATIONS, type HypervisorOperation, STORAGE_OPERATIONS, type StorageOperation } from "../core/driver.ts";
+import { HYPERVISOR_OPERATIONS, type HypervisorOperation, STORAGE_OPERATIONS, type StorageOperation } from "../core/capabilities.ts";
 import type { Registry } from "../core/registry.ts";
 import { createDefaultRegistry } from "../mod.ts";
 

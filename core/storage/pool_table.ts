@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { checkDeclaredOperations, type DriverContext, type StorageAccess, type StorageBackendDefinition, type StoragePoolBackend, type VolumeRecord } from "../driver.ts";
+import { checkDeclaredOperations } from "../capabilities.ts";
+import { type DriverContext, type StorageAccess, type StorageBackendDefinition, type StoragePoolBackend, type VolumeRecord } from "../driver.ts";
 import { ConflictError, NotFoundError, StateError } from "../errors.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { JobManager } from "../jobs/types.ts";
