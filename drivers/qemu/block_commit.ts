@@ -54,12 +54,16 @@ export async function startQemuCommit(
   const base = layers[baseIndex]!;
   const active = topIndex === 0;
   const committed = layers.slice(topIndex, baseIndex);
-  const baseRef = active ? await imageRef(deps.storage, base.path) : undefined;
-  const deleteAfter = request.deleteCommitted ? await Promise.all(committed.map((l) => imageRef(deps.storage, l.path))) : [];
+  // The pools are asked what the base and the committed images are while QEMU reopens the base.
+  const refs = Promise.all([
+    active ? imageRef(deps.storage, base.path) : undefined,
+    request.deleteCommitted ? Promise.all(committed.map((l) => imageRef(deps.storage, l.path))) : [],
+  ]);
   // Backing images run read-only (-blockdev "read-only": true); the base receives the data, so it is
-  // reopened read-write first (QEMU refuses "Block node is read-only" otherwise).
+  // reopened read-write first (QEMU refuses "Block node is read-only" otherwise). The commit goes right
+  // behind the reopen without waiting for its reply: QEMU runs a monitor's commands in order.
   const below = layers[baseIndex + 1];
-  await inst.qmp.execute("blockdev-reopen", {
+  const reopened = inst.qmp.execute("blockdev-reopen", {
     options: [
       { driver: "file", "node-name": base.fileNode, filename: base.path, "read-only": false },
       {
@@ -71,22 +75,28 @@ export async function startQemuCommit(
       },
     ],
   });
-  return await QemuBlockJob.start(env, inst, disk, {
-    record: {
-      type: "block-commit",
-      twoPhase: active,
-      disk: disk.target,
-      endBytes: layers[topIndex]!.virtualBytes,
-      bandwidth: request.bandwidth,
-      layersAfter: [...layers.slice(0, topIndex), ...layers.slice(baseIndex)],
-      ...(baseRef ? { sourceAfter: "path" in baseRef ? { path: baseRef.path, format: base.format } : { volume: baseRef, format: base.format } } : {}),
-      dropNodes: committed.flatMap((l) => [l.node, l.fileNode]),
-      ...(deleteAfter.length > 0 ? { deleteAfter } : {}),
-    },
-    command: "block-commit",
-    args: commitArgs(layers, topIndex, baseIndex, request.bandwidth),
-    ...(request.signal ? { signal: request.signal } : {}),
-  });
+  const started = refs.then(([baseRef, deleteAfter]) =>
+    QemuBlockJob.start(env, inst, disk, {
+      record: {
+        type: "block-commit",
+        twoPhase: active,
+        disk: disk.target,
+        endBytes: layers[topIndex]!.virtualBytes,
+        bandwidth: request.bandwidth,
+        layersAfter: [...layers.slice(0, topIndex), ...layers.slice(baseIndex)],
+        ...(baseRef ? { sourceAfter: "path" in baseRef ? { path: baseRef.path, format: base.format } : { volume: baseRef, format: base.format } } : {}),
+        dropNodes: committed.flatMap((l) => [l.node, l.fileNode]),
+        ...(deleteAfter.length > 0 ? { deleteAfter } : {}),
+      },
+      command: "block-commit",
+      args: commitArgs(layers, topIndex, baseIndex, request.bandwidth),
+      ...(request.signal ? { signal: request.signal } : {}),
+    })
+  );
+  const [reopen, job] = await Promise.allSettled([reopened, started]);
+  if (job.status === "fulfilled") return job.value;
+  // A refused reopen is the cause (QEMU then refuses the commit on a read-only base).
+  throw reopen.status === "rejected" ? reopen.reason : job.reason;
 }
 
 /**

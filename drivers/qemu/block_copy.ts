@@ -108,19 +108,19 @@ export async function startQemuCopy(
   const suffix = crypto.randomUUID().slice(0, 8);
   const node = `${disk.target.slice(0, 12)}-m${suffix}`;
   const fileNode = `${node}-file`;
-  const added: string[] = [];
+  // The two blockdev-adds and the mirror go out one behind the other without waiting for replies: QEMU
+  // runs a monitor's commands in order, so the mirror sees its target, and a refused add fails what follows.
+  const adds: Array<Promise<unknown>> = [];
   try {
     if (path === top.path) throw new TypeError(`Cannot ${what}: the destination is the disk's own image`);
-    await inst.qmp.execute("blockdev-add", { driver: "file", "node-name": fileNode, filename: path });
-    added.unshift(fileNode);
-    await inst.qmp.execute("blockdev-add", {
+    adds.push(inst.qmp.execute("blockdev-add", { driver: "file", "node-name": fileNode, filename: path }));
+    adds.push(inst.qmp.execute("blockdev-add", {
       driver: format,
       "node-name": node,
       file: fileNode,
       // A full copy stands alone; a shallow one reads what it does not hold from the source's backing.
       ...(format === "qcow2" ? { backing: shallow ? backing!.node : null } : {}),
-    });
-    added.unshift(node);
+    }));
     const layer: ImageLayer = { path, format, virtualBytes: top.virtualBytes, node, fileNode };
     const kept = shallow ? disk.layers.slice(1) : [];
     // After the pivot the images the disk no longer uses leave QEMU's graph, top first (a backing is busy while used).
@@ -128,7 +128,7 @@ export async function startQemuCopy(
     const sourceAfter = "path" in destination
       ? { path, format }
       : { volume: { pool: destination.pool, name: destination.name }, format };
-    return await QemuBlockJob.start(env, inst, disk, {
+    const started = QemuBlockJob.start(env, inst, disk, {
       record: {
         type: "block-copy",
         twoPhase: true,
@@ -151,8 +151,15 @@ export async function startQemuCopy(
       },
       ...(request.signal ? { signal: request.signal } : {}),
     });
+    const [job, ...results] = await Promise.allSettled([started, ...adds]);
+    if (job.status === "fulfilled") return job.value;
+    // The first refusal is the cause (an add QEMU refused makes the mirror fail on a missing node).
+    throw results.find((r) => r.status === "rejected")?.reason ?? job.reason;
   } catch (error) {
-    for (const name of added) await inst.qmp.execute("blockdev-del", { "node-name": name }).catch(() => {});
+    // What QEMU added goes again, the format node before its file node.
+    const added = await Promise.allSettled(adds);
+    const names = [node, fileNode].filter((_, i) => added[1 - i]?.status === "fulfilled");
+    await Promise.all(names.map((name) => inst.qmp.execute("blockdev-del", { "node-name": name }).catch(() => {})));
     if (created) await env.removeImage(created).catch(() => {});
     throw error;
   }

@@ -63,6 +63,8 @@ export class QemuBlockJob {
   #abortInReady = false;
   #readyReached = false;
   #ending: Promise<void> | undefined;
+  /** Settles once QEMU answered the `job-dismiss` sent when the job concluded (at once when none was sent). */
+  #dismissed: Promise<void> = Promise.resolve();
 
   private constructor(env: QemuBlockJobEnv, inst: Instance, record: RunJob) {
     this.#env = env;
@@ -221,7 +223,12 @@ export class QemuBlockJob {
     return new VirtError("job-failed", `${name} of disk "${this.record.disk}" of domain "${this.#domain}" failed: ${detail}`, { driver: "qemu" });
   }
 
-  /** Success: the disk's nodes and (after a pivot) its definition become what the job made them. */
+  /**
+   * Success: the disk's nodes and (after a pivot) its definition become what the job made them. The
+   * definition is written while QEMU drops the old nodes (both only after the outcome is known), and the
+   * job completes once both are done, so `disks()` and the persisted definition name the new image when
+   * `wait()` resolves.
+   */
   async #completedOutcome(): Promise<void> {
     const disk = this.#inst.disks.find((d) => d.target === this.record.disk);
     if (disk) {
@@ -230,33 +237,39 @@ export class QemuBlockJob {
         [top!, ...(this.record.baseNode ? below.slice(below.findIndex((l) => l.node === this.record.baseNode)) : [])];
       this.#inst.disks = this.#inst.disks.map((d) => (d === disk ? diskAfter(this.record, d, layers) : d));
     }
-    try {
-      if (this.record.sourceAfter) await this.#env.setDiskSource(this.#domain, this.record.disk, this.record.sourceAfter);
-    } catch (error) {
-      this.#handle.fail(this.#failure(`QEMU pivoted, but the definition could not be saved: ${(error as Error).message}`));
+    const source = this.record.sourceAfter;
+    const saved = source
+      ? this.#env.setDiskSource(this.#domain, this.record.disk, source).then(() => undefined, (error: unknown) => error as Error)
+      : Promise.resolve(undefined);
+    const [unsaved] = await Promise.all([saved, this.#deleteNodes(this.record.dropNodes), this.#dismissed]);
+    if (unsaved) {
+      this.#handle.fail(this.#failure(`QEMU pivoted, but the definition could not be saved: ${unsaved.message}`));
       return;
     }
-    await this.#deleteNodes(this.record.dropNodes);
     for (const image of this.record.deleteAfter ?? []) await this.#env.removeImage(image).catch(() => {});
     this.#handle.complete(undefined);
   }
 
   async #abortedOutcome(): Promise<void> {
-    await this.#deleteNodes(this.record.targetNodes);
+    await Promise.all([this.#deleteNodes(this.record.targetNodes), this.#dismissed]);
     // A destination that never got in sync is half-made: it goes. One in sync is a consistent copy: it stays.
     if (!this.#readyReached && this.record.createdDestination) await this.#env.removeImage(this.record.createdDestination).catch(() => {});
     this.#handle.aborted();
   }
 
   async #failedOutcome(error: string): Promise<void> {
-    await this.#deleteNodes(this.record.targetNodes);
+    await Promise.all([this.#deleteNodes(this.record.targetNodes), this.#dismissed]);
     this.#handle.fail(this.#failure(error));
   }
 
-  /** `blockdev-del` of nodes the job no longer needs (format node first, then its file node). */
+  /**
+   * `blockdev-del` of nodes the job no longer needs (format node first, then its file node), sent one
+   * behind the other without waiting: QEMU runs a monitor's commands in order, so each runs after the
+   * `job-dismiss` that frees the nodes and after the node above it is gone.
+   */
   async #deleteNodes(nodes: readonly string[] | undefined): Promise<void> {
     if (this.#inst.isEnded) return;
-    for (const node of nodes ?? []) await this.#inst.qmp.execute("blockdev-del", { "node-name": node }).catch(() => {});
+    await Promise.all((nodes ?? []).map((node) => this.#inst.qmp.execute("blockdev-del", { "node-name": node }).catch(() => {})));
   }
 
   /** Runs a terminal report once, then tidies the wiring (the QMP job stays until dismissed). */
@@ -284,10 +297,11 @@ export class QemuBlockJob {
 
   /**
    * The QMP job has ended: dismiss it in QEMU at once (as libvirt does: the node stays busy until then,
-   * and virtkit now keeps the outcome itself), then report the outcome.
+   * and virtkit now holds the outcome, which QEMU reported before it concluded), then report the outcome.
+   * The outcome's own commands go right behind `job-dismiss` instead of waiting for its reply.
    */
   async #conclude(): Promise<void> {
-    await this.#inst.qmp.execute("job-dismiss", { id: this.id }).then(() => (this.inQemu = false), () => {});
+    this.#dismissed = this.#inst.qmp.execute("job-dismiss", { id: this.id }).then(() => void (this.inQemu = false), () => {});
     const outcome = this.#outcome ?? (() => this.#handle.fail(this.#failure("QEMU ended the job without reporting an outcome")));
     await this.#end(outcome);
   }
