@@ -141,21 +141,18 @@ export class QemuConnection implements HypervisorConnection {
     return Promise.resolve(this.#defs.names());
   }
 
-  /** State from `query-status` for a running domain; `shutoff` or `crashed` otherwise. */
-  async domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
+  /**
+   * The run state of a running domain as QEMU's events reported it (`STOP`, `RESUME`; QEMU sends one
+   * for every run-state change, before the reply of the command that caused it), so reading it costs no
+   * QMP round trip; `shutoff` or `crashed` otherwise. The re-attach of a previous connection's QEMU
+   * reads it once with `query-status`.
+   */
+  domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
+    options?.signal?.throwIfAborted();
     const config = this.#defs.get(name);
     const inst = this.#instances.get(name);
-    let state: DomainState = this.#crashed.has(name) ? "crashed" : "shutoff";
-    if (inst) {
-      try {
-        const status = await inst.qmp.execute<{ running: boolean; status: string }>("query-status", undefined, options ?? {});
-        state = status.running ? "running" : "paused";
-      } catch (error) {
-        if (options?.signal?.aborted) throw error;
-        state = inst.state;
-      }
-    }
-    return { name, uuid: config.uuid, state, vcpus: config.vcpus, memoryBytes: config.memoryBytes };
+    const state: DomainState = inst ? inst.state : this.#crashed.has(name) ? "crashed" : "shutoff";
+    return Promise.resolve({ name, uuid: config.uuid, state, vcpus: config.vcpus, memoryBytes: config.memoryBytes });
   }
 
   /** A copy of the definition. */
