@@ -1,9 +1,12 @@
 /**
  * Committing the qcow2 writer's pending metadata in crash-safe order (see `writer.ts`):
  *
- * 1. new L2 tables, refcount blocks and a moved refcount table, then a flush (which also makes the data durable);
- * 2. refcounts (entries in existing blocks, refcount table entries or the header's table pointer), then a flush;
- * 3. L2 entries and L1 entries (and a header change that points at new tables);
+ * 1. new L2 tables, refcount blocks, a moved refcount table and the counts in existing blocks (all of it
+ *    either unreferenced or counting up, so a crash at worst leaks clusters);
+ * 2. only when there are new refcount blocks: a flush, then the refcount table entries or the header's
+ *    table pointer that make them visible;
+ * 3. a flush (which also makes the data durable), then L2 entries and L1 entries (and a header change
+ *    that points at new tables);
  * 4. only when something was replaced: a flush, then the old clusters' refcounts go down.
  *
  * @module
@@ -51,7 +54,8 @@ export async function commitChanges(image: Qcow2Image, refcounts: Refcounts, cha
     image.fileBytes = Math.max(image.fileBytes, end);
   };
   try {
-    // 1. New tables and blocks (the data is in the file already).
+    // 1. What nothing points at yet, and counts going up (at worst a leak): new tables, new refcount
+    // blocks, a moved refcount table, and the counts in existing blocks. The data is in the file already.
     for (const table of changes.newTables) {
       await file.write(table.offset, table.bytes);
       grow(table.offset + table.bytes.byteLength);
@@ -66,15 +70,11 @@ export async function commitChanges(image: Qcow2Image, refcounts: Refcounts, cha
       await file.write(refcounts.tableOffset, bytes);
       grow(refcounts.tableOffset + bytes.byteLength);
     }
-    const phase2 = batch.blockRanges.size + batch.tableEntries.size + (batch.movedTable ? 1 : 0);
-    const phase3 = changes.l2Ranges.size + changes.l1Dirty.size + (changes.header ? 1 : 0);
-    await file.flush();
-    // 2. Refcounts: counts in existing blocks first, then (after a barrier) the table entries that make
-    // new blocks visible, in one write, because a new block's own count may sit in another new block.
     await writeBlockRanges(image, refcounts, batch);
-    const pointers = batch.movedTable !== undefined || batch.tableEntries.size > 0;
-    if (pointers && batch.blockRanges.size > 0) await file.flush();
+    // 2. After a barrier, the refcount table entries (or the header's pointer) that make new blocks
+    // visible, in one write, because a new block's own count may sit in another new block.
     if (batch.movedTable) {
+      await file.flush();
       const pointer = new Uint8Array(12);
       const view = new DataView(pointer.buffer);
       writeU64(view, 0, refcounts.tableOffset);
@@ -82,12 +82,16 @@ export async function commitChanges(image: Qcow2Image, refcounts: Refcounts, cha
       await file.write(48, pointer);
       image.header = { ...image.header, refcountTableOffset: refcounts.tableOffset, refcountTableClusters: refcounts.tableClusters };
     } else if (batch.tableEntries.size > 0) {
+      await file.flush();
       const indices = [...batch.tableEntries];
       const from = Math.min(...indices);
       const to = Math.max(...indices) + 1;
       await file.write(refcounts.tableOffset + from * 8, encodeL1(refcounts.table, from, to, (to - from) * 8, false));
     }
-    if (phase2 > 0 && (phase3 > 0 || batch.release.length > 0)) await file.flush();
+    // One barrier before anything points at the new clusters: their data, tables and counts are durable
+    // then (QEMU's qcow2 cache flushes refcount blocks, then the L2 tables that depend on them, the same way).
+    const phase3 = changes.l2Ranges.size + changes.l1Dirty.size + (changes.header ? 1 : 0);
+    if (phase3 > 0 || batch.release.length > 0) await file.flush();
     // 3. Tables that point at the new clusters.
     for (const [table, range] of changes.l2Ranges) {
       await file.write(table.offset + range.from * 8, table.bytes.subarray(range.from * 8, (range.to + 1) * 8));

@@ -51,6 +51,7 @@ export interface L2Table {
 const U32 = 4294967296;
 const KNOWN_INCOMPAT = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
 const L2_CACHE_BYTES = 32 * 1024 * 1024;
+const HEADER_READ_BYTES = 65536;
 
 /** The read side of an open qcow2 image. */
 export class Qcow2Image {
@@ -97,8 +98,17 @@ export class Qcow2Image {
    */
   static async open(file: PositionalFile, name: string): Promise<Qcow2Image> {
     const fileBytes = await file.size();
-    const first = new Uint8Array(Math.min(fileBytes, 2 * 1024 * 1024));
-    const got = await file.read(0, first);
+    // The header and its extensions fill at most the first cluster: read 64 KiB (the usual cluster),
+    // and the rest of a bigger first cluster only when the header says so, not 2 MiB on every open.
+    let first = new Uint8Array(Math.min(fileBytes, HEADER_READ_BYTES));
+    let got = await file.read(0, first);
+    const clusterBits = got >= 24 ? new DataView(first.buffer, 0, got).getUint32(20) : 0;
+    if (got === first.byteLength && clusterBits > 16 && clusterBits <= 21) {
+      const whole = new Uint8Array(Math.min(fileBytes, 2 ** clusterBits));
+      whole.set(first);
+      got += await file.read(got, whole.subarray(got));
+      first = whole;
+    }
     const header = parseQcow2Header(first.subarray(0, got), fileBytes, name);
     const unsupported = (detail: string) => new UnsupportedError("openImage", { detail: `image "${name}" ${detail}` });
     if (header.cryptMethod !== 0) throw unsupported(`is encrypted (${header.cryptMethod === 1 ? "AES" : "LUKS"})`);

@@ -3,11 +3,12 @@
  * file at once (into clusters nothing on disk points at yet, or in place); the metadata changes of many
  * operations gather in one pending {@linkcode Batch} (group commit, as QEMU's metadata caches do) and are
  * committed on `flush`, `close`, a header change, or every 256 MiB of new clusters, in an order that keeps
- * the image valid if the process (or the machine) dies at any point — at worst clusters leak:
+ * the image valid if the process (or the machine) dies at any point — at worst clusters leak. A flush with
+ * nothing written since the last one does not reach the file (a job flushing at each phase costs one fsync):
  *
- * 1. new L2 tables, refcount blocks and a moved refcount table, then a flush (which also makes the data durable);
- * 2. refcounts (entries in existing blocks, refcount table entries or the header's table pointer), then a flush;
- * 3. L2 entries and L1 entries (and a header change that points at new tables);
+ * 1. new L2 tables, refcount blocks, a moved refcount table and the counts in existing blocks;
+ * 2. only when there are new refcount blocks: a flush, then the table entries that make them visible;
+ * 3. a flush (which also makes the data durable), then L2 entries and L1 entries (and a header change);
  * 4. only when something was replaced: a flush, then the old clusters' refcounts go down.
  *
  * @module
@@ -37,6 +38,8 @@ export class Qcow2Writer {
   #pendingOps = 0;
   /** Set when a commit failed half-way: memory and file disagree, so nothing more is written. */
   #failed: unknown;
+  /** Something was written to the file since its last flush. */
+  #unflushed = false;
 
   /**
    * Creates a writer; refcounts are loaded at the first change.
@@ -102,6 +105,7 @@ export class Qcow2Writer {
   /** Writes guest data now: it lands where nothing on disk points yet, or in place. */
   async #writeData(writes: DataWrite[]): Promise<void> {
     for (const write of writes) {
+      this.#unflushed = true;
       await this.#image.file.write(write.offset, write.bytes);
       this.#image.fileBytes = Math.max(this.#image.fileBytes, write.offset + write.bytes.byteLength);
     }
@@ -284,9 +288,10 @@ export class Qcow2Writer {
       const encoded = encodeQcow2Header(next);
       const bytes = new Uint8Array(Math.max(oldLength, encoded.byteLength));
       bytes.set(encoded);
-      await this.#image.file.flush();
+      await this.#flushFile();
+      this.#unflushed = true;
       await this.#image.file.write(0, bytes);
-      await this.#image.file.flush();
+      await this.#flushFile();
       this.#image.header = next;
     });
   }
@@ -333,8 +338,15 @@ export class Qcow2Writer {
   flush(): Promise<void> {
     return this.#exclusive(async () => {
       await this.#commit();
-      await this.#image.file.flush();
+      await this.#flushFile();
     });
+  }
+
+  /** Flushes the file when something reached it since the last flush. */
+  async #flushFile(): Promise<void> {
+    if (!this.#unflushed) return;
+    await this.#image.file.flush();
+    this.#unflushed = false;
   }
 
   /** Commits what is pending and makes it durable; the writer is not used afterwards. */
@@ -348,6 +360,7 @@ export class Qcow2Writer {
     this.#pending = undefined;
     this.#pendingBytes = 0;
     this.#pendingOps = 0;
+    this.#unflushed = true;
     try {
       await commitChanges(this.#image, this.#refcounts!, changes);
     } catch (error) {

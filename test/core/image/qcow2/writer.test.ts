@@ -285,6 +285,36 @@ describe("qcow2 group commit", () => {
     await io.close();
   });
 
+  it("a commit of new clusters costs two flushes (one barrier, one final); a flush with nothing new costs none", async () => {
+    const file = createMemoryFile();
+    await createQcow2(file, { capacityBytes: 64 << 20, clusterBytes: 65536 });
+    const io = await openImage(file, { writable: true });
+    // The first write loads the refcounts; its table and refcount block exist already (no new block).
+    await io.write(0, randomBytes(65536, 7));
+    await io.flush();
+    let flushes = file.flushCount;
+    await io.write(4 << 20, randomBytes(1 << 20, 8));
+    await io.flush();
+    expect(file.flushCount - flushes).toBe(2);
+    flushes = file.flushCount;
+    await io.flush();
+    const saved = await snapshot(file);
+    await io.close();
+    expect(file.flushCount).toBe(flushes);
+    // In-place writes into allocated clusters change no metadata: one flush.
+    const reopened = createMemoryFile(saved);
+    const again = await openImage(reopened, { writable: true });
+    await again.write(4 << 20, randomBytes(4096, 9));
+    await again.flush();
+    const check = await openImage(createMemoryFile(await snapshot(reopened)));
+    await again.close();
+    expect(reopened.flushCount).toBe(1);
+    const back = new Uint8Array(4096);
+    await check.read(4 << 20, back);
+    await check.close();
+    expect(firstDifference(back, randomBytes(4096, 9))).toBe(-1);
+  });
+
   it("2 MiB clusters: many small writes across tables stay bounded and read back", async () => {
     const file = createMemoryFile();
     await createQcow2(file, { capacityBytes: 2 ** 45, clusterBytes: 2 << 20 });
