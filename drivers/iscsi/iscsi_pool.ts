@@ -157,7 +157,7 @@ export class IscsiPool implements StoragePoolBackend {
       port: c.port ?? 3260,
       target: c.target,
       initiatorName: c.initiator ?? defaultInitiatorName(),
-      ...(c.auth ? { auth: { username: c.auth.username, password: c.auth.password } } : {}),
+      ...(c.auth ? { auth: { username: c.auth.username, password: c.auth.password, ...(c.auth.mutual ? { mutual: c.auth.mutual } : {}) } } : {}),
       ...(signal ? { signal } : {}),
     };
     return login(options);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CommandError, ConnectError } from "../../../core/errors.ts";
+import { CommandError, ConnectError, UnsupportedError } from "../../../core/errors.ts";
 import type { CommandRunner } from "../../../drivers/command_runner.ts";
 import { readChain } from "../../../drivers/qemu/disk_chain.ts";
 
@@ -74,5 +74,16 @@ describe("qemu disk chain", () => {
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).message).toBe(`Cannot open disk layer ${lun}: the target refused CHAP account "alice" (wrong password, or the account is not bound to the target)`);
     expect((error as ConnectError).cause).toBe(refused);
+  });
+
+  it("a LUN of a pool with mutual CHAP is an UnsupportedError before qemu-img runs: QEMU cannot check the target", async () => {
+    const lun = "iscsi://127.0.0.1:3261/iqn.2026-12.test:t/1";
+    const calls: string[][] = [];
+    const runner: CommandRunner = { run: (argv) => (calls.push([...argv]), Promise.reject(new Error("not reached"))) };
+    const authOf = () => Promise.resolve({ type: "chap" as const, username: "alice", password: "a", mutual: { username: "tgt", password: "b" } });
+    const error = await readChain(lun, "raw", "vda", { runner, authOf }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnsupportedError);
+    expect((error as Error).message).toContain("one-way CHAP only");
+    expect(calls).toEqual([]);
   });
 });
