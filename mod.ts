@@ -78,6 +78,7 @@ export {
   MAX_XML_LENGTH,
   poolFromXml,
   poolToXml,
+  VIRTKIT_POOL_NS,
   volumeFromXml,
   volumeToXml,
 } from "./core/xml/mod.ts";

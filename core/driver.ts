@@ -19,7 +19,7 @@ import type { Job } from "./job.ts";
 import type { JobManager } from "./jobs/types.ts";
 import type { SignalOptions } from "./options.ts";
 import type { GenericSchema } from "valibot";
-import type { BasePoolConfig, PoolConfig } from "./storage_pool.ts";
+import type { BasePoolConfig, IscsiChapAuth, PoolConfig } from "./storage_pool.ts";
 import type { PoolConfigStore } from "./storage/pool_config_store.ts";
 import type { ConnectionUri } from "./uri.ts";
 import type { BackingRef, VolumeInfo } from "./volume.ts";
@@ -49,6 +49,13 @@ export interface VolumeRecord {
   readonly key: string;
   /** Host path or locator. */
   readonly path: string;
+  /**
+   * Credentials a hypervisor needs to open `path`: an `iscsi` pool's CHAP account, as libvirt copies a
+   * pool's `<auth>` into the disk source of a domain using its volume. Never part of `path` or `key`,
+   * and never shown to users (volume handles keep only name, key and path); a driver passes the secret
+   * on to its hypervisor out of sight (the qemu driver: a QEMU `secret` object read from a 0600 file).
+   */
+  readonly auth?: IscsiChapAuth;
 }
 
 /** A pool's sizes in bytes. */

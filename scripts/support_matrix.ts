@@ -73,7 +73,7 @@ export async function renderSupportMatrix(registry: Registry): Promise<string> {
     "",
     "An operation a driver or backend does not have throws `UnsupportedError`, never a silent no-op. One it",
     "has may still throw `UnsupportedError` on a host that lacks what it needs, saying why (a `logical` pool's",
-    "volume bytes need a working device-mapper).",
+    "volume bytes, and creating or deleting its thin volumes, need a working device-mapper).",
     "",
     "## Hypervisor drivers",
     "",

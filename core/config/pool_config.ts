@@ -112,22 +112,33 @@ const secretSchema = (what: string) =>
   v.pipe(v.string(`${what} must be a string`), v.nonEmpty(`${what} is empty`), v.check((s) => !s.includes("\0"), `${what} contains NUL`));
 
 /**
- * One-way CHAP credentials of an `iscsi` pool: the initiator proves itself to the target.
+ * CHAP credentials of an `iscsi` pool: the initiator proves itself to the target (`username`,
+ * `password`); with `mutual`, the target must prove itself too, with the secret of its outgoing account
+ * (tgtd's `tgtadm --mode account --op bind --outgoing`, open-iscsi's `username_in`/`password_in`).
  *
  * @example
  * ```ts
  * import * as v from "valibot";
  * import { IscsiChapAuthSchema } from "virtkit";
  * if (!v.is(IscsiChapAuthSchema, { type: "chap", username: "u", password: "p" }) || v.is(IscsiChapAuthSchema, { type: "chap", username: "u" })) throw new Error("unexpected");
+ * if (!v.is(IscsiChapAuthSchema, { type: "chap", username: "u", password: "p", mutual: { username: "t", password: "q" } })) throw new Error("unexpected");
+ * if (v.is(IscsiChapAuthSchema, { type: "chap", username: "u", password: "p", mutual: { username: "t" } })) throw new Error("unexpected");
  * ```
  */
 export const IscsiChapAuthSchema = v.strictObject({
-  /** Always `"chap"` (one-way, MD5). */
+  /** Always `"chap"` (MD5). */
   type: v.literal("chap", 'auth.type must be "chap"'),
   /** The account name on the target (`CHAP_N`). */
   username: secretSchema("auth.username"),
   /** The shared secret. */
   password: secretSchema("auth.password"),
+  /** The target's own account, which it must answer our challenge with (mutual CHAP). */
+  mutual: v.optional(v.strictObject({
+    /** The name the target must give (`CHAP_N` of its answer). */
+    username: secretSchema("auth.mutual.username"),
+    /** The target's secret. */
+    password: secretSchema("auth.mutual.password"),
+  })),
 });
 
 /**

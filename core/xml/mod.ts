@@ -23,7 +23,7 @@
  */
 export { domainFromXml, domainToXml, type DomainXmlOptions } from "./domain_xml.ts";
 export { disksFromDomainXml } from "./disk_xml.ts";
-export { poolFromXml, poolToXml, XML_POOL_TYPES } from "./pool_xml.ts";
+export { poolFromXml, poolToXml, VIRTKIT_POOL_NS, XML_POOL_TYPES } from "./pool_xml.ts";
 export { volumeFromXml, volumeToXml, type VolumeXmlConfig } from "./volume_xml.ts";
 export type { XmlParseOptions, XmlParseResult, XmlWarning } from "./element_reader.ts";
 export { MAX_XML_DEPTH, MAX_XML_LENGTH } from "./xml_document.ts";

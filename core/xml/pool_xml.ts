@@ -5,6 +5,10 @@
  * - `dir`: `<target><path>` is `path`;
  * - `logical`: `<source><name>` is `volumeGroup`, each `<source><device path>` one of `devices`,
  *   `<source><format type='lvm2'/>` and `<target><path>/dev/VG</path>` are what libvirt derives;
+ *   `thinPool` is `<virtkit:thin_pool name='LV'/>` in virtkit's namespace {@linkcode VIRTKIT_POOL_NS}
+ *   (libvirt has no thin pool element; a namespaced element at the pool's top level is how libvirt's own
+ *   `fs:mount_opts` and `rbd:config_opts` extend pool XML, and libvirt's parser skips elements of a
+ *   namespace it does not know, so `virsh pool-define` takes the document; it does not keep them);
  * - `iscsi`: `<source><host name port>` is `host` and `port`, `<source><device path>` the target IQN,
  *   `<target><path>/dev/disk/by-path</path>` libvirt's default.
  *
@@ -20,6 +24,20 @@ import { ElementReader, settleWarnings, type XmlParseOptions, type XmlParseResul
 import { buildXml, parseXmlDocument, type XmlNodeSpec } from "./xml_document.ts";
 
 const WHAT = "pool XML";
+
+/**
+ * The XML namespace of virtkit's additions to pool XML (the `logical` pool's `thinPool`), bound to the
+ * prefix `virtkit` when written; read under whatever prefix a document binds it to.
+ *
+ * @example
+ * ```ts
+ * import { poolToXml, VIRTKIT_POOL_NS } from "virtkit";
+ * const xml = poolToXml({ name: "vg0", type: "logical", volumeGroup: "vg0", thinPool: "tp" });
+ * if (!xml.includes(`xmlns:virtkit="${VIRTKIT_POOL_NS}"`) || !xml.includes('<virtkit:thin_pool name="tp"')) throw new Error(xml);
+ * ```
+ */
+export const VIRTKIT_POOL_NS = "http://virtkit.org/schemas/storagepool/logical/1.0";
+const THIN_POOL = "thin_pool";
 /**
  * The pool types the XML module reads and writes.
  *
@@ -59,9 +77,10 @@ export function poolToXml(config: PoolConfig): string {
     }
     case "logical": {
       const c = checked as LogicalPoolConfig;
+      const thin = c.thinPool === undefined ? [] : [{ name: `virtkit:${THIN_POOL}`, attributes: { name: c.thinPool } }];
       return buildXml({
         name: "pool",
-        attributes: { type: "logical" },
+        attributes: { type: "logical", ...(c.thinPool === undefined ? {} : { "xmlns:virtkit": VIRTKIT_POOL_NS }) },
         children: [...head, {
           name: "source",
           children: [
@@ -69,7 +88,7 @@ export function poolToXml(config: PoolConfig): string {
             { name: "name", text: c.volumeGroup },
             { name: "format", attributes: { type: "lvm2" } },
           ],
-        }, target(`/dev/${c.volumeGroup}`)],
+        }, target(`/dev/${c.volumeGroup}`), ...thin],
       });
     }
     case "iscsi": {
@@ -144,7 +163,8 @@ export function poolFromXml(xml: string, options?: XmlParseOptions): XmlParseRes
     format?.finish();
     source?.finish();
     if (targetPath !== undefined && targetPath !== `/dev/${volumeGroup}`) root.warn("target/path", `"${targetPath}" is not modeled: LVs are at /dev/${volumeGroup}; dropped`);
-    config = { volumeGroup, ...(devices.length > 0 ? { devices } : {}) };
+    const thinPool = readThinPool(root);
+    config = { volumeGroup, ...(devices.length > 0 ? { devices } : {}), ...(thinPool === undefined ? {} : { thinPool }) };
   } else {
     if (source === undefined) throw root.error("(iscsi) has no <source>");
     const host = source.child("host");
@@ -172,4 +192,16 @@ function readTarget(root: ElementReader): string | undefined {
   const path = target.childText("path");
   target.finish();
   return path;
+}
+
+/** `<P:thin_pool name='LV'/>`, P being the prefix the document binds {@linkcode VIRTKIT_POOL_NS} to. */
+function readThinPool(root: ElementReader): string | undefined {
+  const binding = Object.entries(root.element.attributes).find(([name, value]) => name.startsWith("xmlns:") && value === VIRTKIT_POOL_NS);
+  if (binding === undefined) return undefined;
+  root.ignoreAttrs(binding[0]);
+  const thin = root.child(`${binding[0].slice("xmlns:".length)}:${THIN_POOL}`);
+  if (thin === undefined) return undefined;
+  const name = thin.requireAttr("name");
+  thin.finish();
+  return name;
 }

@@ -157,7 +157,7 @@ export class IscsiPool implements StoragePoolBackend {
       port: c.port ?? 3260,
       target: c.target,
       initiatorName: c.initiator ?? defaultInitiatorName(),
-      ...(c.auth ? { auth: { username: c.auth.username, password: c.auth.password } } : {}),
+      ...(c.auth ? { auth: { username: c.auth.username, password: c.auth.password, ...(c.auth.mutual ? { mutual: c.auth.mutual } : {}) } } : {}),
       ...(signal ? { signal } : {}),
     };
     return login(options);
@@ -194,7 +194,9 @@ export class IscsiPool implements StoragePoolBackend {
 
   #record(lun: number): VolumeRecord {
     const url = lunUrl({ host: this.#config.host, port: this.#config.port ?? 3260 }, this.#config.target, lun);
-    return { name: lunVolumeName(lun), key: url, path: url };
+    // The account travels with the record (not in the URL), so a qemu domain on the LUN can log in too.
+    const auth = this.#config.auth;
+    return { name: lunVolumeName(lun), key: url, path: url, ...(auth ? { auth } : {}) };
   }
 
   #label(name: string): string {

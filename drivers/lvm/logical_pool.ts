@@ -160,6 +160,7 @@ export class LogicalPool implements StoragePoolBackend {
     const { volumes } = await this.#current(options);
     const taken = () => new ConflictError(`Cannot create volume "${spec.name}": a logical volume of that name exists in volume group "${this.#config.volumeGroup}"`, { driver: DRIVER });
     if (volumes.has(spec.name) || spec.name === this.#config.thinPool) throw taken();
+    if (this.#config.thinPool !== undefined) await this.#thinNeedsDeviceMapper(`create thin volume "${spec.name}"`, options);
     try {
       await this.#tools.lvcreate(spec.name, spec.capacityBytes, this.#config.thinPool, signalOf(options));
     } catch (error) {
@@ -173,7 +174,8 @@ export class LogicalPool implements StoragePoolBackend {
 
   /** `lvremove -f`. */
   async deleteVolume(name: string, options?: SignalOptions): Promise<void> {
-    await this.#lv(name, options);
+    const lv = await this.#lv(name, options);
+    if (lv.poolLv !== "") await this.#thinNeedsDeviceMapper(`delete thin volume "${name}"`, options);
     try {
       await this.#tools.lvremove(name, signalOf(options));
     } finally {
@@ -189,6 +191,20 @@ export class LogicalPool implements StoragePoolBackend {
     } finally {
       await this.refresh(options).catch(() => {});
     }
+  }
+
+  /**
+   * Thin volumes are made and removed by messages LVM2 sends the thin pool's kernel target, so without
+   * device-mapper they cannot change (tried on the real tools: `lvcreate --thin` refuses with "Can't create
+   * thin without using device-mapper kernel driver", and `lvremove` drops the LV from the metadata, then
+   * fails with "Failed to update pool", leaving a half-done removal). Refused before any tool runs.
+   */
+  async #thinNeedsDeviceMapper(action: string, options?: SignalOptions): Promise<void> {
+    if (await this.#tools.deviceMapper(signalOf(options))) return;
+    throw new UnsupportedError(action, {
+      driver: DRIVER,
+      detail: `this host's kernel has no working device-mapper (/dev/mapper/control), and LVM2 creates and removes thin volumes through the thin pool's kernel target; linear volumes work metadata-only, thin ones only where device-mapper does`,
+    });
   }
 
   /** The LV's device, where device-mapper works; `UnsupportedError` saying why elsewhere. */

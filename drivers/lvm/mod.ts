@@ -16,8 +16,9 @@
  *   `CommandError` carrying argv, exit code and stderr.
  * - On a host whose kernel has no device-mapper (`dmsetup version` fails), every command runs with
  *   `--driverloaded n`, so LVs are metadata only; opening a volume's bytes (clone, upload, download,
- *   wipe, ...) is then `UnsupportedError` saying so. Where device-mapper works, volumes are opened
- *   through their device.
+ *   wipe, ...) is then `UnsupportedError` saying so, and so is creating or deleting a thin volume (LVM2
+ *   does both through the thin pool's kernel target; listing, info and resize of thin volumes work
+ *   metadata-only). Where device-mapper works, volumes are opened through their device.
  *
  * @module
  */

@@ -8,7 +8,19 @@
  * @module
  */
 import { UnsupportedError } from "../../core/errors.ts";
-import { lunUrl, parseIscsiUrl } from "../iscsi/lun_names.ts";
+import { type IscsiLocator, lunUrl, parseIscsiUrl } from "../iscsi/lun_names.ts";
+
+/**
+ * How QEMU logs in to a CHAP-protected LUN layer: the account name and the id of the QEMU `secret`
+ * object holding the password (the password itself is never part of a node's options, nor of a run
+ * record: QEMU holds it once the object is made).
+ */
+export interface LayerAuth {
+  /** The CHAP account name (QEMU's iscsi `user`). */
+  readonly username: string;
+  /** Id of the QEMU `secret` object with the password (QEMU's iscsi `password-secret`). */
+  readonly secret: string;
+}
 
 /**
  * The name a layer is known by: `qemu-img info`'s filename, with an iSCSI layer's `json:` form turned
@@ -46,23 +58,50 @@ export function layerLocation(filename: string): string {
  * @param location A host path or an `iscsi://` URL (see {@linkcode layerLocation}).
  * @param nodeName The node name.
  * @param readOnly Whether the node is read-only.
- * @returns The node's options, for `-blockdev` JSON.
- * @throws {UnsupportedError} For an `iscsi://` URL carrying CHAP credentials: QEMU takes a CHAP secret
- *   only as a secret object, which this driver does not create yet.
+ * @param auth For a CHAP-protected LUN: the account and the id of the QEMU secret object with its password.
+ * @returns The node's options, for `-blockdev` JSON or `blockdev-add`.
+ * @throws {UnsupportedError} For an `iscsi://` URL carrying credentials itself (`user%password@`):
+ *   they would show in `ps` and in `dom.disks()`; put them in the `auth` of an `iscsi` pool instead.
  * @example
  * ```ts
  * import { protocolBlockdev } from "./blockdev_source.ts";
  * const node = protocolBlockdev("iscsi://127.0.0.1:3261/iqn.2026-01.com.example:t/2", "vda-1-file", true);
  * if (node.driver !== "iscsi" || node.portal !== "127.0.0.1:3261" || node.lun !== 2 || node["read-only"] !== true) throw new Error("unexpected");
+ * const chap = protocolBlockdev("iscsi://127.0.0.1:3261/iqn.2026-01.com.example:t/2", "vda-1-file", true, { username: "alice", secret: "vda-1-secret" });
+ * if (chap.user !== "alice" || chap["password-secret"] !== "vda-1-secret") throw new Error("unexpected");
  * if (protocolBlockdev("/images/a.raw", "vda-0-file", false).driver !== "file") throw new Error("unexpected");
  * ```
  */
-export function protocolBlockdev(location: string, nodeName: string, readOnly: boolean): Record<string, unknown> {
+export function protocolBlockdev(location: string, nodeName: string, readOnly: boolean, auth?: LayerAuth): Record<string, unknown> {
   const lun = location.startsWith("iscsi://") ? parseIscsiUrl(location) : undefined;
   if (!lun) return { driver: "file", filename: location, "node-name": nodeName, "read-only": readOnly };
+  return { ...iscsiOptions(lun, nodeName, auth), "node-name": nodeName, "read-only": readOnly };
+}
+
+/**
+ * The options of QEMU's `iscsi` protocol driver for a LUN, with CHAP through a secret object.
+ *
+ * @param lun The parsed LUN URL.
+ * @param layer Names the layer in the error.
+ * @param auth The CHAP account and the secret object's id, when the LUN needs them.
+ * @returns `driver`, `transport`, `portal`, `target`, `lun` (and `user`, `password-secret`).
+ * @throws {UnsupportedError} When the URL itself carries credentials.
+ * @example
+ * ```ts
+ * import { iscsiOptions } from "./blockdev_source.ts";
+ * const options = iscsiOptions({ host: "::1", port: 3260, target: "iqn.2026-01.com.example:t", lun: 1 }, "vda-0-file");
+ * if (options.portal !== "[::1]:3260" || "user" in options) throw new Error("unexpected");
+ * ```
+ */
+export function iscsiOptions(lun: IscsiLocator, layer: string, auth?: LayerAuth): Record<string, string | number> {
   if (lun.auth) {
-    throw new UnsupportedError("iscsiChap", { driver: "qemu", detail: `disk layer "${nodeName}" is on a CHAP-protected LUN; QEMU disks on such LUNs are not supported yet` });
+    throw new UnsupportedError("iscsi credentials in a URL", {
+      driver: "qemu",
+      detail: `disk layer "${layer}" names its LUN with user%password@ in the URL, which would show in ps and in the domain's disks; define an iscsi pool with auth for the target and use its volume`,
+    });
   }
   const host = lun.host.includes(":") ? `[${lun.host}]` : lun.host;
-  return { driver: "iscsi", transport: "tcp", portal: `${host}:${lun.port}`, target: lun.target, lun: lun.lun, "node-name": nodeName, "read-only": readOnly };
+  const options: Record<string, string | number> = { driver: "iscsi", transport: "tcp", portal: `${host}:${lun.port}`, target: lun.target, lun: lun.lun };
+  if (auth) Object.assign(options, { user: auth.username, "password-secret": auth.secret });
+  return options;
 }

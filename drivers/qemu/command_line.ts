@@ -15,6 +15,7 @@ import { DEFAULT_MACHINE } from "../../core/config/domain_config.ts";
 import type { DomainConfig } from "../../core/domain.ts";
 import { UnsupportedError } from "../../core/errors.ts";
 import { protocolBlockdev } from "./blockdev_source.ts";
+import { secretObjectArg } from "./secret_file.ts";
 import type { RunDisk } from "./state_store.ts";
 
 /** The emulator the driver runs. */
@@ -43,6 +44,8 @@ export async function pickAccelerator(): Promise<"kvm" | "tcg"> {
 export interface LaunchPaths {
   /** QMP socket path. */
   readonly socket: string;
+  /** The 0600 file holding each CHAP layer's password, by the layer's secret id (`layer.auth.secret`). */
+  readonly secretFiles?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -51,7 +54,7 @@ export interface LaunchPaths {
  *
  * @param config The domain.
  * @param disks Its disks, resolved to node-named chains.
- * @param paths Socket path.
+ * @param paths Socket path, and the secret files of CHAP-protected LUN layers.
  * @param accel Accelerator.
  * @returns The argument list.
  * @throws {UnsupportedError} For a disk whose target is not `vdX` on a machine with devices (this driver
@@ -93,7 +96,13 @@ export function buildQemuArgs(config: DomainConfig, disks: readonly RunDisk[], p
     for (let i = disk.layers.length - 1; i >= 0; i--) {
       const layer = disk.layers[i]!;
       const below = disk.layers[i + 1];
-      args.push("-blockdev", JSON.stringify(protocolBlockdev(layer.path, layer.fileNode, i > 0 || ro)));
+      if (layer.auth) {
+        const file = paths.secretFiles?.get(layer.auth.secret);
+        if (file === undefined) throw new TypeError(`No secret file for CHAP layer "${layer.fileNode}" (secret "${layer.auth.secret}")`);
+        // The password reaches QEMU through a file, never argv (ps shows argv to every user).
+        args.push("-object", secretObjectArg(layer.auth.secret, file));
+      }
+      args.push("-blockdev", JSON.stringify(protocolBlockdev(layer.path, layer.fileNode, i > 0 || ro, layer.auth)));
       const format: Record<string, unknown> = { driver: layer.format, file: layer.fileNode, "node-name": layer.node, "read-only": i > 0 || ro };
       if (layer.format === "qcow2" || layer.format === "qed") format.backing = below ? below.node : null;
       args.push("-blockdev", JSON.stringify(format));

@@ -8,9 +8,12 @@
  */
 import type { BackingLayer, DiskConfig, DiskInfo } from "../../core/domain.ts";
 import type { StorageAccess } from "../../core/driver.ts";
-import { CommandError, type VirtError } from "../../core/errors.ts";
+import { CommandError, ConnectError, UnsupportedError, type VirtError } from "../../core/errors.ts";
+import type { IscsiChapAuth } from "../../core/storage_pool.ts";
 import { type CommandRunner, createNodeCommandRunner, missingProgram as missingProgramOf } from "../command_runner.ts";
-import { layerLocation } from "./blockdev_source.ts";
+import { parseIscsiUrl } from "../iscsi/lun_names.ts";
+import { iscsiOptions, type LayerAuth, layerLocation } from "./blockdev_source.ts";
+import { secretObjectArg, withSecretFiles } from "./secret_file.ts";
 import type { RunDisk } from "./state_store.ts";
 
 /** One image of a disk's chain with its QEMU node names. */
@@ -25,12 +28,17 @@ export interface ImageLayer {
   readonly node: string;
   /** Node name of the protocol (`file`) layer under it. */
   readonly fileNode: string;
+  /** For a CHAP-protected LUN: the account, and the QEMU secret object that holds its password. */
+  readonly auth?: LayerAuth;
 }
 
 interface QemuImgInfo {
   readonly filename: string;
   readonly format: string;
   readonly "virtual-size": number;
+  readonly "full-backing-filename"?: string;
+  readonly "backing-filename"?: string;
+  readonly "backing-filename-format"?: string;
 }
 
 /** The programs the driver runs, and the package that brings each on Debian. */
@@ -74,6 +82,14 @@ export interface ChainOptions {
   readonly runner?: CommandRunner;
   /** Aborts the run. */
   readonly signal?: AbortSignal;
+  /**
+   * The CHAP account of an `iscsi://` layer (from the pool holding the LUN), if it needs one. With it,
+   * the chain is read one layer at a time (`qemu-img info` without `--backing-chain`, which cannot hand
+   * a backing its credentials), a CHAP layer opened with `--object secret` and `--image-opts`.
+   */
+  readonly authOf?: (location: string) => Promise<IscsiChapAuth | undefined>;
+  /** Receives the password of every CHAP layer by its secret object's id (the launch writes them for QEMU). */
+  readonly secrets?: Map<string, string>;
 }
 
 /** Node names must start with a letter and hold letters, digits, `-`, `.` and `_` (at most 31 bytes). */
@@ -81,14 +97,19 @@ function nodeBase(target: string, index: number): string {
   return /^[A-Za-z][A-Za-z0-9_.-]{0,20}$/.test(target) ? target : `disk${index}`;
 }
 
+/** A chain longer than this is a loop (libvirt stops at 200; QEMU's own limit on backing depth is lower in practice). */
+const MAX_CHAIN = 64;
+
 /**
  * Reads an image's chain from its headers.
  *
  * @param path Top image.
  * @param format Its format when known (probing is avoided then).
  * @param nodeName Base of the node names (`"vda"` gives `vda-0`, `vda-0-file`, `vda-1`, ...).
- * @param options The runner and the signal.
+ * @param options The runner, the signal, and CHAP accounts of LUN layers.
  * @returns The layers, top first.
+ * @throws {ConnectError} When the target refuses a LUN layer's CHAP account.
+ * @throws {UnsupportedError} For a LUN layer whose pool asks for mutual CHAP (QEMU does one-way only).
  * @example
  * ```ts
  * import { readChain } from "./disk_chain.ts";
@@ -99,19 +120,73 @@ function nodeBase(target: string, index: number): string {
  * execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", `${dir}/b.raw`, "-F", "raw", `${dir}/t.qcow2`]);
  * const chain = await readChain(`${dir}/t.qcow2`, "qcow2", "vda");
  * if (chain.map((l) => l.node).join() !== "vda-0,vda-1" || chain[1]!.format !== "raw") throw new Error("unexpected");
+ * const walked = await readChain(`${dir}/t.qcow2`, "qcow2", "vda", { authOf: async () => undefined });
+ * if (JSON.stringify(walked) !== JSON.stringify(chain)) throw new Error("unexpected");
  * ```
  */
 export async function readChain(path: string, format: string | undefined, nodeName: string, options: ChainOptions = {}): Promise<ImageLayer[]> {
-  const argv = ["qemu-img", "info", "--output=json", "--backing-chain", "-U", ...(format ? ["-f", format] : []), path];
   const runner = options.runner ?? qemuCommandRunner;
-  const infos = JSON.parse(await runner.run(argv, options.signal ? { signal: options.signal } : {})) as QemuImgInfo[];
-  return infos.map((info, i) => ({
+  const call = options.signal ? { signal: options.signal } : {};
+  const layer = (info: QemuImgInfo, i: number): ImageLayer => ({
     path: layerLocation(info.filename),
     format: info.format,
     virtualBytes: info["virtual-size"],
     node: `${nodeName}-${i}`,
     fileNode: `${nodeName}-${i}-file`,
-  }));
+  });
+  if (!options.authOf) {
+    const argv = ["qemu-img", "info", "--output=json", "--backing-chain", "-U", ...(format ? ["-f", format] : []), path];
+    return (JSON.parse(await runner.run(argv, call)) as QemuImgInfo[]).map(layer);
+  }
+  const layers: ImageLayer[] = [];
+  let location: string | undefined = path;
+  let fmt = format;
+  while (location !== undefined) {
+    if (layers.length >= MAX_CHAIN) throw new RangeError(`Cannot read the backing chain of "${path}": it is longer than ${MAX_CHAIN} images (a loop?)`);
+    const i = layers.length;
+    const chap = location.startsWith("iscsi://") ? await options.authOf(location) : undefined;
+    if (chap?.mutual) {
+      // QEMU's iscsi driver hands libiscsi the initiator's account only; it would log in without checking
+      // the target, a silent downgrade of what the pool asks for.
+      throw new UnsupportedError("qemu disk on a mutual CHAP LUN", {
+        driver: "qemu",
+        detail: `disk layer ${location} is on a pool with auth.mutual, and QEMU's iscsi driver does one-way CHAP only (it cannot check the target's answer); use a pool without mutual for LUNs QEMU opens`,
+      });
+    }
+    const auth = chap ? { username: chap.username, secret: `${nodeName}-${i}-secret` } : undefined;
+    const info = await layerInfo(runner, { location, format: fmt, auth, password: chap?.password }, call);
+    if (auth) options.secrets?.set(auth.secret, chap!.password);
+    // A CHAP layer's filename is a json: form naming the secret; the layer is still known by its URL.
+    layers.push({ ...layer(info, i), ...(auth ? { path: location, auth } : {}) });
+    const backing = info["full-backing-filename"] ?? info["backing-filename"];
+    location = backing === undefined ? undefined : layerLocation(backing);
+    fmt = info["backing-filename-format"];
+  }
+  return layers;
+}
+
+/** `qemu-img info` of one layer (no backing opened); a CHAP LUN with its secret in a 0600 file. */
+async function layerInfo(
+  runner: CommandRunner,
+  at: { location: string; format: string | undefined; auth: LayerAuth | undefined; password: string | undefined },
+  call: { signal?: AbortSignal },
+): Promise<QemuImgInfo> {
+  const head = ["qemu-img", "info", "--output=json", "-U"];
+  const lun = at.auth ? parseIscsiUrl(at.location) : undefined;
+  if (!at.auth || !lun) return JSON.parse(await runner.run([...head, ...(at.format ? ["-f", at.format] : []), at.location], call)) as QemuImgInfo;
+  const file = Object.entries(iscsiOptions(lun, at.location, at.auth)).map(([k, v]) => `file.${k}=${String(v).replaceAll(",", ",,")}`);
+  const opts = [...(at.format ? [`driver=${at.format}`] : []), ...file].join(",");
+  return await withSecretFiles(new Map([[at.auth.secret, at.password!]]), async (files) => {
+    const argv = [...head, "--object", secretObjectArg(at.auth!.secret, files.get(at.auth!.secret)!), "--image-opts", opts];
+    try {
+      return JSON.parse(await runner.run(argv, call)) as QemuImgInfo;
+    } catch (error) {
+      if (error instanceof CommandError && /Authentication failure/i.test(error.stderr)) {
+        throw new ConnectError(`Cannot open disk layer ${at.location}: the target refused CHAP account "${at.auth!.username}" (wrong password, or the account is not bound to the target)`, { driver: "qemu", cause: error });
+      }
+      throw error;
+    }
+  });
 }
 
 /**
@@ -140,10 +215,15 @@ export async function resolveDisks(disks: readonly DiskConfig[], storage: Storag
   for (const [index, disk] of disks.entries()) {
     let path = disk.path;
     if (disk.volume) path = (await (await storage.backend(disk.volume.pool)).lookupVolume(disk.volume.name, { signal })).path;
-    const layers = await readChain(path!, disk.format, nodeBase(disk.target, index), options);
+    const layers = await readChain(path!, disk.format, nodeBase(disk.target, index), { authOf: (location) => lunAuth(storage, location), ...options });
     out.push({ target: disk.target, layers, ...(disk.volume ? { volume: { pool: disk.volume.pool, name: disk.volume.name } } : {}) });
   }
   return out;
+}
+
+/** The CHAP account of the pool volume at an `iscsi://` location (libvirt copies the pool's `<auth>` likewise). */
+async function lunAuth(storage: StorageAccess, location: string): Promise<IscsiChapAuth | undefined> {
+  return (await storage.findVolume({ path: location }))?.volume.auth;
 }
 
 /**

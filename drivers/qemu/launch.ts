@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import process from "node:process";
 import type { DriverContext } from "../../core/driver.ts";
 import { CommandError, ConflictError } from "../../core/errors.ts";
@@ -15,6 +15,7 @@ import { resolveDisks } from "./disk_chain.ts";
 import type { StoredConfig } from "./domain_table.ts";
 import { Instance } from "./instance.ts";
 import { connectQmp, launchQemu } from "./process.ts";
+import { writeSecretFile } from "./secret_file.ts";
 import type { StateStore } from "./state_store.ts";
 
 /** How long `start()` waits for QMP to answer. */
@@ -56,13 +57,27 @@ export interface LaunchOptions {
 export async function launchDomain(options: LaunchOptions): Promise<Instance> {
   const { config, store, ctx, signal } = options;
   const { name, uuid } = config;
-  const disks = await resolveDisks(config.disks, ctx.storage, signal ? { signal } : {});
+  const secrets = new Map<string, string>();
+  const disks = await resolveDisks(config.disks, ctx.storage, { secrets, ...(signal ? { signal } : {}) });
   const socket = store.socketPath(uuid);
   const log = store.logPath(uuid);
-  const args = buildQemuArgs(config, disks, { socket }, await pickAccelerator());
-  signal?.throwIfAborted();
-  await store.removeRun(name, uuid);
-  const launched = await launchQemu(QEMU_BINARY, args, log);
+  // CHAP passwords of LUN layers: 0600 files beside the socket, gone once QEMU has read them (by the time
+  // QMP answers, every -object is made), so they live on only in QEMU's memory.
+  const secretFiles = new Map([...secrets.keys()].map((id) => [id, `${socket}.${id}.secret`]));
+  const removeSecrets = () => Promise.all([...secretFiles.values()].map((file) => rm(file, { force: true })));
+  let launched: Awaited<ReturnType<typeof launchQemu>>;
+  let args: string[];
+  try {
+    await removeSecrets(); // left by a crashed start
+    for (const [id, file] of secretFiles) await writeSecretFile(file, secrets.get(id)!);
+    args = buildQemuArgs(config, disks, { socket, secretFiles }, await pickAccelerator());
+    signal?.throwIfAborted();
+    await store.removeRun(name, uuid);
+    launched = await launchQemu(QEMU_BINARY, args, log);
+  } catch (error) {
+    await removeSecrets();
+    throw error;
+  }
   let exited = false;
   void launched.exited.then(() => (exited = true));
   let inst: Instance | undefined;
@@ -74,6 +89,7 @@ export async function launchDomain(options: LaunchOptions): Promise<Instance> {
       describe: `Cannot start domain "${name}"`,
       ...(signal ? { signal } : {}),
     });
+    await removeSecrets();
     const { bus, clock } = ctx;
     inst = new Instance({ name, pid: launched.pid, socket, qmp, disks, exited: launched.exited, bus, clock, state: "running" });
     await options.adopt(inst);
@@ -86,6 +102,7 @@ export async function launchDomain(options: LaunchOptions): Promise<Instance> {
       // it already exited
     }
     await launched.exited;
+    await removeSecrets();
     if (inst) {
       await inst.detach();
       options.drop(inst);

@@ -62,6 +62,16 @@ export interface LunSpec {
   readonly readonly?: boolean;
 }
 
+/** What {@linkcode Tgtd.start} makes: the LUNs, an incoming CHAP account, an outgoing one (mutual CHAP). */
+export interface TgtdOptions {
+  readonly luns: LunSpec[];
+  /** Incoming account: the initiator must log in with it. */
+  readonly chap?: { username: string; password: string };
+  /** Outgoing account: the target answers a mutual CHAP challenge with it. */
+  readonly outgoing?: { username: string; password: string };
+  readonly target?: string;
+}
+
 /** A running private tgtd. */
 export class Tgtd {
   readonly dir: string;
@@ -92,7 +102,7 @@ export class Tgtd {
    * Starts tgtd with one target holding `luns`, bound to every initiator; with `chap`, an account bound
    * to the target (incoming: the initiator authenticates).
    */
-  static async start(options: { luns: LunSpec[]; chap?: { username: string; password: string }; target?: string }): Promise<Tgtd> {
+  static async start(options: TgtdOptions): Promise<Tgtd> {
     if (missingIscsiTools.length > 0) throw new Error(`The iSCSI suites need ${missingIscsiTools.join(", ")} (CI=true forbids skipping)`);
     // A random control port can be taken by another tgtd on this machine: try a few.
     for (let attempt = 1; ; attempt++) {
@@ -104,7 +114,7 @@ export class Tgtd {
     }
   }
 
-  static async #startOnce(options: { luns: LunSpec[]; chap?: { username: string; password: string }; target?: string }): Promise<Tgtd> {
+  static async #startOnce(options: TgtdOptions): Promise<Tgtd> {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "vk-tgtd-"));
     const port = await freePort();
     // The control channel is a unix socket named after the control port: any unused number below 32768 works.
@@ -122,6 +132,7 @@ export class Tgtd {
         await tgtd.adm(["--op", "new", "--mode", "account", "--user", options.chap.username, "--password", options.chap.password]);
         await tgtd.adm(["--op", "bind", "--mode", "account", "--tid", "1", "--user", options.chap.username]);
       }
+      if (options.outgoing) await tgtd.bindOutgoing(options.outgoing);
       return tgtd;
     } catch (error) {
       await tgtd.stop();
@@ -136,6 +147,12 @@ export class Tgtd {
   async #recordPid(): Promise<void> {
     const dir = process.env.VIRTKIT_TEST_PIDS;
     if (dir && this.pid) await fsp.writeFile(path.join(dir, `tgtd-${this.pid}.pid`), String(this.pid)).catch(() => {});
+  }
+
+  /** Makes an account the target's outgoing one: what it answers a mutual CHAP challenge with. */
+  async bindOutgoing(account: { username: string; password: string }): Promise<void> {
+    await this.adm(["--op", "new", "--mode", "account", "--user", account.username, "--password", account.password]);
+    await this.adm(["--op", "bind", "--mode", "account", "--tid", "1", "--user", account.username, "--outgoing"]);
   }
 
   /** The backing file of a LUN. */
@@ -158,10 +175,14 @@ export class Tgtd {
     return run("tgtadm", ["-C", String(this.controlPort), "--lld", "iscsi", ...args]);
   }
 
-  /** `iscsi://127.0.0.1:PORT/IQN/LUN`, with credentials when given (libiscsi's form). */
-  url(lun: number, chap?: { username: string; password: string }): string {
+  /**
+   * `iscsi://127.0.0.1:PORT/IQN/LUN`, with credentials when given (libiscsi's form), and the target's
+   * account for mutual CHAP (libiscsi's `target_user`/`target_password` arguments).
+   */
+  url(lun: number, chap?: { username: string; password: string }, outgoing?: { username: string; password: string }): string {
     const who = chap ? `${encodeURIComponent(chap.username)}%${encodeURIComponent(chap.password)}@` : "";
-    return `iscsi://${who}127.0.0.1:${this.port}/${this.target}/${lun}`;
+    const mutual = outgoing ? `?target_user=${encodeURIComponent(outgoing.username)}&target_password=${encodeURIComponent(outgoing.password)}` : "";
+    return `iscsi://${who}127.0.0.1:${this.port}/${this.target}/${lun}${mutual}`;
   }
 
   /** Stops tgtd: delete the system over the control port, then SIGKILL the PID if it lingers. */

@@ -6,17 +6,19 @@
  * @module
  */
 import { ConnectError } from "../../../core/errors.ts";
-import { chapResponse, CHAP_MD5, decodeChapBinary } from "./chap.ts";
+import { chapChallenge, chapResponse, CHAP_MD5, decodeChapBinary, verifyChapResponse } from "./chap.ts";
 import { LoginChannel, type LoginReply, Stage } from "./login_channel.ts";
 import { IscsiSession, type SessionTimeouts } from "./session.ts";
 import { connectTcp, type IscsiTransport } from "./transport.ts";
 
-/** CHAP credentials (one-way: the initiator proves itself to the target, as libvirt's pools do). */
+/** CHAP credentials: the initiator proves itself to the target; with `mutual`, the target to us as well. */
 export interface ChapCredentials {
   /** `CHAP_N`: the account name on the target. */
   readonly username: string;
   /** The shared secret. */
   readonly password: string;
+  /** The target's outgoing account: the name it must give and the secret it must answer our challenge with. */
+  readonly mutual?: { readonly username: string; readonly password: string };
 }
 
 /** What a login needs. */
@@ -121,8 +123,20 @@ async function security(channel: LoginChannel, label: string, options: LoginOpti
     if (value(reply, "CHAP_A") !== CHAP_MD5 || !Number.isInteger(identifier) || challenge === undefined) {
       return channel.fail(new ConnectError(`iSCSI login to ${label} failed: the target offered no MD5 CHAP challenge`, { driver: "iscsi" }));
     }
-    const response = chapResponse(identifier, options.auth.password, decodeChapBinary(challenge));
-    reply = check(await channel.exchange(Stage.security, Stage.operational, true, [["CHAP_N", options.auth.username], ["CHAP_R", response]]), channel, label, options);
+    const theirs = decodeChapBinary(challenge);
+    const response = chapResponse(identifier, options.auth.password, theirs);
+    const answer: Array<[string, string]> = [["CHAP_N", options.auth.username], ["CHAP_R", response]];
+    // Mutual CHAP: our challenge rides with our answer (RFC 7143 §12.1.3), and the target answers it next.
+    const ours = options.auth.mutual ? chapChallenge() : undefined;
+    if (ours) {
+      // The same challenge both ways would let a peer replay our own answer as its proof.
+      if (ours.challenge.length === theirs.length && ours.challenge.every((b, i) => b === theirs[i])) {
+        return channel.fail(new ConnectError(`iSCSI login to ${label} failed: the target's CHAP challenge equals ours (a reflection); refused`, { driver: "iscsi" }));
+      }
+      answer.push(["CHAP_I", String(ours.identifier)], ["CHAP_C", ours.encoded]);
+    }
+    reply = check(await channel.exchange(Stage.security, Stage.operational, true, answer), channel, label, options);
+    if (ours) verifyTarget(reply, channel, label, options.auth.mutual!, ours);
   } else if (method !== undefined && method !== "None") {
     return channel.fail(new ConnectError(`iSCSI login to ${label} failed: the target chose authentication "${method}", which is not offered`, { driver: "iscsi" }));
   }
@@ -130,6 +144,17 @@ async function security(channel: LoginChannel, label: string, options: LoginOpti
     if (step >= MAX_STEPS) return channel.fail(new ConnectError(`iSCSI login to ${label} failed: the security stage does not end`, { driver: "iscsi" }));
     reply = check(await channel.exchange(Stage.security, Stage.operational, true, []), channel, label, options);
   }
+}
+
+/** Checks the target's answer to our mutual CHAP challenge: its account name and its CHAP_R. */
+function verifyTarget(reply: LoginReply, channel: LoginChannel, label: string, mutual: { username: string; password: string }, ours: { identifier: number; challenge: Uint8Array }): void {
+  const name = value(reply, "CHAP_N");
+  const response = value(reply, "CHAP_R");
+  let why: string | undefined;
+  if (response === undefined || name === undefined) why = "it did not answer our challenge (no outgoing account bound to the target?)";
+  else if (name !== mutual.username) why = `it answered as "${name}", not as "${mutual.username}"`;
+  else if (!verifyChapResponse(ours.identifier, mutual.password, ours.challenge, response)) why = `its answer does not match the secret of "${mutual.username}" in auth.mutual`;
+  if (why !== undefined) channel.fail(new ConnectError(`iSCSI login to ${label} failed: the target did not prove itself (mutual CHAP): ${why}`, { driver: "iscsi" }));
 }
 
 async function operational(channel: LoginChannel, label: string, discovery: boolean): Promise<NegotiatedParams> {
@@ -201,7 +226,7 @@ function check(reply: LoginReply, channel: LoginChannel, label: string, options?
   let why: string;
   if (code === 0x0201) {
     why = options?.auth
-      ? `CHAP authentication failed for user "${options.auth.username}" (wrong user name or secret)`
+      ? `CHAP authentication failed for user "${options.auth.username}" (wrong user name or secret${options.auth.mutual ? ", or no outgoing account on the target for mutual CHAP" : ""})`
       : `the target requires authentication; give "auth" in the pool definition`;
   } else if (code === 0x0202) why = "this initiator is not allowed to log in to the target";
   else if (code === 0x0203) why = "the target does not exist at this portal";

@@ -51,6 +51,8 @@ const pool = fc.oneof(
       type: fc.constant("logical" as const),
       volumeGroup: fc.stringMatching(/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,30}$/).filter((vg) => vg !== "." && vg !== ".."),
       devices: fc.uniqueArray(absolutePath, { minLength: 1, maxLength: 3 }),
+      // XML-special characters are not LVM name characters, but "+", "." and "-" are.
+      thinPool: fc.stringMatching(/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,30}$/).filter((lv) => lv !== "." && lv !== ".."),
     },
     { requiredKeys: ["name", "type", "volumeGroup"] },
   ),

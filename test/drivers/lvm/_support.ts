@@ -4,7 +4,7 @@
  * replays recorded LVM2 output.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -96,4 +96,55 @@ export function replayRunner(runs: readonly Recording[], calls: string[][] = [])
       return Promise.reject(new CommandError({ argv, exitCode: found.exitCode, stderr: found.stderr, driver: "logical" }));
     },
   };
+}
+
+/** Whether this kernel's device-mapper works (`dmsetup version` succeeds). */
+export function deviceMapperWorks(): boolean {
+  try {
+    execFileSync("dmsetup", ["version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A random LVM2 id (32 letters and digits, grouped 6-4-4-4-4-4-6 as LVM prints them). */
+function lvmId(): string {
+  const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  const pick = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => chars[b % chars.length]).join("");
+  return [6, 4, 4, 4, 4, 4, 6].map(pick).join("-");
+}
+
+/**
+ * Puts a thin pool `pool` (its data `dataMiB`) holding thin volumes into a VG's metadata, where
+ * device-mapper is missing and `lvcreate --type thin-pool` refuses: linear LVs for the pool's data,
+ * metadata and spare, `vgcfgbackup`, their sections turned into a thin pool's hidden sub-LVs plus the
+ * `thin-pool` and `thin` LVs in LVM2's own text format, then `vgcfgrestore --force` (which LVM2 needs
+ * for thin pools). What LVM2 then reports (`lvs`) is its own reading of a genuine thin layout.
+ */
+export function restoreThinPool(vg: string, dir: string, pool: string, dataMiB: number, thins: ReadonlyArray<{ name: string; sizeMiB: number }>): void {
+  const quiet = { stdio: "ignore" as const, env: { ...process.env, LVM_SUPPRESS_FD_WARNINGS: "1" } };
+  const parts = [["vkdata", dataMiB, `${pool}_tdata`], ["vkmeta", 4, `${pool}_tmeta`], ["vkspare", 4, "lvol0_pmspare"]] as const;
+  for (const [name, sizeMiB] of parts) execFileSync("lvcreate", ["--driverloaded", "n", "-an", "-Zn", "-y", "-n", name, "-L", `${sizeMiB}m`, vg], quiet);
+  const file = join(dir, `${vg}.vg`);
+  execFileSync("vgcfgbackup", ["-f", file, vg], quiet);
+  let text = readFileSync(file, "utf8");
+  for (const [name, , renamed] of parts) {
+    const head = new RegExp(`(\\t\\t)${name}( \\{\\n\\t\\t\\tid = "[^"]+"\\n\\t\\t\\tstatus = \\["READ", "WRITE"), "VISIBLE"\\]`);
+    if (!head.test(text)) throw new Error(`vgcfgbackup of ${vg} has no section for ${name} in the expected form`);
+    text = text.replace(head, `$1${renamed}$2]`); // sub-LVs of a thin pool are hidden
+  }
+  const lv = (name: string, extents: number, segment: string) =>
+    `\t\t${name} {\n\t\t\tid = "${lvmId()}"\n\t\t\tstatus = ["READ", "WRITE", "VISIBLE"]\n\t\t\tflags = []\n\t\t\tsegment_count = 1\n\n` +
+    `\t\t\tsegment1 {\n\t\t\t\tstart_extent = 0\n\t\t\t\textent_count = ${extents}\n\n${segment}\t\t\t}\n\t\t}\n\n`;
+  const extentsOf = (mib: number) => Math.ceil(mib / 4);
+  const poolLv = lv(pool, extentsOf(dataMiB),
+    `\t\t\t\ttype = "thin-pool"\n\t\t\t\tmetadata = "${pool}_tmeta"\n\t\t\t\tpool = "${pool}_tdata"\n\t\t\t\ttransaction_id = ${thins.length}\n` +
+    `\t\t\t\tchunk_size = 128\n\t\t\t\tdiscards = "passdown"\n\t\t\t\tzero_new_blocks = 1\n`);
+  const thinLvs = thins.map((thin, i) =>
+    lv(thin.name, extentsOf(thin.sizeMiB), `\t\t\t\ttype = "thin"\n\t\t\t\tthin_pool = "${pool}"\n\t\t\t\ttransaction_id = ${i}\n\t\t\t\tdevice_id = ${i + 1}\n`));
+  if (!text.includes("\tlogical_volumes {\n")) throw new Error(`vgcfgbackup of ${vg} has no logical_volumes section`);
+  text = text.replace("\tlogical_volumes {\n", `\tlogical_volumes {\n\n${poolLv}${thinLvs.join("")}`);
+  writeFileSync(file, text);
+  execFileSync("vgcfgrestore", ["--force", "-f", file, vg], quiet);
 }

@@ -65,4 +65,28 @@ describe("qemu command line", () => {
     expect(args.slice(args.indexOf("-smp"), args.indexOf("-smp") + 2)).toEqual(["-smp", "2"]);
     expect(args.slice(-2)).toEqual(["-device", "virtio-blk-pci,drive=vda-0,id=vda"]);
   });
+
+  it("a CHAP LUN layer gets a secret object read from its file, made before the node that names it", () => {
+    const lun = "iscsi://127.0.0.1:3261/iqn.2026-12.test:t/1";
+    const disk: RunDisk = {
+      target: "vda",
+      layers: [chain.layers[0]!, { path: lun, format: "raw", virtualBytes: MiB, node: "vda-1", fileNode: "vda-1-file", auth: { username: "alice", secret: "vda-1-secret" } }],
+    };
+    const config = { name: "d", vcpus: 1, memoryBytes: 64 * MiB, machine: "none", disks: [{ target: "vda", path: "/i/top.qcow2" }] };
+    const args = buildQemuArgs(config, [disk], { socket: "/s", secretFiles: new Map([["vda-1-secret", "/run/s.vda-1-secret.secret"]]) }, "tcg");
+    const object = args.indexOf("-object");
+    expect(args[object + 1]).toBe("secret,id=vda-1-secret,file=/run/s.vda-1-secret.secret,format=raw");
+    expect(object).toBeLessThan(args.indexOf("-blockdev"));
+    expect(blockdevs(args)[0]).toEqual({
+      driver: "iscsi", transport: "tcp", portal: "127.0.0.1:3261", target: "iqn.2026-12.test:t", lun: 1,
+      user: "alice", "password-secret": "vda-1-secret", "node-name": "vda-1-file", "read-only": true,
+    });
+    expect(() => buildQemuArgs(config, [disk], { socket: "/s" }, "tcg")).toThrow('No secret file for CHAP layer "vda-1-file"');
+  });
+
+  it("an iscsi:// URL carrying user%password is refused: it would show in ps", () => {
+    const disk: RunDisk = { target: "vda", layers: [{ path: "iscsi://alice%pw@127.0.0.1/iqn.2026-12.test:t/1", format: "raw", virtualBytes: MiB, node: "vda-0", fileNode: "vda-0-file" }] };
+    const config = { name: "d", vcpus: 1, memoryBytes: 64 * MiB, machine: "none", disks: [{ target: "vda", path: disk.layers[0]!.path }] };
+    expect(() => buildQemuArgs(config, [disk], { socket: "/s" }, "tcg")).toThrow(UnsupportedError);
+  });
 });

@@ -1,0 +1,149 @@
+/**
+ * qemu domains on CHAP-protected LUNs, end to end on real QEMU and a real tgtd with a CHAP account: a
+ * qcow2 overlay in a `dir` pool over a LUN volume of an `iscsi` pool with `auth`, started, pulled online,
+ * and checked with qemu-img, which reads the LUN through the same kind of secret object
+ * (`--object secret,file=` + `--image-opts`). The password must never be on a command line (`ps`), nor
+ * left in a file once QEMU has read it; a password the target refuses is a `ConnectError` naming the LUN.
+ */
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ConnectError } from "../../../core/errors.ts";
+import { iscsiBackend } from "../../../drivers/iscsi/mod.ts";
+import { skipIscsi, Tgtd } from "../../_support/tgtd.ts";
+import { backingOf, domainConfig, MiB, Scratch, skipReal, verifyImage } from "../qemu/_support.ts";
+
+const skip = skipIscsi || skipReal;
+const CHAP = { username: "vk-qemu-user", password: "qemu-chap-secret-42" };
+const scratches: Scratch[] = [];
+afterEach(async () => {
+  for (const s of scratches.splice(0)) await s.cleanup();
+});
+
+async function errorOf(promise: Promise<unknown>): Promise<unknown> {
+  return await promise.then(() => undefined, (e: unknown) => e);
+}
+
+/** Command lines of the processes running from a directory's files (QEMU names its socket there). */
+function commandLinesUnder(dir: string): string[] {
+  const lines: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const line = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+      if (line.includes(dir) && line.includes("qemu-system")) lines.push(line);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return lines;
+}
+
+/** Files under a directory whose content includes `text`. */
+function filesHolding(dir: string, text: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name))
+    .filter((file) => readFileSync(file, "latin1").includes(text));
+}
+
+describe.skipIf(skip)("qemu domains on CHAP-protected iSCSI LUNs", () => {
+  let tgtd: Tgtd;
+  beforeAll(async () => {
+    tgtd = await Tgtd.start({ luns: [{ lun: 1, sizeBytes: 16 * MiB }, { lun: 2, sizeBytes: 4 * MiB }], chap: CHAP });
+    const writes: string[] = [];
+    for (let mib = 0; mib < 16; mib += 2) writes.push("-c", `write -q -P ${mib + 7} ${mib}M 1M`);
+    execFileSync("qemu-io", ["-f", "raw", ...writes, tgtd.lunFile(1)]);
+  });
+  afterAll(() => tgtd?.stop());
+
+  async function connection() {
+    const s = new Scratch();
+    scratches.push(s);
+    if (!s.registry.list("storage").some((e) => e.name === "iscsi")) s.registry.register(iscsiBackend);
+    const conn = await s.connect();
+    const auth = { type: "chap" as const, ...CHAP };
+    const san = await conn.pools.create({ name: "san", type: "iscsi", host: "127.0.0.1", port: tgtd.port, target: tgtd.target, auth });
+    const images = await conn.pools.create({ name: "images", type: "dir", path: join(s.dir, "images") });
+    return { s, conn, san, images };
+  }
+
+  /** qemu-img's --object/--image-opts arguments for the overlay over the CHAP LUN (the secret in a 0600 file). */
+  function imageOpts(s: Scratch, overlay: string): string[] {
+    const secret = join(s.dir, "chap.secret");
+    writeFileSync(secret, CHAP.password, { mode: 0o600 });
+    const lun = [
+      "backing.driver=raw", "backing.file.driver=iscsi", "backing.file.transport=tcp", `backing.file.portal=127.0.0.1:${tgtd.port}`,
+      `backing.file.target=${tgtd.target}`, "backing.file.lun=1", `backing.file.user=${CHAP.username}`, "backing.file.password-secret=chap0",
+    ];
+    return ["--object", `secret,id=chap0,file=${secret},format=raw`, "--image-opts", ["driver=qcow2", `file.filename=${overlay}`, ...lun].join(",")];
+  }
+
+  it("pulls a CHAP LUN template into a qcow2 overlay online; the password is never on a command line", async () => {
+    const { s, conn, san, images } = await connection();
+    const template = await san.volumes.get("unit:0:0:1");
+    expect(template.path).not.toContain(CHAP.password);
+    const overlay = await images.volumes.create({ name: "web.qcow2", format: "qcow2", capacityBytes: 16 * MiB, backing: { path: template.path, format: "raw" } });
+    // Without the account, QEMU's tools cannot read the overlay's backing: the LUN really is protected.
+    expect(() => execFileSync("qemu-img", ["check", overlay.path], { stdio: "pipe" })).toThrow(/Authentication failure/);
+    const opts = imageOpts(s, overlay.path);
+    execFileSync("qemu-io", ["-c", "write -q -P 0xab 0 2M", "-c", "write -q -P 0xcd 9M 1M", ...opts]);
+    const ref = join(s.dir, "ref.raw");
+    execFileSync("qemu-img", ["convert", ...opts, "-O", "raw", ref]);
+    expect(execFileSync("qemu-img", ["check", ...opts], { encoding: "utf8" })).toContain("No errors were found");
+
+    const dom = await conn.domains.define(domainConfig("chap-pull", [{ target: "vda", volume: { pool: "images", name: "web.qcow2" } }]));
+    await dom.start();
+    expect((await dom.disks())[0]?.backingChain).toEqual([{ path: template.path, format: "raw" }]);
+    const lines = commandLinesUnder(s.dir);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`"user":"${CHAP.username}"`);
+    expect(lines[0]).toContain("password-secret");
+    expect(lines[0]).not.toContain(CHAP.password);
+    // QEMU read the secret file at start; nothing the domain's run left on disk holds the password (the
+    // pool's own definition does, as the user gave it).
+    expect(filesHolding(join(s.stateDir, "run"), CHAP.password)).toEqual([]);
+    expect(filesHolding(join(s.stateDir, "domains"), CHAP.password)).toEqual([]);
+
+    const job = await dom.blockPull("vda");
+    await job.wait();
+    expect((await job.info()).cur).toBe(16 * MiB);
+    expect((await dom.disks())[0]?.backingChain).toEqual([]);
+    await dom.destroy();
+    expect(backingOf(overlay.path)).toBeUndefined();
+    expect(verifyImage(overlay.path, ref)).toMatchObject({ check: 0, compare: 0 });
+  });
+
+  it("runs a domain whose disk is the CHAP LUN volume itself", async () => {
+    const { s, conn, san } = await connection();
+    const lun = await san.volumes.get("unit:0:0:2");
+    const dom = await conn.domains.define(domainConfig("chap-lun", [{ target: "vda", volume: { pool: "san", name: "unit:0:0:2" } }]));
+    await dom.start();
+    expect((await dom.disks())[0]).toMatchObject({ target: "vda", path: lun.key, format: "raw", backingChain: [] });
+    expect(commandLinesUnder(s.dir).join("\n")).not.toContain(CHAP.password);
+    await dom.destroy();
+  });
+
+  it("a password the target no longer accepts fails start with a ConnectError naming the LUN and the account", async () => {
+    const { s, conn, san, images } = await connection();
+    const template = await san.volumes.get("unit:0:0:1");
+    await images.volumes.create({ name: "db.qcow2", format: "qcow2", capacityBytes: 16 * MiB, backing: { path: template.path, format: "raw" } });
+    const dom = await conn.domains.define(domainConfig("chap-wrong", [{ target: "vda", volume: { pool: "images", name: "db.qcow2" } }]));
+    // The target's account changes its password after the pool logged in with the old one.
+    await tgtd.adm(["--op", "delete", "--mode", "account", "--user", CHAP.username]);
+    try {
+      await tgtd.adm(["--op", "new", "--mode", "account", "--user", CHAP.username, "--password", "another-password-1"]);
+      await tgtd.adm(["--op", "bind", "--mode", "account", "--tid", "1", "--user", CHAP.username]);
+      const error = await errorOf(dom.start());
+      expect(error).toBeInstanceOf(ConnectError);
+      expect((error as Error).message).toContain(template.path);
+      expect((error as Error).message).toContain(`CHAP account "${CHAP.username}"`);
+      expect((await dom.info()).state).toBe("shutoff");
+      expect(commandLinesUnder(s.dir)).toEqual([]);
+    } finally {
+      await tgtd.adm(["--op", "delete", "--mode", "account", "--user", CHAP.username]);
+      await tgtd.adm(["--op", "new", "--mode", "account", "--user", CHAP.username, "--password", CHAP.password]);
+      await tgtd.adm(["--op", "bind", "--mode", "account", "--tid", "1", "--user", CHAP.username]);
+    }
+  });
+});
