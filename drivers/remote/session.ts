@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { ConnectError, UnsupportedError } from "../../core/errors.ts";
 import { RpcClient } from "./rpc/client.ts";
 import { AUTH_LIST, AuthType, CONNECT_CLOSE, CONNECT_OPEN, CONNECT_SUPPORTS_FEATURE, Feature, OpenFlags } from "./rpc/protocol/connect.ts";
@@ -55,12 +54,6 @@ export async function openSession(
   const channel = await openTransport(target, options.signal);
   const client = new RpcClient(channel, {
     peerName: target.transport === "unix" ? target.socketPath : `${target.host}:${target.port}`,
-    // Frames of volume data are overwritten whole: no need to zero-fill them first (an unpooled buffer
-    // of their own, so a stream may hand it on).
-    allocateFrame: (n) => {
-      const b = Buffer.allocUnsafeSlow(n);
-      return new Uint8Array(b.buffer, b.byteOffset, n);
-    },
   });
   const call = { signal: options.signal };
   try {

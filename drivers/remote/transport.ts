@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import net from "node:net";
 import tls from "node:tls";
 import { ConnectError } from "../../core/errors.ts";
-import { type ByteChannel, channelFromSocket } from "./rpc/channel.ts";
+import { type ByteChannel, channelFromSocket, ReceiveBuffer } from "./rpc/channel.ts";
 import type { RemoteTarget } from "./uri.ts";
 
 /**
@@ -32,6 +32,7 @@ export async function openTransport(target: RemoteTarget, signal?: AbortSignal):
   const where = target.transport === "unix" ? target.socketPath : `${target.host}:${target.port}`;
   let socket: net.Socket;
   let ready: string;
+  let reads: ReceiveBuffer | undefined;
   if (target.transport === "tls") {
     let files: [Buffer, Buffer, Buffer];
     try {
@@ -42,7 +43,12 @@ export async function openTransport(target: RemoteTarget, signal?: AbortSignal):
     socket = tls.connect({ host: target.host, port: target.port, ca: files[0], cert: files[1], key: files[2], rejectUnauthorized: target.verify, servername: net.isIP(target.host) ? undefined : target.host });
     ready = "secureConnect";
   } else {
-    socket = target.transport === "unix" ? net.createConnection(target.socketPath) : net.createConnection({ host: target.host, port: target.port });
+    // One receive buffer read into again and again (node:tls has no such option: TLS reads stay events).
+    reads = new ReceiveBuffer();
+    const onread = reads.onread as net.OnReadOpts;
+    socket = target.transport === "unix"
+      ? net.createConnection({ path: target.socketPath, onread })
+      : net.createConnection({ host: target.host, port: target.port, onread });
     ready = "connect";
   }
   await new Promise<void>((resolve, reject) => {
@@ -61,7 +67,7 @@ export async function openTransport(target: RemoteTarget, signal?: AbortSignal):
     });
   });
   if (target.transport === "tls") await readTlsConfirmation(socket, where, signal);
-  return channelFromSocket(socket);
+  return channelFromSocket(socket, reads);
 }
 
 /**

@@ -11,11 +11,13 @@ import { ConnectError } from "../../../core/errors.ts";
 import type { ByteChannel } from "./channel.ts";
 import { decode } from "./codec.ts";
 import { type ErrorContext, errorFromRemote } from "./errors.ts";
-import { KEEPALIVE_PROGRAM, MESSAGE_MAX_BYTES, MessageStatus, MessageType, type Packet, encodePacket, FrameDecoder, REMOTE_PROGRAM } from "./packet.ts";
+import { BufferPool } from "./buffer_pool.ts";
+import { encodeMessage, KEEPALIVE_PROGRAM, MESSAGE_MAX_BYTES, MessageStatus, MessageType, type Packet, encodePacket, FrameDecoder, REMOTE_PROGRAM } from "./packet.ts";
 import { type Procedure, remoteError } from "./protocol/common.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG } from "./protocol/keepalive.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { RpcStream } from "./stream.ts";
+import { XdrReader } from "./xdr.ts";
 
 /** Options of {@linkcode RpcClient}. */
 export interface RpcClientOptions {
@@ -27,8 +29,6 @@ export interface RpcClientOptions {
   maxMessageBytes?: number;
   /** Name used in error messages (the URI). */
   peerName?: string;
-  /** Allocates the buffer of a frame that spans several reads (see `FrameDecoder`). */
-  allocateFrame?: (bytes: number) => Uint8Array;
 }
 
 /** Per-call options. */
@@ -40,11 +40,18 @@ export interface CallOptions extends ErrorContext {
 interface Pending {
   readonly procedure: Procedure<unknown, unknown>;
   readonly context: ErrorContext;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
   /** For calls that open a stream: the stream to route frames to after the reply. */
-  readonly stream?: RpcStream;
+  readonly stream: RpcStream | undefined;
 }
+
+/**
+ * Frames up to one of libvirt's data frames (256 KiB of payload and the header) are assembled in pooled
+ * buffers; a download keeps at most the stream's high-water mark of them (8 MiB, 32 frames) held.
+ */
+const POOLED_FRAME_BYTES = 260 * 1024;
+const POOLED_FRAMES_KEPT = 40;
 
 /** Receives one event MESSAGE of a procedure, decoded. */
 export type MessageListener<T> = (body: T) => void;
@@ -76,6 +83,7 @@ export type MessageListener<T> = (body: T) => void;
 export class RpcClient {
   readonly #channel: ByteChannel;
   readonly #decoder: FrameDecoder;
+  readonly #pool = new BufferPool(POOLED_FRAME_BYTES, POOLED_FRAMES_KEPT);
   readonly #pending = new Map<number, Pending>();
   /** Serials whose caller stopped waiting: their late replies are dropped, not protocol errors. */
   readonly #abandoned = new Set<number>();
@@ -99,7 +107,7 @@ export class RpcClient {
   constructor(channel: ByteChannel, options: RpcClientOptions = {}) {
     this.#channel = channel;
     this.#peer = options.peerName ?? "libvirt peer";
-    this.#decoder = new FrameDecoder(options.maxMessageBytes ?? MESSAGE_MAX_BYTES, options.allocateFrame);
+    this.#decoder = new FrameDecoder(options.maxMessageBytes ?? MESSAGE_MAX_BYTES, this.#pool);
     channel.onData((chunk) => this.#onData(chunk));
     channel.onClose((error) => this.#fail(new ConnectError(`Connection to ${this.#peer} closed${error ? `: ${error.message}` : ""}`, { driver: "remote", cause: error })));
     const intervalMs = options.keepaliveIntervalMs ?? 0;
@@ -145,6 +153,12 @@ export class RpcClient {
       procedure: procedure.number,
       serial,
       send: (status, payload) => this.#write(encodePacket({ program: procedure.program, version: procedure.version, procedure: procedure.number, type: MessageType.STREAM, serial, status }, payload)),
+      hold: (bytes) => {
+        const copy = this.#pool.acquire(bytes.length);
+        copy.set(bytes);
+        return copy;
+      },
+      release: (bytes) => this.#pool.release(bytes),
       pauseChannel: () => this.#channel.pause(),
       resumeChannel: () => this.#channel.resume(),
       mapError: (payload) => this.#remoteError(payload, options),
@@ -206,32 +220,45 @@ export class RpcClient {
     this.#programs.add(p.program);
     const serial = this.#serial;
     this.#serial = (this.#serial + 1) >>> 0;
-    const frame = encodePacket({ program: p.program, version: p.version, procedure: p.number, type: MessageType.CALL, serial, status: MessageStatus.OK }, (w) => p.args.encode(w, args));
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        if (!this.#pending.delete(serial)) return;
-        this.#abandoned.add(serial);
-        reject(signal!.reason);
-      };
-      const done = () => signal?.removeEventListener("abort", onAbort);
-      this.#pending.set(serial, {
-        procedure: p,
-        context: options,
-        resolve: (v) => (done(), resolve(v)),
-        reject: (e) => (done(), reject(e)),
-        ...(stream ? { stream } : {}),
-      });
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#write(frame).catch(() => {});
-    });
+    const frame = encodeMessage({ program: p.program, version: p.version, procedure: p.number, type: MessageType.CALL, serial, status: MessageStatus.OK }, p.args, args);
+    // No closures per call beyond the promise's own (they showed in profiles of sequential calls);
+    // only a call with a signal gets an abort listener.
+    const promise = new Promise((resolve, reject) => void this.#pending.set(serial, { procedure: p, context: options, resolve, reject, stream }));
+    if (signal) this.#watchAbort(serial, signal);
+    this.#post(frame);
+    return promise;
   }
+
+  #watchAbort(serial: number, signal: AbortSignal): void {
+    const call = this.#pending.get(serial)!;
+    const onAbort = () => {
+      if (!this.#pending.delete(serial)) return;
+      this.#abandoned.add(serial);
+      call.reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    const done = () => signal.removeEventListener("abort", onAbort);
+    this.#pending.set(serial, { ...call, resolve: (v) => (done(), call.resolve(v)), reject: (e) => (done(), call.reject(e)) });
+  }
+
+  /** Writes a frame nobody waits on the drain of (a CALL: its reply is what the caller waits for). */
+  #post(frame: Uint8Array): void {
+    if (this.#closed) return;
+    const drained = this.#channel.write(frame);
+    if (drained) drained.then(undefined, this.#onWriteError);
+  }
+
+  readonly #onWriteError = (error: unknown): void => {
+    this.#fail(new ConnectError(`Cannot write to ${this.#peer}: ${(error as Error).message}`, { driver: "remote", cause: error }));
+  };
 
   #write(frame: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
-    return this.#channel.write(frame).catch((error: unknown) => {
-      const failure = new ConnectError(`Cannot write to ${this.#peer}: ${(error as Error).message}`, { driver: "remote", cause: error });
-      this.#fail(failure);
-      throw failure;
+    const drained = this.#channel.write(frame);
+    if (!drained) return Promise.resolve();
+    return drained.catch((error: unknown) => {
+      this.#onWriteError(error);
+      throw this.#closed;
     });
   }
 
@@ -241,7 +268,8 @@ export class RpcClient {
     this.#unansweredPings = 0;
     try {
       for (const packet of this.#decoder.push(chunk)) {
-        this.#dispatch(packet);
+        // An assembled frame goes back to the pool once handled, unless a stream kept its payload.
+        if (!this.#dispatch(packet) && packet.owned) this.#decoder.release(packet);
         if (this.#closed) return;
       }
     } catch (error) {
@@ -250,27 +278,29 @@ export class RpcClient {
     }
   }
 
-  #dispatch({ header, payload, owned }: Packet): void {
+  /** Handles one message; true when a stream kept the payload (it then gives the buffer back itself). */
+  #dispatch({ header, payload, owned }: Packet): boolean {
     if (header.program === KEEPALIVE_PROGRAM) {
       if (header.type !== MessageType.MESSAGE) throw new ProtocolError(`keepalive message of type ${header.type}`);
       if (header.procedure === KEEPALIVE_PING.number) {
-        void this.#write(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PONG.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK })).catch(() => {});
+        this.#post(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PONG.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK }));
       }
-      return;
+      return false;
     }
     if (!this.#programs.has(header.program)) throw new ProtocolError(`message for unknown program 0x${header.program.toString(16)}`);
     switch (header.type) {
       case MessageType.REPLY:
-        return this.#onReply(header.serial, header.program, header.procedure, header.status, payload);
+        this.#onReply(header.serial, header.program, header.procedure, header.status, payload);
+        return false;
       case MessageType.MESSAGE: {
         const listeners = this.#listeners.get(`${header.program}:${header.procedure}`);
         if (listeners) for (const listener of [...listeners]) listener(payload);
-        return;
+        return false;
       }
       case MessageType.STREAM: {
         const stream = this.#streams.get(header.serial);
         if (!stream) {
-          if (this.#abandoned.has(header.serial)) return;
+          if (this.#abandoned.has(header.serial)) return false;
           throw new ProtocolError(`stream frame for serial ${header.serial}, which opened no stream`);
         }
         if (stream.procedure !== header.procedure) throw new ProtocolError(`stream frame for procedure ${header.procedure}, the stream's is ${stream.procedure}`);
@@ -291,7 +321,10 @@ export class RpcClient {
     if (call.procedure.number !== procedure) throw new ProtocolError(`reply to serial ${serial} is for procedure ${procedure}, the call was ${call.procedure.number}`);
     // Decoded while the call is still pending: a malformed reply fails the connection, and with it this call.
     if (status === MessageStatus.OK) {
-      const value = decode(call.procedure.ret, payload, `the reply of ${call.procedure.name}`);
+      const r = new XdrReader(payload);
+      const value = call.procedure.ret.decode(r);
+      // The name is put together only for the error: a string per reply showed in profiles.
+      if (r.remaining !== 0) r.end(`the reply of ${call.procedure.name}`);
       this.#pending.delete(serial);
       return call.resolve(value);
     }
@@ -324,7 +357,7 @@ export class RpcClient {
         return this.#fail(new ConnectError(`Connection to ${this.#peer} closed: no answer to ${count} keepalive pings (${count * intervalMs} ms)`, { driver: "remote" }));
       }
       this.#unansweredPings++;
-      void this.#write(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PING.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK })).catch(() => {});
+      this.#post(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PING.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK }));
     };
     this.#keepaliveTimer = setInterval(tick, intervalMs);
     // A keepalive timer alone must not keep a process alive.

@@ -84,7 +84,7 @@ export function string(maxBytes: number): Codec<string> {
 }
 
 /**
- * Exactly `length` bytes, no length word (`opaque uuid[16]`).
+ * Exactly `length` bytes, no length word (`opaque uuid[16]`). Decoded into a copy of its own.
  *
  * @param length Byte count.
  * @returns The codec.
@@ -95,12 +95,13 @@ export function fixedOpaque(length: number): Codec<Uint8Array> {
       if (!(v instanceof Uint8Array) || v.length !== length) throw new RangeError(`XDR fixed opaque needs exactly ${length} bytes`);
       w.fixedOpaque(v);
     },
-    decode: (r) => r.fixedOpaque(length),
+    // A copy: the input may be a receive buffer that the next socket read overwrites.
+    decode: (r) => r.fixedOpaque(length).slice(),
   };
 }
 
 /**
- * Up to `maxBytes` bytes with a length word.
+ * Up to `maxBytes` bytes with a length word. Decoded into a copy of its own.
  *
  * @param maxBytes The schema's bound.
  * @returns The codec.
@@ -111,7 +112,7 @@ export function opaque(maxBytes: number): Codec<Uint8Array> {
       if (v.length > maxBytes) throw new RangeError(`XDR opaque of ${v.length} bytes exceeds its bound ${maxBytes}`);
       w.opaque(v);
     },
-    decode: (r) => r.opaque(maxBytes),
+    decode: (r) => r.opaque(maxBytes).slice(),
   };
 }
 

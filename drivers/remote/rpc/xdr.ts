@@ -55,6 +55,15 @@ export class XdrWriter {
     this.#pos = reserveBytes;
   }
 
+  /** Starts over at offset 0, keeping the buffer (shrunk back when one large value had grown it). */
+  reset(): void {
+    this.#pos = 0;
+    if (this.#buf.length > 1024 * 1024) {
+      this.#buf = new Uint8Array(4096);
+      this.#view = new DataView(this.#buf.buffer);
+    }
+  }
+
   /** Bytes written so far (including any reserved prefix). */
   get length(): number {
     return this.#pos;
@@ -178,7 +187,7 @@ export class XdrWriter {
  */
 export class XdrReader {
   readonly #bytes: Uint8Array;
-  readonly #view: DataView;
+  #dataView: DataView | undefined;
   #pos: number;
   readonly #end: number;
 
@@ -187,9 +196,20 @@ export class XdrReader {
    */
   constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#pos = 0;
     this.#end = bytes.byteLength;
+  }
+
+  /** Made on the first 64-bit value only: most replies are 32-bit words and strings, read byte-wise. */
+  get #view(): DataView {
+    return (this.#dataView ??= new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength));
+  }
+
+  #word(): number {
+    const b = this.#bytes;
+    const p = this.#pos;
+    this.#pos = p + 4;
+    return (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
   }
 
   /** Bytes not yet read. */
@@ -211,17 +231,13 @@ export class XdrReader {
   /** A signed 32-bit integer. */
   int(): number {
     this.#need(4, "int");
-    const v = this.#view.getInt32(this.#pos);
-    this.#pos += 4;
-    return v;
+    return this.#word();
   }
 
   /** An unsigned 32-bit integer. */
   uint(): number {
     this.#need(4, "unsigned int");
-    const v = this.#view.getUint32(this.#pos);
-    this.#pos += 4;
-    return v;
+    return this.#word() >>> 0;
   }
 
   /** A boolean (an int that must be 0 or 1). */
@@ -269,7 +285,10 @@ export class XdrReader {
     return v;
   }
 
-  /** `length` raw bytes and their padding (which must be zero). A view into the input, not a copy. */
+  /**
+   * `length` raw bytes and their padding (which must be zero). A view into the input, not a copy: valid
+   * only as long as the input is (the codecs of `codec.ts` copy what they return).
+   */
   fixedOpaque(length: number): Uint8Array {
     const pad = PAD[length & 3]!;
     this.#need(length + pad, `opaque of ${length} bytes`);

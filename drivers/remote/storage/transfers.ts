@@ -55,10 +55,8 @@ export async function startRemoteDownload(ctx: RemoteStorageContext, vol: Volume
   const { offset, length } = await rangeOf(ctx, vol, options, "download");
   // libvirt reads length 0 as "to the end": an empty range opens no stream.
   const stream = length === 0 ? undefined : await ctx.client.openStream(STORAGE_VOL_DOWNLOAD, { vol, offset, length, flags: 0 }, callContext(vol.name, `download volume "${vol.name}"`, options));
-  const reader = stream?.readable.getReader();
   const ready = deferred<LocalJobContext>();
   const finished = deferred<void>();
-  let pending: Uint8Array | undefined;
   let delivered = 0;
   let source!: ReadableByteStreamController;
   const end = (request?: ReadableStreamBYOBRequest) => {
@@ -76,24 +74,20 @@ export async function startRemoteDownload(ctx: RemoteStorageContext, vol: Volume
         const request = controller.byobRequest!;
         const view = request.view!;
         const target = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-        // Fill the reader's buffer with what has arrived (frames are 128-256 KiB, readers often ask for
-        // more), but wait for the socket only while it is still empty.
+        // The stream copies its frames straight into the reader's buffer (one copy from the socket's).
+        // Fill it with what has arrived (frames are 128-256 KiB, readers often ask for more), but wait
+        // for the socket only while it is still empty.
         let filled = 0;
         while (filled < target.length) {
-          if (!pending) {
-            if (filled > 0 && (stream?.bufferedBytes ?? 0) === 0) break;
-            const next = reader ? await reader.read() : { done: true as const, value: undefined };
-            if (next.done) {
-              if (filled > 0) break;
-              return end(request);
-            }
-            pending = next.value;
-          }
-          const n = Math.min(target.length - filled, pending.length);
+          if (filled > 0 && stream!.bufferedBytes === 0) break;
           await jc.checkpoint();
+          const n = await stream!.read(target.subarray(filled, Math.min(target.length, filled + STEP_BYTES)));
+          if (n === 0) {
+            if (filled > 0) break;
+            return end(request);
+          }
+          // Taken before the bytes are passed on: a capped download is paced per step.
           await jc.limiter.take(n, jc.signal);
-          target.set(pending.subarray(0, n), filled);
-          pending = n < pending.length ? pending.subarray(n) : undefined;
           filled += n;
         }
         request.respond(filled);

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { channelFromSocket } from "../../../drivers/remote/rpc/channel.ts";
+import { channelFromSocket, ReceiveBuffer } from "../../../drivers/remote/rpc/channel.ts";
 import { RpcClient, type RpcClientOptions } from "../../../drivers/remote/rpc/client.ts";
 import { encode } from "../../../drivers/remote/rpc/codec.ts";
 import { encodePacket, FrameDecoder, MessageStatus, MessageType, type Packet, type PacketHeader } from "../../../drivers/remote/rpc/packet.ts";
@@ -33,8 +33,11 @@ export interface FakeServer {
   readonly socketPath: string;
   /** Every frame the client sent, in order. */
   readonly received: Packet[];
-  /** Opens a client to it. */
-  client(options?: RpcClientOptions): Promise<RpcClient>;
+  /**
+   * Opens a client to it; with `receiveBufferBytes`, its socket reads into one reused buffer of that
+   * size (`onread`), as the remote driver's transport does.
+   */
+  client(options?: RpcClientOptions, receiveBufferBytes?: number): Promise<RpcClient>;
   /** Stops it and removes its directory. */
   close(): Promise<void>;
 }
@@ -79,13 +82,14 @@ export async function startFakeServer(onPacket: (packet: Packet, reply: FakeRepl
   return {
     socketPath,
     received,
-    async client(options) {
-      const socket = net.createConnection(socketPath);
+    async client(options, receiveBufferBytes) {
+      const reads = receiveBufferBytes === undefined ? undefined : new ReceiveBuffer(receiveBufferBytes);
+      const socket = net.createConnection({ path: socketPath, ...(reads ? { onread: reads.onread as net.OnReadOpts } : {}) });
       await new Promise<void>((resolve, reject) => {
         socket.once("connect", () => resolve());
         socket.once("error", reject);
       });
-      const client = new RpcClient(channelFromSocket(socket), { peerName: "fake server", ...options });
+      const client = new RpcClient(channelFromSocket(socket, reads), { peerName: "fake server", ...options });
       clients.push(client);
       return client;
     },
