@@ -95,10 +95,14 @@ export const BLOCK_JOB_PROCEDURES: readonly ServedProcedure[] = [
       if (info.state !== "ready") {
         throw new RpcFault(LibvirtErrorCode.BLOCK_COPY_ACTIVE, `block copy still active: disk '${disk}' not ready for pivot yet`);
       }
-      // Synchronous: answered once the domain runs on the new image, as libvirt does; ASYNC once asked.
+      // Synchronous: answered once the job ended and the domain runs on the new image, as libvirt does
+      // (a driver's finalize() may resolve as soon as the hypervisor took the request); ASYNC once asked.
       const pivoting = job.finalize();
-      if (!async) await pivoting;
-      else pivoting.catch(() => {});
+      if (async) return void pivoting.catch(() => {});
+      await pivoting;
+      await job.wait().catch((error) => {
+        throw new RpcFault(LibvirtErrorCode.OPERATION_FAILED, `operation failed: block job '${disk}' failed while pivoting: ${(error as Error).message}`);
+      });
       return;
     }
     // Synchronous abort waits for the end, as libvirt does; ASYNC returns once it is requested.

@@ -161,7 +161,8 @@ export class RemoteConnection implements HypervisorConnection {
 
   /**
    * Defines a domain from its config written as libvirt XML (core/xml), of type `kvm` when the host
-   * offers it, else `qemu` (TCG), or `test` on libvirt's test driver. A taken name is a `ConflictError`:
+   * offers it, else `qemu` (TCG, also when the daemon does not answer CONNECT_GET_CAPABILITIES, as
+   * virtkitd), or `test` on libvirt's test driver. A taken name is a `ConflictError`:
    * libvirt itself would silently update the existing definition when the UUIDs match.
    */
   async defineDomain(config: DomainConfig, options?: SignalOptions): Promise<void> {
@@ -180,7 +181,12 @@ export class RemoteConnection implements HypervisorConnection {
     return (this.#hypervisor ??= (async () => {
       const type = await this.#client.call(CONNECT_GET_TYPE, undefined, { signal: options?.signal });
       if (type.toLowerCase() === "test") return "test";
-      const capabilities = await this.#client.call(CONNECT_GET_CAPABILITIES, undefined, { signal: options?.signal });
+      const capabilities = await this.#client.call(CONNECT_GET_CAPABILITIES, undefined, { signal: options?.signal }).catch((error) => {
+        // virtkitd does not describe its host (and picks KVM or TCG itself): `qemu` is valid everywhere.
+        if (error instanceof UnsupportedError) return undefined;
+        throw error;
+      });
+      if (capabilities === undefined) return "qemu";
       return offersKvm(parseXmlDocument(capabilities, "the host's capabilities")) ? "kvm" : "qemu";
     })().catch((error) => {
       this.#hypervisor = undefined;
