@@ -176,4 +176,22 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block copy and com
     // The base now holds what the intermediate image had: the top reads the same over it as over mid.
     execFileSync("qemu-img", ["compare", "-f", "raw", "-F", "qcow2", copyOfBase, mid]);
   }, 120_000);
+
+  it("removes the destination volume it created when libvirt refuses the copy (another client's job holds the disk)", async () => {
+    const top = overlay("copy3.qcow2", base, "raw");
+    const dom = await define("copy3", top);
+    // A job this connection does not know about: libvirt refuses the copy, after the volume was made.
+    daemon.virsh(["blockpull", "copy3", "vda", "--bandwidth", "1"]);
+    try {
+      const error = await dom.blockCopy("vda", { destination: { pool: "copies", name: "copy3-dest.qcow2" } }).catch((e: unknown) => e);
+      // libvirt says VIR_ERR_OPERATION_UNSUPPORTED here, which the error tree maps to UnsupportedError.
+      expect(error).toMatchObject({ name: "UnsupportedError" });
+      expect((error as Error).message).toMatch(/disk 'vda' already in active block job/);
+      await expect(pool.volumes.get("copy3-dest.qcow2")).rejects.toMatchObject({ name: "NotFoundError" });
+      expect(await conn.jobs.list({ domain: "copy3" })).toEqual([]);
+    } finally {
+      daemon.virsh(["blockjob", "copy3", "vda", "--abort"]);
+      await dom.destroy();
+    }
+  }, 120_000);
 });
