@@ -8,7 +8,8 @@
  */
 import type { Connection } from "../core/connection.ts";
 import type { CoreEvent } from "../core/events.ts";
-import { blockJobStatusCode, blockJobTypeCode, lifecycleCode } from "./libvirt_codes.ts";
+import { blockJobTypeOf } from "./block_job_kinds.ts";
+import { blockJobStatusCode, lifecycleCode } from "./libvirt_codes.ts";
 import type { DomainIds } from "./object_ids.ts";
 
 /** A domain as libvirt's events name it. */
@@ -108,7 +109,7 @@ export function createEventFeed(conn: Connection, ids: DomainIds): EventFeed {
     const status = blockJobStatusCode(event.type);
     if (status === undefined) return undefined;
     const job = (event as CoreEvent<"job:completed">).job;
-    const type = blockJobTypeCode(job.type);
+    const type = blockJobTypeOf(conn, job);
     const { domain, disk } = job.target;
     if (type === undefined || domain === undefined || disk === undefined) return undefined;
     const dom = await domainOf(domain);

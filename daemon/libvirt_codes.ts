@@ -84,7 +84,8 @@ export const BLOCK_JOB_STATUS = Object.freeze({ COMPLETED: 0, FAILED: 1, CANCELE
 
 /**
  * libvirt's block job type for a virtkit job type, or undefined when it is not a block job. A commit is
- * reported as ACTIVE_COMMIT: virtkit's `blockCommit` commits the active layer (two-phase, with `ready`).
+ * ACTIVE_COMMIT here, virtkit's default (the active image, two-phase); `block_job_kinds.ts` knows which
+ * commits the daemon started on an intermediate image (COMMIT).
  *
  * @param type The virtkit job type.
  * @returns The libvirt number, or undefined.
@@ -175,24 +176,31 @@ export function bandwidthToWire(bytesPerSecond: number, inBytes: boolean): numbe
 }
 
 /**
- * libvirt's block job info for a job snapshot (`virDomainBlockJobInfo`).
+ * libvirt's block job info for a job snapshot (`virDomainBlockJobInfo`). As libvirt's qemu driver does,
+ * `cur` stays below `end` until the job is `ready` (polling clients, virsh among them, take
+ * `cur == end` for "ready"), and reads `end` once it is.
  *
  * @param info The job snapshot.
  * @param inBytes Whether bandwidth is asked in bytes per second.
+ * @param type The libvirt job type, when the caller knows better than the job type (COMMIT vs ACTIVE_COMMIT).
  * @returns `{ type, bandwidth, cur, end }`.
  * @example
  * ```ts
  * import { blockJobInfoOf } from "./libvirt_codes.ts";
- * const info = blockJobInfoOf({ id: "j", type: "block-pull", state: "running", target: {}, cur: 5, end: 10,
- *   bandwidth: 2097152, bytesPerSecond: 0, createdAt: 0 }, false);
+ * const job = { id: "j", type: "block-pull", state: "running", target: {}, cur: 5, end: 10, bandwidth: 2097152, bytesPerSecond: 0, createdAt: 0 } as const;
+ * const info = blockJobInfoOf(job, false);
  * if (info.type !== 1 || info.bandwidth !== 2 || info.cur !== 5 || info.end !== 10) throw new Error("unexpected");
+ * if (blockJobInfoOf({ ...job, type: "block-copy", cur: 10 }, true).cur !== 9) throw new Error("not ready: cur < end");
+ * if (blockJobInfoOf({ ...job, type: "block-copy", state: "ready", cur: 7 }, true).cur !== 10) throw new Error("ready: cur == end");
  * ```
  */
-export function blockJobInfoOf(info: JobInfo, inBytes: boolean): { type: number; bandwidth: number; cur: number; end: number } {
+export function blockJobInfoOf(info: JobInfo, inBytes: boolean, type?: number): { type: number; bandwidth: number; cur: number; end: number } {
+  const ready = info.state === "ready";
+  const cur = ready ? info.end : info.end > 0 && info.cur >= info.end ? info.end - 1 : info.cur;
   return {
-    type: blockJobTypeCode(info.type) ?? BLOCK_JOB_TYPE.UNKNOWN,
+    type: type ?? blockJobTypeCode(info.type) ?? BLOCK_JOB_TYPE.UNKNOWN,
     bandwidth: bandwidthToWire(info.bandwidth, inBytes),
-    cur: info.cur,
+    cur,
     end: info.end,
   };
 }

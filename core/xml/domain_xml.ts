@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { DomainConfig } from "../domain.ts";
+import type { BackingLayer, DomainConfig } from "../domain.ts";
 import { checkDomainConfig } from "../config/domain_config.ts";
 import { ElementReader, settleWarnings, type XmlParseOptions, type XmlParseResult, type XmlWarning } from "./element_reader.ts";
 import { diskFromXml, diskToXml } from "./disk_xml.ts";
@@ -27,6 +27,12 @@ const WHAT = "domain XML";
 export interface DomainXmlOptions {
   /** libvirt's domain `type`: `"kvm"` (default), `"qemu"` (TCG, where /dev/kvm is not usable) or `"test"`. */
   hypervisor?: "kvm" | "qemu" | "test";
+  /**
+   * A running domain's backing chains by disk target (`dom.disks()`), written as libvirt's live XML
+   * writes them (nested `<backingStore>` elements), so clients that read the live XML (virsh, the remote
+   * driver's `disks()`) see the chain. Absent: the definition only, as `--inactive` shows it.
+   */
+  backingChains?: Readonly<Record<string, readonly BackingLayer[]>>;
 }
 
 /**
@@ -43,6 +49,14 @@ export interface DomainXmlOptions {
  *   memoryBytes: 64 * 2 ** 20, machine: "q35", disks: [{ target: "vda", path: "/i/web1.qcow2", format: "qcow2" }] });
  * const { config, warnings } = domainFromXml(xml);
  * if (config.disks[0]?.path !== "/i/web1.qcow2" || config.vcpus !== 2 || warnings.length !== 0) throw new Error(xml);
+ * ```
+ * @example The live XML of a running domain, with its disks' backing chains
+ * ```ts
+ * import { disksFromDomainXml, domainToXml } from "virtkit";
+ * const config = { name: "web1", vcpus: 1, memoryBytes: 2 ** 26, disks: [{ target: "vda", path: "/i/top.qcow2", format: "qcow2" }] };
+ * const xml = domainToXml(config, { backingChains: { vda: [{ path: "/i/base.raw", format: "raw" }] } });
+ * const [vda] = disksFromDomainXml(xml);
+ * if (vda?.backingChain.length !== 1 || vda.backingChain[0]?.path !== "/i/base.raw") throw new Error(xml);
  * ```
  */
 export function domainToXml(config: DomainConfig, options: DomainXmlOptions = {}): string {
@@ -61,7 +75,7 @@ export function domainToXml(config: DomainConfig, options: DomainXmlOptions = {}
     {
       name: "devices",
       children: [
-        ...c.disks.map(diskToXml),
+        ...c.disks.map((disk) => withChain(diskToXml(disk), options.backingChains?.[disk.target])),
         { name: "controller", attributes: { type: "usb", model: "none" } },
         { name: "video", children: [{ name: "model", attributes: { type: "none" } }] },
         { name: "memballoon", attributes: { model: "none" } },
@@ -69,6 +83,20 @@ export function domainToXml(config: DomainConfig, options: DomainXmlOptions = {}
     },
   ];
   return buildXml({ name: "domain", attributes: { type: hypervisor }, children });
+}
+
+/** A disk element with its chain as nested `<backingStore>` elements (the last one empty: the chain ends). */
+function withChain(disk: XmlNodeSpec, chain: readonly BackingLayer[] | undefined): XmlNodeSpec {
+  if (chain === undefined) return disk;
+  let store: XmlNodeSpec = { name: "backingStore" };
+  for (const layer of [...chain].reverse()) {
+    store = {
+      name: "backingStore",
+      attributes: { type: "file" },
+      children: [{ name: "format", attributes: { type: layer.format } }, { name: "source", attributes: { file: layer.path } }, store],
+    };
+  }
+  return { ...disk, children: [...(disk.children ?? []), store] };
 }
 
 /**

@@ -1,16 +1,17 @@
 /**
- * Block job procedures of libvirt's REMOTE program: pull (and rebase onto a base), job info, speed and
- * abort (with pivot for two-phase jobs), over virtkit's `dom.blockPull()` / `dom.blockJob()` and the
- * job verbs. Bandwidths honour libvirt's units: MiB/s unless the call's BANDWIDTH_BYTES flag is set.
+ * Block job procedures of libvirt's REMOTE program: pull (and rebase onto a base; a rebase with COPY
+ * goes to block_copy_procs.ts), job info, speed and abort (PIVOT finalizes a two-phase job in `ready`;
+ * ASYNC returns once asked), over virtkit's `dom.blockPull()` / `dom.blockJob()` and the job verbs.
+ * Bandwidths honour libvirt's units: MiB/s unless the call's BANDWIDTH_BYTES flag is set.
  *
  * @module
  */
-import type { Domain } from "../../core/domain.ts";
 import { NotFoundError } from "../../core/errors.ts";
 import { LibvirtErrorCode } from "../../drivers/remote/rpc/errors.ts";
 import {
   BandwidthBytes,
   BlockJobAbortFlags,
+  BlockRebaseFlags,
   DOMAIN_BLOCK_JOB_ABORT,
   DOMAIN_BLOCK_JOB_SET_SPEED,
   DOMAIN_BLOCK_PULL,
@@ -18,32 +19,12 @@ import {
   DOMAIN_GET_BLOCK_JOB_INFO,
 } from "../../drivers/remote/rpc/protocol/domain.ts";
 import { type CallContext, RpcFault, serve, type ServedProcedure } from "../dispatch.ts";
-import { bandwidthFromWire, blockJobInfoOf } from "../libvirt_codes.ts";
+import { blockJobTypeOf } from "../block_job_kinds.ts";
+import { BLOCK_JOB_TYPE, bandwidthFromWire, blockJobInfoOf } from "../libvirt_codes.ts";
 import { checkFlags } from "./domain_procs.ts";
-import { domainOf } from "./domain_refs.ts";
-
-// virDomainBlockRebaseFlags the daemon can honour without block copy: BANDWIDTH_BYTES only.
-const REBASE_COPY = 8;
-
-/**
- * The disk a libvirt block call names: its target (`vda`) or its source path, as libvirt accepts both.
- *
- * @throws {RpcFault} INVALID_ARG "invalid path ..." when no disk matches (libvirt's wording).
- * @example
- * ```ts
- * import { connect } from "../../mod.ts";
- * import { diskTargetOf } from "./block_job_procs.ts";
- * await using conn = await connect("test:///default");
- * const dom = await conn.domains.get("test");
- * if ((await diskTargetOf(dom, "/default-pool/test.qcow2")) !== "vda" || (await diskTargetOf(dom, "vda")) !== "vda") throw new Error("unexpected");
- * ```
- */
-export async function diskTargetOf(dom: Domain, path: string): Promise<string> {
-  const disks = await dom.disks();
-  const disk = disks.find((d) => d.target === path) ?? disks.find((d) => d.path === path);
-  if (!disk) throw new RpcFault(LibvirtErrorCode.INVALID_ARG, `invalid argument: invalid path ${path} not assigned to domain`);
-  return disk.target;
-}
+import { connOf, domainOf } from "./domain_refs.ts";
+import { rebaseCopy } from "./block_copy_procs.ts";
+import { diskTargetOf } from "./disk_target.ts";
 
 async function activeJob(ctx: CallContext, ref: Parameters<typeof domainOf>[1], path: string) {
   const { dom } = await domainOf(ctx, ref);
@@ -73,8 +54,9 @@ export const BLOCK_JOB_PROCEDURES: readonly ServedProcedure[] = [
     return startPull(ctx, dom, path, bandwidth, (flags & BandwidthBytes.PULL) !== 0);
   }),
   serve(DOMAIN_BLOCK_REBASE, (ctx, { dom, path, base, bandwidth, flags }) => {
-    if (flags & REBASE_COPY) {
-      throw new RpcFault(LibvirtErrorCode.NO_SUPPORT, "this function is not supported by the connection driver: virDomainBlockRebase with VIR_DOMAIN_BLOCK_REBASE_COPY");
+    if (flags & BlockRebaseFlags.COPY) return rebaseCopy(ctx, { dom, path, base, bandwidth, flags });
+    if (flags & (BlockRebaseFlags.SHALLOW | BlockRebaseFlags.REUSE_EXT | BlockRebaseFlags.COPY_RAW | BlockRebaseFlags.COPY_DEV)) {
+      throw new RpcFault(LibvirtErrorCode.INVALID_ARG, "invalid argument: use of flags requires a copy job");
     }
     checkFlags(flags, BandwidthBytes.REBASE, "virDomainBlockRebase");
     return startPull(ctx, dom, path, bandwidth, (flags & BandwidthBytes.REBASE) !== 0, base);
@@ -84,7 +66,8 @@ export const BLOCK_JOB_PROCEDURES: readonly ServedProcedure[] = [
     const { job } = await activeJob(ctx, dom, path);
     // No job (it finished): found=0, not an error, or virsh's --wait loop fails ("failed to query job").
     if (!job) return { found: 0, type: 0, bandwidth: 0, cur: 0, end: 0 };
-    return { found: 1, ...blockJobInfoOf(await job.info(), (flags & BandwidthBytes.JOB_INFO) !== 0) };
+    const info = await job.info();
+    return { found: 1, ...blockJobInfoOf(info, (flags & BandwidthBytes.JOB_INFO) !== 0, blockJobTypeOf(connOf(ctx).conn, info)) };
   }),
   serve(DOMAIN_BLOCK_JOB_SET_SPEED, async (ctx, { dom, path, bandwidth, flags }) => {
     checkFlags(flags, BandwidthBytes.SET_SPEED, "virDomainBlockJobSetSpeed");
@@ -102,19 +85,31 @@ export const BLOCK_JOB_PROCEDURES: readonly ServedProcedure[] = [
     checkFlags(flags, BlockJobAbortFlags.ASYNC | BlockJobAbortFlags.PIVOT, "virDomainBlockJobAbort");
     const { disk, job } = await activeJob(ctx, dom, path);
     if (!job) throw noJob(disk);
+    const async = (flags & BlockJobAbortFlags.ASYNC) !== 0;
     if (flags & BlockJobAbortFlags.PIVOT) {
-      const { state } = await job.info();
-      if (state !== "ready") {
-        throw new RpcFault(LibvirtErrorCode.BLOCK_COPY_ACTIVE, `block job '${disk}' not ready for pivot yet`);
+      const info = await job.info();
+      const type = blockJobTypeOf(connOf(ctx).conn, info);
+      if (type !== BLOCK_JOB_TYPE.COPY && type !== BLOCK_JOB_TYPE.ACTIVE_COMMIT) {
+        throw new RpcFault(LibvirtErrorCode.OPERATION_INVALID, `Requested operation is not valid: pivot of disk '${disk}' requires an active copy job`);
       }
-      await job.finalize();
+      if (info.state !== "ready") {
+        throw new RpcFault(LibvirtErrorCode.BLOCK_COPY_ACTIVE, `block copy still active: disk '${disk}' not ready for pivot yet`);
+      }
+      // Synchronous: answered once the job ended and the domain runs on the new image, as libvirt does
+      // (a driver's finalize() may resolve as soon as the hypervisor took the request); ASYNC once asked.
+      const pivoting = job.finalize();
+      if (async) return void pivoting.catch(() => {});
+      await pivoting;
+      await job.wait().catch((error) => {
+        throw new RpcFault(LibvirtErrorCode.OPERATION_FAILED, `operation failed: block job '${disk}' failed while pivoting: ${(error as Error).message}`);
+      });
       return;
     }
     // Synchronous abort waits for the end, as libvirt does; ASYNC returns once it is requested.
     const aborting = job.abort().catch((error) => {
       if (!(error instanceof NotFoundError)) throw error;
     });
-    if (!(flags & BlockJobAbortFlags.ASYNC)) await aborting;
+    if (!async) await aborting;
     else aborting.catch(() => {});
   }),
 ];

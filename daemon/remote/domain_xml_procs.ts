@@ -35,8 +35,12 @@ export const DOMAIN_XML_PROCEDURES: readonly ServedProcedure[] = [
   serve(DOMAIN_GET_XML_DESC, async (ctx, { dom: ref, flags }) => {
     // SECURE, INACTIVE, UPDATE_CPU, MIGRATABLE: virtkit keeps one config, with no secrets or host CPU.
     checkFlags(flags, DomainXmlFlags.SECURE | DomainXmlFlags.INACTIVE | DomainXmlFlags.UPDATE_CPU | DomainXmlFlags.MIGRATABLE, "virDomainGetXMLDesc");
-    const { dom } = await domainOf(ctx, ref);
-    return domainToXml(await dom.config(), { hypervisor: hypervisorOf(ctx) });
+    const { dom, info } = await domainOf(ctx, ref);
+    const config = await dom.config();
+    // The live XML of a running domain carries its disks' chains, as libvirt's does (block jobs read them).
+    const live = !(flags & DomainXmlFlags.INACTIVE) && (info.state === "running" || info.state === "paused");
+    const backingChains = live ? Object.fromEntries((await dom.disks()).map((d) => [d.target, d.backingChain])) : undefined;
+    return domainToXml(config, { hypervisor: hypervisorOf(ctx), ...(backingChains ? { backingChains } : {}) });
   }),
   serve(DOMAIN_DEFINE_XML, (ctx, xml) => define(ctx, xml, false)),
   serve(DOMAIN_DEFINE_XML_FLAGS, (ctx, { xml, flags }) => {

@@ -9,6 +9,7 @@ import { REMOTE_PROCEDURES } from "../../drivers/remote/rpc/protocol/mod.ts";
 import type { ServedProcedure } from "../dispatch.ts";
 import { accessOf, procedureName } from "../procedure_access.ts";
 import type { ServedProgram } from "../session.ts";
+import { BLOCK_COPY_PROCEDURES } from "./block_copy_procs.ts";
 import { BLOCK_JOB_PROCEDURES } from "./block_job_procs.ts";
 import { CONNECT_PROCEDURES } from "./connect_procs.ts";
 import { DOMAIN_PROCEDURES } from "./domain_procs.ts";
@@ -59,6 +60,7 @@ export const SERVED_REMOTE_GROUPS: ReadonlyArray<readonly ServedProcedure[]> = [
   DOMAIN_PROCEDURES,
   DOMAIN_XML_PROCEDURES,
   BLOCK_JOB_PROCEDURES,
+  BLOCK_COPY_PROCEDURES,
   EVENT_PROCEDURES,
   POOL_PROCEDURES,
   POOL_EVENT_PROCEDURES,

@@ -1,7 +1,7 @@
 /**
  * A `remote` connection: virtkit's hypervisor contract over libvirt's RPC protocol to a libvirtd (or
- * virtkitd). Domains map onto libvirt's calls one by one; states come from DOMAIN_GET_INFO; block pulls
- * become jobs in the connection's one job list; libvirt's lifecycle events become `domain:*` events.
+ * virtkitd). Domains map onto libvirt's calls one by one; states come from DOMAIN_GET_INFO; block pulls,
+ * copies and commits become jobs in the connection's one job list; libvirt's lifecycle events become `domain:*` events.
  *
  * Behaviour chosen where virtkit's contract and libvirt differ (libvirt's remote driver and virsh are
  * the reference otherwise):
@@ -16,13 +16,23 @@
  * @module
  */
 import type { DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
-import type { DriverContext, DriverStorage, HypervisorConnection, LiveBlockPullRequest } from "../../core/driver.ts";
+import type {
+  DriverContext,
+  DriverStorage,
+  HypervisorConnection,
+  LiveBlockCommitRequest,
+  LiveBlockCopyRequest,
+  LiveBlockJobRequest,
+  LiveBlockPullRequest,
+} from "../../core/driver.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
 import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
 import { parseXmlDocument, type XmlElement } from "../../core/xml/xml_document.ts";
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
-import { RemoteBlockJob } from "./block_job.ts";
+import { startRemoteCommit } from "./block_commit.ts";
+import { startRemoteCopy } from "./block_copy.ts";
+import { type BlockJobEnv, RemoteBlockJob } from "./block_job.ts";
 import { DomainRefs } from "./domain_refs.ts";
 import { type RemoteEvents, registerEvents } from "./events.ts";
 import type { DomainRefValue, Procedure } from "./rpc/protocol/common.ts";
@@ -151,7 +161,8 @@ export class RemoteConnection implements HypervisorConnection {
 
   /**
    * Defines a domain from its config written as libvirt XML (core/xml), of type `kvm` when the host
-   * offers it, else `qemu` (TCG), or `test` on libvirt's test driver. A taken name is a `ConflictError`:
+   * offers it, else `qemu` (TCG, also when the daemon does not answer CONNECT_GET_CAPABILITIES, as
+   * virtkitd), or `test` on libvirt's test driver. A taken name is a `ConflictError`:
    * libvirt itself would silently update the existing definition when the UUIDs match.
    */
   async defineDomain(config: DomainConfig, options?: SignalOptions): Promise<void> {
@@ -170,7 +181,12 @@ export class RemoteConnection implements HypervisorConnection {
     return (this.#hypervisor ??= (async () => {
       const type = await this.#client.call(CONNECT_GET_TYPE, undefined, { signal: options?.signal });
       if (type.toLowerCase() === "test") return "test";
-      const capabilities = await this.#client.call(CONNECT_GET_CAPABILITIES, undefined, { signal: options?.signal });
+      const capabilities = await this.#client.call(CONNECT_GET_CAPABILITIES, undefined, { signal: options?.signal }).catch((error) => {
+        // virtkitd does not describe its host (and picks KVM or TCG itself): `qemu` is valid everywhere.
+        if (error instanceof UnsupportedError) return undefined;
+        throw error;
+      });
+      if (capabilities === undefined) return "qemu";
       return offersKvm(parseXmlDocument(capabilities, "the host's capabilities")) ? "kvm" : "qemu";
     })().catch((error) => {
       this.#hypervisor = undefined;
@@ -243,19 +259,39 @@ export class RemoteConnection implements HypervisorConnection {
   }
 
   async liveBlockPull(request: LiveBlockPullRequest): Promise<Job<void>> {
-    const { domain: name, disk: { target: disk }, locks, bandwidth, base, signal } = request;
-    const options = { bandwidth, ...(base === undefined ? {} : { base }), ...(signal ? { signal } : {}) };
-    const events = this.#events;
-    if (!events) throw new UnsupportedError("domain.blockPull", { driver: "remote", detail: "the daemon sends no callback events (feature REMOTE_EVENT_CALLBACK)" });
-    const dom = await this.#refs.get(name, options);
-    // libvirt says INVALID_ARG for an unknown disk or base: checked here first, so they are NotFoundErrors.
-    const found = (await this.domainDisks(name, options)).find((d) => d.target === disk);
-    if (!found) throw new NotFoundError("disk", disk, { driver: "remote", detail: `domain "${name}" has no disk "${disk}"` });
-    if (options.base !== undefined && !found.backingChain.some((layer) => layer.path === options.base)) {
-      throw new NotFoundError("volume", options.base, { driver: "remote", detail: `it is not in the backing chain of disk "${disk}" of domain "${name}"` });
+    const { base, signal } = request;
+    const options = { bandwidth: request.bandwidth, ...(base === undefined ? {} : { base }), ...(signal ? { signal } : {}) };
+    const { dom, disk, env } = await this.#liveDisk(request, "blockPull");
+    if (base !== undefined && !disk.backingChain.some((layer) => layer.path === base)) {
+      throw new NotFoundError("volume", base, { driver: "remote", detail: `it is not in the backing chain of disk "${disk.target}" of domain "${dom.name}"` });
     }
-    const env = { client: this.#client, jobs: this.#ctx.jobs, route: events.route };
-    return await RemoteBlockJob.startPull(env, dom, disk, { ...options, locks, ...(found.volume ? { volume: found.volume } : {}) });
+    return await RemoteBlockJob.startPull(env, dom, disk.target, { ...options, locks: request.locks, ...(disk.volume ? { volume: disk.volume } : {}) });
+  }
+
+  /** DOMAIN_BLOCK_COPY (see block_copy.ts); a `{ pool, name }` destination is made through libvirt's storage first. */
+  async liveBlockCopy(request: LiveBlockCopyRequest): Promise<Job<void>> {
+    const { dom, disk, env } = await this.#liveDisk(request, "blockCopy");
+    return await startRemoteCopy(env, this.storage, dom, disk, request);
+  }
+
+  /** DOMAIN_BLOCK_COMMIT (see block_commit.ts), ACTIVE when the top is the active image. */
+  async liveBlockCommit(request: LiveBlockCommitRequest): Promise<Job<void>> {
+    const { dom, disk, env } = await this.#liveDisk(request, "blockCommit");
+    return await startRemoteCommit(env, dom, disk, request);
+  }
+
+  /** The domain's reference, its live disk (with the chain) and the job wiring, for a live block job. */
+  async #liveDisk(request: LiveBlockJobRequest, operation: string) {
+    const events = this.#events;
+    if (!events) throw new UnsupportedError(`domain.${operation}`, { driver: "remote", detail: "the daemon sends no callback events (feature REMOTE_EVENT_CALLBACK)" });
+    const options = request.signal ? { signal: request.signal } : {};
+    const dom = await this.#refs.get(request.domain, options);
+    // libvirt says INVALID_ARG for an unknown disk or base: checked here first, so they are NotFoundErrors.
+    const target = request.disk.target;
+    const disk = (await this.domainDisks(request.domain, options)).find((d) => d.target === target);
+    if (!disk) throw new NotFoundError("disk", target, { driver: "remote", detail: `domain "${request.domain}" has no disk "${target}"` });
+    const env: BlockJobEnv = { client: this.#client, jobs: this.#ctx.jobs, route: events.route };
+    return { dom, disk, env };
   }
 
   async close(): Promise<void> {

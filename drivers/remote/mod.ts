@@ -23,6 +23,11 @@ import { remoteTarget } from "./uri.ts";
 export const remoteDriver = defineHypervisorDriver({
   name: "remote",
   schemes: ["remote"],
+  // No setDiskSource: a shut-off domain's disk lives in libvirt's storage, and core's offline jobs need the bytes here.
+  capabilities: [
+    "defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks",
+    "liveBlockPull", "liveBlockCopy", "liveBlockCommit",
+  ],
   async open(uri, ctx) {
     const target = remoteTarget(uri, {
       runtimeDir: process.env.XDG_RUNTIME_DIR,

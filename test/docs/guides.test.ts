@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ROOT, withAbsoluteImports } from "./_imports.ts";
 
 /** The guides this suite owns; each must hold at least one example. */
-export const GUIDES = ["getting-started", "domains", "storage", "jobs-and-events", "block-jobs", "bandwidth", "qemu-driver", "testing"];
+export const GUIDES = ["getting-started", "domains", "storage", "jobs-and-events", "block-jobs", "bandwidth", "qemu-driver", "testing", "remote"];
 
 const examples = GUIDES.flatMap((guide) => {
   const text = fs.readFileSync(path.join(ROOT, "docs", `${guide}.md`), "utf8");

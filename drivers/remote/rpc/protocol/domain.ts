@@ -24,8 +24,16 @@ export const ListDomainsFlags = Object.freeze({ ACTIVE: 1, INACTIVE: 2, PERSISTE
 export const BlockJobType = Object.freeze({ UNKNOWN: 0, PULL: 1, COPY: 2, COMMIT: 3, ACTIVE_COMMIT: 4, BACKUP: 5 });
 /** `virConnectDomainEventBlockJobStatus`. */
 export const BlockJobStatus = Object.freeze({ COMPLETED: 0, FAILED: 1, CANCELED: 2, READY: 3 });
-/** Bandwidth-in-bytes flags: pull/rebase `1 << 6`, set-speed and job-info `1`, commit `1 << 8`, copy param. */
-export const BandwidthBytes = Object.freeze({ PULL: 1 << 6, REBASE: 1 << 6, SET_SPEED: 1, JOB_INFO: 1, COMMIT: 1 << 8 });
+/** Bandwidth-in-bytes flags: pull/rebase `1 << 6`, set-speed and job-info `1`, commit `1 << 4` (copy: always bytes). */
+export const BandwidthBytes = Object.freeze({ PULL: 1 << 6, REBASE: 1 << 6, SET_SPEED: 1, JOB_INFO: 1, COMMIT: 1 << 4 });
+/** `virDomainBlockRebaseFlags` (COPY makes a rebase a block copy to the file named as `base`). */
+export const BlockRebaseFlags = Object.freeze({ SHALLOW: 1, REUSE_EXT: 2, COPY_RAW: 4, COPY: 8, RELATIVE: 16, COPY_DEV: 32, BANDWIDTH_BYTES: 64 });
+/** `virDomainBlockCopyFlags`. libvirt's qemu driver copies a persistent domain's disk only with TRANSIENT_JOB. */
+export const BlockCopyFlags = Object.freeze({ SHALLOW: 1, REUSE_EXT: 2, TRANSIENT_JOB: 4, SYNCHRONOUS_WRITES: 8 });
+/** Typed parameters of `virDomainBlockCopy`: `bandwidth` (ullong, bytes/s), `granularity` (uint, bytes), `buf-size` (ullong). */
+export const BlockCopyParam = Object.freeze({ BANDWIDTH: "bandwidth", GRANULARITY: "granularity", BUF_SIZE: "buf-size" });
+/** `virDomainBlockCommitFlags`. ACTIVE is required when `top` is the active image (a two-phase job). */
+export const BlockCommitFlags = Object.freeze({ SHALLOW: 1, DELETE: 2, ACTIVE: 4, RELATIVE: 8, BANDWIDTH_BYTES: 16 });
 /** `virDomainBlockJobAbortFlags`. */
 export const BlockJobAbortFlags = Object.freeze({ ASYNC: 1, PIVOT: 2 });
 /** `virDomainXMLFlags`. */
@@ -74,6 +82,8 @@ export const DOMAIN_UNDEFINE = procedure(35, "DOMAIN_UNDEFINE", dom, voidCodec);
 export const DOMAIN_IS_ACTIVE = procedure(150, "DOMAIN_IS_ACTIVE", dom, int);
 /** 151: dom -> 0/1. */
 export const DOMAIN_IS_PERSISTENT = procedure(151, "DOMAIN_IS_PERSISTENT", dom, int);
+/** 194: dom, path, flags -> allocation, capacity, physical (bytes) of a disk. */
+export const DOMAIN_GET_BLOCK_INFO = procedure(194, "DOMAIN_GET_BLOCK_INFO", domPathFlags, struct({ allocation: uhyper, capacity: uhyper, physical: uhyper }));
 /** 196: dom, flags -> dom (start, with its new id). */
 export const DOMAIN_CREATE_WITH_FLAGS = procedure(196, "DOMAIN_CREATE_WITH_FLAGS", domFlags, domainRef);
 /** 212: dom, flags -> state and reason. */

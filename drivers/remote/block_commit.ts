@@ -1,0 +1,57 @@
+/**
+ * Block commit through libvirt (`virDomainBlockCommit`, REMOTE_PROC_DOMAIN_BLOCK_COMMIT): `top` and
+ * `base` go as the paths of the images core resolved in the disk's chain; ACTIVE when `top` is the
+ * active image (libvirt refuses an active commit without it), which makes a two-phase job: `ready`,
+ * then `finalize()` pivots the domain onto the base. The cap is in bytes per second (BANDWIDTH_BYTES);
+ * `deleteCommitted` is libvirt's DELETE (libvirt removes the committed images once the job completed).
+ *
+ * @module
+ */
+import type { DiskInfo } from "../../core/domain.ts";
+import type { LiveBlockCommitRequest } from "../../core/driver.ts";
+import type { Job } from "../../core/job.ts";
+import { type BlockJobEnv, RemoteBlockJob } from "./block_job.ts";
+import type { DomainRefValue } from "./rpc/protocol/common.ts";
+import { BlockCommitFlags, DOMAIN_BLOCK_COMMIT } from "./rpc/protocol/domain.ts";
+
+/**
+ * libvirt's commit flags for a request.
+ *
+ * @param request Which images (by index in the chain) and whether to delete them.
+ * @returns The flags.
+ * @example
+ * ```ts
+ * import { commitFlags } from "./block_commit.ts";
+ * if (commitFlags({ topIndex: 0, deleteCommitted: false }) !== (4 | 16)) throw new Error("active commit: ACTIVE | BANDWIDTH_BYTES");
+ * if (commitFlags({ topIndex: 1, deleteCommitted: true }) !== (2 | 16)) throw new Error("intermediate with DELETE");
+ * ```
+ */
+export function commitFlags(request: Pick<LiveBlockCommitRequest, "topIndex" | "deleteCommitted">): number {
+  return BlockCommitFlags.BANDWIDTH_BYTES | (request.topIndex === 0 ? BlockCommitFlags.ACTIVE : 0) | (request.deleteCommitted ? BlockCommitFlags.DELETE : 0);
+}
+
+/**
+ * Starts a commit on a running domain.
+ *
+ * @param env The block job wiring.
+ * @param dom The domain.
+ * @param disk The disk.
+ * @param request The request core checked, `top` and `base` resolved.
+ * @returns The job, running.
+ */
+export async function startRemoteCommit(env: BlockJobEnv, dom: DomainRefValue, disk: DiskInfo, request: LiveBlockCommitRequest): Promise<Job<void>> {
+  const top = request.chain[request.topIndex]!.path;
+  const base = request.chain[request.baseIndex]!.path;
+  const flags = commitFlags(request);
+  return await RemoteBlockJob.start(env, dom, disk.target, {
+    type: "block-commit",
+    verb: "commit",
+    twoPhase: request.topIndex === 0,
+    bandwidth: request.bandwidth,
+    locks: request.locks,
+    ...(disk.volume ? { volume: disk.volume } : {}),
+    ...(request.signal ? { signal: request.signal } : {}),
+    begin: (context) =>
+      env.client.call(DOMAIN_BLOCK_COMMIT, { dom, disk: disk.target, base, top, bandwidth: request.bandwidth, flags }, context),
+  });
+}
