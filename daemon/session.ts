@@ -9,7 +9,7 @@ import type { Socket } from "node:net";
 import { type Packet, encodePacket, FrameDecoder, KEEPALIVE_PROGRAM, MessageStatus, MessageType } from "../drivers/remote/rpc/packet.ts";
 import { LibvirtErrorCode } from "../drivers/remote/rpc/errors.ts";
 import { remoteError } from "../drivers/remote/rpc/protocol/common.ts";
-import { XdrReader } from "../drivers/remote/rpc/xdr.ts";
+import { XdrReader, type XdrWriter } from "../drivers/remote/rpc/xdr.ts";
 import type { Session, SessionContext } from "./daemon.ts";
 import { type CallContext, errorRecordOf, RpcFault, type ServedProcedure, type SessionState } from "./dispatch.ts";
 import { createOutbox } from "./outbox.ts";
@@ -126,8 +126,9 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
       socket.destroy();
     };
 
-    const reply = (header: Packet["header"], status: number, body?: (w: import("../drivers/remote/rpc/xdr.ts").XdrWriter) => void) => {
-      outbox.send(encodePacket({ ...header, type: MessageType.REPLY, status }, body));
+    const reply = (header: Packet["header"], status: number, body?: (w: XdrWriter) => void) => {
+      const { program, version, procedure, serial } = header;
+      outbox.send(encodePacket({ program, version, procedure, type: MessageType.REPLY, serial, status }, body));
     };
     const replyError = (header: Packet["header"], error: unknown) => {
       const record = errorRecordOf(error);
@@ -154,11 +155,21 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
       } catch (error) {
         throw new RpcFault(VIR_ERR_RPC, `Unable to decode message payload: ${error instanceof Error ? error.message : String(error)}`);
       }
-      const after: Array<() => void> = [];
-      const call: CallContext = { session: state, header, afterReply: (action) => after.push(action) };
+      // Most calls queue nothing for after their reply: the list is made by the first that does.
+      let after: Array<() => void> | undefined;
+      const call: CallContext = { session: state, header, afterReply: (action) => (after ??= []).push(action) };
       const result = await served.run(call, args);
       reply(header, MessageStatus.OK, (w) => served.proc.ret.encode(w, result));
-      for (const action of after) action();
+      if (after) for (const action of after) action();
+    };
+
+    // One promise per call: the reply (or the error reply), then the in-flight bookkeeping.
+    const serveCall = async (packet: Packet, program: ServedProgram) => {
+      try {
+        await dispatch(packet, program);
+      } catch (error) {
+        replyError(packet.header, error);
+      }
     };
 
     const onCall = (packet: Packet) => {
@@ -176,13 +187,17 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
         replyError(header, new RpcFault(VIR_ERR_RPC, "the daemon is shutting down"));
         return;
       }
-      const task = dispatch(packet, program).catch((error) => replyError(header, error));
-      inFlight.add(task);
-      updateInput();
-      void task.finally(() => {
+      const done = () => {
         inFlight.delete(task);
         updateInput();
+      };
+      // An error reply that cannot even be encoded is a bug: that client is dropped, the daemon lives on.
+      const task: Promise<void> = serveCall(packet, program).then(done, (error: unknown) => {
+        done();
+        fail(`internal error: ${error instanceof Error ? error.message : String(error)}`);
       });
+      inFlight.add(task);
+      updateInput();
     };
 
     const onPacket = (packet: Packet) => {

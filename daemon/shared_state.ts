@@ -1,10 +1,11 @@
 /**
- * What the daemon keeps beside each shared connection, once for all its clients: running-domain ids and
- * the libvirt event feed. Kept in a WeakMap, so it lives exactly as long as the connection does.
+ * What the daemon keeps beside each shared connection, once for all its clients: running-domain ids,
+ * the domain handles every call looks up, and the libvirt event feed. Kept in a WeakMap, so it lives exactly as long as the connection does.
  *
  * @module
  */
 import type { Connection } from "../core/connection.ts";
+import { createDomainHandles, type DomainHandles } from "./domain_handles.ts";
 import { createEventFeed, type EventFeed } from "./event_feed.ts";
 import { createDomainIds, type DomainIds } from "./object_ids.ts";
 
@@ -12,6 +13,8 @@ import { createDomainIds, type DomainIds } from "./object_ids.ts";
 export interface SharedState {
   /** Running-domain ids. */
   readonly ids: DomainIds;
+  /** Domain handles by name. */
+  readonly domains: DomainHandles;
   /** Domain events in libvirt's terms. */
   readonly feed: EventFeed;
 }
@@ -35,7 +38,7 @@ export function sharedStateOf(conn: Connection): SharedState {
   let state = STATES.get(conn);
   if (!state) {
     const ids = createDomainIds(conn);
-    state = { ids, feed: createEventFeed(conn, ids) };
+    state = { ids, domains: createDomainHandles(conn), feed: createEventFeed(conn, ids) };
     STATES.set(conn, state);
   }
   return state;

@@ -28,7 +28,7 @@ import { diskTargetOf } from "./disk_target.ts";
 
 async function activeJob(ctx: CallContext, ref: Parameters<typeof domainOf>[1], path: string) {
   const { dom } = await domainOf(ctx, ref);
-  const disk = await diskTargetOf(dom, path);
+  const disk = await diskTargetOf(dom, path, await connOf(ctx).shared.domains.diskTargets(dom.name));
   return { dom, disk, job: await dom.blockJob(disk) };
 }
 

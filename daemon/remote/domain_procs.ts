@@ -38,7 +38,7 @@ import type { DomainInfo } from "../../core/domain.ts";
 import { type CallContext, RpcFault, serve, type ServedProcedure } from "../dispatch.ts";
 import { domainStateCode } from "../libvirt_codes.ts";
 import { NotFoundError } from "../../core/errors.ts";
-import { allDomains, connOf, domainOf, domainRefOf, findDomain } from "./domain_refs.ts";
+import { allDomains, domainOf, domainRefOf, findDomain, namedDomain } from "./domain_refs.ts";
 
 // virConnectListAllDomainsFlags.
 const LIST = Object.freeze({
@@ -102,10 +102,7 @@ export const DOMAIN_PROCEDURES: readonly ServedProcedure[] = [
     const matching = (await allDomains(ctx)).filter(({ info }) => passesListFilter(info, flags));
     return { domains: needResults ? matching.map(({ info }) => domainRefOf(ctx, info)) : [], ret: matching.length };
   }),
-  serve(DOMAIN_LOOKUP_BY_NAME, async (ctx, name) => {
-    const dom = await connOf(ctx).conn.domains.get(name);
-    return domainRefOf(ctx, await dom.info());
-  }),
+  serve(DOMAIN_LOOKUP_BY_NAME, async (ctx, name) => domainRefOf(ctx, (await namedDomain(ctx, name)).info)),
   serve(DOMAIN_LOOKUP_BY_UUID, (ctx, uuid) => findDomain(ctx, uuid, (info) => info.uuid.toLowerCase() === uuid.toLowerCase())),
   serve(DOMAIN_LOOKUP_BY_ID, async (ctx, id) => {
     // Ids are handed out as running domains are first seen: number them all, then match.

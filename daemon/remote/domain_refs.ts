@@ -69,16 +69,44 @@ function noDomain(what: string): NotFoundError {
  * ```
  */
 export async function domainOf(ctx: CallContext, ref: DomainRefValue): Promise<{ dom: Domain; info: DomainInfo }> {
-  let dom: Domain;
-  try {
-    dom = await connOf(ctx).conn.domains.get(ref.name);
-  } catch (error) {
-    if (error instanceof NotFoundError) throw noDomain(`uuid '${ref.uuid}' (${ref.name})`);
-    throw error;
-  }
-  const info = await dom.info();
-  if (info.uuid.toLowerCase() !== ref.uuid.toLowerCase()) throw noDomain(`${ref.name} (uuid ${ref.uuid})`);
+  const { dom, info } = await namedDomain(ctx, ref.name, () => noDomain(`uuid '${ref.uuid}' (${ref.name})`));
+  if (info.uuid !== ref.uuid && info.uuid.toLowerCase() !== ref.uuid.toLowerCase()) throw noDomain(`${ref.name} (uuid ${ref.uuid})`);
   return { dom, info };
+}
+
+/**
+ * The domain of that name and its fresh info, through the shared handle table (one handle per name for
+ * every call of every client, see `daemon/domain_handles.ts`).
+ *
+ * @param ctx The call.
+ * @param name The domain's name.
+ * @param gone The error for a domain that does not exist (default: virtkit's own NotFoundError).
+ * @throws {NotFoundError} When no domain has that name.
+ * @example
+ * ```ts
+ * import { connect } from "../../mod.ts";
+ * import { localContext, localSession } from "../local_call.ts";
+ * import { namedDomain } from "./domain_refs.ts";
+ * await using conn = await connect("test:///default");
+ * const { info } = await namedDomain(localContext(localSession(conn)), "test");
+ * if (info.state !== "running") throw new Error("unexpected");
+ * ```
+ */
+export async function namedDomain(
+  ctx: CallContext,
+  name: string,
+  gone?: () => Error,
+): Promise<{ dom: Domain; info: DomainInfo }> {
+  const { domains } = connOf(ctx).shared;
+  try {
+    const dom = await domains.get(name);
+    return { dom, info: await dom.info() };
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    // A kept handle of a domain undefined meanwhile: forget it, so a redefinition is looked up afresh.
+    domains.forget(name);
+    throw gone ? gone() : error;
+  }
 }
 
 /**

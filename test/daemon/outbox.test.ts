@@ -60,4 +60,30 @@ describe("createOutbox", () => {
     expect(resumed).toBe(true);
     expect(listeners.size).toBe(0);
   });
+
+  it("writes a lone frame at once and sends a burst of one tick in one uncork", async () => {
+    const log: string[] = [];
+    const socket = {
+      writableLength: 0,
+      writable: true,
+      write(chunk: Uint8Array) { log.push(`write ${chunk.byteLength}`); return true; },
+      destroy() {},
+      once() {},
+      off() {},
+      cork() { log.push("cork"); },
+      uncork() { log.push("uncork"); },
+    };
+    const outbox = createOutbox(socket);
+    outbox.send(new Uint8Array(1));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(log).toEqual(["write 1"]);
+    log.length = 0;
+    outbox.send(new Uint8Array(2));
+    await Promise.resolve();
+    outbox.send(new Uint8Array(3)); // a reply finished by a promise job of the same tick
+    outbox.send(new Uint8Array(4));
+    expect(log).toEqual(["write 2", "cork", "write 3", "write 4"]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(log).toEqual(["write 2", "cork", "write 3", "write 4", "uncork"]);
+  });
 });

@@ -71,11 +71,22 @@ describe("XDR codecs", () => {
     expect(() => decode(string(10), new Uint8Array([0, 0, 0, 2, 0xc3, 0x28, 0, 0]))).toThrow(/UTF-8/);
   });
 
+  it("accepts an upper-case UUID and decodes every byte value back in lower case", () => {
+    const bytes = encode(domainRef, { name: "vm", uuid: UUID.toUpperCase(), id: 1 });
+    expect(decode(domainRef, bytes).uuid).toBe(UUID);
+    const all = "00010203-0405-0607-f8f9-fafbfcfdfeff";
+    expect(decode(domainRef, encode(domainRef, { name: "vm", uuid: all, id: 1 })).uuid).toBe(all);
+  });
+
   it("refuses to encode values outside their type", () => {
     expect(() => encode(int, 2 ** 31)).toThrow(RangeError);
     expect(() => encode(uhyper, -1)).toThrow(RangeError);
     expect(() => encode(array(int, 1), [1, 2])).toThrow(RangeError);
     expect(() => encode(domainRef, { name: "vm", uuid: "nope", id: 1 })).toThrow(TypeError);
+    // One wrong character anywhere, or a dash out of place, is refused too.
+    expect(() => encode(domainRef, { name: "vm", uuid: UUID.replace(/.$/, "g"), id: 1 })).toThrow(TypeError);
+    expect(() => encode(domainRef, { name: "vm", uuid: UUID.replace("-", "0"), id: 1 })).toThrow(TypeError);
+    expect(() => encode(domainRef, { name: "vm", uuid: `${UUID}0`, id: 1 })).toThrow(TypeError);
     expect(() => encode(struct({ a: int }), null as never)).toThrow(TypeError);
   });
 
