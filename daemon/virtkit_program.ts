@@ -13,6 +13,7 @@ import {
   JobVerb,
   VIRTKIT_EVENT,
   VIRTKIT_JOB_GET,
+  VIRTKIT_JOB_START,
   VIRTKIT_JOB_LIST,
   VIRTKIT_JOB_VERB,
   VIRTKIT_PROBE,
@@ -25,6 +26,7 @@ import {
 import { type CallContext, RpcFault, serve, type ServedProcedure, type SessionState } from "./dispatch.ts";
 import { connOf } from "./remote/domain_refs.ts";
 import type { ServedProgram } from "./session.ts";
+import { VIRTKIT_VOLUME_PROCEDURES } from "./virtkit_volume_procs.ts";
 
 /** Events one subscription may hold undelivered (a client that reads slowly) before the oldest drop with a `gap`. */
 const SUBSCRIPTION_QUEUE_EVENTS = 4096;
@@ -112,7 +114,7 @@ function subscribe(ctx: CallContext, typesText: string, since: number | undefine
 }
 
 const SERVED: readonly ServedProcedure[] = [
-  serve(VIRTKIT_PROBE, () => ({ version: VIRTKIT_PROTOCOL_VERSION, features: "jobs events" }), { beforeOpen: true }),
+  serve(VIRTKIT_PROBE, () => ({ version: VIRTKIT_PROTOCOL_VERSION, features: "jobs events volumes" }), { beforeOpen: true }),
   serve(VIRTKIT_JOB_LIST, async (ctx, filterText) => {
     const jobs = await connOf(ctx).conn.jobs.list(parseFilter(filterText));
     return JSON.stringify(await Promise.all(jobs.map((job) => job.info())));
@@ -145,13 +147,14 @@ const SERVED: readonly ServedProcedure[] = [
     controller.abort();
     subs.active.delete(subscription);
   }),
+  ...VIRTKIT_VOLUME_PROCEDURES,
 ];
 
-/** virtkit's program, ready for the session factory. Only the job verbs change something. */
+/** virtkit's program, ready for the session factory. Only the job verbs and job starts change something. */
 export const VIRTKIT_SERVED_PROGRAM: ServedProgram = {
   program: VIRTKIT_PROGRAM,
   version: VIRTKIT_PROTOCOL_VERSION,
   procedures: new Map(SERVED.map((s) => [s.proc.number, s])),
-  accessOf: (proc) => (proc === VIRTKIT_JOB_VERB.number ? "write" : VIRTKIT_PROCEDURES.has(proc) && proc !== VIRTKIT_EVENT.number ? "read" : undefined),
+  accessOf: (proc) => (proc === VIRTKIT_JOB_VERB.number || proc === VIRTKIT_JOB_START.number ? "write" : VIRTKIT_PROCEDURES.has(proc) && proc !== VIRTKIT_EVENT.number ? "read" : undefined),
   nameOf: (proc) => VIRTKIT_PROCEDURES.get(proc)?.name ?? `virtkit procedure ${proc}`,
 };

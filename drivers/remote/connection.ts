@@ -16,18 +16,22 @@
  * @module
  */
 import type { DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
-import type { DriverContext, DriverStorage, HypervisorConnection, LiveBlockPullRequest } from "../../core/driver.ts";
+import type { DriverContext, DriverJobs, DriverStorage, HypervisorConnection, LiveBlockPullRequest } from "../../core/driver.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
 import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
 import { parseXmlDocument, type XmlElement } from "../../core/xml/xml_document.ts";
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import { RemoteBlockJob } from "./block_job.ts";
+import { attachDaemonJobs, type DaemonJobs } from "./daemon_jobs.ts";
 import { DomainRefs } from "./domain_refs.ts";
 import { type RemoteEvents, registerEvents } from "./events.ts";
 import type { DomainRefValue, Procedure } from "./rpc/protocol/common.ts";
 import {
+  BandwidthBytes,
   CONNECT_LIST_ALL_DOMAINS,
+  DOMAIN_BLOCK_PULL,
+  DOMAIN_BLOCK_REBASE,
   DOMAIN_CREATE_WITH_FLAGS,
   DOMAIN_DEFINE_XML_FLAGS,
   DOMAIN_GET_XML_DESC,
@@ -46,6 +50,7 @@ import { CONNECT_GET_CAPABILITIES, CONNECT_GET_TYPE } from "./rpc/protocol/conne
 import type { RemoteSession } from "./session.ts";
 import { createPoolCollection } from "./storage/pools.ts";
 import { createVolumeLookup } from "./storage/volumes.ts";
+import { probeVirtkitExtension } from "./virtkit_extension.ts";
 
 /** Default of `shutdown({ timeoutMs })`, as the qemu driver's. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -86,6 +91,8 @@ export class RemoteConnection implements HypervisorConnection {
   readonly #ctx: DriverContext;
   readonly #refs: DomainRefs;
   #events: RemoteEvents | undefined;
+  /** virtkitd's jobs, when it offers virtkit's program: then every job of `conn.jobs` is the daemon's. */
+  #daemon: DaemonJobs | undefined;
   /** libvirt's pools and volumes serve `conn.pools` and `conn.volumes`. */
   readonly storage: DriverStorage;
   /** libvirt's domain type for new definitions, asked once. */
@@ -95,12 +102,14 @@ export class RemoteConnection implements HypervisorConnection {
     this.#session = session;
     this.#ctx = ctx;
     this.#refs = new DomainRefs(session.client);
-    const storageCtx = { client: session.client, jobs: ctx.jobs, bus: ctx.bus, hasPoolEvents: () => this.#events !== undefined };
+    const storageCtx = {
+      client: session.client, jobs: ctx.jobs, bus: ctx.bus, hasPoolEvents: () => this.#events !== undefined, daemon: () => this.#daemon,
+    };
     this.storage = Object.freeze({ pools: createPoolCollection(storageCtx), volumes: createVolumeLookup(storageCtx) });
   }
 
   /**
-   * Wraps an open session: registers the event callbacks.
+   * Wraps an open session: registers the event callbacks; on virtkitd, mirrors its jobs.
    *
    * @param session The open RPC session.
    * @param ctx What core gives the driver.
@@ -116,7 +125,25 @@ export class RemoteConnection implements HypervisorConnection {
         },
       });
     }
+    const ext = await probeVirtkitExtension(session.client);
+    if (ext) {
+      self.#daemon = await attachDaemonJobs(ext, {
+        jobs: ctx.jobs,
+        clock: ctx.clock,
+        // A clone's job resolves to the new volume, as on a local connection.
+        resultOf: async (info) => {
+          const { pool, volume } = info.target;
+          if (info.type !== "volume-clone" || pool === undefined || volume === undefined) return undefined;
+          return await (await self.storage.pools.get(pool)).volumes.get(volume);
+        },
+      });
+    }
     return self;
+  }
+
+  /** Present on virtkitd: `conn.jobs` brings the daemon's jobs in before it answers. */
+  get jobs(): DriverJobs | undefined {
+    return this.#daemon;
   }
 
   get #client() {
@@ -246,6 +273,7 @@ export class RemoteConnection implements HypervisorConnection {
     const { domain: name, disk: { target: disk }, locks, bandwidth, base, signal } = request;
     const options = { bandwidth, ...(base === undefined ? {} : { base }), ...(signal ? { signal } : {}) };
     const events = this.#events;
+    if (this.#daemon) return await this.#daemonPull(request);
     if (!events) throw new UnsupportedError("domain.blockPull", { driver: "remote", detail: "the daemon sends no callback events (feature REMOTE_EVENT_CALLBACK)" });
     const dom = await this.#refs.get(name, options);
     // libvirt says INVALID_ARG for an unknown disk or base: checked here first, so they are NotFoundErrors.
@@ -258,7 +286,31 @@ export class RemoteConnection implements HypervisorConnection {
     return await RemoteBlockJob.startPull(env, dom, disk, { ...options, locks, ...(found.volume ? { volume: found.volume } : {}) });
   }
 
+  /**
+   * On virtkitd: libvirt's BLOCK_PULL (or BLOCK_REBASE) starts the daemon's job, and that job, mirrored,
+   * is the one returned (its progress, pause and resume are the daemon's, which libvirt cannot carry).
+   */
+  async #daemonPull(request: LiveBlockPullRequest): Promise<Job<void>> {
+    const { domain: name, disk: { target: disk }, locks, bandwidth = 0, base, signal } = request;
+    for (const lock of locks) {
+      const holder = this.#ctx.jobs.holder(lock);
+      if (holder) throw new ConflictError(`Cannot pull disk "${disk}" of domain "${name}": job "${holder}" works on it`, { jobId: holder, driver: "remote" });
+    }
+    const dom = await this.#refs.get(name, { signal });
+    const pending = this.#daemon!.expect({ type: "block-pull", target: { domain: name, disk } });
+    const context = { signal, objectName: name, operation: `pull disk "${disk}" of domain "${name}"` };
+    try {
+      if (base === undefined) await this.#client.call(DOMAIN_BLOCK_PULL, { dom, path: disk, bandwidth, flags: BandwidthBytes.PULL }, context);
+      else await this.#client.call(DOMAIN_BLOCK_REBASE, { dom, path: disk, base, bandwidth, flags: BandwidthBytes.REBASE }, context);
+    } catch (error) {
+      pending.cancel();
+      throw error;
+    }
+    return await pending.found({ signal }) as Job<void>;
+  }
+
   async close(): Promise<void> {
+    await this.#daemon?.close();
     await this.#events?.close();
     await this.#session.close();
   }
