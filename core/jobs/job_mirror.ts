@@ -212,7 +212,7 @@ export function createJobMirror(options: JobMirrorOptions): JobMirror {
     }
   };
 
-  /** Moves a mirror to the snapshot: progress first (so the end reports the final bytes), then the state. */
+  /** Moves a mirror to the snapshot's state and progress. */
   const apply = async (info: JobInfo, force = false): Promise<void> => {
     const entry = entries.get(info.id);
     if (!entry) {
@@ -226,15 +226,23 @@ export function createJobMirror(options: JobMirrorOptions): JobMirror {
       entry.bandwidth = info.bandwidth;
       handle.setBandwidth(info.bandwidth);
     }
-    if (info.cur !== entry.cur || info.end !== entry.end || info.copiedBytes !== entry.copiedBytes) {
-      if (force || info.cur >= entry.cur || info.end !== entry.end) {
-        entry.cur = info.cur;
-        entry.end = info.end;
-        entry.copiedBytes = info.copiedBytes;
-        handle.progress(info.cur, info.end, info.copiedBytes);
-      }
+    const progress = () => {
+      if (info.cur === entry.cur && info.end === entry.end && info.copiedBytes === entry.copiedBytes) return;
+      if (!force && info.cur < entry.cur && info.end === entry.end) return; // an older snapshot than one applied
+      entry.cur = info.cur;
+      entry.end = info.end;
+      entry.copiedBytes = info.copiedBytes;
+      handle.progress(info.cur, info.end, info.copiedBytes);
+    };
+    // Into a terminal state the progress goes first, so the end reports the final bytes; otherwise the
+    // transition does (a job starts running, then moves).
+    if (isTerminal(info.state)) {
+      progress();
+      await moveTo(handle, info, options.resultOf);
+    } else {
+      await moveTo(handle, info, options.resultOf);
+      progress();
     }
-    await moveTo(handle, info, options.resultOf);
     for (const watch of [...entry.watchers]) watch();
   };
 

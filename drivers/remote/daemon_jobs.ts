@@ -146,7 +146,9 @@ export async function attachDaemonJobs(
       return { cancel: pending.cancel, found: (options) => find(pending.job, options?.signal) };
     },
     async mirrored(info) {
-      if (!mirror.has(info.id)) await mirror.update(info);
+      // The reply is the daemon's word at start: it may be ahead of the job's events (never behind
+      // them in state, as nothing but this client knows the job yet).
+      await mirror.update(info);
       return await deps.jobs.get(info.id);
     },
     async close() {
