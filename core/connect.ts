@@ -7,7 +7,7 @@
 import { createRealClock } from "./clock.ts";
 import type { Connection, ConnectOptions } from "./connection.ts";
 import { checkDeclaredOperations } from "./capabilities.ts";
-import type { DriverContext, HypervisorConnection, HypervisorDriverDefinition } from "./driver.ts";
+import type { DriverContext, DriverJobs, HypervisorConnection, HypervisorDriverDefinition } from "./driver.ts";
 import { ConnectError, NotFoundError, StateError } from "./errors.ts";
 import { createEventBus } from "./event_bus.ts";
 import { createDiskJobs } from "./domains/disk_jobs.ts";
@@ -124,7 +124,7 @@ export async function openConnection(
       // A driver whose storage lives behind it (remote) serves pools and volumes itself.
       pools: driverConn.storage?.pools ?? storage.pools,
       volumes: driverConn.storage?.volumes ?? storage.volumes,
-      jobs: publicJobList(jobs),
+      jobs: publicJobList(jobs, driverConn.jobs),
       events: bus,
       clock,
       ...testingOf(driverConn),
@@ -155,11 +155,29 @@ function driverScheme(uri: { scheme: string; transport?: string }): string {
   return uri.transport === undefined ? uri.scheme : "remote";
 }
 
-/** The user's view of the job manager: listing and look-up, not `create`/`startLocal`. */
-function publicJobList(jobs: JobList): JobList {
+/**
+ * The user's view of the job manager: listing and look-up, not `create`/`startLocal`. A driver whose
+ * peer owns jobs (remote, on virtkitd) brings its mirror up to date first.
+ */
+function publicJobList(jobs: JobList, peer: DriverJobs | undefined): JobList {
+  if (!peer) {
+    return Object.freeze({
+      list: (filter?: JobListFilter) => jobs.list(filter),
+      get: (id: string, options?: SignalOptions) => jobs.get(id, options),
+    });
+  }
   return Object.freeze({
-    list: (filter?: JobListFilter) => jobs.list(filter),
-    get: (id: string, options?: SignalOptions) => jobs.get(id, options),
+    async list(filter?: JobListFilter) {
+      await peer.refresh(filter?.signal ? { signal: filter.signal } : {});
+      return await jobs.list(filter);
+    },
+    async get(id: string, options?: SignalOptions) {
+      // Known here: no round trip (its events keep it current).
+      const known = await jobs.get(id, options).catch(() => undefined);
+      if (known) return known;
+      await peer.refresh({ ...options, id });
+      return await jobs.get(id, options);
+    },
   });
 }
 

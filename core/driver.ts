@@ -311,6 +311,17 @@ export interface DriverStorage {
 }
 
 /**
+ * Jobs a driver's peer owns (virtkitd's), mirrored into the connection's job manager through
+ * `core/jobs/job_mirror.ts`: the manager stays the one home of job semantics; this only lets
+ * `conn.jobs.list()` and `get()` bring the mirror up to date first, so a job another client started a
+ * moment ago is there.
+ */
+export interface DriverJobs {
+  /** Mirrors the peer's jobs not seen yet (all of them, or the one `id`) before the manager answers. */
+  refresh(options?: SignalOptions & { id?: string }): Promise<void>;
+}
+
+/**
  * A hypervisor connection, as a driver implements it. Domain names reach it validated. Leave out what
  * the hypervisor cannot do: the public API then throws `UnsupportedError` for it.
  *
@@ -378,6 +389,8 @@ export interface HypervisorConnection {
   readonly testing?: TestingControls;
   /** When present, `conn.pools` and `conn.volumes` are the driver's own (see {@linkcode DriverStorage}). */
   readonly storage?: DriverStorage;
+  /** When present, `conn.jobs` refreshes the peer's mirrored jobs before it answers (see {@linkcode DriverJobs}). */
+  readonly jobs?: DriverJobs;
   /**
    * Where this connection's pool definitions persist (the qemu driver: its state directory), so they
    * survive a restart. Absent: in memory for the connection's life.

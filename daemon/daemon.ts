@@ -6,6 +6,7 @@
  */
 import type { ConnectOptions } from "../core/connection.ts";
 import { type ConnectionTable, createConnectionTable, type Opener } from "./connection_table.ts";
+import { type EventHistory, openEventHistory } from "./event_history.ts";
 import { type AcceptedSocket, type Listener, startListener } from "./listeners.ts";
 import type { DaemonOptions } from "./options.ts";
 
@@ -98,9 +99,20 @@ export interface Daemon {
  */
 export async function startDaemon(options: DaemonOptions, deps: StartDaemonOptions): Promise<Daemon> {
   const log = deps.log ?? ((line: string) => console.error(line));
+  const histories = new Set<EventHistory>();
   const table = createConnectionTable({
     allow: options.allow,
-    open: deps.open,
+    // Each shared connection's event history starts with it, so seqs carry this run (event_history.ts).
+    open: async (uri, connectOptions) => {
+      const conn = await deps.open(uri, connectOptions);
+      try {
+        histories.add(await openEventHistory(conn, { uri, ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }) }));
+      } catch (error) {
+        await conn.close().catch(() => {});
+        throw error;
+      }
+      return conn;
+    },
     connectOptions: { ...deps.connectOptions, ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }) },
   });
   const sessions = new Set<Session>();
@@ -154,6 +166,10 @@ export async function startDaemon(options: DaemonOptions, deps: StartDaemonOptio
         clearTimeout(timer);
         for (const session of all) session.close();
         await Promise.allSettled(all.map((s) => s.closed));
+        // Saved once no client can cause more events: a client's `since` survives the restart.
+        for (const result of await Promise.allSettled([...histories].map((h) => h.save()))) {
+          if (result.status === "rejected") log(`cannot save the event history: ${(result.reason as Error).message}`);
+        }
         await table.close();
       })();
       return stopped;

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { EventPattern } from "../core/events.ts";
+import type { CoreEvent, EventPattern } from "../core/events.ts";
 import type { JobListFilter } from "../core/job.ts";
 import { LibvirtErrorCode } from "../drivers/remote/rpc/errors.ts";
 import { encodePacket, MessageStatus, MessageType } from "../drivers/remote/rpc/packet.ts";
@@ -13,6 +13,7 @@ import {
   JobVerb,
   VIRTKIT_EVENT,
   VIRTKIT_JOB_GET,
+  VIRTKIT_JOB_START,
   VIRTKIT_JOB_LIST,
   VIRTKIT_JOB_VERB,
   VIRTKIT_PROBE,
@@ -23,8 +24,10 @@ import {
   VIRTKIT_UNSUBSCRIBE,
 } from "../drivers/remote/rpc/protocol/virtkit.ts";
 import { type CallContext, RpcFault, serve, type ServedProcedure, type SessionState } from "./dispatch.ts";
+import { eventHistoryOf, type ReplayPlan } from "./event_history.ts";
 import { connOf } from "./remote/domain_refs.ts";
 import type { ServedProgram } from "./session.ts";
+import { VIRTKIT_VOLUME_PROCEDURES } from "./virtkit_volume_procs.ts";
 
 /** Events one subscription may hold undelivered (a client that reads slowly) before the oldest drop with a `gap`. */
 const SUBSCRIPTION_QUEUE_EVENTS = 4096;
@@ -78,32 +81,47 @@ function subscriptionsOf(session: SessionState): Subscriptions {
   return subs;
 }
 
-function subscribe(ctx: CallContext, typesText: string, since: number | undefined): { subscription: number } {
+async function subscribe(ctx: CallContext, typesText: string, since: number | undefined): Promise<{ subscription: number }> {
   const { conn } = connOf(ctx);
   const types = parseTypes(typesText);
   if (since !== undefined && (!Number.isSafeInteger(since) || since < 0)) {
     throw new RpcFault(LibvirtErrorCode.INVALID_ARG, `invalid argument: since must be a sequence number, not ${since}`);
   }
+  // Wire seqs carry the daemon run (event_history.ts): a `since` of an earlier run is answered with
+  // what that run saved, and gaps for what is lost, before this run's events.
+  const history = await eventHistoryOf(conn);
+  let plan: ReplayPlan;
+  try {
+    plan = history.plan(since, types);
+  } catch (error) {
+    throw new RpcFault(LibvirtErrorCode.INVALID_ARG, `invalid argument: ${(error as Error).message}`);
+  }
   const subs = subscriptionsOf(ctx.session);
   const id = subs.next++;
   const controller = new AbortController();
   subs.active.set(id, controller);
-  // Without `since`, start from now: the events between this call and the first read are replayed from
-  // the ring buffer, so none is lost while the reply goes out.
-  const from = since ?? conn.events.lastSeq;
+  // Without `since`, start from now; subscribing before the reply means no event between the call and
+  // the first read is lost (they wait in the subscription's bounded queue).
+  const events = conn.events.subscribe({
+    ...(types ? { types } : {}), since: plan.localSince ?? conn.events.lastSeq, signal: controller.signal, maxQueued: SUBSCRIPTION_QUEUE_EVENTS,
+  });
   const { session } = ctx;
+  const send = async (event: CoreEvent) => {
+    // Waiting for the socket keeps the client's backlog small; meanwhile the subscription's bounded
+    // queue holds what arrives, dropping the oldest (with a gap event) when the client is too slow.
+    await session.outbox.whenWritable();
+    session.outbox.send(encodePacket(
+      { program: VIRTKIT_PROGRAM, version: VIRTKIT_PROTOCOL_VERSION, procedure: VIRTKIT_EVENT.number, type: MessageType.MESSAGE, serial: 1, status: MessageStatus.OK },
+      (w) => VIRTKIT_EVENT.args.encode(w, { subscription: id, event: JSON.stringify(event) }),
+    ));
+  };
   ctx.afterReply(() => {
     void (async () => {
-      const events = conn.events.subscribe({ ...(types ? { types } : {}), since: from, signal: controller.signal, maxQueued: SUBSCRIPTION_QUEUE_EVENTS });
-      for await (const event of events) {
-        // Waiting for the socket keeps the client's backlog small; meanwhile the subscription's bounded
-        // queue holds what arrives, dropping the oldest (with a gap event) when the client is too slow.
-        await session.outbox.whenWritable();
-        session.outbox.send(encodePacket(
-          { program: VIRTKIT_PROGRAM, version: VIRTKIT_PROTOCOL_VERSION, procedure: VIRTKIT_EVENT.number, type: MessageType.MESSAGE, serial: 1, status: MessageStatus.OK },
-          (w) => VIRTKIT_EVENT.args.encode(w, { subscription: id, event: JSON.stringify(event) }),
-        ));
+      for (const event of plan.before) {
+        if (controller.signal.aborted) return;
+        await send(event);
       }
+      for await (const event of events) await send(history.toWire(event));
     })().catch(() => {
       // The client went away or unsubscribed.
     });
@@ -112,7 +130,7 @@ function subscribe(ctx: CallContext, typesText: string, since: number | undefine
 }
 
 const SERVED: readonly ServedProcedure[] = [
-  serve(VIRTKIT_PROBE, () => ({ version: VIRTKIT_PROTOCOL_VERSION, features: "jobs events" }), { beforeOpen: true }),
+  serve(VIRTKIT_PROBE, () => ({ version: VIRTKIT_PROTOCOL_VERSION, features: "jobs events volumes" }), { beforeOpen: true }),
   serve(VIRTKIT_JOB_LIST, async (ctx, filterText) => {
     const jobs = await connOf(ctx).conn.jobs.list(parseFilter(filterText));
     return JSON.stringify(await Promise.all(jobs.map((job) => job.info())));
@@ -145,13 +163,14 @@ const SERVED: readonly ServedProcedure[] = [
     controller.abort();
     subs.active.delete(subscription);
   }),
+  ...VIRTKIT_VOLUME_PROCEDURES,
 ];
 
-/** virtkit's program, ready for the session factory. Only the job verbs change something. */
+/** virtkit's program, ready for the session factory. Only the job verbs and job starts change something. */
 export const VIRTKIT_SERVED_PROGRAM: ServedProgram = {
   program: VIRTKIT_PROGRAM,
   version: VIRTKIT_PROTOCOL_VERSION,
   procedures: new Map(SERVED.map((s) => [s.proc.number, s])),
-  accessOf: (proc) => (proc === VIRTKIT_JOB_VERB.number ? "write" : VIRTKIT_PROCEDURES.has(proc) && proc !== VIRTKIT_EVENT.number ? "read" : undefined),
+  accessOf: (proc) => (proc === VIRTKIT_JOB_VERB.number || proc === VIRTKIT_JOB_START.number ? "write" : VIRTKIT_PROCEDURES.has(proc) && proc !== VIRTKIT_EVENT.number ? "read" : undefined),
   nameOf: (proc) => VIRTKIT_PROCEDURES.get(proc)?.name ?? `virtkit procedure ${proc}`,
 };

@@ -112,11 +112,12 @@ export function createJobManager(options: JobManagerOptions): JobManager {
       id, type: s.type, target: s.target, controller: s.controller, state: s.state, cur: s.cur, end: s.endBytes,
       bandwidth: s.bandwidth, driver: s.driver, bus, clock, progressIntervalMs, remove, finished,
       ...(s.finished ? { restored: s.finished } : {}),
+      ...(s.createdAt === undefined ? {} : { createdAt: s.createdAt }),
     });
     records.set(id, record);
     if (!record.terminal) for (const lock of s.locks) lockHolders.set(lock, record);
     record.announce();
-    return handleFor<T>(record);
+    return handleFor<T>(record, remove);
   }
 
   return {
@@ -170,7 +171,7 @@ export function createJobManager(options: JobManagerOptions): JobManager {
   };
 }
 
-function handleFor<T>(record: JobRecord): JobHandle<T> {
+function handleFor<T>(record: JobRecord, remove: (record: JobRecord) => boolean): JobHandle<T> {
   return {
     job: record.job as Job<T>,
     get state() {
@@ -209,6 +210,9 @@ function handleFor<T>(record: JobRecord): JobHandle<T> {
       record.apply("abort");
       return true;
     },
+    dismissed() {
+      return record.terminal && remove(record);
+    },
   };
 }
 
@@ -226,6 +230,11 @@ function matcher(filter: JobListFilter): (record: JobRecord) => boolean {
       (filter.domain === undefined || target.domain === filter.domain) &&
       (filter.pool === undefined || target.pool === filter.pool);
   };
+}
+
+function assertTime(value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) throw new TypeError(`Invalid job createdAt: expected a clock time in ms, got ${String(value)}`);
+  return value;
 }
 
 function checkSpec(spec: JobSpec) {
@@ -267,5 +276,6 @@ function checkSpec(spec: JobSpec) {
     bandwidth: assertBandwidth(spec.bandwidth, "job bandwidth"),
     driver: spec.driver,
     finished: spec.finished,
+    createdAt: spec.createdAt === undefined ? undefined : assertTime(spec.createdAt),
   };
 }

@@ -55,8 +55,10 @@ export interface JobRecordOptions {
   remove(record: JobRecord): boolean;
   /** Called once after the terminal events. */
   finished(record: JobRecord): void;
-  /** A job that finished before this connection: its error text and times (the state is terminal). */
-  restored?: { readonly error?: string; readonly createdAt: number; readonly finishedAt: number };
+  /** A job that finished before this connection: its error text, times and result (the state is terminal). */
+  restored?: { readonly error?: string; readonly createdAt: number; readonly finishedAt: number; readonly result?: unknown };
+  /** Clock time it was created, when that was before now (a job mirrored from elsewhere). */
+  createdAt?: number;
 }
 
 /**
@@ -115,11 +117,12 @@ export class JobRecord {
     this.cur = options.cur;
     this.end = options.end;
     this.bandwidth = options.bandwidth;
-    this.#createdAt = options.restored?.createdAt ?? options.clock.now();
+    this.#createdAt = options.restored?.createdAt ?? options.createdAt ?? options.clock.now();
     this.done = new Promise<void>((resolve) => (this.#resolveDone = resolve));
     if (options.restored) {
       this.#finishedAt = options.restored.finishedAt;
       this.#errorText = options.restored.error;
+      this.#result = options.restored.result;
       this.#resolveDone();
     }
     if (this.state === "running" || this.state === "ready") this.#samples = [{ time: this.#createdAt, cur: this.cur }];

@@ -53,6 +53,8 @@ export interface JobSpec {
   cur?: number;
   /** Driver name, recorded in errors. */
   driver?: string;
+  /** Clock time it was created, for a job that began elsewhere (a mirrored one); now by default. */
+  createdAt?: number;
   /**
    * A job that already finished before this connection opened (a driver keeps outcomes across
    * connections until they are dismissed): it is listed in `state`, which must be terminal, with this
@@ -69,6 +71,8 @@ export interface FinishedJobOutcome {
   readonly createdAt: number;
   /** Clock time it finished. */
   readonly finishedAt: number;
+  /** What `wait()` resolves to, when it completed (a clone's new volume). */
+  readonly result?: unknown;
 }
 
 /** The owner's side of a job: it reports what happens. Invalid transitions throw `StateError`. */
@@ -92,6 +96,11 @@ export interface JobHandle<T> {
   fail(error: unknown): boolean;
   /** Ends `aborted`. Ignored when already ended. */
   aborted(): boolean;
+  /**
+   * The owner dropped the finished job (another client of its peer dismissed it): it leaves the list
+   * with `job:dismissed`. Returns false (and does nothing) while it runs or once it is gone.
+   */
+  dismissed(): boolean;
 }
 
 /** Everything an in-process job body gets. */

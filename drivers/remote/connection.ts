@@ -18,6 +18,7 @@
 import type { DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
 import type {
   DriverContext,
+  DriverJobs,
   DriverStorage,
   HypervisorConnection,
   LiveBlockCommitRequest,
@@ -33,11 +34,15 @@ import type { SignalOptions } from "../../core/options.ts";
 import { startRemoteCommit } from "./block_commit.ts";
 import { startRemoteCopy } from "./block_copy.ts";
 import { type BlockJobEnv, RemoteBlockJob } from "./block_job.ts";
+import { attachDaemonJobs, type DaemonJobs } from "./daemon_jobs.ts";
 import { DomainRefs } from "./domain_refs.ts";
 import { type RemoteEvents, registerEvents } from "./events.ts";
 import type { DomainRefValue, Procedure } from "./rpc/protocol/common.ts";
 import {
+  BandwidthBytes,
   CONNECT_LIST_ALL_DOMAINS,
+  DOMAIN_BLOCK_PULL,
+  DOMAIN_BLOCK_REBASE,
   DOMAIN_CREATE_WITH_FLAGS,
   DOMAIN_DEFINE_XML_FLAGS,
   DOMAIN_GET_XML_DESC,
@@ -56,6 +61,7 @@ import { CONNECT_GET_CAPABILITIES, CONNECT_GET_TYPE } from "./rpc/protocol/conne
 import type { RemoteSession } from "./session.ts";
 import { createPoolCollection } from "./storage/pools.ts";
 import { createVolumeLookup } from "./storage/volumes.ts";
+import { probeVirtkitExtension } from "./virtkit_extension.ts";
 
 /** Default of `shutdown({ timeoutMs })`, as the qemu driver's. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -96,6 +102,8 @@ export class RemoteConnection implements HypervisorConnection {
   readonly #ctx: DriverContext;
   readonly #refs: DomainRefs;
   #events: RemoteEvents | undefined;
+  /** virtkitd's jobs, when it offers virtkit's program: then every job of `conn.jobs` is the daemon's. */
+  #daemon: DaemonJobs | undefined;
   /** libvirt's pools and volumes serve `conn.pools` and `conn.volumes`. */
   readonly storage: DriverStorage;
   /** libvirt's domain type for new definitions, asked once. */
@@ -105,12 +113,14 @@ export class RemoteConnection implements HypervisorConnection {
     this.#session = session;
     this.#ctx = ctx;
     this.#refs = new DomainRefs(session.client);
-    const storageCtx = { client: session.client, jobs: ctx.jobs, bus: ctx.bus, hasPoolEvents: () => this.#events !== undefined };
+    const storageCtx = {
+      client: session.client, jobs: ctx.jobs, bus: ctx.bus, hasPoolEvents: () => this.#events !== undefined, daemon: () => this.#daemon,
+    };
     this.storage = Object.freeze({ pools: createPoolCollection(storageCtx), volumes: createVolumeLookup(storageCtx) });
   }
 
   /**
-   * Wraps an open session: registers the event callbacks.
+   * Wraps an open session: registers the event callbacks; on virtkitd, mirrors its jobs.
    *
    * @param session The open RPC session.
    * @param ctx What core gives the driver.
@@ -126,7 +136,25 @@ export class RemoteConnection implements HypervisorConnection {
         },
       });
     }
+    const ext = await probeVirtkitExtension(session.client);
+    if (ext) {
+      self.#daemon = await attachDaemonJobs(ext, {
+        jobs: ctx.jobs,
+        clock: ctx.clock,
+        // A clone's job resolves to the new volume, as on a local connection.
+        resultOf: async (info) => {
+          const { pool, volume } = info.target;
+          if (info.type !== "volume-clone" || pool === undefined || volume === undefined) return undefined;
+          return await (await self.storage.pools.get(pool)).volumes.get(volume);
+        },
+      });
+    }
     return self;
+  }
+
+  /** Present on virtkitd: `conn.jobs` brings the daemon's jobs in before it answers. */
+  get jobs(): DriverJobs | undefined {
+    return this.#daemon;
   }
 
   get #client() {
@@ -259,6 +287,7 @@ export class RemoteConnection implements HypervisorConnection {
   }
 
   async liveBlockPull(request: LiveBlockPullRequest): Promise<Job<void>> {
+    if (this.#daemon) return await this.#daemonPull(request);
     const { base, signal } = request;
     const options = { bandwidth: request.bandwidth, ...(base === undefined ? {} : { base }), ...(signal ? { signal } : {}) };
     const { dom, disk, env } = await this.#liveDisk(request, "blockPull");
@@ -294,7 +323,31 @@ export class RemoteConnection implements HypervisorConnection {
     return { dom, disk, env };
   }
 
+  /**
+   * On virtkitd: libvirt's BLOCK_PULL (or BLOCK_REBASE) starts the daemon's job, and that job, mirrored,
+   * is the one returned (its progress, pause and resume are the daemon's, which libvirt cannot carry).
+   */
+  async #daemonPull(request: LiveBlockPullRequest): Promise<Job<void>> {
+    const { domain: name, disk: { target: disk }, locks, bandwidth = 0, base, signal } = request;
+    for (const lock of locks) {
+      const holder = this.#ctx.jobs.holder(lock);
+      if (holder) throw new ConflictError(`Cannot pull disk "${disk}" of domain "${name}": job "${holder}" works on it`, { jobId: holder, driver: "remote" });
+    }
+    const dom = await this.#refs.get(name, { signal });
+    const pending = this.#daemon!.expect({ type: "block-pull", target: { domain: name, disk } });
+    const context = { signal, objectName: name, operation: `pull disk "${disk}" of domain "${name}"` };
+    try {
+      if (base === undefined) await this.#client.call(DOMAIN_BLOCK_PULL, { dom, path: disk, bandwidth, flags: BandwidthBytes.PULL }, context);
+      else await this.#client.call(DOMAIN_BLOCK_REBASE, { dom, path: disk, base, bandwidth, flags: BandwidthBytes.REBASE }, context);
+    } catch (error) {
+      pending.cancel();
+      throw error;
+    }
+    return await pending.found({ signal }) as Job<void>;
+  }
+
   async close(): Promise<void> {
+    await this.#daemon?.close();
     await this.#events?.close();
     await this.#session.close();
   }

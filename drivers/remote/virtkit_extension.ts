@@ -8,17 +8,22 @@
  */
 import type { CoreEvent, EventPattern } from "../../core/events.ts";
 import type { JobInfo, JobListFilter } from "../../core/job.ts";
+import type { Extent } from "../../core/volume.ts";
 import type { RpcClient } from "./rpc/client.ts";
 import {
   JobVerb,
   VIRTKIT_EVENT,
   VIRTKIT_JOB_GET,
   VIRTKIT_JOB_LIST,
+  VIRTKIT_JOB_START,
   VIRTKIT_JOB_VERB,
   VIRTKIT_PROBE,
   VIRTKIT_SUBSCRIBE,
   VIRTKIT_UNSUBSCRIBE,
+  VIRTKIT_VOLUME_EXTENTS,
+  type VolumeJobRequest,
 } from "./rpc/protocol/virtkit.ts";
+import type { CallOptions } from "./rpc/client.ts";
 
 /** A verb of {@linkcode VirtkitExtension.verb}. */
 export type RemoteJobVerb = "pause" | "resume" | "abort" | "finalize" | "dismiss" | "setSpeed";
@@ -40,6 +45,8 @@ export interface RemoteSubscribeOptions {
   readonly since?: number;
   /** Ends the iteration (and the subscription on the daemon). */
   readonly signal?: AbortSignal;
+  /** Called once the daemon has the subscription: no event after this moment is missed. */
+  readonly onActive?: () => void;
 }
 
 /** What the extension gives a client of virtkitd. */
@@ -51,9 +58,13 @@ export interface VirtkitExtension {
   /** One job; rejects with a not-found error for an unknown id. */
   getJob(id: string): Promise<JobInfo>;
   /** Applies a verb (`setSpeed` takes bytes per second). */
-  verb(id: string, verb: RemoteJobVerb, bandwidth?: number): Promise<void>;
+  verb(id: string, verb: RemoteJobVerb, bandwidth?: number, options?: CallOptions): Promise<void>;
   /** The daemon's events, replayed from `since` when given. */
   subscribe(options?: RemoteSubscribeOptions): AsyncIterable<CoreEvent>;
+  /** Starts a volume job libvirt cannot express (capped clone or wipe, allocate, pull); resolves to its info. */
+  startJob(request: VolumeJobRequest, options?: CallOptions): Promise<JobInfo>;
+  /** A volume's extents, as `vol.extents()` gives them on the daemon. */
+  extents(request: { pool: string; volume: string; offset?: number; length?: number }, options?: CallOptions): Promise<Extent[]>;
 }
 
 /**
@@ -83,10 +94,16 @@ export async function probeVirtkitExtension(client: RpcClient): Promise<VirtkitE
       return JSON.parse(await client.call(VIRTKIT_JOB_LIST, JSON.stringify(filter))) as JobInfo[];
     },
     async getJob(id) {
-      return JSON.parse(await client.call(VIRTKIT_JOB_GET, id)) as JobInfo;
+      return JSON.parse(await client.call(VIRTKIT_JOB_GET, id, { objectName: id })) as JobInfo;
     },
-    async verb(id, verb, bandwidth = 0) {
-      await client.call(VIRTKIT_JOB_VERB, { id, verb: VERBS[verb], bandwidth });
+    async verb(id, verb, bandwidth = 0, options?: CallOptions) {
+      await client.call(VIRTKIT_JOB_VERB, { id, verb: VERBS[verb], bandwidth }, options);
+    },
+    async startJob(request, options) {
+      return JSON.parse(await client.call(VIRTKIT_JOB_START, JSON.stringify(request), options)) as JobInfo;
+    },
+    async extents(request, options) {
+      return JSON.parse(await client.call(VIRTKIT_VOLUME_EXTENTS, JSON.stringify(request), options)) as Extent[];
     },
     subscribe: (options = {}) => subscribeRemote(client, options),
   };
@@ -112,6 +129,7 @@ async function* subscribeRemote(client: RpcClient, options: RemoteSubscribeOptio
     }));
     for (const message of early) if (message.subscription === subscription) queue.push(JSON.parse(message.event) as CoreEvent);
     early.length = 0;
+    options.onActive?.();
     for (;;) {
       while (queue.length > 0) {
         if (options.signal?.aborted) return;

@@ -22,7 +22,7 @@ if (ready) {
     connect: async () => connect((await ready).uri("test:///default")),
     domainConfig: (name) => ({ name, vcpus: 1, memoryBytes: MiB(64), disks: [] }),
     poolConfig: (name) => ({ name, type: "dir", path: join(daemon!.dir, "pools", `${name}-${++pools}`) }),
-    capabilities: { domains: true, storage: true, volumeCreate: true, volumeFormats: ["raw", "qcow2"], volumeResize: true },
+    capabilities: { domains: true, storage: true, volumeCreate: true, volumeFormats: ["raw", "qcow2"], volumeResize: true, volumeStreams: true, volumeClone: true },
     timeoutMs: 60_000,
   });
 }

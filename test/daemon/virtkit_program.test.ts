@@ -45,7 +45,7 @@ describe.skipIf(skipDaemon)("virtkit's extension program on virtkitd", () => {
   it("is probed, lists every job (a virsh block pull included) and applies the verbs", async () => {
     const { client, socket } = await opened(daemon);
     try {
-      expect(await client.call(VIRTKIT_PROBE, undefined)).toEqual({ version: 1, features: "jobs events" });
+      expect(await client.call(VIRTKIT_PROBE, undefined)).toEqual({ version: 1, features: "jobs events volumes" });
       expect((await virsh(daemon.uri(), ["blockpull", "test", "vda", "--bandwidth", "1"])).code).toBe(0);
       const jobs = JSON.parse(await client.call(VIRTKIT_JOB_LIST, "{}")) as JobInfo[];
       const pull = jobs.find((j) => j.type === "block-pull" && j.state === "running")!;

@@ -7,6 +7,7 @@
 import type { EventBus } from "../../../core/event_bus.ts";
 import type { JobManager } from "../../../core/jobs/types.ts";
 import type { SignalOptions } from "../../../core/options.ts";
+import type { DaemonJobs } from "../daemon_jobs.ts";
 import type { CallOptions, RpcClient } from "../rpc/client.ts";
 
 /** The connection's parts, as storage handles use them. */
@@ -19,6 +20,8 @@ export interface RemoteStorageContext {
   readonly bus: EventBus;
   /** Whether libvirt's pool events reach the bus (the daemon has callback events). */
   readonly hasPoolEvents?: () => boolean;
+  /** virtkitd's jobs, when it offers virtkit's program: volume jobs are then the daemon's. */
+  readonly daemon?: () => DaemonJobs | undefined;
 }
 
 /** Longest a pool verb waits for its event after libvirt's reply. */

@@ -10,6 +10,7 @@
 import { ConflictError } from "../../../core/errors.ts";
 import type { DownloadJob, Job, UploadJob } from "../../../core/job.ts";
 import type { LocalJobContext } from "../../../core/jobs/types.ts";
+import type { PendingAdoption } from "../daemon_jobs.ts";
 import { type Deferred, deferred, withStream } from "../../../core/storage/upload_download.ts";
 import { assertBandwidth, assertBytes, KiB } from "../../../core/units.ts";
 import type { CappedRangeOptions } from "../../../core/volume.ts";
@@ -21,6 +22,9 @@ import { callContext, type RemoteStorageContext } from "./context.ts";
 
 /** Bytes passed on per step: the unit of pacing and progress. */
 const STEP_BYTES = KiB(256);
+
+/** What the stream pumps need of their job: pacing, progress and the abort signal. */
+type Pacing = Pick<LocalJobContext, "signal" | "limiter" | "checkpoint" | "progress">;
 
 interface Range {
   offset: number;
@@ -54,8 +58,9 @@ export async function startRemoteDownload(ctx: RemoteStorageContext, vol: Volume
   const bandwidth = assertBandwidth(options.bandwidth, "bandwidth");
   const { offset, length } = await rangeOf(ctx, vol, options, "download");
   // libvirt reads length 0 as "to the end": an empty range opens no stream.
-  const stream = length === 0 ? undefined : await ctx.client.openStream(STORAGE_VOL_DOWNLOAD, { vol, offset, length, flags: 0 }, callContext(vol.name, `download volume "${vol.name}"`, options));
-  const ready = deferred<LocalJobContext>();
+  const adoption = length === 0 ? undefined : expectDaemonJob(ctx, vol, "volume-download");
+  const stream = length === 0 ? undefined : await opened(adoption, ctx.client.openStream(STORAGE_VOL_DOWNLOAD, { vol, offset, length, flags: 0 }, callContext(vol.name, `download volume "${vol.name}"`, options)));
+  const ready = deferred<Pacing>();
   const finished = deferred<void>();
   let delivered = 0;
   let source!: ReadableByteStreamController;
@@ -100,7 +105,7 @@ export async function startRemoteDownload(ctx: RemoteStorageContext, vol: Volume
     },
     cancel: async () => void (await job.abort().catch(() => {})),
   });
-  const job = start(ctx, vol, "volume-download", length, bandwidth, ready, finished, stream, (reason) => source.error(reason));
+  const job = await start(ctx, vol, "volume-download", length, bandwidth, ready, finished, stream, (reason) => source.error(reason), [], adoption);
   if (!stream) end();
   return withStream(job, { readable }) as DownloadJob;
 }
@@ -116,10 +121,12 @@ export async function startRemoteDownload(ctx: RemoteStorageContext, vol: Volume
 export async function startRemoteUpload(ctx: RemoteStorageContext, vol: VolumeRefValue, options: CappedRangeOptions): Promise<UploadJob> {
   const bandwidth = assertBandwidth(options.bandwidth, "bandwidth");
   const { offset, length } = await rangeOf(ctx, vol, options, "upload to");
-  const holder = ctx.jobs.holder(vol.key);
+  // A daemon job on the volume holds it under its pool/name (daemon_jobs.ts), a local one under its key.
+  const holder = ctx.jobs.holder(vol.key) ?? ctx.jobs.holder(`volume:${vol.pool}/${vol.name}`);
   if (holder) throw new ConflictError(`Cannot upload to volume "${vol.name}": job "${holder}" uses it`, { jobId: holder, driver: "remote" });
-  const stream = length === 0 ? undefined : await ctx.client.openStream(STORAGE_VOL_UPLOAD, { vol, offset, length, flags: 0 }, callContext(vol.name, `upload to volume "${vol.name}"`, options));
-  const ready = deferred<LocalJobContext>();
+  const adoption = length === 0 ? undefined : expectDaemonJob(ctx, vol, "volume-upload");
+  const stream = length === 0 ? undefined : await opened(adoption, ctx.client.openStream(STORAGE_VOL_UPLOAD, { vol, offset, length, flags: 0 }, callContext(vol.name, `upload to volume "${vol.name}"`, options)));
+  const ready = deferred<Pacing>();
   const finished = deferred<void>();
   let sent = 0;
   let sink!: WritableStreamDefaultController;
@@ -154,22 +161,48 @@ export async function startRemoteUpload(ctx: RemoteStorageContext, vol: VolumeRe
     },
     abort: async () => void (await job.abort().catch(() => {})),
   });
-  const job = start(ctx, vol, "volume-upload", length, bandwidth, ready, finished, stream, (reason) => sink.error(reason), [vol.key]);
+  const job = await start(ctx, vol, "volume-upload", length, bandwidth, ready, finished, stream, (reason) => sink.error(reason), [vol.key], adoption);
   return withStream(job, { writable }) as UploadJob;
 }
 
-function start(
+/** On virtkitd, starts looking for the daemon job the stream call makes (undefined elsewhere). */
+function expectDaemonJob(ctx: RemoteStorageContext, vol: VolumeRefValue, type: "volume-upload" | "volume-download"): PendingAdoption | undefined {
+  return ctx.daemon?.()?.expect({ type, target: { pool: vol.pool, volume: vol.name } });
+}
+
+async function opened(adoption: PendingAdoption | undefined, stream: Promise<RpcStream>): Promise<RpcStream> {
+  try {
+    return await stream;
+  } catch (error) {
+    adoption?.cancel();
+    throw error;
+  }
+}
+
+async function start(
   ctx: RemoteStorageContext,
   vol: VolumeRefValue,
   type: "volume-upload" | "volume-download",
   length: number,
   bandwidth: number,
-  ready: Deferred<LocalJobContext>,
+  ready: Deferred<Pacing>,
   finished: Deferred<void>,
   stream: RpcStream | undefined,
   stop: (reason: unknown) => void,
-  locks: string[] = [],
-): Job<void> {
+  locks: string[],
+  adoption: PendingAdoption | undefined,
+): Promise<Job<void>> {
+  if (adoption) {
+    // The daemon's job is the transfer's: it paces (its cap), counts progress and ends it. Here the
+    // bytes only pass through, under the connection-wide budget.
+    const job = await adoption.found() as Job<void>;
+    const ended = new AbortController();
+    job.wait().catch((error) => ended.abort(error));
+    ready.resolve({ signal: ended.signal, limiter: ctx.jobs.limiter, checkpoint: () => Promise.resolve(), progress: () => {} });
+    finished.promise.catch(() => {});
+    if (bandwidth > 0) await job.setSpeed(bandwidth);
+    return job;
+  }
   return ctx.jobs.startLocal<void>({
     type,
     target: { pool: vol.pool, volume: vol.name },

@@ -12,7 +12,7 @@
 import { UnsupportedError } from "../../../core/errors.ts";
 import type { Job } from "../../../core/job.ts";
 import type { SignalOptions } from "../../../core/options.ts";
-import { assertBytes } from "../../../core/units.ts";
+import { assertBandwidth, assertBytes } from "../../../core/units.ts";
 import { assertName } from "../../../core/validate.ts";
 import type { CappedRangeOptions, Volume, VolumeCollection, VolumeInfo, VolumeLookup } from "../../../core/volume.ts";
 import { volumeFromXml, volumeToXml } from "../../../core/xml/mod.ts";
@@ -72,6 +72,15 @@ export function createVolumeCollection(ctx: RemoteStorageContext, pool: PoolRefV
     },
     async clone(source: Volume, options) {
       assertName(options.name, "volume name");
+      const daemon = ctx.daemon?.();
+      if (daemon) {
+        assertBandwidth(options.bandwidth, "bandwidth");
+        const info = await daemon.ext.startJob({
+          operation: "clone", pool: source.pool, volume: source.name, name: options.name,
+          ...(options.format ? { format: options.format } : {}), ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
+        }, callContext(options.name, `clone volume "${source.name}"`, options));
+        return await daemon.mirrored(info) as Job<Volume>;
+      }
       if ((options.bandwidth ?? 0) !== 0) throw new UnsupportedError("volume.clone with a bandwidth cap", { driver: "remote", detail: "libvirt's CREATE_XML_FROM takes no cap" });
       const sourceRef = { pool: source.pool, name: source.name, key: source.key };
       const info = await source.info(options);
@@ -121,8 +130,25 @@ export function createVolumeLookup(ctx: RemoteStorageContext): VolumeLookup {
   });
 }
 
+function rangeFields(options?: { offset?: number; length?: number }): { offset?: number; length?: number } {
+  return { ...(options?.offset === undefined ? {} : { offset: options.offset }), ...(options?.length === undefined ? {} : { length: options.length }) };
+}
+
+function capOf(options?: { bandwidth?: number }): { bandwidth?: number } {
+  return options?.bandwidth ? { bandwidth: assertBandwidth(options.bandwidth, "bandwidth") } : {};
+}
+
 function createVolumeHandle(ctx: RemoteStorageContext, vol: VolumeRefValue, path: string): Volume {
   const { client } = ctx;
+  /** On virtkitd: a volume job libvirt cannot express, started through virtkit's program; undefined elsewhere. */
+  const daemonJob = (operation: "allocate" | "pull" | "wipe", fields: object, options?: SignalOptions): Promise<Job<void>> | undefined => {
+    const daemon = ctx.daemon?.();
+    if (!daemon) return undefined;
+    return (async () => {
+      const info = await daemon.ext.startJob({ operation, pool: vol.pool, volume: vol.name, ...fields }, about(operation, options));
+      return await daemon.mirrored(info) as Job<void>;
+    })();
+  };
   const about = (what: string, options?: SignalOptions) => callContext(vol.name, `${what} volume "${vol.name}" of pool "${vol.pool}"`, options);
   const unsupported = (operation: string) => Promise.reject(new UnsupportedError(operation, { driver: "remote", detail: "libvirt has no API for it" }));
   const self: Volume = Object.freeze({
@@ -145,10 +171,18 @@ function createVolumeHandle(ctx: RemoteStorageContext, vol: VolumeRefValue, path
         ...(config.backing ? { backing: config.backing } : {}),
       };
     },
-    extents: () => ({ [Symbol.asyncIterator]: () => ({ next: () => unsupported("volume.extents") }) }),
-    allocate: () => unsupported("volume.allocate"),
-    pull: () => unsupported("volume.pull"),
+    extents: (options?: { offset?: number; length?: number; signal?: AbortSignal }) => {
+      const daemon = ctx.daemon?.();
+      if (!daemon) return { [Symbol.asyncIterator]: () => ({ next: () => unsupported("volume.extents") }) };
+      return (async function* () {
+        yield* await daemon.ext.extents({ pool: vol.pool, volume: vol.name, ...rangeFields(options) }, about("read the extents of", options));
+      })();
+    },
+    allocate: async (options?: CappedRangeOptions) => await daemonJob("allocate", { ...rangeFields(options), ...capOf(options) }, options) ?? unsupported("volume.allocate"),
+    pull: async (options?: SignalOptions & { bandwidth?: number }) => await daemonJob("pull", capOf(options), options) ?? unsupported("volume.pull"),
     async wipe(options?: SignalOptions & { bandwidth?: number }) {
+      const onDaemon = daemonJob("wipe", capOf(options), options);
+      if (onDaemon) return await onDaemon;
       if ((options?.bandwidth ?? 0) !== 0) throw new UnsupportedError("volume.wipe with a bandwidth cap", { driver: "remote", detail: "libvirt's VOL_WIPE takes no cap" });
       const info = await self.info(options);
       return ctx.jobs.startLocal<void>({

@@ -30,7 +30,7 @@ function virtkitProcedure<A, R>(number: number, name: string, args: Procedure<A,
   return Object.freeze({ program: VIRTKIT_PROGRAM, version: VIRTKIT_PROTOCOL_VERSION, number, name, args, ret });
 }
 
-/** What the daemon offers: `{ version, features }` (features: `"jobs"`, `"events"`). */
+/** What the daemon offers: `{ version, features }` (features: `"jobs"`, `"events"`, `"volumes"`). */
 export const VIRTKIT_PROBE = virtkitProcedure(1, "VIRTKIT_PROBE", voidCodec, struct({ version: uint, features: nonnullString }));
 
 /** Every job of the open connection: args a JSON `JobListFilter` (without `signal`), ret a JSON `JobInfo[]`. */
@@ -58,8 +58,23 @@ export const VIRTKIT_UNSUBSCRIBE = virtkitProcedure(6, "VIRTKIT_UNSUBSCRIBE", st
 /** An event MESSAGE: the subscription it belongs to and the event as JSON (a `CoreEvent`). */
 export const VIRTKIT_EVENT = virtkitProcedure(7, "VIRTKIT_EVENT", struct({ subscription: int, event: nonnullString }), voidCodec);
 
+/**
+ * Starts a volume job libvirt's protocol cannot express (a capped clone or wipe, allocate, an offline
+ * pull): args a JSON {@linkcode VolumeJobRequest}, ret the new job's JSON `JobInfo` (at once: the job runs on).
+ */
+export const VIRTKIT_JOB_START = virtkitProcedure(8, "VIRTKIT_JOB_START", nonnullString, nonnullString);
+
+/** A volume's extents (`vol.extents()`): args a JSON `{ pool, volume, offset?, length? }`, ret a JSON `VolumeExtent[]`. */
+export const VIRTKIT_VOLUME_EXTENTS = virtkitProcedure(9, "VIRTKIT_VOLUME_EXTENTS", nonnullString, nonnullString);
+
+/** What {@linkcode VIRTKIT_JOB_START} starts, on the volume `pool`/`volume`. */
+export type VolumeJobRequest =
+  | { readonly operation: "clone"; readonly pool: string; readonly volume: string; readonly name: string; readonly format?: "raw" | "qcow2"; readonly bandwidth?: number }
+  | { readonly operation: "wipe" | "pull"; readonly pool: string; readonly volume: string; readonly bandwidth?: number }
+  | { readonly operation: "allocate"; readonly pool: string; readonly volume: string; readonly offset?: number; readonly length?: number; readonly bandwidth?: number };
+
 /** Every procedure of the program, by number. */
 export const VIRTKIT_PROCEDURES: ReadonlyMap<number, Procedure<unknown, unknown>> = new Map(
-  [VIRTKIT_PROBE, VIRTKIT_JOB_LIST, VIRTKIT_JOB_GET, VIRTKIT_JOB_VERB, VIRTKIT_SUBSCRIBE, VIRTKIT_UNSUBSCRIBE, VIRTKIT_EVENT]
+  [VIRTKIT_PROBE, VIRTKIT_JOB_LIST, VIRTKIT_JOB_GET, VIRTKIT_JOB_VERB, VIRTKIT_SUBSCRIBE, VIRTKIT_UNSUBSCRIBE, VIRTKIT_EVENT, VIRTKIT_JOB_START, VIRTKIT_VOLUME_EXTENTS]
     .map((p) => [p.number, p as Procedure<unknown, unknown>]),
 );
