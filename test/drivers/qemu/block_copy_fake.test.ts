@@ -5,7 +5,6 @@
  * job-dismiss and the blockdev-dels of the nodes the pivot dropped, while the definition is written. The
  * job completes only once the definition is saved. Replies are held to prove what was sent before any.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,15 +13,12 @@ import { createVirtualClock } from "../../../core/clock.ts";
 import type { DiskSource, LiveBlockCommitRequest, LiveBlockCopyRequest, StorageAccess } from "../../../core/driver.ts";
 import { QmpError } from "../../../core/errors.ts";
 import { createEventBus } from "../../../core/event_bus.ts";
-import { createJobManager } from "../../../core/jobs/job_manager.ts";
 import type { QemuBlockJobEnv } from "../../../drivers/qemu/block_job.ts";
 import { startQemuCommit } from "../../../drivers/qemu/block_commit.ts";
 import { startQemuCopy } from "../../../drivers/qemu/block_copy.ts";
-import { Instance } from "../../../drivers/qemu/instance.ts";
-import { QmpClient } from "../../../drivers/qemu/qmp/client.ts";
-import { createFakeQmpPeer, type FakeQmpPeer } from "../../../drivers/qemu/qmp/testing/mod.ts";
+import type { FakeQmpPeer } from "../../../drivers/qemu/qmp/testing/mod.ts";
+import { fakeInstance, jsc } from "./_fake_qemu.ts";
 import type { JsonObject } from "../../../drivers/qemu/qmp/types.ts";
-import type { RunDisk } from "../../../drivers/qemu/state_store.ts";
 import { until } from "./_support.ts";
 
 const MiB = 1024 * 1024;
@@ -31,27 +27,8 @@ afterEach(async () => {
   for (const peer of peers.splice(0)) await peer[Symbol.asyncDispose]();
 });
 
-/** A pid that certainly belongs to no process any more. */
-const deadPid = spawnSync("true").pid!;
-
-function disk(): RunDisk {
-  return {
-    target: "vda",
-    layers: [
-      { path: "/img/top.qcow2", format: "qcow2", virtualBytes: 4 * MiB, node: "vda-0", fileNode: "vda-0-file" },
-      { path: "/img/base.raw", format: "raw", virtualBytes: 4 * MiB, node: "vda-1", fileNode: "vda-1-file" },
-    ],
-  };
-}
-
 async function setup() {
-  const clock = createVirtualClock();
-  const bus = createEventBus({ clock });
-  const jobs = createJobManager({ bus, clock });
-  const peer = createFakeQmpPeer();
-  peers.push(peer);
-  const qmp = await QmpClient.connect(peer.transport, { clock });
-  const inst = new Instance({ name: "vm", pid: deadPid, socket: "/run/vm.qmp", qmp, disks: [disk()], bus, clock, state: "running" });
+  const { clock, peer, inst, jobs, bus } = await fakeInstance(peers);
   const saves: DiskSource[] = [];
   let releaseSave: () => void = () => {};
   const saved = new Promise<void>((resolve) => (releaseSave = resolve));
@@ -72,7 +49,6 @@ async function setup() {
   return { peer, inst, env, jobs, saves, releaseSave, removed, states };
 }
 
-const jsc = (id: string, status: string) => ({ event: "JOB_STATUS_CHANGE", data: { id, status } });
 const args = (check: (a: JsonObject) => boolean) => (a: JsonObject | undefined) => a !== undefined && check(a);
 const names = (peer: FakeQmpPeer, from: number) => peer.received.slice(from).map((c) => `${c.execute} ${String(c.arguments?.["node-name"] ?? c.arguments?.id ?? "")}`.trim());
 
