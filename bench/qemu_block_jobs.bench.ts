@@ -250,17 +250,26 @@ export async function run(): Promise<void> {
     await mirrorVirtkit(conn, "warm", source, dest);
     const mv: TwoPhase[] = [];
     const mh: TwoPhase[] = [];
+    let copied = false;
+    // Which side goes first alternates, so neither always runs in the slot right after the other's.
     for (let i = 0; i < 5; i++) {
-      rmSync(dest, { force: true });
-      settle(source);
-      mv.push(await mirrorVirtkit(conn, `mirror-${i}`, source, dest));
-      rmSync(dest, { force: true });
-      settle(source);
-      mh.push(await mirrorByHand(dir, source, dest, accel));
+      const virtkit = async () => {
+        rmSync(dest, { force: true });
+        settle(source);
+        mv.push(await mirrorVirtkit(conn, `mirror-${i}`, source, dest));
+        if (i === 4) copied = exitOf(["compare", "-q", dest, source]) === 0;
+      };
+      const raw = async () => {
+        rmSync(dest, { force: true });
+        settle(source);
+        mh.push(await mirrorByHand(dir, source, dest, accel));
+      };
+      if (i % 2 === 0) await virtkit(), await raw();
+      else await raw(), await virtkit();
     }
-    console.log(`mirror of a 1 GiB qcow2 disk (512 MiB data) to a new qcow2, unlimited, 5 interleaved runs (accel ${accel}, load ${loadAverage()}):`);
+    console.log(`mirror of a 1 GiB qcow2 disk (512 MiB data) to a new qcow2, unlimited, 5 interleaved runs, alternating which goes first (accel ${accel}, load ${loadAverage()}):`);
     printTwoPhase(mv, mh, "raw includes its qemu-img create and blockdev-adds");
-    console.log(`    result: qemu-img compare dest source -> ${exitOf(["compare", "-q", dest, source]) === 0 ? "identical" : "DIFFERENT"}`);
+    console.log(`    result: qemu-img compare (virtkit's copy) source -> ${copied ? "identical" : "DIFFERENT"}`);
 
     // 2. Active commit of a 256 MiB top, a fresh identical chain for every run.
     const base = join(dir, "base.raw");
@@ -268,14 +277,20 @@ export async function run(): Promise<void> {
     const cv: TwoPhase[] = [];
     const ch: TwoPhase[] = [];
     for (let i = 0; i < 5; i++) {
-      commitChain(base, top);
-      settle(base, top);
-      cv.push(await commitVirtkit(conn, `commit-${i}`, top));
-      commitChain(base, top);
-      settle(base, top);
-      ch.push(await commitByHand(dir, base, top, accel));
+      const virtkit = async () => {
+        commitChain(base, top);
+        settle(base, top);
+        cv.push(await commitVirtkit(conn, `commit-${i}`, top));
+      };
+      const raw = async () => {
+        commitChain(base, top);
+        settle(base, top);
+        ch.push(await commitByHand(dir, base, top, accel));
+      };
+      if (i % 2 === 0) await virtkit(), await raw();
+      else await raw(), await virtkit();
     }
-    console.log(`active commit of a 256 MiB qcow2 top into its 1 GiB raw base, unlimited, 5 interleaved runs (load ${loadAverage()}):`);
+    console.log(`active commit of a 256 MiB qcow2 top into its 1 GiB raw base, unlimited, 5 interleaved runs, alternating which goes first (load ${loadAverage()}):`);
     printTwoPhase(cv, ch, "both include the base's blockdev-reopen");
 
     // 3. Offline commit through the image engine against qemu-img commit, on identical qcow2 chains.

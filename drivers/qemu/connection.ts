@@ -147,12 +147,13 @@ export class QemuConnection implements HypervisorConnection {
    * QMP round trip; `shutoff` or `crashed` otherwise. The re-attach of a previous connection's QEMU
    * reads it once with `query-status`.
    */
-  domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
+  // async although nothing is awaited: an unknown name rejects, as it did when QEMU was asked
+  async domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
     options?.signal?.throwIfAborted();
     const config = this.#defs.get(name);
     const inst = this.#instances.get(name);
     const state: DomainState = inst ? inst.state : this.#crashed.has(name) ? "crashed" : "shutoff";
-    return Promise.resolve({ name, uuid: config.uuid, state, vcpus: config.vcpus, memoryBytes: config.memoryBytes });
+    return { name, uuid: config.uuid, state, vcpus: config.vcpus, memoryBytes: config.memoryBytes };
   }
 
   /** A copy of the definition. */

@@ -3,18 +3,12 @@
  * error reports, and the fault paths real QEMU cannot be made to show (garbage on the socket, a hang-up,
  * a refused stream, a job that concluded while nobody listened).
  */
-import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { createVirtualClock } from "../../../core/clock.ts";
 import { JobError, QmpError } from "../../../core/errors.ts";
-import { createEventBus } from "../../../core/event_bus.ts";
-import { createJobManager } from "../../../core/jobs/job_manager.ts";
 import { QemuBlockJob } from "../../../drivers/qemu/block_job.ts";
 import { startQemuPull } from "../../../drivers/qemu/block_pull.ts";
-import { Instance } from "../../../drivers/qemu/instance.ts";
-import { QmpClient } from "../../../drivers/qemu/qmp/client.ts";
-import { createFakeQmpPeer, type FakeQmpPeer } from "../../../drivers/qemu/qmp/testing/mod.ts";
-import type { RunDisk } from "../../../drivers/qemu/state_store.ts";
+import type { FakeQmpPeer } from "../../../drivers/qemu/qmp/testing/mod.ts";
+import { fakeInstance, jsc } from "./_fake_qemu.ts";
 import { until } from "./_support.ts";
 
 const MiB = 1024 * 1024;
@@ -23,27 +17,8 @@ afterEach(async () => {
   for (const peer of peers.splice(0)) await peer[Symbol.asyncDispose]();
 });
 
-/** A pid that certainly belongs to no process any more. */
-const deadPid = spawnSync("true").pid!;
-
-function disk(): RunDisk {
-  return {
-    target: "vda",
-    layers: [
-      { path: "/img/top.qcow2", format: "qcow2", virtualBytes: 4 * MiB, node: "vda-0", fileNode: "vda-0-file" },
-      { path: "/img/base.raw", format: "raw", virtualBytes: 4 * MiB, node: "vda-1", fileNode: "vda-1-file" },
-    ],
-  };
-}
-
 async function setup() {
-  const clock = createVirtualClock();
-  const bus = createEventBus({ clock });
-  const jobs = createJobManager({ bus, clock });
-  const peer = createFakeQmpPeer();
-  peers.push(peer);
-  const qmp = await QmpClient.connect(peer.transport, { clock });
-  const inst = new Instance({ name: "vm", pid: deadPid, socket: "/run/vm.qmp", qmp, disks: [disk()], bus, clock, state: "running" });
+  const { clock, bus, jobs, peer, qmp, inst } = await fakeInstance(peers);
   const persisted: number[] = [];
   const finished: string[] = [];
   const env = {
@@ -64,8 +39,6 @@ async function setup() {
   });
   return { clock, bus, jobs, peer, qmp, inst, env, events, qmpEvents, persisted, finished };
 }
-
-const jsc = (id: string, status: string) => ({ event: "JOB_STATUS_CHANGE", data: { id, status } });
 
 describe("qemu block pull over QMP (fake peer)", () => {
   it("sends block-stream with manual finalize/dismiss, finalizes on pending, dismisses, then completes", async () => {
