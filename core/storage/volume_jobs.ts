@@ -185,8 +185,9 @@ function startCopyJob(
   },
 ): Promise<Job<void>> {
   const { io } = prepared;
-  // prepare() checked that nothing uses the volume; the job's locks make the start itself exclusive.
   return guard(io, () => {
+    // The one busy check, in the same step as the start: nothing can start in between.
+    prepared.assertIdle();
     return options.jobs.startLocal<void>({
       type,
       target,
