@@ -204,6 +204,13 @@ export interface StorageAccess {
    * `ConflictError` when a name is taken; then none of them is added.
    */
   addPools?(pools: ReadonlyArray<{ config: PoolConfig; active: boolean }>, options?: SignalOptions): Promise<void>;
+  /**
+   * Opens the `dir` backend over a host directory that is no pool (transient: not listed, not saved;
+   * the caller closes it), for a job whose destination is a bare host path, as libvirt's blockcopy
+   * writes a file anywhere. `NotFoundError` when the registry has no `dir` backend or the directory
+   * does not exist.
+   */
+  openHostDirectory?(path: string, options?: SignalOptions): Promise<StoragePoolBackend>;
 }
 
 /** Controls of the `test` driver: fault injection for users' own tests. */

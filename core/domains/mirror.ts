@@ -9,12 +9,17 @@
  */
 import { copyExtents, type CopyPlan } from "../copy/copy_loop.ts";
 import type { LocalJobContext } from "../jobs/types.ts";
+import type { WriteGuard } from "../storage/copy_on_read.ts";
 import { pausable } from "../storage/job_support.ts";
 import type { Extent } from "../volume.ts";
 import type { VolumeIO } from "../volume_io.ts";
 
-/** Guest writes to one disk, as a driver that runs the guest reports them. */
-export interface GuestWriteSource {
+/**
+ * Guest writes to one disk, as a driver that runs the guest reports them. `exclusive()` (from
+ * {@linkcode WriteGuard}) holds them back while a job's step runs: the pivot, so no write lands in
+ * the source after the mirror stopped copying it.
+ */
+export interface GuestWriteSource extends WriteGuard {
   /**
    * Subscribes to writes that have landed in the disk's active image; a write completes for the guest
    * only once every listener's promise has settled.
@@ -149,7 +154,7 @@ export async function runMirror(options: MirrorOptions, onReady: () => void = ()
   let cur = 0;
   let synced = false;
   const report = () => ctx.progress(Math.min(cur, end), end);
-  const unsubscribe = options.writes?.onWrite(async (offset, data) => {
+  let unsubscribe = options.writes?.onWrite(async (offset, data) => {
     if (!synced) {
       end += dirty.add(offset, data.length);
       return;
@@ -209,8 +214,15 @@ export async function runMirror(options: MirrorOptions, onReady: () => void = ()
       await target.flush().catch(() => {});
       throw error;
     }
-    await target.flush();
-    await options.onFinalize();
+    // The pivot holds guest writes back: each lands wholly before it (in the source and, mirrored, the
+    // target) or after it, in the new image; none lands in the source once nothing mirrors it.
+    const pivot = async () => {
+      await target.flush();
+      await options.onFinalize();
+      unsubscribe?.();
+      unsubscribe = undefined;
+    };
+    await (options.writes ? options.writes.exclusive(pivot) : pivot());
   } finally {
     unsubscribe?.();
   }

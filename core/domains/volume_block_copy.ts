@@ -5,12 +5,11 @@
  * @module
  */
 import type { DiskSource, LiveBlockCopyRequest } from "../driver.ts";
-import { ConflictError, UnsupportedError } from "../errors.ts";
 import type { Job } from "../job.ts";
-import { requireOp } from "../storage/volume_checks.ts";
 import type { Extent } from "../volume.ts";
 import type { VolumeIO } from "../volume_io.ts";
-import { describeVolume, type DiskVolume, findVolumeByPath, requireDiskVolume } from "./disk_volume.ts";
+import { resolveCopyDestination } from "./copy_destination.ts";
+import { requireDiskVolume } from "./disk_volume.ts";
 import { DEFAULT_GRANULARITY_BYTES, type GuestWriteSource, runMirror } from "./mirror.ts";
 import type { DiskJobEnv } from "./volume_block_pull.ts";
 
@@ -23,7 +22,8 @@ export interface MirrorHooks {
 }
 
 /**
- * Starts copying a disk's volume to a destination volume. The job (type `"block-copy"`) is `ready` once
+ * Starts copying a disk's volume to a destination: a pool volume, or a host path no pool holds (made
+ * through the `dir` backend over its directory, see {@linkcode resolveCopyDestination}). The job (type `"block-copy"`) is `ready` once
  * the destination is in sync; `finalize()` pivots, `abort()` in `ready` keeps the destination as a
  * consistent copy, `abort()` (or a failure) before `ready` deletes a destination the job created.
  *
@@ -33,7 +33,7 @@ export interface MirrorHooks {
  * @returns The running job.
  * @throws {NotFoundError} For a destination volume that does not exist with `reuseExisting`.
  * @throws {ConflictError} For a destination that exists without `reuseExisting`, or one a job uses.
- * @throws {UnsupportedError} For a disk or a `{ path }` destination no active pool holds.
+ * @throws {UnsupportedError} For a disk no active pool holds, or a host path on a connection without a `dir` backend.
  * @throws {RangeError} For a reused destination smaller than the disk.
  * @example Reached through `dom.blockCopy()` on a shut-off domain: ready at once, pivot on finalize()
  * ```ts
@@ -56,59 +56,21 @@ export async function startVolumeBlockCopy(env: DiskJobEnv, request: LiveBlockCo
   const what = `copy disk "${disk.target}" of domain "${domain}"`;
   const source = await requireDiskVolume(storage, domain, disk, "blockCopy", request);
   const shallow = request.shallow && source.info.backing !== undefined;
-  const destination = request.destination;
-  let dest: DiskVolume;
-  let created = false;
-  let format: string;
-  if ("path" in destination) {
-    const found = await findVolumeByPath(storage, destination.path, request);
-    if (!found) {
-      throw new UnsupportedError("blockCopy", {
-        detail: `cannot ${what} to "${destination.path}": it is not a volume of an active pool; give { pool, name }, or create the volume and pass reuseExisting`,
-      });
-    }
-    if (!request.reuseExisting) {
-      throw new ConflictError(`Cannot ${what}: destination "${destination.path}" exists; pass reuseExisting to copy into it`);
-    }
-    dest = found;
-    format = found.info.format;
-  } else if (request.reuseExisting) {
-    dest = await describeVolume(storage, destination.pool, destination.name, request);
-    format = dest.info.format;
-  } else {
-    format = request.format ?? (shallow || source.info.format === "qcow2" ? "qcow2" : "raw");
-    if (shallow && format !== "qcow2") throw new TypeError(`Cannot ${what}: a shallow copy keeps the backing, so its destination must be qcow2`);
-    const backend = await storage.backend(destination.pool);
-    const record = await requireOp(backend, "createVolume", undefined, destination.pool)({
-      name: destination.name,
-      capacityBytes: source.info.capacityBytes,
-      format: format as "raw" | "qcow2",
-      ...(shallow ? { backing: source.info.backing! } : {}),
-    }, call);
-    created = true;
-    bus?.emit("volume:created", { pool: destination.pool, volume: record.name });
-    dest = await describeVolume(storage, destination.pool, record.name, request);
-  }
-  const removeCreated = async () => {
-    if (!created) return;
-    created = false;
-    await requireOp(await storage.backend(dest.pool), "deleteVolume", undefined, dest.pool)(dest.name);
-    bus?.emit("volume:deleted", { pool: dest.pool, volume: dest.name });
-  };
+  const dest = await resolveCopyDestination({ storage, ...(bus ? { bus } : {}) }, request, { source, shallow, diskByPath: disk.path !== undefined, what });
   const opened: VolumeIO[] = [];
   const closeAll = async () => {
     for (const io of opened.splice(0)) await io.close().catch(() => {});
   };
   try {
     if (dest.key === source.key) throw new TypeError(`Cannot ${what}: the destination is the disk's own image`);
-    if (dest.info.capacityBytes < source.info.capacityBytes) {
-      throw new RangeError(`Cannot ${what}: destination "${dest.path}" has ${dest.info.capacityBytes} bytes, the disk ${source.info.capacityBytes}`);
+    if (dest.capacityBytes < source.info.capacityBytes) {
+      throw new RangeError(`Cannot ${what}: destination "${dest.path}" has ${dest.capacityBytes} bytes, the disk ${source.info.capacityBytes}`);
     }
     const input = await storage.openVolume(source.pool, source.name, { write: false }, call);
     opened.push(input);
-    const output = await storage.openVolume(dest.pool, dest.name, { write: true }, call);
+    const output = await dest.open(call);
     opened.push(output);
-    const fresh = created;
+    const fresh = dest.created;
     const data = (e: Extent) => e.data && !e.zero;
     // A fresh destination reads zeros (or its backing, for a shallow copy) everywhere: only data needs writing.
     const plan = shallow
@@ -116,9 +78,6 @@ export async function startVolumeBlockCopy(env: DiskJobEnv, request: LiveBlockCo
       : (e: Extent) => (data(e) ? "copy" : fresh ? "skip" : "zero");
     const dirtyPlan = (e: Extent) => (shallow && e.depth > 0 ? "skip" : data(e) ? "copy" : "zero");
     let ready = false;
-    const pivotTo: DiskSource = "path" in destination || disk.path !== undefined
-      ? { path: dest.path, format }
-      : { volume: { pool: dest.pool, name: dest.name }, format };
     return jobs.startLocal<void>({
       type: "block-copy",
       target: { domain, disk: disk.target, pool: source.pool, volume: source.name },
@@ -137,21 +96,28 @@ export async function startVolumeBlockCopy(env: DiskJobEnv, request: LiveBlockCo
             granularityBytes: request.granularityBytes ?? DEFAULT_GRANULARITY_BYTES,
             ...(hooks.writes ? { writes: hooks.writes } : {}),
             readAhead: true,
-            onFinalize: () => hooks.pivot(pivotTo),
+            onFinalize: () => hooks.pivot(dest.pivotTo),
           }, () => (ready = true));
         } finally {
           await closeAll();
         }
+        // After a failure or an abort, cleanup() still needs it (to remove what the job created).
+        await dest.release();
       },
       async cleanup() {
         await closeAll();
-        // Once in sync the destination is a consistent copy: it stays (libvirt's abort without --pivot).
-        if (!ready) await removeCreated();
+        try {
+          // Once in sync the destination is a consistent copy: it stays (libvirt's abort without --pivot).
+          if (!ready) await dest.removeCreated();
+        } finally {
+          await dest.release();
+        }
       },
     });
   } catch (error) {
     await closeAll();
-    await removeCreated().catch(() => {});
+    await dest.removeCreated().catch(() => {});
+    await dest.release().catch(() => {});
     throw error;
   }
 }

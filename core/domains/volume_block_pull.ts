@@ -8,6 +8,7 @@ import type { LiveBlockPullRequest, StorageAccess } from "../driver.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { Job } from "../job.ts";
 import type { JobManager } from "../jobs/types.ts";
+import type { WriteGuard } from "../storage/copy_on_read.ts";
 import { startPullJob } from "../storage/volume_jobs.ts";
 import { requireDiskVolume } from "./disk_volume.ts";
 
@@ -28,6 +29,8 @@ export interface DiskJobEnv {
  *
  * @param env The connection's pools, jobs and bus.
  * @param request The domain, disk, locks, cap and base (checked by core).
+ * @param guestWrites A running guest's writes to the disk (the `test` driver's live pull): the pull
+ *   then never overwrites what the guest wrote, as QEMU's copy-on-read stream does.
  * @returns The running job.
  * @throws {NotFoundError} For an unknown volume, or a `base` not in the chain.
  * @throws {UnsupportedError} For a disk on a host path that no pool holds.
@@ -44,7 +47,7 @@ export interface DiskJobEnv {
  * if (job.type !== "block-pull" || job.target.volume !== "test.qcow2" || vda!.backingChain.length !== 0) throw new Error("unexpected");
  * ```
  */
-export async function startVolumeBlockPull(env: DiskJobEnv, request: LiveBlockPullRequest): Promise<Job<void>> {
+export async function startVolumeBlockPull(env: DiskJobEnv, request: LiveBlockPullRequest, guestWrites?: WriteGuard): Promise<Job<void>> {
   const { domain, disk } = request;
   const volume = await requireDiskVolume(env.storage, domain, disk, "blockPull", request);
   return await startPullJob({
@@ -59,5 +62,6 @@ export async function startVolumeBlockPull(env: DiskJobEnv, request: LiveBlockPu
     type: "block-pull",
     target: { domain, disk: disk.target, pool: volume.pool, volume: volume.name },
     locks: [...request.locks],
+    ...(guestWrites ? { guestWrites } : {}),
   });
 }

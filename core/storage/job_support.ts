@@ -47,27 +47,35 @@ export interface PreparedVolume {
   bandwidth: number;
   /** Every lock the job takes. */
   locks: string[];
+  /**
+   * Throws `ConflictError` when a job uses the volume (or a lock); called right before the job starts,
+   * with no await between, so the check and the start are one step (a job started meanwhile is seen).
+   */
+  assertIdle(): void;
 }
 
 /**
- * Checks a job's arguments, finds the volume, refuses when a job uses it, and opens it.
+ * Checks a job's arguments, finds the volume and opens it; whether a job uses it is checked once, by
+ * the returned `assertIdle()` just before the job starts.
  *
  * @param options The volume and cap.
  * @param use The job's verb for messages, locks besides the volume's key, and whether it writes
  *   (default true; a reader takes no lock).
  * @returns The open volume and what the job needs.
  * @throws {NotFoundError} For an unknown pool or volume. `StateError` for an inactive pool.
- * @throws {ConflictError} When a job uses the volume or one of the locks.
  * @internal
- * @example
+ * @example A volume a job holds is opened, then refused by the one check
  * ```ts
  * import { prepare } from "./job_support.ts";
- * import type { VolumeJobEnv } from "./job_support.ts";
- * async function openForWipe(env: VolumeJobEnv) {
- *   const { io, locks } = await prepare({ ...env, pool: "images", volume: "disk1" }, { action: "wipe" });
- *   return { io, locks };
- * }
- * if (typeof openForWipe !== "function") throw new Error("unexpected");
+ * const jobs = { startLocal() {}, holder: (key: string) => (key === "/pool/disk1" ? "job-7" : undefined) };
+ * const access = {
+ *   backend: async () => ({ lookupVolume: async (name: string) => ({ name, key: "/pool/disk1", path: "/pool/disk1" }) }),
+ *   openVolume: async () => ({ close: async () => {} }),
+ * };
+ * const prepared = await prepare({ access, jobs, pool: "images", volume: "disk1" } as never, { action: "wipe" });
+ * let error: { jobId?: string; message?: string } | undefined;
+ * try { prepared.assertIdle(); } catch (e) { error = e as { jobId?: string }; }
+ * if (error?.jobId !== "job-7" || !error.message?.includes("Cannot wipe") || prepared.locks[0] !== "/pool/disk1") throw new Error("unexpected");
  * ```
  */
 export async function prepare(
@@ -86,9 +94,16 @@ export async function prepare(
   const label = volumeLabel(options.pool, options.volume);
   const backend = await options.access.backend(options.pool);
   const record = await backend.lookupVolume(options.volume, signalOnly(options));
-  assertIdle(options.jobs, { key: record.key, label, action: use.action, locks: extra, readers: write });
   const io = await options.access.openVolume(options.pool, options.volume, { write }, signalOnly(options));
-  return { record, label, io, bandwidth, locks: write ? [record.key, ...extra] : [...extra] };
+  const jobs = options.jobs;
+  return {
+    record,
+    label,
+    io,
+    bandwidth,
+    locks: write ? [record.key, ...extra] : [...extra],
+    assertIdle: () => assertIdle(jobs, { key: record.key, label, action: use.action, locks: extra, readers: write }),
+  };
 }
 
 /**

@@ -26,16 +26,16 @@ type PoolVerb = "build" | "start" | "stop" | "refresh" | "delete" | "undefine";
  * @param type Its backend type.
  * @returns The public pool object.
  * @internal Reached through `conn.pools`.
- * @example How a user reaches it
+ * @example How a user reaches it: `conn.pools` hands out the handle, which follows the pool's state
  * ```ts
- * import type { PoolCollection } from "virtkit";
- * async function scratchPool(pools: PoolCollection) {
- *   const pool = await pools.define({ name: "scratch", type: "dir", path: "/var/tmp/scratch" });
- *   await pool.build();
- *   await pool.start();
- *   return pool;
- * }
- * if (typeof scratchPool !== "function") throw new Error("unexpected");
+ * import { connect } from "virtkit";
+ * await using conn = await connect("test:///empty");
+ * const pool = await conn.pools.define({ name: "scratch", type: "memory" });
+ * const before = (await pool.info()).state;
+ * await pool.build();
+ * await pool.start();
+ * const after = (await pool.info()).state;
+ * if (pool.name !== "scratch" || pool.type !== "memory" || before !== "inactive" || after !== "active") throw new Error("unexpected");
  * ```
  */
 export function createPoolHandle(table: PoolTable, name: string, type: string): StoragePool {
@@ -155,12 +155,15 @@ export function createPoolHandle(table: PoolTable, name: string, type: string): 
  * @param table The connection's pools.
  * @param entry The pool.
  * @internal
- * @example Undefining a pool inside its lifecycle queue
+ * @example Undefining a stopped pool: `pool.undefine()` forgets it through here
  * ```ts
- * import { forget } from "./pool_handle.ts";
- * import type { PoolTable } from "./pool_table.ts";
- * const undefine = (table: PoolTable, name: string) => table.serial(name, (entry) => forget(table, entry));
- * if (typeof undefine !== "function") throw new Error("unexpected");
+ * import { connect } from "virtkit";
+ * await using conn = await connect("test:///empty");
+ * const pool = await conn.pools.define({ name: "scratch", type: "memory" });
+ * await pool.undefine();
+ * const names = (await conn.pools.list()).map((p) => p.name);
+ * const error = await pool.info().catch((e) => e);
+ * if (names.includes("scratch") || error.code !== "not-found") throw new Error("unexpected");
  * ```
  */
 export async function forget(table: PoolTable, entry: PoolEntry): Promise<void> {

@@ -96,6 +96,7 @@ export class PoolTable {
       backend: async (pool) => (await this.activeBackend(pool, "use its backend")).backend,
       findVolume: (query) => this.findVolume(query),
       addPools: (pools, opts) => this.addPools(pools, { ...opts, skipTaken: false }),
+      openHostDirectory: (path, opts) => this.#openHostDirectory(path, opts),
     };
   }
 
@@ -221,6 +222,21 @@ export class PoolTable {
       throw error;
     }
     entry.backend = backend;
+    return backend;
+  }
+
+  /** The `dir` backend over a host directory, started, as no pool (see `StorageAccess.openHostDirectory`). */
+  async #openHostDirectory(path: string, options?: SignalOptions): Promise<StoragePoolBackend> {
+    const definition = await this.#options.registry.storageBackend("dir");
+    const { uri, bus, clock, jobs, stateDir } = this.#options;
+    const ctx: DriverContext = { uri, bus, clock, jobs, storage: this.access, ...(stateDir === undefined ? {} : { stateDir }) };
+    const backend = await definition.open({ name: "host-directory", type: "dir", path } as never, ctx);
+    try {
+      await backend.start?.(options);
+    } catch (error) {
+      await backend.close?.().catch(() => {});
+      throw error;
+    }
     return backend;
   }
 

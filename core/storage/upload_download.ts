@@ -10,7 +10,7 @@ import type { DownloadJob, Job, UploadJob } from "../job.ts";
 import type { LocalJobContext } from "../jobs/types.ts";
 import { KiB } from "../units.ts";
 import { guard, prepare, type PreparedVolume, type VolumeJobOptions } from "./job_support.ts";
-import { assertIdle, resolveRange, trackReader } from "./volume_checks.ts";
+import { resolveRange, trackReader } from "./volume_checks.ts";
 
 /** Options of {@linkcode startUploadJob} and {@linkcode startDownloadJob}. */
 export interface TransferJobOptions extends VolumeJobOptions {
@@ -205,10 +205,10 @@ function startTransfer(
   inFlight: () => Promise<unknown>,
   stop: (reason: unknown) => void,
 ): Promise<Job<void>> {
-  const { io, record, label } = prepared;
+  const { io, record } = prepared;
   return guard(io, () => {
     const upload = type === "volume-upload";
-    assertIdle(options.jobs, { key: record.key, label, action: upload ? "upload to" : "download", readers: upload });
+    prepared.assertIdle();
     const job = options.jobs.startLocal<void>({
       type,
       target: { pool: options.pool, volume: options.volume },

@@ -12,7 +12,9 @@ import type { Job, JobTarget, JobType } from "../job.ts";
 import type { LocalJobContext } from "../jobs/types.ts";
 import type { SignalOptions } from "../options.ts";
 import { type BackingRef, type Extent, MAX_BACKING_CHAIN_DEPTH } from "../volume.ts";
+import type { VolumeIO } from "../volume_io.ts";
 import { startCloneJob } from "./clone_job.ts";
+import { copyOnReadTarget, type WriteGuard } from "./copy_on_read.ts";
 import { guard, pausable, prepare, type PreparedVolume, signalOnly, type VolumeJobOptions } from "./job_support.ts";
 import { resolveRange } from "./volume_checks.ts";
 
@@ -37,6 +39,11 @@ export interface PullJobOptions extends VolumeJobOptions {
   target?: JobTarget;
   /** Locks taken besides the volume's key (a disk lock such as `"disk:web1/vda"`). */
   locks?: string[];
+  /**
+   * A running guest's writes to the volume: the pull then writes each chunk only where the volume still
+   * reads from its backing, with no guest write in between, and changes the backing likewise.
+   */
+  guestWrites?: WriteGuard;
 }
 
 /**
@@ -140,13 +147,16 @@ export async function startPullJob(options: PullJobOptions): Promise<Job<void>> 
     throw new UnsupportedError("setBacking", { detail: `${label} has a backing image its backend cannot change` });
   }
   const target = options.target ?? { pool: options.pool, volume: options.volume };
+  const guestWrites = options.guestWrites;
+  const exclusive = <T>(work: () => Promise<T>) => (guestWrites ? guestWrites.exclusive(work) : work());
   // Without a base nothing stays below, so zeros need no marks: once the backing is gone they read as zeros.
   const keepBase = baseDepth !== Infinity;
   return startCopyJob(options, prepared, options.type ?? "volume-pull", target, 0, io.capacityBytes, {
     plan: (e) => (e.depth === 0 || e.depth >= baseDepth ? "skip" : e.data && !e.zero ? "copy" : keepBase ? "zero" : "skip"),
     zeroChunks: keepBase ? "zero" : "skip",
     // Dropped or re-pointed only once every byte above the base is in: a stopped pull changes nothing visible.
-    finish: backing === undefined ? undefined : (signal) => io.setBacking!(baseRef, { signal }),
+    finish: backing === undefined ? undefined : (signal) => exclusive(() => io.setBacking!(baseRef, { signal })),
+    ...(guestWrites ? { target: copyOnReadTarget(io, guestWrites) } : {}),
   });
 }
 
@@ -182,11 +192,14 @@ function startCopyJob(
     plan(extent: Extent): "copy" | "skip" | "zero" | "allocate-zero";
     zeroChunks: "skip" | "zero" | "write";
     finish?: (signal: AbortSignal) => Promise<void>;
+    /** Where the chunks go (default: the volume itself). */
+    target?: Pick<VolumeIO, "write" | "writeZeroes">;
   },
 ): Promise<Job<void>> {
   const { io } = prepared;
-  // prepare() checked that nothing uses the volume; the job's locks make the start itself exclusive.
   return guard(io, () => {
+    // The one busy check, in the same step as the start: nothing can start in between.
+    prepared.assertIdle();
     return options.jobs.startLocal<void>({
       type,
       target,
@@ -197,7 +210,7 @@ function startCopyJob(
         try {
           await copyExtents({
             source: io,
-            target: pausable(io, ctx.checkpoint),
+            target: pausable(loop.target ?? io, ctx.checkpoint),
             offset,
             length,
             targetOffset: offset,

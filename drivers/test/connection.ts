@@ -191,10 +191,11 @@ export class TestConnection implements HypervisorConnection {
 
   /**
    * A running domain's pull: the same core job as a shut-off domain's, on the connection's clock (the
-   * mock guest's disk is a pool volume, so there is nothing hypervisor-specific to do).
+   * mock guest's disk is a pool volume), writing only where `testing.guestWrite()` has not written.
    */
   liveBlockPull(request: LiveBlockPullRequest): Promise<Job<void>> {
-    return this.#run("domain.blockPull", request, () => startVolumeBlockPull(this.#jobEnv(), request));
+    const writes = this.#guestWrites.source(request.domain, request.disk.target);
+    return this.#run("domain.blockPull", request, () => startVolumeBlockPull(this.#jobEnv(), request, writes));
   }
 
   /** A running domain's copy: core's mirror, fed by `testing.guestWrite()`, pivoting the definition. */

@@ -33,6 +33,8 @@ export class GuestWrites {
   readonly #storage: StorageAccess;
   readonly #domains: DomainTable;
   readonly #listeners = new Map<string, Set<Listener>>();
+  /** Per disk: the tail of its guest writes and the job steps that exclude them, run one at a time. */
+  readonly #tails = new Map<string, Promise<unknown>>();
 
   /**
    * @param storage The connection's pools.
@@ -53,6 +55,7 @@ export class GuestWrites {
   source(domain: string, disk: string): GuestWriteSource {
     const key = diskLockKey(domain, disk);
     return {
+      exclusive: (work) => this.#serial(key, work),
       onWrite: (listener) => {
         let set = this.#listeners.get(key);
         if (!set) this.#listeners.set(key, (set = new Set()));
@@ -73,7 +76,21 @@ export class GuestWrites {
    * @throws {StateError} When the domain is not running (a paused or shut-off guest writes nothing).
    * @throws {NotFoundError} For an unknown domain or disk.
    */
-  async write(domain: string, disk: string, offset: number, bytes: Uint8Array): Promise<void> {
+  write(domain: string, disk: string, offset: number, bytes: Uint8Array): Promise<void> {
+    // One at a time per disk, as a guest's writes to the same sectors complete in order, and never
+    // inside a job's exclusive step (a pull's chunk, a mirror's pivot).
+    return this.#serial(diskLockKey(domain, disk), () => this.#write(domain, disk, offset, bytes));
+  }
+
+  #serial<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.#tails.get(key) ?? Promise.resolve()).then(work);
+    const tail = run.catch(() => {});
+    this.#tails.set(key, tail);
+    void tail.then(() => this.#tails.get(key) === tail && this.#tails.delete(key));
+    return run;
+  }
+
+  async #write(domain: string, disk: string, offset: number, bytes: Uint8Array): Promise<void> {
     if (!(bytes instanceof Uint8Array)) throw new TypeError("Invalid guest write: bytes must be a Uint8Array");
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid guest write offset ${offset}: expected a whole number of bytes from 0`);
     const { state } = this.#domains.info(domain);
