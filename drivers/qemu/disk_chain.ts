@@ -83,9 +83,9 @@ export interface ChainOptions {
   /** Aborts the run. */
   readonly signal?: AbortSignal;
   /**
-   * The CHAP account of an `iscsi://` layer (from the pool holding the LUN), if it needs one. With it,
-   * the chain is read one layer at a time (`qemu-img info` without `--backing-chain`, which cannot hand
-   * a backing its credentials), a CHAP layer opened with `--object secret` and `--image-opts`.
+   * The CHAP account of an `iscsi://` layer (from the pool holding the LUN), if it needs one. With it, a
+   * chain that `qemu-img info --backing-chain` cannot read (it has no way to hand a backing its
+   * credentials) is read one layer at a time, a CHAP layer opened with `--object secret` and `--image-opts`.
    */
   readonly authOf?: (location: string) => Promise<IscsiChapAuth | undefined>;
   /** Receives the password of every CHAP layer by its secret object's id (the launch writes them for QEMU). */
@@ -134,9 +134,20 @@ export async function readChain(path: string, format: string | undefined, nodeNa
     node: `${nodeName}-${i}`,
     fileNode: `${nodeName}-${i}-file`,
   });
-  if (!options.authOf) {
+  const whole = async () => {
     const argv = ["qemu-img", "info", "--output=json", "--backing-chain", "-U", ...(format ? ["-f", format] : []), path];
     return (JSON.parse(await runner.run(argv, call)) as QemuImgInfo[]).map(layer);
+  };
+  if (!options.authOf) return await whole();
+  // One `--backing-chain` run reads every chain without a CHAP layer, as before. It cannot open a CHAP
+  // LUN (no way to hand a backing its secret), so when it fails the chain is walked a layer at a time,
+  // which then opens CHAP layers with their secrets or fails with the layer's own error.
+  if (!path.startsWith("iscsi://") || (await options.authOf(path)) === undefined) {
+    try {
+      return await whole();
+    } catch (error) {
+      if (!(error instanceof CommandError)) throw error;
+    }
   }
   const layers: ImageLayer[] = [];
   let location: string | undefined = path;

@@ -114,6 +114,36 @@ describe.skipIf(skip)("qemu domains on CHAP-protected iSCSI LUNs", () => {
     expect(verifyImage(overlay.path, ref)).toMatchObject({ check: 0, compare: 0 });
   });
 
+  it("after the managing connection restarts, the running domain's CHAP-backed disk is still pulled online", async () => {
+    const { s, conn, san, images } = await connection();
+    const template = await san.volumes.get("unit:0:0:1");
+    const overlay = await images.volumes.create({ name: "re.qcow2", format: "qcow2", capacityBytes: 16 * MiB, backing: { path: template.path, format: "raw" } });
+    const ref = join(s.dir, "ref.raw");
+    execFileSync("qemu-img", ["convert", ...imageOpts(s, overlay.path), "-O", "raw", ref]);
+    await (await conn.domains.define(domainConfig("chap-re", [{ target: "vda", volume: { pool: "images", name: "re.qcow2" } }]))).start();
+    await conn.close(); // QEMU keeps running, and keeps its secret object; no password is needed again
+    const again = await s.connect();
+    const dom = await again.domains.get("chap-re");
+    expect((await dom.info()).state).toBe("running");
+    await (await dom.blockPull("vda")).wait();
+    await dom.destroy();
+    expect(backingOf(overlay.path)).toBeUndefined();
+    expect(verifyImage(overlay.path, ref)).toMatchObject({ check: 0, compare: 0 });
+  });
+
+  it("a shut-off domain's pull reads the CHAP template through the pool's initiator", async () => {
+    const { s, conn, san, images } = await connection();
+    const template = await san.volumes.get("unit:0:0:1");
+    const overlay = await images.volumes.create({ name: "off.qcow2", format: "qcow2", capacityBytes: 16 * MiB, backing: { path: template.path, format: "raw" } });
+    const ref = join(s.dir, "ref.raw");
+    execFileSync("qemu-img", ["convert", ...imageOpts(s, overlay.path), "-O", "raw", ref]);
+    const dom = await conn.domains.define(domainConfig("chap-off", [{ target: "vda", volume: { pool: "images", name: "off.qcow2" } }]));
+    expect((await dom.disks())[0]?.backingChain).toEqual([{ path: template.path, format: "raw" }]);
+    await (await dom.blockPull("vda")).wait();
+    expect(backingOf(overlay.path)).toBeUndefined();
+    expect(verifyImage(overlay.path, ref)).toMatchObject({ check: 0, compare: 0 });
+  });
+
   it("runs a domain whose disk is the CHAP LUN volume itself", async () => {
     const { s, conn, san } = await connection();
     const lun = await san.volumes.get("unit:0:0:2");
