@@ -16,6 +16,8 @@ import { ConflictError, NotFoundError } from "../../core/errors.ts";
 import type { EventBus } from "../../core/event_bus.ts";
 import type { CommandRunner } from "../command_runner.ts";
 import { QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
+import type { IscsiChapAuth } from "../../core/storage_pool.ts";
+import { addProtocolNode } from "./blockdev_source.ts";
 import { type ImageLayer, readChain } from "./disk_chain.ts";
 import type { Instance } from "./instance.ts";
 import type { RunDisk, RunJob } from "./state_store.ts";
@@ -68,6 +70,7 @@ export async function startQemuCopy(
   let path: string;
   let format: string;
   let created: RunJob["createdDestination"];
+  let chap: IscsiChapAuth | undefined; // a LUN destination's CHAP account (from its pool)
   if ("path" in destination) {
     const exists = await access(destination.path).then(() => true, () => false);
     if (exists && !request.reuseExisting) {
@@ -87,7 +90,9 @@ export async function startQemuCopy(
   } else {
     const backend = await deps.storage.backend(destination.pool);
     if (request.reuseExisting) {
-      path = (await backend.lookupVolume(destination.name, call)).path;
+      const record = await backend.lookupVolume(destination.name, call);
+      path = record.path;
+      chap = record.auth;
       format = (await backend.volumeInfo(destination.name, call)).format;
     } else {
       format = request.format ?? (shallow || top.format === "qcow2" ? "qcow2" : "raw");
@@ -109,9 +114,11 @@ export async function startQemuCopy(
   const node = `${disk.target.slice(0, 12)}-m${suffix}`;
   const fileNode = `${node}-file`;
   const added: string[] = [];
+  let opened: Awaited<ReturnType<typeof addProtocolNode>> | undefined;
   try {
     if (path === top.path) throw new TypeError(`Cannot ${what}: the destination is the disk's own image`);
-    await inst.qmp.execute("blockdev-add", { driver: "file", "node-name": fileNode, filename: path });
+    // A host file, or a LUN (iscsi://, with its pool's CHAP account as a QEMU secret object).
+    opened = await addProtocolNode(inst.qmp, { location: path, nodeName: fileNode, readOnly: false, ...(chap ? { chap } : {}) });
     added.unshift(fileNode);
     await inst.qmp.execute("blockdev-add", {
       driver: format,
@@ -121,7 +128,7 @@ export async function startQemuCopy(
       ...(format === "qcow2" ? { backing: shallow ? backing!.node : null } : {}),
     });
     added.unshift(node);
-    const layer: ImageLayer = { path, format, virtualBytes: top.virtualBytes, node, fileNode };
+    const layer: ImageLayer = { path, format, virtualBytes: top.virtualBytes, node, fileNode, ...(opened.auth ? { auth: opened.auth } : {}) };
     const kept = shallow ? disk.layers.slice(1) : [];
     // After the pivot the images the disk no longer uses leave QEMU's graph, top first (a backing is busy while used).
     const dropped = disk.layers.slice(0, disk.layers.length - kept.length).flatMap((l) => [l.node, l.fileNode]);
@@ -153,6 +160,7 @@ export async function startQemuCopy(
     });
   } catch (error) {
     for (const name of added) await inst.qmp.execute("blockdev-del", { "node-name": name }).catch(() => {});
+    await opened?.remove();
     if (created) await env.removeImage(created).catch(() => {});
     throw error;
   }

@@ -8,11 +8,11 @@
  */
 import type { BackingLayer, DiskConfig, DiskInfo } from "../../core/domain.ts";
 import type { StorageAccess } from "../../core/driver.ts";
-import { CommandError, ConnectError, UnsupportedError, type VirtError } from "../../core/errors.ts";
+import { CommandError, ConnectError, type VirtError } from "../../core/errors.ts";
 import type { IscsiChapAuth } from "../../core/storage_pool.ts";
 import { type CommandRunner, createNodeCommandRunner, missingProgram as missingProgramOf } from "../command_runner.ts";
 import { parseIscsiUrl } from "../iscsi/lun_names.ts";
-import { iscsiOptions, type LayerAuth, layerLocation } from "./blockdev_source.ts";
+import { assertOneWayChap, iscsiOptions, type LayerAuth, layerLocation } from "./blockdev_source.ts";
 import { secretObjectArg, withSecretFiles } from "./secret_file.ts";
 import type { RunDisk } from "./state_store.ts";
 
@@ -156,14 +156,7 @@ export async function readChain(path: string, format: string | undefined, nodeNa
     if (layers.length >= MAX_CHAIN) throw new RangeError(`Cannot read the backing chain of "${path}": it is longer than ${MAX_CHAIN} images (a loop?)`);
     const i = layers.length;
     const chap = location.startsWith("iscsi://") ? await options.authOf(location) : undefined;
-    if (chap?.mutual) {
-      // QEMU's iscsi driver hands libiscsi the initiator's account only; it would log in without checking
-      // the target, a silent downgrade of what the pool asks for.
-      throw new UnsupportedError("qemu disk on a mutual CHAP LUN", {
-        driver: "qemu",
-        detail: `disk layer ${location} is on a pool with auth.mutual, and QEMU's iscsi driver does one-way CHAP only (it cannot check the target's answer); use a pool without mutual for LUNs QEMU opens`,
-      });
-    }
+    assertOneWayChap(location, chap);
     const auth = chap ? { username: chap.username, secret: `${nodeName}-${i}-secret` } : undefined;
     const info = await layerInfo(runner, { location, format: fmt, auth, password: chap?.password }, call);
     if (auth) options.secrets?.set(auth.secret, chap!.password);

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConnectError } from "../../../core/errors.ts";
 import { skipIscsi, Tgtd } from "../../_support/tgtd.ts";
 import type { StoragePool } from "../../../mod.ts";
-import { backingOf, domainConfig, MiB, type Scratch, skipReal, verifyImage } from "../qemu/_support.ts";
+import { backingOf, domainConfig, MiB, type Scratch, skipReal, until, verifyImage } from "../qemu/_support.ts";
 import { sanConnection, writeTemplate } from "./_qemu_san.ts";
 
 const skip = skipIscsi || skipReal;
@@ -135,6 +135,28 @@ describe.skipIf(skip)("qemu domains on CHAP-protected iSCSI LUNs", () => {
     await (await dom.blockPull("vda")).wait();
     expect(backingOf(overlay.path)).toBeUndefined();
     expect(verifyImage(overlay.path, ref)).toMatchObject({ check: 0, compare: 0 });
+  });
+
+  it("block copy onto a CHAP LUN (blockdev-add with a secret object over QMP): ready, pivot, and the domain restarts on the LUN", async () => {
+    const { s, conn, images } = await connection();
+    const source = await images.volumes.create({ name: "src.raw", format: "raw", capacityBytes: 4 * MiB });
+    execFileSync("qemu-io", ["-f", "raw", "-c", "write -q -P 0x3c 0 1M", "-c", "write -q -P 0x4d 3M 512k", source.path]);
+    const dom = await conn.domains.define(domainConfig("chap-copy", [{ target: "vda", volume: { pool: "images", name: "src.raw" } }]));
+    await dom.start();
+    const job = await dom.blockCopy("vda", { destination: { pool: "san", name: "unit:0:0:2" }, reuseExisting: true });
+    await until(async () => (await job.info()).state === "ready", `job ${job.id} to be ready`, 20_000);
+    expect(commandLinesUnder(s.dir).join("\n")).not.toContain(CHAP.password);
+    await job.finalize();
+    await job.wait();
+    const lun = await (await conn.pools.get("san")).volumes.get("unit:0:0:2");
+    expect((await dom.disks())[0]).toMatchObject({ path: lun.path, format: "raw" });
+    expect((await dom.config()).disks[0]).toMatchObject({ volume: { pool: "san", name: "unit:0:0:2" } });
+    await dom.destroy();
+    // The LUN's backing file holds what the source held.
+    expect(execFileSync("qemu-img", ["compare", "-q", "-f", "raw", "-F", "raw", tgtd.lunFile(2), source.path], { stdio: "pipe" }).toString()).toBe("");
+    await dom.start(); // on the LUN, logging in with the pool's account
+    expect((await dom.disks())[0]?.path).toBe(lun.path);
+    await dom.destroy();
   });
 
   it("runs a domain whose disk is the CHAP LUN volume itself", async () => {
