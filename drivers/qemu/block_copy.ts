@@ -16,6 +16,8 @@ import { ConflictError, NotFoundError } from "../../core/errors.ts";
 import type { EventBus } from "../../core/event_bus.ts";
 import type { CommandRunner } from "../command_runner.ts";
 import { QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
+import type { IscsiChapAuth } from "../../core/storage_pool.ts";
+import { addProtocolNode } from "./blockdev_source.ts";
 import { type ImageLayer, readChain } from "./disk_chain.ts";
 import type { Instance } from "./instance.ts";
 import type { RunDisk, RunJob } from "./state_store.ts";
@@ -68,6 +70,7 @@ export async function startQemuCopy(
   let path: string;
   let format: string;
   let created: RunJob["createdDestination"];
+  let chap: IscsiChapAuth | undefined; // a LUN destination's CHAP account (from its pool)
   if ("path" in destination) {
     const exists = await access(destination.path).then(() => true, () => false);
     if (exists && !request.reuseExisting) {
@@ -87,7 +90,9 @@ export async function startQemuCopy(
   } else {
     const backend = await deps.storage.backend(destination.pool);
     if (request.reuseExisting) {
-      path = (await backend.lookupVolume(destination.name, call)).path;
+      const record = await backend.lookupVolume(destination.name, call);
+      path = record.path;
+      chap = record.auth;
       format = (await backend.volumeInfo(destination.name, call)).format;
     } else {
       format = request.format ?? (shallow || top.format === "qcow2" ? "qcow2" : "raw");
@@ -108,20 +113,24 @@ export async function startQemuCopy(
   const suffix = crypto.randomUUID().slice(0, 8);
   const node = `${disk.target.slice(0, 12)}-m${suffix}`;
   const fileNode = `${node}-file`;
-  // The two blockdev-adds and the mirror go out one behind the other without waiting for replies: QEMU
-  // runs a monitor's commands in order, so the mirror sees its target, and a refused add fails what follows.
-  const adds: Array<Promise<unknown>> = [];
+  // A host file, or a LUN (iscsi://, with its pool's CHAP account as a QEMU secret object). The protocol
+  // node, the format node and the mirror go out one behind the other without waiting for replies: QEMU
+  // runs a monitor's commands in order, so the mirror sees its target, and a refused add fails what
+  // follows. Only a LUN's secret object must be in place before its node, so that add is awaited.
+  let protocol: ReturnType<typeof addProtocolNode> | undefined;
+  let formatAdd: Promise<unknown> | undefined;
   try {
     if (path === top.path) throw new TypeError(`Cannot ${what}: the destination is the disk's own image`);
-    adds.push(inst.qmp.execute("blockdev-add", { driver: "file", "node-name": fileNode, filename: path }));
-    adds.push(inst.qmp.execute("blockdev-add", {
+    protocol = addProtocolNode(inst.qmp, { location: path, nodeName: fileNode, readOnly: false, ...(chap ? { chap } : {}) });
+    const auth = chap ? (await protocol).auth : undefined;
+    formatAdd = inst.qmp.execute("blockdev-add", {
       driver: format,
       "node-name": node,
       file: fileNode,
       // A full copy stands alone; a shallow one reads what it does not hold from the source's backing.
       ...(format === "qcow2" ? { backing: shallow ? backing!.node : null } : {}),
-    }));
-    const layer: ImageLayer = { path, format, virtualBytes: top.virtualBytes, node, fileNode };
+    });
+    const layer: ImageLayer = { path, format, virtualBytes: top.virtualBytes, node, fileNode, ...(auth ? { auth } : {}) };
     const kept = shallow ? disk.layers.slice(1) : [];
     // After the pivot the images the disk no longer uses leave QEMU's graph, top first (a backing is busy while used).
     const dropped = disk.layers.slice(0, disk.layers.length - kept.length).flatMap((l) => [l.node, l.fileNode]);
@@ -151,15 +160,15 @@ export async function startQemuCopy(
       },
       ...(request.signal ? { signal: request.signal } : {}),
     });
-    const [job, ...results] = await Promise.allSettled([started, ...adds]);
+    const [job, ...results] = await Promise.allSettled([started, protocol, formatAdd]);
     if (job.status === "fulfilled") return job.value;
     // The first refusal is the cause (an add QEMU refused makes the mirror fail on a missing node).
     throw results.find((r) => r.status === "rejected")?.reason ?? job.reason;
   } catch (error) {
-    // What QEMU added goes again, the format node before its file node.
-    const added = await Promise.allSettled(adds);
-    const names = [node, fileNode].filter((_, i) => added[1 - i]?.status === "fulfilled");
-    await Promise.all(names.map((name) => inst.qmp.execute("blockdev-del", { "node-name": name }).catch(() => {})));
+    // What QEMU added goes again, the format node before its file node (and a LUN's secret with it).
+    const [opened, formatted] = await Promise.allSettled([protocol, formatAdd]);
+    if (formatAdd && formatted.status === "fulfilled") await inst.qmp.execute("blockdev-del", { "node-name": node }).catch(() => {});
+    if (protocol && opened.status === "fulfilled") await opened.value?.remove();
     if (created) await env.removeImage(created).catch(() => {});
     throw error;
   }

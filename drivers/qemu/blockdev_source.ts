@@ -8,6 +8,7 @@
  * @module
  */
 import { UnsupportedError } from "../../core/errors.ts";
+import type { IscsiChapAuth } from "../../core/storage_pool.ts";
 import { type IscsiLocator, lunUrl, parseIscsiUrl } from "../iscsi/lun_names.ts";
 
 /**
@@ -104,4 +105,91 @@ export function iscsiOptions(lun: IscsiLocator, layer: string, auth?: LayerAuth)
   const options: Record<string, string | number> = { driver: "iscsi", transport: "tcp", portal: `${host}:${lun.port}`, target: lun.target, lun: lun.lun };
   if (auth) Object.assign(options, { user: auth.username, "password-secret": auth.secret });
   return options;
+}
+
+/**
+ * Refuses a LUN whose pool asks for mutual CHAP: QEMU's iscsi driver hands libiscsi the initiator's
+ * account only, so it would log in without checking the target, a silent downgrade of what the pool asks.
+ *
+ * @param location The LUN's URL (for the message).
+ * @param chap The pool's CHAP account.
+ * @throws {UnsupportedError} When `chap.mutual` is set.
+ * @example
+ * ```ts
+ * import { assertOneWayChap } from "./blockdev_source.ts";
+ * assertOneWayChap("iscsi://h/iqn.2026-01.com.example:t/1", { type: "chap", username: "u", password: "p" });
+ * let refused = false;
+ * try { assertOneWayChap("iscsi://h/iqn.2026-01.com.example:t/1", { type: "chap", username: "u", password: "p", mutual: { username: "t", password: "q" } }); } catch { refused = true; }
+ * if (!refused) throw new Error("unexpected");
+ * ```
+ */
+export function assertOneWayChap(location: string, chap: IscsiChapAuth | undefined): void {
+  if (!chap?.mutual) return;
+  throw new UnsupportedError("qemu disk on a mutual CHAP LUN", {
+    driver: "qemu",
+    detail: `disk layer ${location} is on a pool with auth.mutual, and QEMU's iscsi driver does one-way CHAP only (it cannot check the target's answer); use a pool without mutual for LUNs QEMU opens`,
+  });
+}
+
+/** The QMP calls {@linkcode addProtocolNode} makes (a `QmpClient` has them). */
+export interface QmpExecutor {
+  /** Runs a QMP command. */
+  execute(command: string, args?: object): Promise<unknown>;
+}
+
+/** What {@linkcode addProtocolNode} opens. */
+export interface ProtocolNodeRequest {
+  /** A host path or an `iscsi://` URL. */
+  readonly location: string;
+  /** The protocol node's name. */
+  readonly nodeName: string;
+  /** Whether the node is read-only. */
+  readonly readOnly: boolean;
+  /** The pool's CHAP account of a LUN (the volume record's `auth`). */
+  readonly chap?: IscsiChapAuth;
+}
+
+/**
+ * Opens a layer's protocol node in a running QEMU (`blockdev-add`), as a block job does for a
+ * destination. A CHAP LUN's password first becomes a QEMU `secret` object with `object-add` over QMP
+ * (the monitor socket, not argv: `ps` never shows it), named `NODE-secret`.
+ *
+ * @param qmp The domain's QMP client.
+ * @param request Where, the node name, read-only, and the CHAP account.
+ * @returns The layer's `auth` (to keep with it), and `remove()`, which deletes what was added (for a
+ *   failed start; it never throws).
+ * @throws {QmpError} When QEMU refuses the secret or the node (the secret is removed again).
+ * @throws {UnsupportedError} For a mutual CHAP account (QEMU does one-way CHAP only).
+ * @example A CHAP LUN: the secret object comes first, then the node naming it
+ * ```ts
+ * import { addProtocolNode } from "./blockdev_source.ts";
+ * const sent: Array<[string, any]> = [];
+ * const qmp = { execute: async (command: string, args?: object) => { sent.push([command, args]); return {}; } };
+ * const chap = { type: "chap" as const, username: "alice", password: "s3cret" };
+ * const { auth } = await addProtocolNode(qmp, { location: "iscsi://127.0.0.1:3261/iqn.2026-01.com.example:t/2", nodeName: "vda-m1-file", readOnly: false, chap });
+ * if (sent.map(([c]) => c).join() !== "object-add,blockdev-add" || sent[1]![1]["password-secret"] !== "vda-m1-file-secret" || auth?.username !== "alice") throw new Error(JSON.stringify(sent));
+ * ```
+ */
+export async function addProtocolNode(qmp: QmpExecutor, request: ProtocolNodeRequest): Promise<{ auth?: LayerAuth; remove(): Promise<void> }> {
+  const { location, nodeName, readOnly, chap } = request;
+  const lun = chap && location.startsWith("iscsi://") ? parseIscsiUrl(location) : undefined;
+  if (lun) assertOneWayChap(location, chap);
+  const auth = lun ? { username: chap!.username, secret: `${nodeName}-secret` } : undefined;
+  const removeSecret = async () => {
+    if (auth) await qmp.execute("object-del", { id: auth.secret }).catch(() => {});
+  };
+  if (auth) await qmp.execute("object-add", { "qom-type": "secret", id: auth.secret, data: chap!.password, format: "raw" });
+  try {
+    await qmp.execute("blockdev-add", protocolBlockdev(location, nodeName, readOnly, auth));
+  } catch (error) {
+    await removeSecret();
+    throw error;
+  }
+  return {
+    ...(auth ? { auth } : {}),
+    async remove() {
+      await qmp.execute("blockdev-del", { "node-name": nodeName }).catch(() => {});
+      await removeSecret();
+    },
+  };
 }

@@ -8,11 +8,11 @@
  */
 import type { BackingLayer, DiskConfig, DiskInfo } from "../../core/domain.ts";
 import type { StorageAccess } from "../../core/driver.ts";
-import { CommandError, ConnectError, UnsupportedError, type VirtError } from "../../core/errors.ts";
+import { CommandError, ConnectError, type VirtError } from "../../core/errors.ts";
 import type { IscsiChapAuth } from "../../core/storage_pool.ts";
 import { type CommandRunner, createNodeCommandRunner, missingProgram as missingProgramOf } from "../command_runner.ts";
 import { parseIscsiUrl } from "../iscsi/lun_names.ts";
-import { iscsiOptions, type LayerAuth, layerLocation } from "./blockdev_source.ts";
+import { assertOneWayChap, iscsiOptions, type LayerAuth, layerLocation } from "./blockdev_source.ts";
 import { secretObjectArg, withSecretFiles } from "./secret_file.ts";
 import type { RunDisk } from "./state_store.ts";
 
@@ -83,9 +83,9 @@ export interface ChainOptions {
   /** Aborts the run. */
   readonly signal?: AbortSignal;
   /**
-   * The CHAP account of an `iscsi://` layer (from the pool holding the LUN), if it needs one. With it,
-   * the chain is read one layer at a time (`qemu-img info` without `--backing-chain`, which cannot hand
-   * a backing its credentials), a CHAP layer opened with `--object secret` and `--image-opts`.
+   * The CHAP account of an `iscsi://` layer (from the pool holding the LUN), if it needs one. With it, a
+   * chain that `qemu-img info --backing-chain` cannot read (it has no way to hand a backing its
+   * credentials) is read one layer at a time, a CHAP layer opened with `--object secret` and `--image-opts`.
    */
   readonly authOf?: (location: string) => Promise<IscsiChapAuth | undefined>;
   /** Receives the password of every CHAP layer by its secret object's id (the launch writes them for QEMU). */
@@ -134,9 +134,20 @@ export async function readChain(path: string, format: string | undefined, nodeNa
     node: `${nodeName}-${i}`,
     fileNode: `${nodeName}-${i}-file`,
   });
-  if (!options.authOf) {
+  const whole = async () => {
     const argv = ["qemu-img", "info", "--output=json", "--backing-chain", "-U", ...(format ? ["-f", format] : []), path];
     return (JSON.parse(await runner.run(argv, call)) as QemuImgInfo[]).map(layer);
+  };
+  if (!options.authOf) return await whole();
+  // One `--backing-chain` run reads every chain without a CHAP layer, as before. It cannot open a CHAP
+  // LUN (no way to hand a backing its secret), so when it fails the chain is walked a layer at a time,
+  // which then opens CHAP layers with their secrets or fails with the layer's own error.
+  if (!path.startsWith("iscsi://") || (await options.authOf(path)) === undefined) {
+    try {
+      return await whole();
+    } catch (error) {
+      if (!(error instanceof CommandError)) throw error;
+    }
   }
   const layers: ImageLayer[] = [];
   let location: string | undefined = path;
@@ -145,14 +156,7 @@ export async function readChain(path: string, format: string | undefined, nodeNa
     if (layers.length >= MAX_CHAIN) throw new RangeError(`Cannot read the backing chain of "${path}": it is longer than ${MAX_CHAIN} images (a loop?)`);
     const i = layers.length;
     const chap = location.startsWith("iscsi://") ? await options.authOf(location) : undefined;
-    if (chap?.mutual) {
-      // QEMU's iscsi driver hands libiscsi the initiator's account only; it would log in without checking
-      // the target, a silent downgrade of what the pool asks for.
-      throw new UnsupportedError("qemu disk on a mutual CHAP LUN", {
-        driver: "qemu",
-        detail: `disk layer ${location} is on a pool with auth.mutual, and QEMU's iscsi driver does one-way CHAP only (it cannot check the target's answer); use a pool without mutual for LUNs QEMU opens`,
-      });
-    }
+    assertOneWayChap(location, chap);
     const auth = chap ? { username: chap.username, secret: `${nodeName}-${i}-secret` } : undefined;
     const info = await layerInfo(runner, { location, format: fmt, auth, password: chap?.password }, call);
     if (auth) options.secrets?.set(auth.secret, chap!.password);

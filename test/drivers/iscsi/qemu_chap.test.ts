@@ -10,9 +10,10 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConnectError } from "../../../core/errors.ts";
-import { iscsiBackend } from "../../../drivers/iscsi/mod.ts";
 import { skipIscsi, Tgtd } from "../../_support/tgtd.ts";
-import { backingOf, domainConfig, MiB, Scratch, skipReal, verifyImage } from "../qemu/_support.ts";
+import type { StoragePool } from "../../../mod.ts";
+import { backingOf, domainConfig, MiB, type Scratch, skipReal, until, verifyImage } from "../qemu/_support.ts";
+import { sanConnection, writeTemplate } from "./_qemu_san.ts";
 
 const skip = skipIscsi || skipReal;
 const CHAP = { username: "vk-qemu-user", password: "qemu-chap-secret-42" };
@@ -51,22 +52,11 @@ describe.skipIf(skip)("qemu domains on CHAP-protected iSCSI LUNs", () => {
   let tgtd: Tgtd;
   beforeAll(async () => {
     tgtd = await Tgtd.start({ luns: [{ lun: 1, sizeBytes: 16 * MiB }, { lun: 2, sizeBytes: 4 * MiB }], chap: CHAP });
-    const writes: string[] = [];
-    for (let mib = 0; mib < 16; mib += 2) writes.push("-c", `write -q -P ${mib + 7} ${mib}M 1M`);
-    execFileSync("qemu-io", ["-f", "raw", ...writes, tgtd.lunFile(1)]);
+    writeTemplate(tgtd, 1, 16, 7);
   });
   afterAll(() => tgtd?.stop());
 
-  async function connection() {
-    const s = new Scratch();
-    scratches.push(s);
-    if (!s.registry.list("storage").some((e) => e.name === "iscsi")) s.registry.register(iscsiBackend);
-    const conn = await s.connect();
-    const auth = { type: "chap" as const, ...CHAP };
-    const san = await conn.pools.create({ name: "san", type: "iscsi", host: "127.0.0.1", port: tgtd.port, target: tgtd.target, auth });
-    const images = await conn.pools.create({ name: "images", type: "dir", path: join(s.dir, "images") });
-    return { s, conn, san, images };
-  }
+  const connection = () => sanConnection(scratches, tgtd, { type: "chap", ...CHAP });
 
   /** qemu-img's --object/--image-opts arguments for the overlay over the CHAP LUN (the secret in a 0600 file). */
   function imageOpts(s: Scratch, overlay: string): string[] {
@@ -112,6 +102,61 @@ describe.skipIf(skip)("qemu domains on CHAP-protected iSCSI LUNs", () => {
     await dom.destroy();
     expect(backingOf(overlay.path)).toBeUndefined();
     expect(verifyImage(overlay.path, ref)).toMatchObject({ check: 0, compare: 0 });
+  });
+
+  /** A qcow2 overlay in "images" over the CHAP template, and `ref.raw`: its content read by qemu-img with the secret. */
+  async function overlayWithRef(s: Scratch, san: StoragePool, images: StoragePool, name: string) {
+    const template = await san.volumes.get("unit:0:0:1");
+    const overlay = await images.volumes.create({ name, format: "qcow2", capacityBytes: 16 * MiB, backing: { path: template.path, format: "raw" } });
+    const ref = join(s.dir, `${name}.ref.raw`);
+    execFileSync("qemu-img", ["convert", ...imageOpts(s, overlay.path), "-O", "raw", ref]);
+    return { template, overlay, ref };
+  }
+
+  it("after the managing connection restarts, the running domain's CHAP-backed disk is still pulled online", async () => {
+    const { s, conn, san, images } = await connection();
+    const { overlay, ref } = await overlayWithRef(s, san, images, "re.qcow2");
+    await (await conn.domains.define(domainConfig("chap-re", [{ target: "vda", volume: { pool: "images", name: "re.qcow2" } }]))).start();
+    await conn.close(); // QEMU keeps running, and keeps its secret object; no password is needed again
+    const again = await s.connect();
+    const dom = await again.domains.get("chap-re");
+    expect((await dom.info()).state).toBe("running");
+    await (await dom.blockPull("vda")).wait();
+    await dom.destroy();
+    expect(backingOf(overlay.path)).toBeUndefined();
+    expect(verifyImage(overlay.path, ref)).toMatchObject({ check: 0, compare: 0 });
+  });
+
+  it("a shut-off domain's pull reads the CHAP template through the pool's initiator", async () => {
+    const { s, conn, san, images } = await connection();
+    const { template, overlay, ref } = await overlayWithRef(s, san, images, "off.qcow2");
+    const dom = await conn.domains.define(domainConfig("chap-off", [{ target: "vda", volume: { pool: "images", name: "off.qcow2" } }]));
+    expect((await dom.disks())[0]?.backingChain).toEqual([{ path: template.path, format: "raw" }]);
+    await (await dom.blockPull("vda")).wait();
+    expect(backingOf(overlay.path)).toBeUndefined();
+    expect(verifyImage(overlay.path, ref)).toMatchObject({ check: 0, compare: 0 });
+  });
+
+  it("block copy onto a CHAP LUN (blockdev-add with a secret object over QMP): ready, pivot, and the domain restarts on the LUN", async () => {
+    const { s, conn, images } = await connection();
+    const source = await images.volumes.create({ name: "src.raw", format: "raw", capacityBytes: 4 * MiB });
+    execFileSync("qemu-io", ["-f", "raw", "-c", "write -q -P 0x3c 0 1M", "-c", "write -q -P 0x4d 3M 512k", source.path]);
+    const dom = await conn.domains.define(domainConfig("chap-copy", [{ target: "vda", volume: { pool: "images", name: "src.raw" } }]));
+    await dom.start();
+    const job = await dom.blockCopy("vda", { destination: { pool: "san", name: "unit:0:0:2" }, reuseExisting: true });
+    await until(async () => (await job.info()).state === "ready", `job ${job.id} to be ready`, 20_000);
+    expect(commandLinesUnder(s.dir).join("\n")).not.toContain(CHAP.password);
+    await job.finalize();
+    await job.wait();
+    const lun = await (await conn.pools.get("san")).volumes.get("unit:0:0:2");
+    expect((await dom.disks())[0]).toMatchObject({ path: lun.path, format: "raw" });
+    expect((await dom.config()).disks[0]).toMatchObject({ volume: { pool: "san", name: "unit:0:0:2" } });
+    await dom.destroy();
+    // The LUN's backing file holds what the source held.
+    expect(execFileSync("qemu-img", ["compare", "-q", "-f", "raw", "-F", "raw", tgtd.lunFile(2), source.path], { stdio: "pipe" }).toString()).toBe("");
+    await dom.start(); // on the LUN, logging in with the pool's account
+    expect((await dom.disks())[0]?.path).toBe(lun.path);
+    await dom.destroy();
   });
 
   it("runs a domain whose disk is the CHAP LUN volume itself", async () => {

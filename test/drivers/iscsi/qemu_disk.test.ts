@@ -7,9 +7,9 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { NotFoundError } from "../../../core/errors.ts";
-import { iscsiBackend } from "../../../drivers/iscsi/mod.ts";
 import { skipIscsi, Tgtd } from "../../_support/tgtd.ts";
-import { backingOf, domainConfig, MiB, Scratch, skipReal, verifyImage } from "../qemu/_support.ts";
+import { backingOf, domainConfig, MiB, type Scratch, skipReal, verifyImage } from "../qemu/_support.ts";
+import { sanConnection, writeTemplate } from "./_qemu_san.ts";
 
 const skip = skipIscsi || skipReal;
 const scratches: Scratch[] = [];
@@ -25,22 +25,11 @@ describe.skipIf(skip)("qemu domains on iSCSI LUNs", () => {
   let tgtd: Tgtd;
   beforeAll(async () => {
     tgtd = await Tgtd.start({ luns: [{ lun: 1, sizeBytes: 32 * MiB }, { lun: 2, sizeBytes: 8 * MiB }] });
-    // The template: data in every other MiB.
-    const writes: string[] = [];
-    for (let mib = 0; mib < 32; mib += 2) writes.push("-c", `write -q -P ${mib + 1} ${mib}M 1M`);
-    execFileSync("qemu-io", ["-f", "raw", ...writes, tgtd.lunFile(1)]);
+    writeTemplate(tgtd, 1, 32, 1); // the template: data in every other MiB
   });
   afterAll(() => tgtd?.stop());
 
-  async function connection() {
-    const s = new Scratch();
-    scratches.push(s);
-    if (!s.registry.list("storage").some((e) => e.name === "iscsi")) s.registry.register(iscsiBackend);
-    const conn = await s.connect();
-    const san = await conn.pools.create({ name: "san", type: "iscsi", host: "127.0.0.1", port: tgtd.port, target: tgtd.target });
-    const images = await conn.pools.create({ name: "images", type: "dir", path: join(s.dir, "images") });
-    return { s, conn, san, images };
-  }
+  const connection = () => sanConnection(scratches, tgtd);
 
   it("runs a domain whose disk is a LUN volume, named by its iscsi:// key", async () => {
     const { conn, san } = await connection();

@@ -24,19 +24,33 @@ describe("qemu disk chain", () => {
     ]);
   });
 
+  it("with CHAP accounts at hand, a chain without a CHAP layer is still one --backing-chain run", async () => {
+    const calls: string[][] = [];
+    const stdout = JSON.stringify([{ filename: "/img/top.qcow2", format: "qcow2", "virtual-size": 1 }, { filename: "/img/b.raw", format: "raw", "virtual-size": 1 }]);
+    const asked: string[] = [];
+    const chain = await readChain("/img/top.qcow2", "qcow2", "vda", { runner: replay(stdout, calls), authOf: (l) => (asked.push(l), Promise.resolve(undefined)) });
+    expect(calls).toHaveLength(1);
+    expect(asked).toEqual([]);
+    expect(chain.map((l) => l.path)).toEqual(["/img/top.qcow2", "/img/b.raw"]);
+  });
+
   it("passes the runner's CommandError through", async () => {
     const failure = new CommandError({ argv: ["qemu-img"], exitCode: 1, stderr: "Could not open", driver: "qemu" });
     const runner: CommandRunner = { run: () => Promise.reject(failure) };
     await expect(readChain("/img/missing.qcow2", undefined, "vda", { runner })).rejects.toBe(failure);
   });
 
-  it("with CHAP accounts, walks the chain a layer at a time and opens a CHAP LUN with a secret file, never the password in argv", async () => {
+  it("a chain --backing-chain cannot open is walked a layer at a time, a CHAP LUN opened with a secret file, never the password in argv", async () => {
     const lun = "iscsi://127.0.0.1:3261/iqn.2026-12.test:t/1";
     const calls: string[][] = [];
     const seen: { mode: number; text: string }[] = [];
     const runner: CommandRunner = {
       run: (argv) => {
         calls.push([...argv]);
+        if (argv.includes("--backing-chain")) {
+          // What qemu-img says when it meets the CHAP backing without credentials.
+          return Promise.reject(new CommandError({ argv, exitCode: 1, stderr: `qemu-img: Could not open '${lun}': iSCSI: Failed to connect to LUN : Failed to log in to target. Status: Authentication failure(513)`, driver: "qemu" }));
+        }
         const object = argv[argv.indexOf("--object") + 1];
         if (argv.includes("--object") && object) {
           const file = /file=(.*),format=raw$/.exec(object)![1]!;
@@ -49,14 +63,15 @@ describe("qemu disk chain", () => {
     const secrets = new Map<string, string>();
     const authOf = (location: string) => Promise.resolve(location === lun ? { type: "chap" as const, username: "alice", password: "s3cret" } : undefined);
     const chain = await readChain("/img/top.qcow2", "qcow2", "vda", { runner, authOf, secrets });
-    expect(calls[0]).toEqual(["qemu-img", "info", "--output=json", "-U", "-f", "qcow2", "/img/top.qcow2"]);
-    expect(calls[1]!.slice(0, 5)).toEqual(["qemu-img", "info", "--output=json", "-U", "--object"]);
-    expect(calls[1]!.at(-1)).toBe(
+    expect(calls[0]).toEqual(["qemu-img", "info", "--output=json", "--backing-chain", "-U", "-f", "qcow2", "/img/top.qcow2"]);
+    expect(calls[1]).toEqual(["qemu-img", "info", "--output=json", "-U", "-f", "qcow2", "/img/top.qcow2"]);
+    expect(calls[2]!.slice(0, 5)).toEqual(["qemu-img", "info", "--output=json", "-U", "--object"]);
+    expect(calls[2]!.at(-1)).toBe(
       "driver=raw,file.driver=iscsi,file.transport=tcp,file.portal=127.0.0.1:3261,file.target=iqn.2026-12.test:t,file.lun=1,file.user=alice,file.password-secret=vda-1-secret",
     );
     expect(calls.flat().join(" ")).not.toContain("s3cret");
     expect(seen).toEqual([{ mode: 0o600, text: "s3cret" }]);
-    const file = /file=(.*),format=raw$/.exec(calls[1]![5]!)![1]!;
+    const file = /file=(.*),format=raw$/.exec(calls[2]![5]!)![1]!;
     expect(existsSync(file)).toBe(false);
     expect(chain.map((l) => [l.path, l.format, l.node, l.auth])).toEqual([
       ["/img/top.qcow2", "qcow2", "vda-0", undefined],
