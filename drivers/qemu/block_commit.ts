@@ -12,6 +12,7 @@
  */
 import type { LiveBlockCommitRequest, StorageAccess } from "../../core/driver.ts";
 import { QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
+import { protocolBlockdev } from "./blockdev_source.ts";
 import type { Instance } from "./instance.ts";
 import type { RunDisk, RunJob } from "./state_store.ts";
 
@@ -65,7 +66,7 @@ export async function startQemuCommit(
   const below = layers[baseIndex + 1];
   const reopened = inst.qmp.execute("blockdev-reopen", {
     options: [
-      { driver: "file", "node-name": base.fileNode, filename: base.path, "read-only": false },
+      protocolBlockdev(base.path, base.fileNode, false, base.auth), // a file, or a LUN (with its secret object's id)
       {
         driver: base.format,
         "node-name": base.node,

@@ -51,7 +51,8 @@ function filesHolding(dir: string, text: string): string[] {
 describe.skipIf(skip)("qemu domains on CHAP-protected iSCSI LUNs", () => {
   let tgtd: Tgtd;
   beforeAll(async () => {
-    tgtd = await Tgtd.start({ luns: [{ lun: 1, sizeBytes: 16 * MiB }, { lun: 2, sizeBytes: 4 * MiB }], chap: CHAP });
+    const luns = [{ lun: 1, sizeBytes: 16 * MiB }, { lun: 2, sizeBytes: 4 * MiB }, { lun: 3, sizeBytes: 4 * MiB }];
+    tgtd = await Tgtd.start({ luns, chap: CHAP });
     writeTemplate(tgtd, 1, 16, 7);
   });
   afterAll(() => tgtd?.stop());
@@ -59,12 +60,12 @@ describe.skipIf(skip)("qemu domains on CHAP-protected iSCSI LUNs", () => {
   const connection = () => sanConnection(scratches, tgtd, { type: "chap", ...CHAP });
 
   /** qemu-img's --object/--image-opts arguments for the overlay over the CHAP LUN (the secret in a 0600 file). */
-  function imageOpts(s: Scratch, overlay: string): string[] {
+  function imageOpts(s: Scratch, overlay: string, lunNumber = 1): string[] {
     const secret = join(s.dir, "chap.secret");
     writeFileSync(secret, CHAP.password, { mode: 0o600 });
     const lun = [
       "backing.driver=raw", "backing.file.driver=iscsi", "backing.file.transport=tcp", `backing.file.portal=127.0.0.1:${tgtd.port}`,
-      `backing.file.target=${tgtd.target}`, "backing.file.lun=1", `backing.file.user=${CHAP.username}`, "backing.file.password-secret=chap0",
+      `backing.file.target=${tgtd.target}`, `backing.file.lun=${lunNumber}`, `backing.file.user=${CHAP.username}`, "backing.file.password-secret=chap0",
     ];
     return ["--object", `secret,id=chap0,file=${secret},format=raw`, "--image-opts", ["driver=qcow2", `file.filename=${overlay}`, ...lun].join(",")];
   }
@@ -190,5 +191,23 @@ describe.skipIf(skip)("qemu domains on CHAP-protected iSCSI LUNs", () => {
       await tgtd.adm(["--op", "new", "--mode", "account", "--user", CHAP.username, "--password", CHAP.password]);
       await tgtd.adm(["--op", "bind", "--mode", "account", "--tid", "1", "--user", CHAP.username]);
     }
+  });
+
+  it("an active commit into a CHAP LUN base reopens the LUN read-write with its secret; the LUN then holds the overlay's data", async () => {
+    const { s, conn, san, images } = await connection();
+    const base = await san.volumes.get("unit:0:0:3");
+    const overlay = await images.volumes.create({ name: "top.qcow2", format: "qcow2", capacityBytes: 4 * MiB, backing: { path: base.path, format: "raw" } });
+    execFileSync("qemu-io", ["-c", "write -q -P 0x6e 1M 1M", ...imageOpts(s, overlay.path, 3)]);
+    const ref = join(s.dir, "top.ref.raw");
+    execFileSync("qemu-img", ["convert", ...imageOpts(s, overlay.path, 3), "-O", "raw", ref]);
+    const dom = await conn.domains.define(domainConfig("chap-commit", [{ target: "vda", volume: { pool: "images", name: "top.qcow2" } }]));
+    await dom.start();
+    const job = await dom.blockCommit("vda");
+    await until(async () => (await job.info()).state === "ready", `job ${job.id} to be ready`, 20_000);
+    await job.finalize();
+    await job.wait();
+    expect((await dom.disks())[0]).toMatchObject({ path: base.path, backingChain: [] });
+    await dom.destroy();
+    expect(execFileSync("qemu-img", ["compare", "-q", "-f", "raw", "-F", "raw", tgtd.lunFile(3), ref], { stdio: "pipe" }).toString()).toBe("");
   });
 });
