@@ -222,8 +222,14 @@ export class RpcClient {
     const p = procedure as Procedure<unknown, unknown>;
     this.#programs.add(p.program);
     const serial = this.#serial;
+    let frame: Uint8Array;
+    try {
+      frame = encodeMessage({ program: p.program, version: p.version, procedure: p.number, type: MessageType.CALL, serial, status: MessageStatus.OK }, p.args, args);
+    } catch (error) {
+      // Arguments that do not fit their codec: a rejection like any other failure, never a throw.
+      return Promise.reject(error);
+    }
     this.#serial = (this.#serial + 1) >>> 0;
-    const frame = encodeMessage({ program: p.program, version: p.version, procedure: p.number, type: MessageType.CALL, serial, status: MessageStatus.OK }, p.args, args);
     // No closures per call beyond the promise's own (they showed in profiles of sequential calls);
     // only a call with a signal gets an abort listener.
     const promise = new Promise((resolve, reject) => void this.#pending.set(serial, { procedure: p, context: options, resolve, reject, stream }));
