@@ -167,11 +167,12 @@ export class RemoteConnection implements HypervisorConnection {
     return domains.map((d) => d.name);
   }
 
-  async domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
-    return await this.#refs.with(name, async (dom) => {
-      const info = await this.#client.call(DOMAIN_GET_INFO, { dom }, { signal: options?.signal, objectName: name });
-      return { name: dom.name, uuid: dom.uuid, state: domainStateOf(info.state), vcpus: info.nrVirtCpu, memoryBytes: info.maxMem * 1024 };
-    }, options);
+  domainInfo(name: string, options?: SignalOptions): Promise<DomainInfo> {
+    // Promise chains rather than async functions: this is the path of `get()` and `info()`, and each
+    // await is a microtask turn of its own.
+    return this.#refs.with(name, (dom) =>
+      this.#client.call(DOMAIN_GET_INFO, { dom }, { signal: options?.signal, objectName: name })
+        .then((info) => ({ name: dom.name, uuid: dom.uuid, state: domainStateOf(info.state), vcpus: info.nrVirtCpu, memoryBytes: info.maxMem * 1024 })), options);
   }
 
   /** The persistent definition (DOMAIN_GET_XML_DESC with INACTIVE), through core/xml's mapping. */

@@ -79,16 +79,25 @@ export class DomainRefs {
    * @param options Signal.
    * @returns What `fn` returns.
    */
-  async with<T>(name: string, fn: (ref: DomainRefValue) => Promise<T>, options?: SignalOptions): Promise<T> {
-    const wasCached = this.#byName.has(name);
-    const ref = await this.get(name, options);
-    try {
-      return await fn(ref);
-    } catch (error) {
-      if (!(error instanceof NotFoundError) || error.objectType !== "domain") throw error;
-      this.#byName.delete(name);
-      if (!wasCached) throw error;
-      return await fn(await this.get(name, options));
-    }
+  with<T>(name: string, fn: (ref: DomainRefValue) => Promise<T>, options?: SignalOptions): Promise<T> {
+    const held = this.#byName.get(name);
+    // The common case, a cached reference: no lookup to await first (every call of a sequential
+    // get + info loop comes here).
+    if (held) return fn(held).catch((error: unknown) => this.#retry(name, error, fn, options));
+    return this.get(name, options).then((ref) => fn(ref).catch((error: unknown) => {
+      this.#dropIfGone(name, error);
+      throw error;
+    }));
+  }
+
+  /** A cached reference failed: when the domain is gone (or was redefined), look it up once more. */
+  async #retry<T>(name: string, error: unknown, fn: (ref: DomainRefValue) => Promise<T>, options?: SignalOptions): Promise<T> {
+    this.#dropIfGone(name, error);
+    return await fn(await this.get(name, options));
+  }
+
+  #dropIfGone(name: string, error: unknown): void {
+    if (!(error instanceof NotFoundError) || error.objectType !== "domain") throw error;
+    this.#byName.delete(name);
   }
 }

@@ -95,6 +95,9 @@ export class RpcClient {
   readonly #closeListeners = new Set<(error: ConnectError) => void>();
   readonly #peer: string;
   #serial = 0;
+  /** Frames queued by `#post` for the next flush, and their total size. */
+  #outgoing: Uint8Array[] = [];
+  #outgoingBytes = 0;
   #closed: ConnectError | undefined;
   #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
   #lastHeardMs = Date.now();
@@ -219,8 +222,14 @@ export class RpcClient {
     const p = procedure as Procedure<unknown, unknown>;
     this.#programs.add(p.program);
     const serial = this.#serial;
+    let frame: Uint8Array;
+    try {
+      frame = encodeMessage({ program: p.program, version: p.version, procedure: p.number, type: MessageType.CALL, serial, status: MessageStatus.OK }, p.args, args);
+    } catch (error) {
+      // Arguments that do not fit their codec: a rejection like any other failure, never a throw.
+      return Promise.reject(error);
+    }
     this.#serial = (this.#serial + 1) >>> 0;
-    const frame = encodeMessage({ program: p.program, version: p.version, procedure: p.number, type: MessageType.CALL, serial, status: MessageStatus.OK }, p.args, args);
     // No closures per call beyond the promise's own (they showed in profiles of sequential calls);
     // only a call with a signal gets an abort listener.
     const promise = new Promise((resolve, reject) => void this.#pending.set(serial, { procedure: p, context: options, resolve, reject, stream }));
@@ -241,19 +250,46 @@ export class RpcClient {
     this.#pending.set(serial, { ...call, resolve: (v) => (done(), call.resolve(v)), reject: (e) => (done(), call.reject(e)) });
   }
 
-  /** Writes a frame nobody waits on the drain of (a CALL: its reply is what the caller waits for). */
+  /**
+   * Queues a frame nobody waits on the drain of (a CALL: its reply is what the caller waits for). The
+   * frames queued in one turn of the event loop go out in one write: 16 callers resuming on one batch
+   * of replies send their next calls in one syscall, and the daemon reads them in one (a cork, without
+   * Nagle's delay: the flush is a microtask away).
+   */
   #post(frame: Uint8Array): void {
     if (this.#closed) return;
-    const drained = this.#channel.write(frame);
-    if (drained) drained.then(undefined, this.#onWriteError);
+    this.#outgoing.push(frame);
+    this.#outgoingBytes += frame.length;
+    if (this.#outgoing.length === 1) queueMicrotask(this.#flush);
   }
+
+  readonly #flush = (): void => {
+    const frames = this.#outgoing;
+    if (frames.length === 0 || this.#closed) return;
+    let bytes: Uint8Array;
+    if (frames.length === 1) bytes = frames[0]!;
+    else {
+      bytes = new Uint8Array(this.#outgoingBytes);
+      let at = 0;
+      for (const frame of frames) {
+        bytes.set(frame, at);
+        at += frame.length;
+      }
+    }
+    this.#outgoing = [];
+    this.#outgoingBytes = 0;
+    const drained = this.#channel.write(bytes);
+    if (drained) drained.then(undefined, this.#onWriteError);
+  };
 
   readonly #onWriteError = (error: unknown): void => {
     this.#fail(new ConnectError(`Cannot write to ${this.#peer}: ${(error as Error).message}`, { driver: "remote", cause: error }));
   };
 
+  /** Writes a frame whose drain the caller waits for (stream data: backpressure), after what is queued. */
   #write(frame: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
+    this.#flush();
     const drained = this.#channel.write(frame);
     if (!drained) return Promise.resolve();
     return drained.catch((error: unknown) => {

@@ -281,9 +281,9 @@ export class FrameDecoder {
   /** Starts assembling a message of `length` bytes of which `have` are at hand; returns where to put them. */
   #begin(length: number, have: number): Uint8Array {
     const pooled = this.#pool !== undefined && length <= this.#pool.bufferBytes;
-    // Beyond the pool's size the buffer grows with what arrives: a peer announcing 16 MiB and sending
-    // four bytes does not get 16 MiB allocated.
-    const size = pooled ? length : Math.min(length, Math.max(GROW_STEP_BYTES, 2 * have));
+    // Beyond 1 MiB the buffer grows with what arrives: a peer announcing 16 MiB and sending four bytes
+    // does not get 16 MiB allocated.
+    const size = pooled || length <= EXACT_MAX_BYTES ? length : Math.min(length, Math.max(EXACT_MAX_BYTES, 2 * have));
     this.#frame = pooled ? this.#pool!.acquire(length) : new Uint8Array(size);
     this.#frameLength = length;
     this.#fill = have;
@@ -316,8 +316,8 @@ export class FrameDecoder {
   }
 }
 
-/** First buffer of a message too large for the pool; doubled as its bytes arrive. */
-const GROW_STEP_BYTES = 64 * 1024;
+/** Messages up to this size get their whole buffer at once; larger ones one that doubles as bytes arrive. */
+const EXACT_MAX_BYTES = 1024 * 1024;
 
 function readUint32(bytes: Uint8Array, at: number): number {
   return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;

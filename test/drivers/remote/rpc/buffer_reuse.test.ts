@@ -122,6 +122,22 @@ describe("FrameDecoder with a reused input buffer", () => {
     decoder.release(a!);
     expect(pool.freeBuffers).toBe(1);
   });
+  it("grows the buffer of a message over 1 MiB as its bytes arrive, and assembles it whole", () => {
+    const decoder = new FrameDecoder();
+    const payload = pattern(3 * 1024 * 1024 + 5, 6);
+    const frame = encodePacket({ ...DOWNLOAD, type: MessageType.REPLY, status: MessageStatus.OK }, payload);
+    const reused = new Uint8Array(500_000);
+    const packets: Packet[] = [];
+    for (let at = 0; at < frame.length; at += reused.length) {
+      const n = Math.min(reused.length, frame.length - at);
+      reused.set(frame.subarray(at, at + n));
+      packets.push(...decoder.push(reused.subarray(0, n)));
+      reused.fill(0xee);
+      if (at + n < frame.length) expect(decoder.pendingBytes).toBe(at + n);
+    }
+    expect(packets).toHaveLength(1);
+    expect(Buffer.from(packets[0]!.payload).equals(Buffer.from(payload))).toBe(true);
+  });
 });
 
 describe("BufferPool", () => {
