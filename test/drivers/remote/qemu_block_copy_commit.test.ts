@@ -7,7 +7,6 @@
  * commit that completes in one phase and re-links the top onto the base.
  */
 import { execFileSync } from "node:child_process";
-import { chownSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, MiB } from "../../../mod.ts";
@@ -16,6 +15,7 @@ import type { Job } from "../../../core/job.ts";
 import type { StoragePool } from "../../../core/storage_pool.ts";
 import { type RunningLibvirtd, skipLibvirtd, startLibvirtd } from "../../_support/libvirtd.ts";
 import { missingTools } from "../qemu/_support.ts";
+import { giveToLibvirtd, patternedBase, removeDomainsAndClose } from "./_libvirtd_images.ts";
 
 const skip = skipLibvirtd || (missingTools.length > 0 && process.env.CI !== "true");
 const BASE_MIB = 32;
@@ -29,15 +29,7 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block copy and com
   let images: string;
   let pool: StoragePool;
   let base: string;
-  const owner = () => ({
-    uid: Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" })),
-    gid: Number(execFileSync("id", ["-g", "nobody"], { encoding: "utf8" })),
-  });
-  const chown = (path: string) => {
-    const { uid, gid } = owner();
-    chownSync(path, uid, gid);
-    return path;
-  };
+  const chown = giveToLibvirtd;
   /** A qcow2 image over `backing` (raw or qcow2). */
   const overlay = (name: string, backing: string, backingFormat: "raw" | "qcow2") => {
     const path = join(images, name);
@@ -64,21 +56,12 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block copy and com
   beforeAll(async () => {
     daemon = await startLibvirtd({ driver: "qemu" });
     images = daemon.mkdir("images");
-    base = join(images, "base.raw");
-    execFileSync("qemu-img", ["create", "-q", "-f", "raw", base, `${BASE_MIB}M`]);
-    const writes: string[] = [];
-    for (let mib = 0; mib < BASE_MIB; mib += 2) writes.push("-c", `write -q -P ${mib + 1} ${mib}M 1M`);
-    execFileSync("qemu-io", ["-f", "raw", ...writes, base]);
-    chown(base);
+    base = patternedBase(join(images, "base.raw"), BASE_MIB);
     conn = await connect(daemon.uri("qemu"));
     pool = await conn.pools.create({ name: "copies", type: "dir", path: join(daemon.mkdir("pools"), "copies") });
   }, 60_000);
   afterAll(async () => {
-    for (const dom of (await conn?.domains.list().catch(() => [])) ?? []) {
-      await dom.destroy().catch(() => {});
-      await dom.undefine().catch(() => {});
-    }
-    await conn?.close().catch(() => {});
+    await removeDomainsAndClose(conn);
     await daemon?.stop();
   }, 60_000);
 
