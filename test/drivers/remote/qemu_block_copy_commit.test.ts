@@ -95,6 +95,26 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block copy and com
     execFileSync("qemu-img", ["check", dest.path]);
   }, 120_000);
 
+  it("copies shallow into a created volume: only the top is copied, the copy keeps the disk's backing after the pivot", async () => {
+    const top = overlay("copy4.qcow2", base, "raw");
+    execFileSync("qemu-io", ["-f", "qcow2", "-c", "write -q -P 0xee 2M 1M", top]);
+    const dom = await define("copy4", top);
+    const job = await dom.blockCopy("vda", { destination: { pool: "copies", name: "copy4-dest.qcow2" }, shallow: true });
+    const dest = await pool.volumes.get("copy4-dest.qcow2");
+    expect(await dest.info()).toMatchObject({ format: "qcow2", backing: { path: base, format: "raw" } });
+    await ready(job);
+    await job.finalize();
+    await job.wait();
+    const [after] = await dom.disks();
+    expect([after?.path, after?.backingChain]).toEqual([dest.path, [{ path: base, format: "raw" }]]);
+    await dom.destroy();
+    // Only what the top held was copied: the copy allocates about 1 MiB, not the base's data.
+    const map = JSON.parse(execFileSync("qemu-img", ["map", "--output=json", dest.path], { encoding: "utf8" })) as Array<{ length: number; depth: number; data: boolean }>;
+    const own = map.filter((e) => e.depth === 0 && e.data).reduce((sum, e) => sum + e.length, 0);
+    expect(own).toBe(MiB(1));
+    execFileSync("qemu-img", ["compare", "-f", "qcow2", "-F", "qcow2", dest.path, top]);
+  }, 120_000);
+
   it("aborts a copy in ready: the domain stays on its source, the copy is a consistent image", async () => {
     const top = overlay("copy2.qcow2", base, "raw");
     const dom = await define("copy2", top);
