@@ -1,8 +1,8 @@
 /**
  * A real, unprivileged libvirtd 9.0 for tests (machine-facts §7): a scratch directory owned by `nobody`
  * holds HOME, the XDG directories, the config and the socket directory; the daemon runs as `nobody`
- * through `setpriv`, serves libvirt's `qemu` and `test` drivers on one unix socket (and on loopback TCP
- * when asked), and is stopped by PID (it and the virtlogd it spawned), also when a test fails.
+ * through `setpriv`, serves libvirt's `qemu` and `test` drivers on one unix socket (and on loopback TCP,
+ * or TLS with x509 client certificates, when asked), and is stopped by PID (it and the virtlogd it spawned), also when a test fails.
  *
  * Readiness is a successful RPC (`virsh uri`), polled with a deadline: the socket accepts connections
  * before the daemon has finished reading its config.
@@ -37,6 +37,12 @@ export interface LibvirtdOptions {
   driver?: "qemu" | "test";
   /** Also listen on 127.0.0.1 at this TCP port, with `auth_tcp = "none"` (0: pick a free port). */
   tcpPort?: number;
+  /**
+   * Also listen with TLS on 127.0.0.1 (`listen_tls`, `auth_tls = "none"`: the verified client certificate
+   * is the authentication), with these PEM files (copied into the scratch directory for `nobody`);
+   * `port` 0 or absent picks a free one. libvirtd checks every client certificate against the CA.
+   */
+  tls?: { caFile: string; certFile: string; keyFile: string; port?: number };
   /** How long to wait for the first successful RPC (default 15 s). */
   readyTimeoutMs?: number;
 }
@@ -51,6 +57,8 @@ export interface RunningLibvirtd {
   readonly pid: number;
   /** The TCP port when asked for one. */
   readonly tcpPort?: number;
+  /** The TLS port when asked for a TLS listener. */
+  readonly tlsPort?: number;
   /** A URI over the unix socket, for the default driver or the one named. */
   uri(driver?: "qemu" | "test"): string;
   /** Runs `virsh -c uri ARGS` and returns its stdout; throws with stderr on failure. */
@@ -112,14 +120,31 @@ export async function startLibvirtd(options: LibvirtdOptions = {}): Promise<Runn
     chownSync(join(dir, sub), uid, gid);
   }
   const tcpPort = options.tcpPort === undefined ? undefined : options.tcpPort || await freePort();
+  const tlsPort = options.tls === undefined ? undefined : options.tls.port || await freePort();
+  const tlsFiles: string[] = [];
+  if (options.tls) {
+    const pki = join(dir, "pki");
+    mkdirSync(pki, { mode: 0o700 });
+    chownSync(pki, uid, gid);
+    for (const [name, from] of [["cacert.pem", options.tls.caFile], ["servercert.pem", options.tls.certFile], ["serverkey.pem", options.tls.keyFile]] as const) {
+      const to = join(pki, name);
+      writeFileSync(to, readFileSync(from), { mode: 0o600 });
+      chownSync(to, uid, gid);
+      tlsFiles.push(to);
+    }
+  }
+  const listenAddr = tcpPort !== undefined || tlsPort !== undefined ? [`listen_addr = "127.0.0.1"`] : [];
   const log = join(dir, "libvirtd.log");
   const conf = [
     `unix_sock_dir = "${run}"`,
     `unix_sock_rw_perms = "0700"`,
     `auth_unix_rw = "none"`,
     `log_outputs = "3:file:${log}"`,
-    ...(tcpPort === undefined ? [] : [`listen_tcp = 1`, `listen_addr = "127.0.0.1"`, `tcp_port = "${tcpPort}"`, `auth_tcp = "none"`]),
-    `listen_tls = 0`,
+    ...listenAddr,
+    ...(tcpPort === undefined ? [] : [`listen_tcp = 1`, `tcp_port = "${tcpPort}"`, `auth_tcp = "none"`]),
+    ...(tlsPort === undefined
+      ? [`listen_tls = 0`]
+      : [`listen_tls = 1`, `tls_port = "${tlsPort}"`, `auth_tls = "none"`, `ca_file = "${tlsFiles[0]}"`, `cert_file = "${tlsFiles[1]}"`, `key_file = "${tlsFiles[2]}"`]),
   ].join("\n");
   const confPath = join(dir, "libvirtd.conf");
   writeFileSync(confPath, `${conf}\n`);
@@ -130,7 +155,7 @@ export async function startLibvirtd(options: LibvirtdOptions = {}): Promise<Runn
     XDG_CACHE_HOME: join(dir, "cache"),
     XDG_RUNTIME_DIR: join(dir, "runtime"),
   };
-  const args = [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", DAEMON, ...(tcpPort === undefined ? [] : ["-l"]), "-f", confPath];
+  const args = [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", DAEMON, ...(tcpPort === undefined && tlsPort === undefined ? [] : ["-l"]), "-f", confPath];
   const child = spawn("setpriv", args, { env, stdio: "ignore", detached: false });
   const pid = child.pid;
   if (pid === undefined) throw new Error("libvirtd did not start");
@@ -193,5 +218,5 @@ export async function startLibvirtd(options: LibvirtdOptions = {}): Promise<Runn
     chownSync(path, uid, gid);
     return path;
   };
-  return { dir, socketPath, pid, ...(tcpPort === undefined ? {} : { tcpPort }), uri, virsh, mkdir, stop };
+  return { dir, socketPath, pid, ...(tcpPort === undefined ? {} : { tcpPort }), ...(tlsPort === undefined ? {} : { tlsPort }), uri, virsh, mkdir, stop };
 }

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backingOf, killAll, Scratch, skipReal, verifyImage } from "../drivers/qemu/_support.ts";
+import { backingOf, killAll, Scratch, skipReal, until, verifyImage } from "../drivers/qemu/_support.ts";
 import { skipDaemon, startVirtkitd, type VirtkitdProcess, virsh } from "./_support/virtkitd.ts";
 
 function domainXml(name: string, disk: string): string {
@@ -107,6 +107,38 @@ describe.skipIf(skipDaemon || skipReal)("virsh blockcopy / blockcommit against v
     expect((await virsh(uri, ["domblklist", "cm1"])).stdout).toMatch(new RegExp(`vda\\s+${base}`));
     expect((await virsh(uri, ["destroy", "cm1"])).code).toBe(0);
     compareRaw(base, ref);
+  }, 180_000);
+
+  it("blockcommit --top --base of an intermediate image: a Block Commit job (not active, no pivot), the top re-linked onto the base", async () => {
+    const set = new Scratch();
+    sets.push(set);
+    const { base, overlay: mid, ref } = set.images(32);
+    const top = join(set.dir, "top.qcow2");
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", mid, "-F", "qcow2", top]);
+    const file = join(set.dir, "cm2.xml");
+    writeFileSync(file, domainXml("cm2", top));
+    expect((await virsh(uri, ["define", file])).code).toBe(0);
+    expect((await virsh(uri, ["start", "cm2"])).code).toBe(0);
+    // Capped, so it is still running when blockjob --info looks; then uncapped to finish.
+    const started = await virsh(uri, ["blockcommit", "cm2", "vda", "--top", mid, "--base", base, "--bandwidth", "1"]);
+    expect(started.code, started.stderr).toBe(0);
+    const info = await virsh(uri, ["blockjob", "cm2", "vda", "--info"]);
+    expect(info.stderr).toMatch(/^\s*Block Commit: \[/m);
+    expect(info.stdout).toMatch(/Bandwidth limit: 1048576 bytes\/s/);
+    // libvirt's pivot is for copies and active commits only.
+    const pivot = await virsh(uri, ["blockjob", "cm2", "vda", "--pivot"]);
+    expect(pivot.stderr).toMatch(/requires an active copy job/);
+    expect((await virsh(uri, ["blockjob", "cm2", "vda", "--bandwidth", "0"])).code).toBe(0);
+    await until(async () => /No current block job/.test((await virsh(uri, ["blockjob", "cm2", "vda", "--info"])).stdout), "the commit to finish", 60_000);
+    const dumpxml = (await virsh(uri, ["dumpxml", "cm2"])).stdout;
+    expect(dumpxml).toContain(`<source file="${top}"/>`);
+    expect(dumpxml).toContain(`<source file="${base}"/>`);
+    expect(dumpxml).not.toContain(mid);
+    expect((await virsh(uri, ["destroy", "cm2"])).code).toBe(0);
+    expect(backingOf(top)).toBe(base);
+    // The top reads over the base what the disk read over mid and base.
+    const verdict = verifyImage(top, ref);
+    expect(verdict.compare, verdict.output).toBe(0);
   }, 180_000);
 
   it("refuses blockcommit without --active on the active image, and blockcopy and blockcommit to a read-only client", async () => {

@@ -7,7 +7,6 @@
  * commit that completes in one phase and re-links the top onto the base.
  */
 import { execFileSync } from "node:child_process";
-import { chownSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, MiB } from "../../../mod.ts";
@@ -16,6 +15,7 @@ import type { Job } from "../../../core/job.ts";
 import type { StoragePool } from "../../../core/storage_pool.ts";
 import { type RunningLibvirtd, skipLibvirtd, startLibvirtd } from "../../_support/libvirtd.ts";
 import { missingTools } from "../qemu/_support.ts";
+import { giveToLibvirtd, patternedBase, removeDomainsAndClose } from "./_libvirtd_images.ts";
 
 const skip = skipLibvirtd || (missingTools.length > 0 && process.env.CI !== "true");
 const BASE_MIB = 32;
@@ -29,15 +29,7 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block copy and com
   let images: string;
   let pool: StoragePool;
   let base: string;
-  const owner = () => ({
-    uid: Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" })),
-    gid: Number(execFileSync("id", ["-g", "nobody"], { encoding: "utf8" })),
-  });
-  const chown = (path: string) => {
-    const { uid, gid } = owner();
-    chownSync(path, uid, gid);
-    return path;
-  };
+  const chown = giveToLibvirtd;
   /** A qcow2 image over `backing` (raw or qcow2). */
   const overlay = (name: string, backing: string, backingFormat: "raw" | "qcow2") => {
     const path = join(images, name);
@@ -64,21 +56,12 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block copy and com
   beforeAll(async () => {
     daemon = await startLibvirtd({ driver: "qemu" });
     images = daemon.mkdir("images");
-    base = join(images, "base.raw");
-    execFileSync("qemu-img", ["create", "-q", "-f", "raw", base, `${BASE_MIB}M`]);
-    const writes: string[] = [];
-    for (let mib = 0; mib < BASE_MIB; mib += 2) writes.push("-c", `write -q -P ${mib + 1} ${mib}M 1M`);
-    execFileSync("qemu-io", ["-f", "raw", ...writes, base]);
-    chown(base);
+    base = patternedBase(join(images, "base.raw"), BASE_MIB);
     conn = await connect(daemon.uri("qemu"));
     pool = await conn.pools.create({ name: "copies", type: "dir", path: join(daemon.mkdir("pools"), "copies") });
   }, 60_000);
   afterAll(async () => {
-    for (const dom of (await conn?.domains.list().catch(() => [])) ?? []) {
-      await dom.destroy().catch(() => {});
-      await dom.undefine().catch(() => {});
-    }
-    await conn?.close().catch(() => {});
+    await removeDomainsAndClose(conn);
     await daemon?.stop();
   }, 60_000);
 
@@ -110,6 +93,26 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block copy and com
     expect(qemuImgInfo(dest.path)["backing-filename"]).toBeUndefined();
     execFileSync("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", dest.path, base]);
     execFileSync("qemu-img", ["check", dest.path]);
+  }, 120_000);
+
+  it("copies shallow into a created volume: only the top is copied, the copy keeps the disk's backing after the pivot", async () => {
+    const top = overlay("copy4.qcow2", base, "raw");
+    execFileSync("qemu-io", ["-f", "qcow2", "-c", "write -q -P 0xee 2M 1M", top]);
+    const dom = await define("copy4", top);
+    const job = await dom.blockCopy("vda", { destination: { pool: "copies", name: "copy4-dest.qcow2" }, shallow: true });
+    const dest = await pool.volumes.get("copy4-dest.qcow2");
+    expect(await dest.info()).toMatchObject({ format: "qcow2", backing: { path: base, format: "raw" } });
+    await ready(job);
+    await job.finalize();
+    await job.wait();
+    const [after] = await dom.disks();
+    expect([after?.path, after?.backingChain]).toEqual([dest.path, [{ path: base, format: "raw" }]]);
+    await dom.destroy();
+    // Only what the top held was copied: the copy allocates about 1 MiB, not the base's data.
+    const map = JSON.parse(execFileSync("qemu-img", ["map", "--output=json", dest.path], { encoding: "utf8" })) as Array<{ length: number; depth: number; data: boolean }>;
+    const own = map.filter((e) => e.depth === 0 && e.data).reduce((sum, e) => sum + e.length, 0);
+    expect(own).toBe(MiB(1));
+    execFileSync("qemu-img", ["compare", "-f", "qcow2", "-F", "qcow2", dest.path, top]);
   }, 120_000);
 
   it("aborts a copy in ready: the domain stays on its source, the copy is a consistent image", async () => {

@@ -6,13 +6,13 @@
  * same bytes (`qemu-img compare` against the template). Also: abort, and an unknown disk.
  */
 import { execFileSync } from "node:child_process";
-import { chownSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, MiB } from "../../../mod.ts";
 import type { Connection } from "../../../core/connection.ts";
 import { type RunningLibvirtd, skipLibvirtd, startLibvirtd } from "../../_support/libvirtd.ts";
 import { missingTools } from "../qemu/_support.ts";
+import { giveToLibvirtd, patternedBase, removeDomainsAndClose } from "./_libvirtd_images.ts";
 
 const skip = skipLibvirtd || (missingTools.length > 0 && process.env.CI !== "true");
 const BASE_MIB = 48;
@@ -21,17 +21,10 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block pull", () =>
   let daemon: RunningLibvirtd;
   let conn: Connection;
   let images: string;
-  const owner = () => {
-    const uid = Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }));
-    const gid = Number(execFileSync("id", ["-g", "nobody"], { encoding: "utf8" }));
-    return { uid, gid };
-  };
   const overlay = (name: string) => {
     const path = join(images, `${name}.qcow2`);
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", join(images, "base.raw"), "-F", "raw", path]);
-    const { uid, gid } = owner();
-    chownSync(path, uid, gid);
-    return path;
+    return giveToLibvirtd(path);
   };
   const define = async (name: string) => {
     const path = overlay(name);
@@ -43,21 +36,11 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block pull", () =>
   beforeAll(async () => {
     daemon = await startLibvirtd({ driver: "qemu" });
     images = daemon.mkdir("images");
-    const base = join(images, "base.raw");
-    execFileSync("qemu-img", ["create", "-q", "-f", "raw", base, `${BASE_MIB}M`]);
-    const writes: string[] = [];
-    for (let mib = 0; mib < BASE_MIB; mib += 2) writes.push("-c", `write -q -P ${mib + 1} ${mib}M 1M`);
-    execFileSync("qemu-io", ["-f", "raw", ...writes, base]);
-    const { uid, gid } = owner();
-    chownSync(base, uid, gid);
+    patternedBase(join(images, "base.raw"), BASE_MIB);
     conn = await connect(daemon.uri("qemu"));
   }, 60_000);
   afterAll(async () => {
-    for (const dom of (await conn?.domains.list().catch(() => [])) ?? []) {
-      await dom.destroy().catch(() => {});
-      await dom.undefine().catch(() => {});
-    }
-    await conn?.close().catch(() => {});
+    await removeDomainsAndClose(conn);
     await daemon?.stop();
   }, 60_000);
 
