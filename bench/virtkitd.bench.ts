@@ -12,7 +12,8 @@
  * 2. `virsh list --all` with 100 domains defined: wall time, median of BENCH_DAEMON_LIST_RUNS (default 9)
  *    runs each, interleaved, and the daemon CPU per run.
  * 3. A client that stops reading while lifecycle events flow (another client suspends and resumes as
- *    fast as it can): virtkitd's RSS over the run, and whether it cut the client off.
+ *    fast as it can): virtkitd's RSS over the run (a fresh daemon: V8's warm-up shows in it), its heap
+ *    after GC at both ends, and whether it cut the client off.
  * The last lines put the ratios side by side. virtkitd runs as its package bin (`dist/cli/virtkitd.js`,
  * built first when older than the sources), as users run it: tsx's transform would add its own cost to
  * every call. Shorter rounds for local iterations: `BENCH_DAEMON_SECONDS=10 npm run bench -- virtkitd`.
@@ -140,8 +141,10 @@ interface Round {
 const mib = (kib: number) => (kib / 1024).toFixed(1);
 
 async function load(target: Target, seconds: number): Promise<Round> {
-  const rssBefore = rssKiB(target.pid);
+  // The snapshot before the RSS reading, and after it at the end: a heap snapshot costs the process
+  // memory of its own (once, about 40 MiB), which must not show up as growth within the round.
   const heapBefore = await target.heapBytes?.();
+  const rssBefore = rssKiB(target.pid);
   const cpuBefore = processCpuMs(target.pid);
   const r = JSON.parse(await python(LOAD, [target.uri, String(CLIENTS), String(seconds)])) as Record<string, number>;
   const cpuUsPerIteration = ((processCpuMs(target.pid) - cpuBefore) * 1000) / r.iterations!;
@@ -181,7 +184,7 @@ async function virshList(targets: readonly Target[]): Promise<Array<{ wallMs: nu
 
 /** The stalled-reader run: RSS samples of virtkitd while events flow to a client that reads nothing. */
 async function stalledReader(dir: string): Promise<void> {
-  const { child, uri, log } = await startVirtkitd(dir, ["--max-client-backlog", "1M"]);
+  const { child, uri, log, snapshotDir } = await startVirtkitd(dir, ["--max-client-backlog", "1M"]);
   try {
     const pid = child.pid!;
     const socket = uri.split("socket=")[1]!;
@@ -194,6 +197,7 @@ c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lambda *a:
 print("registered", flush=True)
 os.kill(os.getpid(), signal.SIGSTOP)`, `test+unix:///default?socket=${socket}`], { stdio: ["ignore", "pipe", "ignore"] });
     await new Promise<void>((resolve) => stalled.stdout!.once("data", () => resolve()));
+    const heapBefore = await heapAfterGcBytes(pid, snapshotDir);
     const samples: number[] = [rssKiB(pid)];
     const toggler = python(`
 import libvirt, sys, time
@@ -205,11 +209,13 @@ print(n)`, [uri, String(Math.min(SECONDS, 30))]);
     const events = Number(await toggler);
     clearInterval(sampler);
     samples.push(rssKiB(pid));
+    const heapAfter = await heapAfterGcBytes(pid, snapshotDir);
     stalled.kill("SIGKILL");
     const cut = /stopped reading \((\d+) bytes queued\)/.exec(log());
     console.log(
       `stalled reader: ${events} lifecycle events in ${Math.min(SECONDS, 30)} s; virtkitd RSS (MiB) ` +
-        `${samples.map((k) => (k / 1024).toFixed(0)).join(" ")}; ${cut ? `client cut off at ${cut[1]} queued bytes` : "client not cut off"}`,
+        `${samples.map((k) => (k / 1024).toFixed(0)).join(" ")}, heap after GC ${(heapBefore / 1048576).toFixed(1)} -> ` +
+        `${(heapAfter / 1048576).toFixed(1)} MiB; ${cut ? `client cut off at ${cut[1]} queued bytes` : "client not cut off"}`,
     );
   } finally {
     await stop(child);
@@ -235,6 +241,7 @@ export async function run(): Promise<void> {
   try {
     // Warm-up, not counted: V8 compiles the hot paths and grows its young generation, libvirtd its pools.
     if (WARMUP_SECONDS > 0) for (const target of targets) await python(LOAD, [target.uri, String(CLIENTS), String(WARMUP_SECONDS)]);
+    console.log(`after a ${WARMUP_SECONDS} s warm-up: virtkitd RSS ${mib(rssKiB(ours.child.pid!))} MiB, libvirtd ${mib(rssKiB(libvirtd.pid))} MiB`);
     // Interleaved: virtkitd, libvirtd, then the same again, so drift on the shared machine hits both.
     for (let round = 0; round < 2; round++) {
       for (const [k, target] of targets.entries()) rounds[k]!.push(await load(target, SECONDS));
