@@ -2,26 +2,38 @@
  * virtkitd against Debian's libvirtd 9.0 (its test driver), side by side in one run:
  * 1. 50 concurrent python3-libvirt clients (threads of one Python process, one connection each, a
  *    lifecycle callback registered on each), each looping list + lookup + info + block job info for
- *    BENCH_DAEMON_SECONDS (default 60): iterations per second, p50/p99 latency of one iteration, the
- *    daemon's RSS before and after. libvirtd's test driver has no block jobs: its block job info answers
- *    VIR_ERR_NO_SUPPORT, counted apart from errors (the round trip is made all the same).
- * 2. A client that stops reading while lifecycle events flow (another client suspends and resumes as
- *    fast as it can): virtkitd's RSS over the run, and whether it cut the client off.
- * 3. `virsh list --all` with 100 domains defined: wall time, median of 5 runs each.
+ *    BENCH_DAEMON_SECONDS (default 60) per round, two rounds each, interleaved, after a warm-up of
+ *    BENCH_DAEMON_WARMUP_SECONDS (default 5, not counted): iterations per second, p50/p99 latency of one
+ *    iteration, the daemon's CPU per iteration (all threads, user + system: a figure that does not move
+ *    with the machine's load the way latency does), its RSS at the start and end of the round, and for
+ *    virtkitd the V8 heap after a full GC at both ends (flat heap = no leak; RSS also holds V8's grown
+ *    young generation and compiled code). libvirtd's test driver has no block jobs: its block job info
+ *    answers VIR_ERR_NO_SUPPORT, counted apart from errors (the round trip is made all the same).
+ * 2. `virsh list --all` with 100 domains defined: wall time, median of BENCH_DAEMON_LIST_RUNS (default 9)
+ *    runs each, interleaved, and the daemon CPU per run.
+ * 3. A client that stops reading while lifecycle events flow (another client suspends and resumes as
+ *    fast as it can): virtkitd's RSS over the run (a fresh daemon: V8's warm-up shows in it), its heap
+ *    after GC at both ends, and whether it cut the client off.
+ * The last lines put the ratios side by side. virtkitd runs as its package bin (`dist/cli/virtkitd.js`,
+ * built first when older than the sources), as users run it: tsx's transform would add its own cost to
+ * every call. Shorter rounds for local iterations: `BENCH_DAEMON_SECONDS=10 npm run bench -- virtkitd`.
  *
  * Needs libvirtd, virsh, setpriv and /usr/bin/python3 with the libvirt module; prints a note without them.
  *
  * @module
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { libvirtdMissing, startLibvirtd } from "../test/_support/libvirtd.ts";
+import { builtVirtkitd, heapAfterGcBytes, loadAverage, processCpuMs, rssKiB } from "./_daemon_probe.ts";
 
 const CLIENTS = 50;
 const SECONDS = Number(process.env.BENCH_DAEMON_SECONDS ?? 60);
+const WARMUP_SECONDS = Number(process.env.BENCH_DAEMON_WARMUP_SECONDS ?? 5);
+const LIST_RUNS = Number(process.env.BENCH_DAEMON_LIST_RUNS ?? 9);
 const ROOT = new URL("..", import.meta.url).pathname;
 
 const LOAD = `
@@ -64,7 +76,6 @@ for i in range(100):
 print(len(c.listAllDomains(0)))
 `;
 
-const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function python(code: string, args: string[]): Promise<string> {
@@ -74,13 +85,24 @@ function python(code: string, args: string[]): Promise<string> {
   );
 }
 
-/** Starts virtkitd with node + tsx's loader in-process, so its PID is the daemon's own (for RSS). */
-async function startVirtkitd(dir: string, extra: string[] = []): Promise<{ child: ChildProcess; uri: string; log: () => string }> {
+/** A running virtkitd: its process, URI, stderr so far, and where its heap snapshots go. */
+interface Virtkitd {
+  readonly child: ChildProcess;
+  readonly uri: string;
+  readonly log: () => string;
+  readonly snapshotDir: string;
+}
+
+/** Starts the built virtkitd bin with node (its PID is the daemon's own, for CPU and RSS). */
+async function startVirtkitd(dir: string, extra: string[] = []): Promise<Virtkitd> {
   const socket = join(dir, "virtkitd.sock");
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "cli/virtkitd.ts"), "--listen", `unix:${socket}`, ...extra], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const snapshotDir = join(dir, "snapshots");
+  mkdirSync(snapshotDir, { recursive: true });
+  const child = spawn(
+    process.execPath,
+    ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshotDir}`, builtVirtkitd(ROOT), "--listen", `unix:${socket}`, ...extra],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
   let out = "";
   let err = "";
   child.stdout!.on("data", (d) => (out += d));
@@ -90,7 +112,7 @@ async function startVirtkitd(dir: string, extra: string[] = []): Promise<{ child
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`virtkitd did not start: ${err}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  return { child, uri: `test+unix:///default?socket=${socket}`, log: () => err };
+  return { child, uri: `test+unix:///default?socket=${socket}`, log: () => err, snapshotDir };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -100,30 +122,69 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function load(name: string, uri: string, pid: number): Promise<void> {
-  const before = rssKiB(pid);
-  const r = JSON.parse(await python(LOAD, [uri, String(CLIENTS), String(SECONDS)])) as Record<string, number>;
-  const after = rssKiB(pid);
-  console.log(
-    `${name.padEnd(9)} ${CLIENTS} clients x ${SECONDS} s: ${(r.iterations! / r.elapsed!).toFixed(0)} iterations/s ` +
-      `(${((4 * r.iterations!) / r.elapsed!).toFixed(0)} calls/s), p50 ${r.p50!.toFixed(2)} ms, p99 ${r.p99!.toFixed(2)} ms, ` +
-      `errors ${r.errors}, NO_SUPPORT ${r.unsupported}; RSS ${(before / 1024).toFixed(1)} -> ${(after / 1024).toFixed(1)} MiB`,
-  );
+/** A daemon under test: its name, URI, PID, and how to read its heap after GC (virtkitd only). */
+interface Target {
+  readonly name: string;
+  readonly uri: string;
+  readonly pid: number;
+  readonly heapBytes?: () => Promise<number>;
 }
 
-async function virshListMs(uri: string): Promise<number[]> {
-  const runs: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    execFileSync("virsh", ["-c", uri, "list", "--all"], { stdio: "ignore" });
-    runs.push(performance.now() - t0);
+/** One measured round. */
+interface Round {
+  readonly p50: number;
+  readonly p99: number;
+  readonly iterationsPerSecond: number;
+  readonly cpuUsPerIteration: number;
+}
+
+const mib = (kib: number) => (kib / 1024).toFixed(1);
+
+async function load(target: Target, seconds: number): Promise<Round> {
+  // The snapshot before the RSS reading, and after it at the end: a heap snapshot costs the process
+  // memory of its own (once, about 40 MiB), which must not show up as growth within the round.
+  const heapBefore = await target.heapBytes?.();
+  const rssBefore = rssKiB(target.pid);
+  const cpuBefore = processCpuMs(target.pid);
+  const r = JSON.parse(await python(LOAD, [target.uri, String(CLIENTS), String(seconds)])) as Record<string, number>;
+  const cpuUsPerIteration = ((processCpuMs(target.pid) - cpuBefore) * 1000) / r.iterations!;
+  const rssAfter = rssKiB(target.pid);
+  const heapAfter = await target.heapBytes?.();
+  const heap = heapBefore === undefined || heapAfter === undefined
+    ? ""
+    : `, heap after GC ${(heapBefore / 1048576).toFixed(1)} -> ${(heapAfter / 1048576).toFixed(1)} MiB`;
+  const round = { p50: r.p50!, p99: r.p99!, iterationsPerSecond: r.iterations! / r.elapsed!, cpuUsPerIteration };
+  console.log(
+    `${target.name.padEnd(9)} ${CLIENTS} clients x ${seconds} s: ${round.iterationsPerSecond.toFixed(0)} iterations/s ` +
+      `(${((4 * r.iterations!) / r.elapsed!).toFixed(0)} calls/s), p50 ${r.p50!.toFixed(2)} ms, p99 ${r.p99!.toFixed(2)} ms, ` +
+      `errors ${r.errors}, NO_SUPPORT ${r.unsupported}; daemon CPU ${cpuUsPerIteration.toFixed(0)} us/iteration; ` +
+      `RSS ${mib(rssBefore)} -> ${mib(rssAfter)} MiB${heap}`,
+  );
+  return round;
+}
+
+function virsh(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => execFile("virsh", args, (error) => (error ? reject(error) : resolve())));
+}
+
+/** `virsh list --all` against each target in turn, LIST_RUNS times: wall ms and daemon CPU ms per run. */
+async function virshList(targets: readonly Target[]): Promise<Array<{ wallMs: number[]; cpuMs: number }>> {
+  const results = targets.map(() => ({ wallMs: [] as number[], cpuMs: 0 }));
+  for (let i = 0; i < LIST_RUNS; i++) {
+    for (const [k, target] of targets.entries()) {
+      const cpu = processCpuMs(target.pid);
+      const t0 = performance.now();
+      await virsh(["-c", target.uri, "list", "--all"]);
+      results[k]!.wallMs.push(performance.now() - t0);
+      results[k]!.cpuMs += (processCpuMs(target.pid) - cpu) / LIST_RUNS;
+    }
   }
-  return runs;
+  return results;
 }
 
 /** The stalled-reader run: RSS samples of virtkitd while events flow to a client that reads nothing. */
 async function stalledReader(dir: string): Promise<void> {
-  const { child, uri, log } = await startVirtkitd(dir, ["--max-client-backlog", "1M"]);
+  const { child, uri, log, snapshotDir } = await startVirtkitd(dir, ["--max-client-backlog", "1M"]);
   try {
     const pid = child.pid!;
     const socket = uri.split("socket=")[1]!;
@@ -136,6 +197,7 @@ c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lambda *a:
 print("registered", flush=True)
 os.kill(os.getpid(), signal.SIGSTOP)`, `test+unix:///default?socket=${socket}`], { stdio: ["ignore", "pipe", "ignore"] });
     await new Promise<void>((resolve) => stalled.stdout!.once("data", () => resolve()));
+    const heapBefore = await heapAfterGcBytes(pid, snapshotDir);
     const samples: number[] = [rssKiB(pid)];
     const toggler = python(`
 import libvirt, sys, time
@@ -147,11 +209,13 @@ print(n)`, [uri, String(Math.min(SECONDS, 30))]);
     const events = Number(await toggler);
     clearInterval(sampler);
     samples.push(rssKiB(pid));
+    const heapAfter = await heapAfterGcBytes(pid, snapshotDir);
     stalled.kill("SIGKILL");
     const cut = /stopped reading \((\d+) bytes queued\)/.exec(log());
     console.log(
       `stalled reader: ${events} lifecycle events in ${Math.min(SECONDS, 30)} s; virtkitd RSS (MiB) ` +
-        `${samples.map((k) => (k / 1024).toFixed(0)).join(" ")}; ${cut ? `client cut off at ${cut[1]} queued bytes` : "client not cut off"}`,
+        `${samples.map((k) => (k / 1024).toFixed(0)).join(" ")}, heap after GC ${(heapBefore / 1048576).toFixed(1)} -> ` +
+        `${(heapAfter / 1048576).toFixed(1)} MiB; ${cut ? `client cut off at ${cut[1]} queued bytes` : "client not cut off"}`,
     );
   } finally {
     await stop(child);
@@ -167,24 +231,41 @@ export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "vk-bench-daemon-"));
   const libvirtd = await startLibvirtd({ driver: "test" });
   const ours = await startVirtkitd(dir);
+  console.log(`load average at start: ${loadAverage()}; virtkitd RSS at start ${mib(rssKiB(ours.child.pid!))} MiB, libvirtd ${mib(rssKiB(libvirtd.pid))} MiB`);
+  const targets: Target[] = [
+    { name: "virtkitd", uri: ours.uri, pid: ours.child.pid!, heapBytes: () => heapAfterGcBytes(ours.child.pid!, ours.snapshotDir) },
+    { name: "libvirtd", uri: libvirtd.uri("test"), pid: libvirtd.pid },
+  ];
+  const rounds: Round[][] = [[], []];
+  let list: Array<{ wallMs: number[]; cpuMs: number }>;
   try {
+    // Warm-up, not counted: V8 compiles the hot paths and grows its young generation, libvirtd its pools.
+    if (WARMUP_SECONDS > 0) for (const target of targets) await python(LOAD, [target.uri, String(CLIENTS), String(WARMUP_SECONDS)]);
+    console.log(`after a ${WARMUP_SECONDS} s warm-up: virtkitd RSS ${mib(rssKiB(ours.child.pid!))} MiB, libvirtd ${mib(rssKiB(libvirtd.pid))} MiB`);
     // Interleaved: virtkitd, libvirtd, then the same again, so drift on the shared machine hits both.
     for (let round = 0; round < 2; round++) {
-      await load("virtkitd", ours.uri, ours.child.pid!);
-      await load("libvirtd", libvirtd.uri("test"), libvirtd.pid);
+      for (const [k, target] of targets.entries()) rounds[k]!.push(await load(target, SECONDS));
     }
-    for (const [name, uri] of [["virtkitd", ours.uri], ["libvirtd", libvirtd.uri("test")]] as const) {
-      const count = await python(DEFINE_100, [uri]);
-      console.log(`${name}: ${count} domains defined`);
+    for (const target of targets) {
+      const count = await python(DEFINE_100, [target.uri]);
+      console.log(`${target.name}: ${count} domains defined`);
     }
-    const a = await virshListMs(ours.uri);
-    const b = await virshListMs(libvirtd.uri("test"));
-    console.log(`virsh list --all, 101 domains: virtkitd ${median(a).toFixed(0)} ms [${a.map((x) => x.toFixed(0)).join(", ")}], ` +
-      `libvirtd ${median(b).toFixed(0)} ms [${b.map((x) => x.toFixed(0)).join(", ")}], ratio ${(median(a) / median(b)).toFixed(2)}x`);
+    list = await virshList(targets);
+    for (const [k, target] of targets.entries()) {
+      const { wallMs, cpuMs } = list[k]!;
+      console.log(`virsh list --all, 101 domains, ${target.name}: median ${median(wallMs).toFixed(0)} ms [${wallMs.map((x) => x.toFixed(0)).join(", ")}], daemon CPU ${cpuMs.toFixed(1)} ms/run`);
+    }
   } finally {
     await stop(ours.child);
     await libvirtd.stop();
   }
   await stalledReader(dir);
   rmSync(dir, { recursive: true, force: true });
+  const [vk, lv] = rounds as [Round[], Round[]];
+  const ratios = (f: (r: Round) => number) => vk.map((r, i) => `${(f(r) / f(lv[i]!)).toFixed(2)}x`).join(", ");
+  console.log(`ratios virtkitd/libvirtd by round (aim: p99 <= 1): p99 ${ratios((r) => r.p99)}; p50 ${ratios((r) => r.p50)}; ` +
+    `iterations/s ${ratios((r) => r.iterationsPerSecond)}; daemon CPU per iteration ${ratios((r) => r.cpuUsPerIteration)}`);
+  const [a, b] = list.map((x) => median(x.wallMs)) as [number, number];
+  console.log(`virsh list --all, 101 domains (aim: virtkitd <= libvirtd): virtkitd ${a.toFixed(0)} ms vs libvirtd ${b.toFixed(0)} ms, ` +
+    `ratio ${(a / b).toFixed(2)}x; daemon CPU ${list[0]!.cpuMs.toFixed(1)} vs ${list[1]!.cpuMs.toFixed(1)} ms/run; load average now ${loadAverage()}`);
 }

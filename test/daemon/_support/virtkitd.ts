@@ -63,6 +63,9 @@ export async function startVirtkitd(extraArgs: string[] = [], options: { listenU
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal }))
   );
+  // "exit" can come before the last lines the daemon wrote are read from its pipes ("stopped"); a stop
+  // waits for both pipes to end too, with a deadline in case an orphaned grandchild still holds them.
+  const pipesEnded = Promise.all([child.stdout!, child.stderr!].map((pipe) => new Promise((resolve) => pipe.once("close", resolve))));
   const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
   const kill = () => {
     try {
@@ -97,6 +100,9 @@ export async function startVirtkitd(extraArgs: string[] = [], options: { listenU
         const timer = setTimeout(kill, timeoutMs);
         const result = await exited;
         clearTimeout(timer);
+        let pipeTimer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([pipesEnded, new Promise((resolve) => (pipeTimer = setTimeout(resolve, 2000)))]);
+        clearTimeout(pipeTimer);
         if (!options.dir) rmSync(dir, { recursive: true, force: true });
         return result;
       })();
