@@ -58,9 +58,17 @@ export interface JobMirror {
    * The mirror of the next job that `matches` and is first seen after this call: how a driver finds
    * the job its own request started on the peer. `cancel()` stops looking (the request failed).
    */
-  expect(matches: (info: JobInfo) => boolean): { readonly job: Promise<Job>; cancel(): void };
+  expect(matches: (info: JobInfo) => boolean): MirrorExpectation;
   /** Whether the id is a mirrored job. */
   has(id: string): boolean;
+}
+
+/** What {@linkcode JobMirror.expect} returns. */
+export interface MirrorExpectation {
+  /** Resolves with the mirror of the first matching job seen. */
+  readonly job: Promise<Job>;
+  /** Stops looking; `job` then never resolves. */
+  cancel(): void;
 }
 
 interface Entry {
