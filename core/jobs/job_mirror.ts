@@ -61,6 +61,11 @@ export interface JobMirror {
   expect(matches: (info: JobInfo) => boolean): MirrorExpectation;
   /** Whether the id is a mirrored job. */
   has(id: string): boolean;
+  /**
+   * The peer is gone (its connection closed): every unfinished mirror fails with `error`, since its
+   * outcome can no longer be learnt. Finished ones stay listed.
+   */
+  lost(error: Error): Promise<void>;
 }
 
 /** What {@linkcode JobMirror.expect} returns. */
@@ -284,6 +289,10 @@ export function createJobMirror(options: JobMirrorOptions): JobMirror {
     },
     has: (id) => entries.has(id),
     mark: () => seen,
+    lost: (error) =>
+      serial(() => {
+        for (const entry of entries.values()) entry.handle.fail(error);
+      }),
   };
 }
 
