@@ -51,6 +51,7 @@ export type {
   AnyStorageBackendDefinition,
   DiskSource,
   DriverContext,
+  DriverJobs,
   DriverStorage,
   HypervisorConnection,
   LiveBlockCommitRequest,
@@ -163,6 +164,9 @@ export type {
   LocalJobContext,
   LocalJobSpec,
 } from "./core/jobs/types.ts";
+export { createJobMirror } from "./core/jobs/job_mirror.ts";
+export type { JobMirror, JobMirrorOptions, MirrorExpectation } from "./core/jobs/job_mirror.ts";
+export type { JobVerb } from "./core/jobs/state_machine.ts";
 export type { RateLimiter, RateLimiterOptions } from "./core/copy/rate_limiter.ts";
 export type {
   CoreEvent,

@@ -25,7 +25,7 @@ const OPERATIONS = new Set(["clone", "wipe", "pull", "allocate"]);
  * import { parseJsonObject } from "./virtkit_volume_procs.ts";
  * if (parseJsonObject('{"a":1}', "x").a !== 1) throw new Error("unexpected");
  * let code = 0;
- * try { parseJsonObject("[1]", "x"); } catch (error) { code = (error as { code: number }).code; }
+ * try { parseJsonObject("[1]", "x"); } catch (error) { code = (error as { libvirtCode: number }).libvirtCode; }
  * if (code !== 8) throw new Error(`expected INVALID_ARG, got ${code}`);
  * ```
  */

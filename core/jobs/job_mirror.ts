@@ -58,9 +58,22 @@ export interface JobMirror {
    * The mirror of the next job that `matches` and is first seen after this call: how a driver finds
    * the job its own request started on the peer. `cancel()` stops looking (the request failed).
    */
-  expect(matches: (info: JobInfo) => boolean): { readonly job: Promise<Job>; cancel(): void };
+  expect(matches: (info: JobInfo) => boolean): MirrorExpectation;
   /** Whether the id is a mirrored job. */
   has(id: string): boolean;
+  /**
+   * The peer is gone (its connection closed): every unfinished mirror fails with `error`, since its
+   * outcome can no longer be learnt. Finished ones stay listed.
+   */
+  lost(error: Error): Promise<void>;
+}
+
+/** What {@linkcode JobMirror.expect} returns. */
+export interface MirrorExpectation {
+  /** Resolves with the mirror of the first matching job seen. */
+  readonly job: Promise<Job>;
+  /** Stops looking; `job` then never resolves. */
+  cancel(): void;
 }
 
 interface Entry {
@@ -276,6 +289,10 @@ export function createJobMirror(options: JobMirrorOptions): JobMirror {
     },
     has: (id) => entries.has(id),
     mark: () => seen,
+    lost: (error) =>
+      serial(() => {
+        for (const entry of entries.values()) entry.handle.fail(error);
+      }),
   };
 }
 

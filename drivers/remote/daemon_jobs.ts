@@ -115,8 +115,12 @@ export async function attachDaemonJobs(
       else if ("job" in event) void mirror.update(event.job).catch(() => {});
     }
   })();
-  // The connection closed under it: the mirrored jobs keep their last state.
   loop.catch(onFailed);
+  // However the feed ends (this connection closing, or the daemon going away), the outcome of the jobs
+  // still running can no longer be learnt here, as with a libvirt block job whose connection is lost.
+  void loop.catch(() => {}).then(() =>
+    mirror.lost(new VirtError("job-failed", "Lost the connection to virtkitd: the job's outcome is unknown here (the daemon's job runs on)", { driver: "remote" }))
+  );
   await active;
   await refreshAll(false);
 

@@ -100,6 +100,10 @@ describe("core/jobs/job_mirror: a peer's jobs in the connection's job manager", 
     expect((await jobs.list()).map((j) => j.id)).toEqual(["job-3", "job-4"]);
     await expect(job1.wait()).rejects.toThrow(/no longer known/);
     expect((await (await jobs.get("job-4")).info()).state).toBe("paused");
+    // The peer is gone: what still runs there can no longer be followed.
+    await mirror.lost(new Error("peer gone"));
+    expect((await (await jobs.get("job-4")).info())).toMatchObject({ state: "failed", error: "peer gone" });
+    expect((await (await jobs.get("job-3")).info()).state).toBe("failed");
   });
 
   it("finds the job a request started; mirrored jobs hold their locks here; wait() resolves to resultOf", async () => {
