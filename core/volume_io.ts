@@ -59,6 +59,20 @@ export interface VolumeIO {
    * Absent when the format has no backing files.
    */
   setBacking?(backing: BackingRef | undefined, options?: SignalOptions): Promise<void>;
+  /**
+   * Copies up to `length` bytes of `source` (at `sourceOffset`) into this volume's own layer at
+   * `offset` without handing them to the caller, as `copy_file_range(2)` does between two raw files of
+   * one filesystem. A copy loop asked to offload (a clone) calls it per chunk, after paying the chunk
+   * against its cap, and reads and writes instead once it answers `undefined`. The bytes are copied as
+   * they are: all-zero chunks are not looked for. Absent when the backend cannot copy this way.
+   *
+   * @param source The volume to copy from (a backend copies only from its own kind of volume).
+   * @param sourceOffset Where to read in it.
+   * @param offset Where to write in this volume.
+   * @param length At most this many bytes.
+   * @returns The bytes copied (at least 1), or `undefined` when it cannot copy from this source here.
+   */
+  copyFrom?(source: Pick<VolumeIO, "read">, sourceOffset: number, offset: number, length: number, options?: SignalOptions): Promise<number | undefined>;
   /** Makes written data durable. */
   flush(options?: SignalOptions): Promise<void>;
   /** Releases the volume; further calls fail. */

@@ -17,8 +17,8 @@ export type { CopyPlan } from "./plan_walk.ts";
 export interface CopyOptions {
   /** Where bytes come from (only `read` and `extents` are used). */
   source: Pick<VolumeIO, "read" | "extents">;
-  /** Where bytes go (only `write` and `writeZeroes` are used). */
-  target: Pick<VolumeIO, "write" | "writeZeroes">;
+  /** Where bytes go (only `write`, `writeZeroes` and, with `offload`, `copyFrom` are used). */
+  target: Pick<VolumeIO, "write" | "writeZeroes" | "copyFrom">;
   /** Start of the range in the source (default 0). */
   offset?: number;
   /** Length of the range. */
@@ -61,6 +61,14 @@ export interface CopyOptions {
    * that are different volumes, because a read then runs alongside a write (default `false`).
    */
   readAhead?: boolean;
+  /**
+   * Lets the target copy the `"copy"` extents itself (`target.copyFrom`, e.g. `copy_file_range` between
+   * two raw files), chunk by chunk, each chunk paid against the cap first, with progress, checkpoints
+   * and abort between chunks as for a read and a write. The first chunk it declines, and every chunk
+   * after it, is read and written instead. Offloaded bytes are copied as they are, so `zeroChunks` does
+   * not apply to them: the target is allocated where the source is (default `false`).
+   */
+  offload?: boolean;
 }
 
 /** What {@linkcode copyExtents} did, in bytes. */
@@ -133,7 +141,10 @@ export async function copyExtents(options: CopyOptions): Promise<CopyResult> {
   const io = { signal };
   const allocateIo = { signal, allocate: true };
   const walk = new PlanWalk(source.extents(offset, length, io)[Symbol.asyncIterator](), plan, offset, end);
-  const data = new CopyReader(source, walk, { limiter, signal, chunkBytes, readAhead: options.readAhead === true });
+  // Made on the first chunk that is read: an offloaded copy never starts the byte stream.
+  let data: CopyReader | undefined;
+  const reader = () => (data ??= new CopyReader(source, walk, { limiter, signal, chunkBytes, readAhead: options.readAhead === true }));
+  let offload = options.offload === true && typeof target.copyFrom === "function";
   try {
     for (;;) {
       if (checkpoint) await checkpoint();
@@ -160,8 +171,33 @@ export async function copyExtents(options: CopyOptions): Promise<CopyResult> {
           signal?.throwIfAborted();
         }
       } else {
-        for (let at = pos; at < stop; ) {
-          const value = await data.read();
+        let at = pos;
+        if (offload) {
+          // The stream has not started, so this step waits in its queue: take it out.
+          await walk.nextCopy();
+          for (; at < stop; ) {
+            const n = Math.min(chunkBytes, stop - at);
+            if (limiter) await limiter.take(n, signal);
+            signal?.throwIfAborted();
+            const got = await target.copyFrom!(source, at, at + shift, n, io);
+            if (got === undefined) break;
+            if (!(got > 0 && got <= n)) throw new VirtError("internal", `Target copyFrom returned ${got} bytes at ${at} for ${n}`);
+            // A short copy (the kernel may stop early) is simply followed by another chunk.
+            result.bytesRead += got;
+            result.bytesWritten += got;
+            at += got;
+            result.bytesCovered = at - offset;
+            if (onProgress) onProgress(result.bytesCovered, copiedBytes(result, allocatedZeroBytes));
+            if (checkpoint && at < stop) await checkpoint();
+          }
+          if (at < stop) {
+            // Declined: the rest of this step, and every later one, is read and written.
+            offload = false;
+            walk.unshiftCopy({ action: "copy", pos: at, stop });
+          }
+        }
+        for (; at < stop; ) {
+          const value = await reader().read();
           if (value === undefined) throw new VirtError("internal", `Source stream ended at byte ${at} before ${stop}`);
           const n = value.byteLength;
           result.bytesRead += n;
@@ -174,7 +210,7 @@ export async function copyExtents(options: CopyOptions): Promise<CopyResult> {
             await target.write(at + shift, value, io);
             result.bytesWritten += n;
           }
-          data.release(value);
+          data!.release(value);
           at += n;
           result.bytesCovered += n;
           if (onProgress) onProgress(result.bytesCovered, copiedBytes(result, allocatedZeroBytes));
@@ -187,7 +223,7 @@ export async function copyExtents(options: CopyOptions): Promise<CopyResult> {
       }
     }
   } finally {
-    await data.close();
+    await data?.close();
     await walk.close();
   }
   return result;

@@ -81,6 +81,16 @@ export class PlanWalk {
     return this.#copyQueue.shift();
   }
 
+  /**
+   * Puts a copy step back in front of the stream's queue: the loop took one out for a copy it made
+   * another way (an offload), and hands back the part it did not copy.
+   *
+   * @param step The remaining part of the step.
+   */
+  unshiftCopy(step: PlanStep): void {
+    this.#copyQueue.unshift(step);
+  }
+
   /** Stops fetching and ends the extents iterator, once a fetch in progress is over. */
   async close(): Promise<void> {
     if (this.#closed) return;

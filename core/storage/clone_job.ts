@@ -114,6 +114,8 @@ export async function startCloneJob(options: CloneJobOptions): Promise<Job<Volum
             zeroChunks: "skip",
             // Two different volumes: reading the next chunk while one is written is safe.
             readAhead: true,
+            // Two raw files of one filesystem copy inside the kernel; the allocation stays the source's.
+            offload: true,
             limiter: ctx.limiter,
             signal: ctx.signal,
             checkpoint: ctx.checkpoint,

@@ -160,7 +160,7 @@ export function signalOnly(options: SignalOptions | undefined): SignalOptions | 
  *
  * @param io Where the job writes.
  * @param checkpoint The job's `ctx.checkpoint`.
- * @returns `write` and `writeZeroes` behind the gate.
+ * @returns `write`, `writeZeroes` and (when `io` has it) `copyFrom` behind the gate.
  * @internal
  * @example
  * ```ts
@@ -172,10 +172,10 @@ export function signalOnly(options: SignalOptions | undefined): SignalOptions | 
  * ```
  */
 export function pausable(
-  io: Pick<VolumeIO, "write" | "writeZeroes">,
+  io: Pick<VolumeIO, "write" | "writeZeroes" | "copyFrom">,
   checkpoint: () => Promise<void>,
-): Pick<VolumeIO, "write" | "writeZeroes"> {
-  return {
+): Pick<VolumeIO, "write" | "writeZeroes" | "copyFrom"> {
+  const gated: Pick<VolumeIO, "write" | "writeZeroes" | "copyFrom"> = {
     async write(offset, data, options) {
       await checkpoint();
       await io.write(offset, data, options);
@@ -185,4 +185,11 @@ export function pausable(
       await io.writeZeroes(offset, length, options);
     },
   };
+  if (typeof io.copyFrom === "function") {
+    gated.copyFrom = async (source, sourceOffset, offset, length, options) => {
+      await checkpoint();
+      return await io.copyFrom!(source, sourceOffset, offset, length, options);
+    };
+  }
+  return gated;
 }

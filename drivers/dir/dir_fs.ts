@@ -6,6 +6,7 @@
  */
 import { constants } from "node:fs";
 import fsp from "node:fs/promises";
+import { runtimeFileCopier } from "./file_copier.ts";
 
 /** What a positional read reports. */
 export interface DirReadResult {
@@ -103,6 +104,20 @@ export interface DirFs {
   writeFile(path: string, data: string, options: { mode: number }): Promise<void>;
   /** `rename(2)`. */
   rename(from: string, to: string): Promise<void>;
+  /**
+   * `copy_file_range(2)`: copies up to `length` bytes between two open files inside the kernel
+   * (absent: copies always read and write).
+   *
+   * @param from The source file.
+   * @param fromPosition Where to read in it.
+   * @param to The target file.
+   * @param toPosition Where to write in it.
+   * @param length At most this many bytes.
+   * @returns The bytes copied (0 at the end of the source), or `undefined` when this runtime or the
+   *   kernel cannot copy between these two files.
+   * @throws {Error} With `code` for a real failure (`EIO`, `ENOSPC`...).
+   */
+  copyFileRange?(from: DirFile, fromPosition: number, to: DirFile, toPosition: number, length: number): Promise<number | undefined>;
 }
 
 /** The real file system. */
@@ -120,6 +135,10 @@ export const nodeDirFs: DirFs = {
   readFile: (path, encoding) => fsp.readFile(path, encoding),
   writeFile: (path, data, options) => fsp.writeFile(path, data, options),
   rename: (from, to) => fsp.rename(from, to),
+  copyFileRange(from, fromPosition, to, toPosition, length) {
+    const copier = runtimeFileCopier();
+    return copier ? copier.copy(from.fd, fromPosition, to.fd, toPosition, length) : Promise.resolve(undefined);
+  },
 };
 
 /** `open(2)` flags the backend uses: never follow a symbolic link, never block on a FIFO (libuv adds `O_CLOEXEC` itself). */

@@ -21,6 +21,7 @@ import { openQcow2Volume } from "./image_volume.ts";
 import { positionalFileOf } from "./positional_handle.ts";
 import { openRawVolumeIO } from "./raw_volume_io.ts";
 import { type ReadAdvisor, runtimeReadAdvisor } from "./read_advisor.ts";
+import { runtimeWritebackStarter, type WritebackStarter } from "./writeback_starter.ts";
 
 const DRIVER = "dir";
 /** How many entries a `ConflictError` from `delete()` names. */
@@ -34,6 +35,8 @@ export interface DirPoolOptions {
   holeFinder?: HoleFinder | null;
   /** How reads of a source are advised ahead (default: this runtime's; `null`: never). */
   readAdvisor?: ReadAdvisor | null;
+  /** How a written volume's background writeback starts (default: this runtime's; `null`: `fdatasync`). */
+  writebackStarter?: WritebackStarter | null;
   /** The connection's pools, to read network backings (`iscsi://` LUN templates) through. */
   storage?: StorageAccess;
 }
@@ -69,6 +72,7 @@ export class DirPool implements StoragePoolBackend {
   readonly #dir: PoolDirectory;
   readonly #finder: HoleFinder | undefined;
   readonly #readAdvisor: ReadAdvisor | undefined;
+  readonly #writebackStarter: WritebackStarter | undefined;
   readonly #storage: StorageAccess | undefined;
 
   /**
@@ -79,6 +83,7 @@ export class DirPool implements StoragePoolBackend {
     this.#dir = new PoolDirectory(config.name, config.path, options.fs ?? nodeDirFs);
     this.#finder = options.holeFinder === null ? undefined : (options.holeFinder ?? runtimeHoleFinder());
     this.#readAdvisor = options.readAdvisor === null ? undefined : (options.readAdvisor ?? runtimeReadAdvisor());
+    this.#writebackStarter = options.writebackStarter === null ? undefined : (options.writebackStarter ?? runtimeWritebackStarter());
     this.#storage = options.storage;
   }
 
@@ -214,8 +219,17 @@ export class DirPool implements StoragePoolBackend {
       const { format } = await probeImage(positionalFileOf(file), name);
       const label = this.#label(name);
       if (format === "raw") {
-        const readAdvisor = this.#readAdvisor;
-        return await openRawVolumeIO({ file, write, holeFinder: this.#finder, label, ...(readAdvisor ? { readAdvisor } : {}) });
+        const [readAdvisor, writebackStarter] = [this.#readAdvisor, this.#writebackStarter];
+        const fs = this.#dir.fs;
+        return await openRawVolumeIO({
+          file,
+          write,
+          holeFinder: this.#finder,
+          label,
+          ...(readAdvisor ? { readAdvisor } : {}),
+          ...(writebackStarter ? { writebackStarter } : {}),
+          ...(fs.copyFileRange ? { copyFileRange: fs.copyFileRange.bind(fs) } : {}),
+        });
       }
       if (format === "qcow2") return await openQcow2Volume({ file, path: filePath, write, fs: this.#dir.fs, holeFinder: this.#finder, label, storage: this.#storage });
       throw this.#unsupported("openVolume", name, format);

@@ -29,6 +29,29 @@ export interface LseekAddon {
    * @throws {Error} With `code` for a failure.
    */
   fadvise?(fd: number, offset: number, length: number, advice: number): void;
+  /**
+   * `sync_file_range(2)` on a worker thread (absent from an addon built before it was added).
+   *
+   * @param fd An OS file descriptor.
+   * @param offset Start of the range.
+   * @param length Its length (`0`: to the end of the file).
+   * @param flags `SYNC_FILE_RANGE_*` (Linux: `WRITE` 2).
+   * @returns Once the call has returned.
+   * @throws {Error} With `code`, as a rejection, for a failure.
+   */
+  syncFileRange?(fd: number, offset: number, length: number, flags: number): Promise<void>;
+  /**
+   * `copy_file_range(2)` on a worker thread (absent from an addon built before it was added).
+   *
+   * @param fdIn The source's OS descriptor.
+   * @param offsetIn Where to read in it.
+   * @param fdOut The target's OS descriptor.
+   * @param offsetOut Where to write in it.
+   * @param length At most this many bytes.
+   * @returns The bytes copied (0 at the end of the source).
+   * @throws {Error} With `code` (`"EXDEV"`, `"EINVAL"`, `"ENOSYS"`...), as a rejection, for a failure.
+   */
+  copyFileRange?(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number>;
 }
 
 /** Where the built addon lies, relative to this module in the sources (`drivers/dir/`) and in `dist/drivers/dir/`. */

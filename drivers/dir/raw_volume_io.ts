@@ -8,19 +8,22 @@ import { StateError } from "../../core/errors.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import type { Extent } from "../../core/volume.ts";
 import type { VolumeIO } from "../../core/volume_io.ts";
-import type { DirFile } from "./dir_fs.ts";
+import type { DirFile, DirFs } from "./dir_fs.ts";
 import type { HoleFinder } from "./hole_finder.ts";
 import { rawExtents } from "./raw_extents.ts";
 import { ReadAhead, type ReadAdvisor } from "./read_advisor.ts";
+import type { WritebackStarter } from "./writeback_starter.ts";
 
 const DRIVER = "dir";
 /** Largest zero-filled write `writeZeroes` issues at once. */
 const ZERO_CHUNK_BYTES = 1 << 20;
 /**
- * After this many bytes written, an `fdatasync` starts in the background (one at a time), so the disk
- * writes while the copy goes on and the final flush has only the tail left: a 1 GiB clone with 512 MiB
- * of data spent ~300 ms in its final `fdatasync` otherwise, about as long as the copy itself (4, 8 and
- * 16 MiB measured alike, 64 MiB gained little: the kernel's own writeback starts only at 10 % of RAM).
+ * After this many bytes written, the disk write of them starts in the background (one at a time), so
+ * the disk writes while the copy goes on and the final flush has only the tail left: a 1 GiB clone with
+ * 512 MiB of data spent ~300 ms in its final `fdatasync` otherwise, about as long as the copy itself
+ * (4, 8 and 16 MiB measured alike, 64 MiB gained little: the kernel's own writeback starts only at 10 %
+ * of RAM). With a {@linkcode WritebackStarter} that is `sync_file_range(SYNC_FILE_RANGE_WRITE)`, else an
+ * `fdatasync`.
  */
 const WRITEBACK_BYTES = 16 << 20;
 
@@ -35,15 +38,26 @@ export interface RawVolumeOptions {
   /** How messages name the volume (`volume "a" in pool "p"`). */
   label: string;
   /**
-   * Bytes written between background `fdatasync`s (default 16 MiB); `0` never starts one, leaving
+   * Bytes written between two background writebacks (default 16 MiB); `0` never starts one, leaving
    * everything to {@linkcode VolumeIO.flush} (the benchmark's copy-loop-only figure uses that).
    */
   writebackBytes?: number;
+  /**
+   * Starts a background writeback without a journal commit or a cache flush (`sync_file_range`); used
+   * only when the hole finder trusts the descriptor (it is the OS one). Absent, or once it fails: a
+   * background `fdatasync`.
+   */
+  writebackStarter?: WritebackStarter;
   /**
    * Asks the kernel to read ahead of a read-only volume's reads ({@linkcode ReadAhead}); used only when
    * the hole finder trusts the descriptor (it is the OS one). Absent: no advice.
    */
   readAdvisor?: ReadAdvisor;
+  /**
+   * Copies between two files inside the kernel (`DirFs.copyFileRange`): {@linkcode VolumeIO.copyFrom}
+   * uses it from another raw volume opened with a trusted hole finder. Absent: no `copyFrom`.
+   */
+  copyFileRange?: DirFs["copyFileRange"];
 }
 
 /**
@@ -87,7 +101,9 @@ export async function openRawVolumeIO(options: RawVolumeOptions): Promise<Volume
     throw new RangeError(`Invalid writebackBytes ${writebackBytes} for ${label}: expected a byte count`);
   }
   const ahead = !options.write && finder && options.readAdvisor ? new ReadAhead(options.readAdvisor, file.fd, size) : undefined;
-  return new RawVolumeIO(file, size, options.write, finder, label, writebackBytes, ahead);
+  const starter = options.write && finder ? options.writebackStarter : undefined;
+  const copyFileRange = options.write && finder ? options.copyFileRange : undefined;
+  return new RawVolumeIO(file, size, options.write, finder, label, { writebackBytes, starter, copyFileRange }, ahead);
 }
 
 /**
@@ -127,6 +143,12 @@ class RawVolumeIO implements VolumeIO {
   readonly #finder: HoleFinder | undefined;
   readonly #label: string;
   readonly #writebackBytes: number;
+  #starter: WritebackStarter | undefined;
+  /** Dropped at the first "cannot" from the kernel: the other copies of this IO read and write. */
+  #copyFileRange: DirFs["copyFileRange"];
+  /** The range written since the last background writeback started (empty when `from >= to`). */
+  #dirtyFrom = Number.POSITIVE_INFINITY;
+  #dirtyTo = 0;
   #zeros: Uint8Array | undefined;
   #closed = false;
   #unsynced = 0;
@@ -140,12 +162,14 @@ class RawVolumeIO implements VolumeIO {
     write: boolean,
     finder: HoleFinder | undefined,
     label: string,
-    writebackBytes: number,
+    writeback: { writebackBytes: number; starter: WritebackStarter | undefined; copyFileRange: DirFs["copyFileRange"] },
     ahead: ReadAhead | undefined,
   ) {
     this.#ahead = ahead;
     this.#file = file;
-    this.#writebackBytes = writebackBytes;
+    this.#writebackBytes = writeback.writebackBytes;
+    this.#starter = writeback.starter;
+    this.#copyFileRange = writeback.copyFileRange;
     this.capacityBytes = capacityBytes;
     this.#write = write;
     this.#finder = finder;
@@ -172,6 +196,28 @@ class RawVolumeIO implements VolumeIO {
     this.#check(options, true);
     this.#inside(offset, data.byteLength);
     await this.#writeAll(offset, data);
+  }
+
+  /**
+   * Copies from another raw volume of the dir backend inside the kernel (`copy_file_range`), when both
+   * descriptors are trusted OS ones; the source's read-ahead is advised as for a read. Writes count
+   * toward the background writeback like any other.
+   */
+  async copyFrom(source: Pick<VolumeIO, "read">, sourceOffset: number, offset: number, length: number, options?: SignalOptions): Promise<number | undefined> {
+    this.#check(options, true);
+    this.#inside(offset, length);
+    const copy = this.#copyFileRange;
+    if (!copy || !(source instanceof RawVolumeIO) || !source.#finder || length === 0) return undefined;
+    source.#check(options, false);
+    const want = Math.min(length, source.capacityBytes - sourceOffset);
+    if (!(want > 0)) return undefined;
+    source.#ahead?.after(sourceOffset, want);
+    const done = await copy(source.#file, sourceOffset, this.#file, offset, want);
+    if (done === undefined) this.#copyFileRange = undefined;
+    // 0: the source file shrank under us; the caller's read fills zeros past its end.
+    if (done === undefined || done === 0) return undefined;
+    this.#written(offset, done);
+    return done;
   }
 
   async writeZeroes(offset: number, length: number, options?: SignalOptions & { allocate?: boolean }): Promise<void> {
@@ -219,6 +265,8 @@ class RawVolumeIO implements VolumeIO {
     // An EIO of a background sync belongs to this flush: the data it covered may not be on disk.
     if (failed) throw failed.error;
     this.#unsynced = 0;
+    this.#dirtyFrom = Number.POSITIVE_INFINITY;
+    this.#dirtyTo = 0;
     await this.#file.datasync();
   }
 
@@ -242,13 +290,44 @@ class RawVolumeIO implements VolumeIO {
       const { bytesWritten } = await this.#file.write(data, done, data.byteLength - done, offset + done);
       done += bytesWritten;
     }
+    this.#written(offset, done);
+  }
+
+  /** Accounts written bytes toward the next background writeback, and starts it when due. */
+  #written(offset: number, done: number): void {
     this.#unsynced += done;
+    if (offset < this.#dirtyFrom) this.#dirtyFrom = offset;
+    if (offset + done > this.#dirtyTo) this.#dirtyTo = offset + done;
     if (this.#writebackBytes > 0 && this.#unsynced >= this.#writebackBytes && this.#writeback === undefined) this.#startWriteback();
   }
 
-  /** One background `fdatasync`; its failure is kept for the next {@linkcode flush}. */
+  /**
+   * One background writeback: `sync_file_range` of the range written since the last one when there is
+   * a starter, else an `fdatasync`. The failure of an `fdatasync` is kept for the next
+   * {@linkcode flush}; a starter that fails is dropped (the flush's `fdatasync` reports what the disk
+   * did, errors included) and the next writeback is an `fdatasync`.
+   */
   #startWriteback(): void {
     this.#unsynced = 0;
+    const starter = this.#starter;
+    if (starter) {
+      const from = this.#dirtyFrom;
+      const length = this.#dirtyTo - from;
+      this.#dirtyFrom = Number.POSITIVE_INFINITY;
+      this.#dirtyTo = 0;
+      if (length > 0) {
+        this.#writeback = starter.start(this.#file.fd, from, length).then(
+          () => {
+            this.#writeback = undefined;
+          },
+          () => {
+            this.#writeback = undefined;
+            this.#starter = undefined;
+          },
+        );
+        return;
+      }
+    }
     this.#writeback = this.#file.datasync().then(
       () => {
         this.#writeback = undefined;

@@ -115,6 +115,8 @@ function errno(code: string, call: string): Error {
 /** The real file system with injectable failures (`ENOSPC`, `EIO`) and a log of paths that were opened for writing. */
 export function faultyFs(faults: Faults): DirFs & { writtenPaths: Set<string> } {
   const writtenPaths = new Set<string>();
+  // Bytes written through each handle (by write or copyFileRange), so a write fault hits both alike.
+  const writes = new WeakMap<DirFile, (length: number) => void>();
   return {
     ...nodeDirFs,
     writtenPaths,
@@ -123,13 +125,16 @@ export function faultyFs(faults: Faults): DirFs & { writtenPaths: Set<string> } 
       const writing = (flags & (fsConstants.O_RDWR | fsConstants.O_WRONLY)) !== 0;
       if (writing) writtenPaths.add(file);
       let written = 0;
+      const count = (length: number) => {
+        const w = faults.write;
+        if (w && (!w.path || w.path.test(file)) && written + length > w.bytes) throw errno(w.code, `write to ${file}`);
+        written += length;
+      };
       const wrapped: DirFile = {
         fd: handle.fd,
         read: (...args) => handle.read(...args),
         async write(buffer, offset, length, position) {
-          const w = faults.write;
-          if (w && (!w.path || w.path.test(file)) && written + length > w.bytes) throw errno(w.code, `write to ${file}`);
-          written += length;
+          count(length);
           return await handle.write(buffer, offset, length, position);
         },
         async truncate(size) {
@@ -148,7 +153,12 @@ export function faultyFs(faults: Faults): DirFs & { writtenPaths: Set<string> } 
         stat: () => handle.stat(),
         close: () => handle.close(),
       };
+      writes.set(wrapped, count);
       return wrapped;
+    },
+    async copyFileRange(from, fromPosition, to, toPosition, length) {
+      writes.get(to)?.(length);
+      return await nodeDirFs.copyFileRange!(from, fromPosition, to, toPosition, length);
     },
     async link(existing, created) {
       if (faults.link) throw errno(faults.link, `link ${created}`);
