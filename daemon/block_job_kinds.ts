@@ -46,6 +46,13 @@ export function rememberCommit(conn: Connection, jobId: string, active: boolean)
  * @param conn The shared connection.
  * @param job The job's id and type.
  * @returns The number.
+ * @example
+ * ```ts
+ * import { connect } from "../mod.ts";
+ * import { blockJobTypeOf } from "./block_job_kinds.ts";
+ * await using conn = await connect("test:///default");
+ * if (blockJobTypeOf(conn, { id: "j", type: "block-pull" }) !== 1 || blockJobTypeOf(conn, { id: "j", type: "volume-clone" }) !== undefined) throw new Error("unexpected");
+ * ```
  */
 export function blockJobTypeOf(conn: Connection, job: Pick<JobInfo, "id" | "type">): number | undefined {
   if (job.type === "block-commit") return KINDS.get(conn)?.get(job.id) ?? BLOCK_JOB_TYPE.ACTIVE_COMMIT;

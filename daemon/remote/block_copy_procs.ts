@@ -83,6 +83,19 @@ async function startCopy(ctx: CallContext, ref: DomainArg, path: string, request
  * @param ctx The call.
  * @param args The rebase arguments.
  * @throws {RpcFault} INVALID_ARG without a destination, or for RELATIVE (virtkit keeps paths as they are).
+ * @example
+ * ```ts
+ * import { connect } from "../../mod.ts";
+ * import { localContext, localSession } from "../local_call.ts";
+ * import { rebaseCopy } from "./block_copy_procs.ts";
+ * import { domainRefOf } from "./domain_refs.ts";
+ * await using conn = await connect("test:///default");
+ * const ctx = localContext(localSession(conn));
+ * const dom = domainRefOf(ctx, await (await conn.domains.get("test")).info());
+ * const noBase = await rebaseCopy(ctx, { dom, path: "vda", base: undefined, bandwidth: 0, flags: 8 }).catch((e) => e);
+ * const relative = await rebaseCopy(ctx, { dom, path: "vda", base: "/c.qcow2", bandwidth: 0, flags: 8 | 16 }).catch((e) => e);
+ * if (noBase.libvirtCode !== 8 || relative.libvirtCode !== 8) throw new Error("INVALID_ARG");
+ * ```
  */
 export async function rebaseCopy(ctx: CallContext, args: { dom: DomainArg; path: string; base: string | undefined; bandwidth: number; flags: number }): Promise<void> {
   const F = BlockRebaseFlags;

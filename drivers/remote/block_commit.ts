@@ -38,6 +38,24 @@ export function commitFlags(request: Pick<LiveBlockCommitRequest, "topIndex" | "
  * @param disk The disk.
  * @param request The request core checked, `top` and `base` resolved.
  * @returns The job, running.
+ * @example What goes on the wire for an active commit (a scripted client stands in for libvirtd)
+ * ```ts
+ * import { createRealClock } from "virtkit";
+ * import { createEventBus } from "../../core/event_bus.ts";
+ * import { createJobManager } from "../../core/jobs/job_manager.ts";
+ * import { startRemoteCommit } from "./block_commit.ts";
+ * const clock = createRealClock();
+ * const jobs = createJobManager({ bus: createEventBus({ clock }), clock });
+ * const sent: Array<{ top?: string; base?: string; flags?: number }> = [];
+ * const client = { closed: false, call: async (proc: { number: number }, args: never) => (proc.number === 290 && sent.push(args), { found: 0 }) };
+ * const dom = { name: "vm1", uuid: "6695eb01-f6a4-8304-79aa-97f2502e193f", id: 1 };
+ * const chain = [{ path: "/i/top.qcow2", format: "qcow2" }, { path: "/i/base.raw", format: "raw" }];
+ * const job = await startRemoteCommit({ client: client as never, jobs, route: () => () => {} }, dom,
+ *   { target: "vda", path: chain[0]!.path, format: "qcow2", backingChain: [chain[1]!] },
+ *   { domain: "vm1", disk: { target: "vda" }, locks: [], bandwidth: 0, chain, topIndex: 0, baseIndex: 1, deleteCommitted: false });
+ * if (job.type !== "block-commit" || sent[0]?.top !== "/i/top.qcow2" || sent[0]?.base !== "/i/base.raw" || sent[0]?.flags !== (4 | 16)) throw new Error(JSON.stringify(sent));
+ * await job.abort();
+ * ```
  */
 export async function startRemoteCommit(env: BlockJobEnv, dom: DomainRefValue, disk: DiskInfo, request: LiveBlockCommitRequest): Promise<Job<void>> {
   const top = request.chain[request.topIndex]!.path;

@@ -85,6 +85,23 @@ async function prepareDestination(env: BlockJobEnv, storage: DriverStorage, dom:
  * @param disk The disk, with its chain.
  * @param request The request core checked.
  * @returns The job, running; `ready` once libvirt reports the copy in sync.
+ * @example What goes on the wire for a copy to a path (a scripted client stands in for libvirtd)
+ * ```ts
+ * import { createRealClock } from "virtkit";
+ * import { createEventBus } from "../../core/event_bus.ts";
+ * import { createJobManager } from "../../core/jobs/job_manager.ts";
+ * import { startRemoteCopy } from "./block_copy.ts";
+ * const clock = createRealClock();
+ * const jobs = createJobManager({ bus: createEventBus({ clock }), clock });
+ * const sent: Array<{ destxml: string; flags: number; params: unknown[] }> = [];
+ * const client = { closed: false, call: async (proc: { number: number }, args: never) => (proc.number === 345 && sent.push(args), { found: 0 }) };
+ * const dom = { name: "vm1", uuid: "6695eb01-f6a4-8304-79aa-97f2502e193f", id: 1 };
+ * const job = await startRemoteCopy({ client: client as never, jobs, route: () => () => {} }, {} as never, dom,
+ *   { target: "vda", path: "/i/top.qcow2", format: "qcow2", backingChain: [] },
+ *   { domain: "vm1", disk: { target: "vda" }, locks: [], bandwidth: 1048576, destination: { path: "/i/copy.raw" }, format: "raw", shallow: false, reuseExisting: false });
+ * if (!sent[0]?.destxml.includes('file="/i/copy.raw"') || sent[0].flags !== 4 || sent[0].params.length !== 1) throw new Error(JSON.stringify(sent));
+ * await job.abort();
+ * ```
  */
 export async function startRemoteCopy(env: BlockJobEnv, storage: DriverStorage, dom: DomainRefValue, disk: DiskInfo, request: LiveBlockCopyRequest): Promise<Job<void>> {
   const prepared = await prepareDestination(env, storage, dom, disk, request);
