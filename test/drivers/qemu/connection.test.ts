@@ -92,6 +92,24 @@ describe("qemu driver: lifecycle on real QEMU", () => {
     ]);
   });
 
+  it.skipIf(skipReal)("info() follows a pause and a resume QEMU makes on its own (HMP stop/cont): its STOP/RESUME events come before the reply", async () => {
+    const s = scratch();
+    const { conn, driver } = await s.connectWithDriver();
+    const events: string[] = [];
+    conn.events.on("domain:*", (e) => events.push(`${e.type}:${e.reason}`));
+    const dom = await conn.domains.define(domainConfig("own"));
+    await dom.start();
+    // Not through virtkit's verbs: only QEMU's events can tell virtkit, and they are in before the reply.
+    await driver.humanMonitorCommand("own", "stop");
+    expect((await dom.info()).state).toBe("paused");
+    expect(events.at(-1)).toBe("domain:suspended:paused");
+    await driver.humanMonitorCommand("own", "cont");
+    expect((await dom.info()).state).toBe("running");
+    expect(events.at(-1)).toBe("domain:resumed:unpaused");
+    await dom.destroy();
+    expect((await dom.info()).state).toBe("shutoff");
+  });
+
   it.skipIf(skipReal)("a real machine type gets its vCPUs and a virtio-blk-pci device per disk", async () => {
     const s = scratch();
     const { overlay } = s.images(8);
