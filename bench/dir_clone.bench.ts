@@ -12,6 +12,12 @@
  * loop alone (the same dir volume IO, no background or final sync) is compared with plain
  * `qemu-img convert` (its default cache mode, `unsafe`, never syncs) and plain `cp`.
  *
+ * The durable clone of (1) is the figure issue 11 asks about: the clone job on this runtime and on Deno
+ * (one clone per child process, each timed inside the child) against `qemu-img convert -t writeback`,
+ * from a warm source and from a cold one (page cache dropped; needs root), every tool settled alike
+ * before every timed run (see {@linkcode settleDisk}), rounds interleaved, best and median reported,
+ * with the throughput ratio of each.
+ *
  * @module
  */
 import { execFile, spawn } from "node:child_process";
@@ -31,8 +37,10 @@ import { openRawVolumeIO } from "../drivers/dir/raw_volume_io.ts";
 const SELF = fileURLToPath(import.meta.url);
 const REPO = path.dirname(path.dirname(SELF));
 const ROUNDS = 7;
+/** Rounds of the cold-source clones (each reads 512 MiB from the disk, for every tool). */
+const COLD_ROUNDS = 5;
 /** When set, timed runs start with the page cache dropped instead of the source read (needs root). */
-let cold = false;
+let cold = process.env.VIRTKIT_COLD === "1";
 /** Anonymous memory touched before every timed run (see {@linkcode settleDisk}). */
 const TOUCH_BYTES = Math.min(GiB(1.5), Math.floor(os.freemem() / 4));
 const CHILD_ENV = "VIRTKIT_DIR_CLONE_CHILD";
@@ -150,10 +158,11 @@ async function child(mode: string): Promise<void> {
   const idle = await status("VmRSS");
   let sampled = idle;
   const timer = setInterval(() => void status("VmRSS").then((v) => (sampled = Math.max(sampled, v))), 10);
-  // Timing runs take the best of the rounds; the memory run needs one clone.
+  // Timing runs take the best of the rounds; the memory run and the interleaved rounds need one clone.
   let ms = Number.POSITIVE_INFINITY;
   let allocationBytes = 0;
-  for (let round = 0; round < (mode === "mem" ? 1 : ROUNDS); round++) {
+  const rounds = mode === "mem" ? 1 : Number(process.env.VIRTKIT_ROUNDS ?? ROUNDS);
+  for (let round = 0; round < rounds; round++) {
     ms = Math.min(ms, await cloneOnce(pool, source, `${mode}-clone.img`));
     allocationBytes = (await (await pool.volumes.get(`${mode}-clone.img`)).info()).allocationBytes;
     await (await pool.volumes.get(`${mode}-clone.img`)).delete();
@@ -164,13 +173,19 @@ async function child(mode: string): Promise<void> {
   console.log(JSON.stringify({ ms, idle, peak, allocationBytes, finder: runtimeHoleFinder()?.name ?? "scan" }));
 }
 
-async function inChild(mode: string, runtime: "self" | "deno", dir: string, source: string): Promise<{ ms: number; idle: number; peak: number; allocationBytes: number; finder: string }> {
+async function inChild(
+  mode: string,
+  runtime: "self" | "deno",
+  dir: string,
+  source: string,
+  extraEnv: Record<string, string> = {},
+): Promise<{ ms: number; idle: number; peak: number; allocationBytes: number; finder: string }> {
   const [file, args] = runtime === "deno"
     ? [path.join(REPO, "node_modules", ".bin", "deno"), ["run", "--allow-all", "--no-check", SELF]]
     : isDeno
     ? [process.execPath, ["run", "--allow-all", "--no-check", SELF]]
     : [process.execPath, [...process.execArgv, SELF]];
-  const env = { ...process.env, [CHILD_ENV]: mode, VIRTKIT_DIR: dir, VIRTKIT_SOURCE: source, DENO_NO_UPDATE_CHECK: "1" };
+  const env = { ...process.env, [CHILD_ENV]: mode, VIRTKIT_DIR: dir, VIRTKIT_SOURCE: source, DENO_NO_UPDATE_CHECK: "1", ...extraEnv };
   const out = await new Promise<string>((resolve, reject) => {
     const p = spawn(file, args, { cwd: REPO, env, stdio: ["ignore", "pipe", "inherit"] });
     let text = "";
@@ -196,7 +211,7 @@ export async function run(): Promise<void> {
   const { conn, pool } = await openPool(dir);
   try {
     const runtime = isDeno ? "Deno" : "Node";
-    console.log(`dir clone (${runtime}, hole finder: ${runtimeHoleFinder()?.name ?? "none: reads holes"}, ${os.tmpdir()}, best of ${ROUNDS}; ratios from the best)`);
+    console.log(`dir clone (${runtime}, hole finder: ${runtimeHoleFinder()?.name ?? "none: reads holes"}, ${os.tmpdir()}, best and median of ${ROUNDS} rounds; a durable clone ratio from the best and from the median)`);
     const hasQemuImg = await sh("qemu-img", ["--version"]).then(() => true, () => false);
 
     // (1) 1 GiB, 512 MiB of data in 1 MiB runs.
@@ -204,43 +219,23 @@ export async function run(): Promise<void> {
     await pool.refresh();
     const src1 = path.join(dir, "1g.img");
     const out = path.join(root, "out.img");
-    const t = { clone: [] as number[], loop: [] as number[], cp: [] as number[], cpSync: [] as number[], qemu: [] as number[], qemuSync: [] as number[] };
-    let cloneAlloc = 0;
+    const srcAlloc = (await fsp.stat(src1)).blocks * 512;
+    await durableClones({ pool, dir, source: src1, out, hasQemuImg, srcAlloc, coldSource: false });
+    await durableClones({ pool, dir, source: src1, out, hasQemuImg, srcAlloc, coldSource: true });
+    const t = { loop: [] as number[], cp: [] as number[], qemu: [] as number[] };
     let cpAlloc = 0;
     for (let i = 0; i < ROUNDS; i++) {
-      t.clone.push(await cloneOnce(pool, "1g.img", "c1.img"));
-      const c = await pool.volumes.get("c1.img");
-      cloneAlloc = (await c.info()).allocationBytes;
-      await c.delete();
-      t.cpSync.push(await timeCommand("sh", ["-c", 'cp --sparse=always "$0" "$1" && sync -d "$1"', src1, out], out, src1));
-      if (hasQemuImg) t.qemuSync.push(await timeCommand("qemu-img", ["convert", "-t", "writeback", "-f", "raw", "-O", "raw", src1, out], out, src1));
       t.loop.push(await loopOnce(src1, out));
       t.cp.push(await timeCommand("cp", ["--sparse=always", src1, out], out, src1));
       cpAlloc = (await fsp.stat(out)).blocks * 512;
       if (hasQemuImg) t.qemu.push(await timeCommand("qemu-img", ["convert", "-f", "raw", "-O", "raw", src1, out], out, src1));
     }
     await fsp.rm(out, { force: true });
-    const srcAlloc = (await fsp.stat(src1)).blocks * 512;
-    const [clone, loop, cp, cpSync] = [best(t.clone), best(t.loop), best(t.cp), best(t.cpSync)];
-    const [qemu, qemuSync] = hasQemuImg ? [best(t.qemu), best(t.qemuSync)] : [NaN, NaN];
-    const qemuText = (xs: number[]) => (hasQemuImg ? both(xs) : "missing");
-    console.log(`  1 GiB / 512 MiB data, durable (ends with fdatasync):`);
-    console.log(`    clone job ${both(t.clone)} = ${rate(GiB(1), clone)}   qemu-img convert -t writeback ${qemuText(t.qemuSync)}   cp + sync -d ${both(t.cpSync)}`);
-    console.log(`    throughput vs qemu-img ${(qemuSync / clone).toFixed(2)}x (aim >= 0.8x)   vs cp + sync ${(cpSync / clone).toFixed(2)}x` +
-      `   allocation: clone ${mib(cloneAlloc)}, source ${mib(srcAlloc)}, cp's copy ${mib(cpAlloc)} (equal: ${cloneAlloc === srcAlloc})`);
-    console.log(`  1 GiB / 512 MiB data, no sync:`);
-    console.log(`    copy loop ${both(t.loop)} = ${rate(GiB(1), loop)}   qemu-img convert ${qemuText(t.qemu)}   cp --sparse=always ${both(t.cp)}`);
-    console.log(`    throughput vs qemu-img ${(qemu / loop).toFixed(2)}x (aim >= 0.8x)   vs cp ${(cp / loop).toFixed(2)}x` +
-      `   (for scale: the durable clone job vs plain qemu-img convert ${(qemu / clone).toFixed(2)}x)`);
-    await coldClones(pool, src1, out, hasQemuImg);
-    if (!isDeno) {
-      const deno = await inChild("deno1g", "deno", dir, "1g.img").catch((e: unknown) => ({ error: String(e) }));
-      if ("error" in deno) console.log(`    on Deno: failed (${deno.error})`);
-      else {
-        console.log(`    same clone job on Deno (hole finder ${deno.finder}), best of ${ROUNDS}: ${deno.ms.toFixed(0)} ms (${rate(GiB(1), deno.ms)})` +
-          `   vs qemu-img -t writeback ${(qemuSync / deno.ms).toFixed(2)}x   allocation ${mib(deno.allocationBytes)} (equal: ${deno.allocationBytes === srcAlloc})`);
-      }
-    }
+    const [loop, cp] = [best(t.loop), best(t.cp)];
+    const qemu = hasQemuImg ? best(t.qemu) : NaN;
+    console.log(`  1 GiB / 512 MiB data, no sync (the copy loop alone, read and write, warm source):`);
+    console.log(`    copy loop ${both(t.loop)} = ${rate(GiB(1), loop)}   qemu-img convert ${hasQemuImg ? both(t.qemu) : "missing"}   cp --sparse=always ${both(t.cp)}`);
+    console.log(`    throughput vs qemu-img ${(qemu / loop).toFixed(2)}x (aim >= 0.8x)   vs cp ${(cp / loop).toFixed(2)}x   cp's allocation ${mib(cpAlloc)}`);
     await fsp.rm(src1);
 
     // (2) 4 GiB, 256 MiB of data: holes must not be read.
@@ -296,29 +291,74 @@ export async function run(): Promise<void> {
 }
 
 /**
- * The durable clone of (1) from a cold source (page cache dropped before each run), where reading
- * ahead lets the disk read the next chunk while the previous one is written. Needs root; says so otherwise.
+ * The durable clone of (1), the figure issue 11 asks about: per round, interleaved, the clone job on
+ * this runtime, `qemu-img convert -t writeback`, the clone job on Deno (when this is Node: a child
+ * process per round, timed inside it, after the same settling) and `cp` + `sync -d`, each settled
+ * alike first. From a warm source (read once before each run) or a cold one (page cache dropped;
+ * needs root, says so otherwise). Prints best and median of each, and the throughput ratios to
+ * qemu-img from the best and from the median.
  */
-async function coldClones(pool: StoragePool, source: string, out: string, hasQemuImg: boolean): Promise<void> {
-  const allowed = await fsp.writeFile("/proc/sys/vm/drop_caches", "3").then(() => true, () => false);
-  if (!allowed || !hasQemuImg) {
-    console.log(`    cold source: not measured (${allowed ? "no qemu-img" : "dropping the page cache needs root"})`);
-    return;
+async function durableClones(o: {
+  pool: StoragePool;
+  dir: string;
+  source: string;
+  out: string;
+  hasQemuImg: boolean;
+  srcAlloc: number;
+  coldSource: boolean;
+}): Promise<void> {
+  const { pool, source, out, hasQemuImg, srcAlloc, coldSource } = o;
+  const label = coldSource ? "cold source (page cache dropped before each run)" : "warm source (read once before each run)";
+  if (coldSource) {
+    const allowed = await fsp.writeFile("/proc/sys/vm/drop_caches", "3").then(() => true, () => false);
+    if (!allowed) {
+      console.log(`  1 GiB / 512 MiB data, durable, ${label}: not measured (dropping the page cache needs root)`);
+      return;
+    }
   }
-  cold = true;
-  const t = { clone: [] as number[], qemuSync: [] as number[] };
+  const rounds = coldSource ? COLD_ROUNDS : ROUNDS;
+  const self = isDeno ? "Deno" : "Node";
+  const t = { clone: [] as number[], qemuSync: [] as number[], deno: [] as number[], cpSync: [] as number[] };
+  let cloneAlloc = 0;
+  let denoAlloc = 0;
+  let denoError: string | undefined;
+  const name = path.basename(source);
+  cold = coldSource;
   try {
-    for (let i = 0; i < 3; i++) {
-      t.clone.push(await cloneOnce(pool, path.basename(source), "cold.img"));
-      await (await pool.volumes.get("cold.img")).delete();
-      t.qemuSync.push(await timeCommand("qemu-img", ["convert", "-t", "writeback", "-f", "raw", "-O", "raw", source, out], out, source));
+    for (let i = 0; i < rounds; i++) {
+      t.clone.push(await cloneOnce(pool, name, "durable.img"));
+      const c = await pool.volumes.get("durable.img");
+      cloneAlloc = (await c.info()).allocationBytes;
+      await c.delete();
+      if (hasQemuImg) t.qemuSync.push(await timeCommand("qemu-img", ["convert", "-t", "writeback", "-f", "raw", "-O", "raw", source, out], out, source));
+      if (!isDeno && denoError === undefined) {
+        const env: Record<string, string> = { VIRTKIT_ROUNDS: "1", VIRTKIT_COLD: coldSource ? "1" : "0" };
+        const deno = await inChild("durable-deno", "deno", o.dir, name, env).catch((e: unknown) => ({ error: String(e) }));
+        if ("error" in deno) denoError = deno.error;
+        else {
+          t.deno.push(deno.ms);
+          denoAlloc = deno.allocationBytes;
+        }
+      }
+      t.cpSync.push(await timeCommand("sh", ["-c", 'cp --sparse=always "$0" "$1" && sync -d "$1"', source, out], out, source));
     }
   } finally {
     cold = false;
     await fsp.rm(out, { force: true });
   }
-  console.log(`    cold source, best of 3: clone job ${both(t.clone)}   qemu-img convert -t writeback ${both(t.qemuSync)}` +
-    `   throughput ${(best(t.qemuSync) / best(t.clone)).toFixed(2)}x`);
+  const ratios = (xs: number[]) =>
+    hasQemuImg ? `${(best(t.qemuSync) / best(xs)).toFixed(2)}x best, ${(median(t.qemuSync) / median(xs)).toFixed(2)}x median` : "no qemu-img";
+  console.log(`  1 GiB / 512 MiB data, durable (ends with fdatasync), ${label}, ${rounds} rounds interleaved:`);
+  console.log(`    clone job on ${self} ${both(t.clone)} = ${rate(GiB(1), best(t.clone))}   qemu-img convert -t writeback ${hasQemuImg ? both(t.qemuSync) : "missing"}` +
+    `   cp + sync -d ${both(t.cpSync)}`);
+  console.log(`    ${self} throughput vs qemu-img -t writeback: ${ratios(t.clone)} (aim >= 1.0x)   vs cp + sync -d ${(best(t.cpSync) / best(t.clone)).toFixed(2)}x` +
+    `   allocation: clone ${mib(cloneAlloc)}, source ${mib(srcAlloc)} (equal: ${cloneAlloc === srcAlloc})`);
+  if (isDeno) return;
+  if (denoError !== undefined) console.log(`    on Deno: failed (${denoError})`);
+  else {
+    console.log(`    clone job on Deno (a child per round) ${both(t.deno)}   throughput vs qemu-img -t writeback: ${ratios(t.deno)} (aim >= 1.0x)` +
+      `   allocation ${mib(denoAlloc)} (equal: ${denoAlloc === srcAlloc})`);
+  }
 }
 
 /** Starts at 16 MiB/s, raises to 128 MiB/s after 1 s, and times how soon the new pace shows. */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { pendingYields, type yieldToEventLoop } from "./event_loop.ts";
 
 /** A source of time and of timed waits. */
 export interface Clock {
@@ -78,9 +79,15 @@ interface Timer {
   resolve: () => void;
 }
 
-/** Lets every promise chain that is ready run to its next wait (one macrotask turn drains all microtasks). */
-function settle(): Promise<void> {
-  return new Promise<void>((resolve) => setTimeout(resolve, 0));
+/**
+ * Lets every promise chain that is ready run to its next wait: one macrotask turn drains all
+ * microtasks, and more turns follow while code is waiting for a turn of its own
+ * ({@linkcode yieldToEventLoop}, as a long in-memory copy does), so a job an advance wakes always
+ * reaches its next timed wait before the clock moves on.
+ */
+async function settle(): Promise<void> {
+  do await new Promise<void>((resolve) => setTimeout(resolve, 0));
+  while (pendingYields() > 0);
 }
 
 /**

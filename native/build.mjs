@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm install` step: builds the optional lseek addon (native/lseek) with the node-gyp bundled in npm,
+// `npm install` step: builds the optional lseek addon (native/lseek: lseek, posix_fadvise, sync_file_range,
+// copy_file_range) with the node-gyp bundled in npm,
 // against this Node's own headers. It never fails the install: without the addon, the dir backend finds
 // holes by reading, and this prints one line saying so. Never downloads headers: without local ones
 // (or an npm `nodedir`), it does not try.
@@ -12,7 +13,7 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const addonDir = join(here, "lseek");
-const fallback = "virtkit: native lseek addon not built (%s); the dir backend will find holes by reading files";
+const fallback = "virtkit: native lseek addon not built (%s); the dir backend will find holes by reading files and copy through its own buffers";
 
 function skip(reason) {
   console.log(fallback.replace("%s", reason));
@@ -61,7 +62,7 @@ try {
   const { createRequire } = await import("node:module");
   const addon = createRequire(import.meta.url)(join(addonDir, "build", "Release", "lseek.node"));
   if (typeof addon.lseek !== "function") skip("the built addon exports no lseek");
-  console.log("virtkit: built native lseek addon: the dir backend finds holes with SEEK_DATA/SEEK_HOLE");
+  console.log("virtkit: built native lseek addon: the dir backend finds holes with SEEK_DATA/SEEK_HOLE and clones with copy_file_range");
 } catch (error) {
   skip(`unexpected: ${error instanceof Error ? error.message : String(error)}`);
 }

@@ -17,8 +17,10 @@
  *   A temporary file a crash left behind is removed by the next `start` or `refresh` once it is an
  *   hour old.
  * - A finished clone (and any job that writes a volume) is durable: its data is `fdatasync`ed before
- *   the job completes, as libvirt's raw clone does; a background `fdatasync` every 16 MiB keeps that
- *   last step short.
+ *   the job completes, as libvirt's raw clone does; a background writeback every 16 MiB
+ *   (`sync_file_range`, or `fdatasync` where that is not available) keeps that last step short.
+ * - A clone between two raw files is copied inside the kernel (`copy_file_range`), each chunk through
+ *   the job's cap; where the kernel declines, it reads and writes.
  * - Holes are found with `lseek(SEEK_DATA/SEEK_HOLE)`: through FFI on Deno, through the small native addon
  *   `npm install` builds (`native/lseek`) on Node; only where neither is available by reading 64 KiB
  *   blocks; see {@linkcode HoleFinder}.

@@ -100,7 +100,7 @@ export async function openRawVolumeIO(options: RawVolumeOptions): Promise<Volume
   if (!Number.isSafeInteger(writebackBytes) || writebackBytes < 0) {
     throw new RangeError(`Invalid writebackBytes ${writebackBytes} for ${label}: expected a byte count`);
   }
-  const ahead = !options.write && finder && options.readAdvisor ? new ReadAhead(options.readAdvisor, file.fd, size) : undefined;
+  const ahead = !options.write && finder && options.readAdvisor ? new ReadAhead(options.readAdvisor, file.fd, size, undefined, finder) : undefined;
   const starter = options.write && finder ? options.writebackStarter : undefined;
   const copyFileRange = options.write && finder ? options.copyFileRange : undefined;
   return new RawVolumeIO(file, size, options.write, finder, label, { writebackBytes, starter, copyFileRange }, ahead);

@@ -49,6 +49,19 @@ describe("ReadAhead", () => {
     expect(advisor.calls).toEqual([[5, MiB, 8 * MiB], [5, 19 * MiB, MiB], [5, 3 * MiB, 8 * MiB]]);
   });
 
+  it("with a hole finder, advises only the data runs inside the window", () => {
+    const advisor = recorder();
+    // Data at [0, 2), [4, 5) and [9, 12) MiB of a 16 MiB file.
+    const runs = [[0, 2], [4, 5], [9, 12]].map(([a, b]) => [a! * MiB, b! * MiB] as const);
+    const finder = {
+      nextData: (_fd: number, at: number) => runs.map(([a, b]) => (at < b ? Math.max(a, at) : -1)).find((x) => x >= 0),
+      nextHole: (_fd: number, at: number) => runs.find(([, b]) => at < b)?.[1] ?? 16 * MiB,
+    };
+    const ahead = new ReadAhead(advisor, 5, 16 * MiB, 10 * MiB, finder);
+    ahead.after(0, MiB);
+    expect(advisor.calls).toEqual([[5, MiB, MiB], [5, 4 * MiB, MiB], [5, 9 * MiB, 2 * MiB]]);
+  });
+
   it("a failing advisor is not called again and the reads go on", () => {
     const advisor = recorder(true);
     const ahead = new ReadAhead(advisor, 5, 100 * MiB);
