@@ -16,7 +16,7 @@
  * @module
  */
 import type { DiskInfo, DomainConfig, DomainInfo, DomainState } from "../../core/domain.ts";
-import type { DriverContext, DriverJobs, DriverStorage, HypervisorConnection, LiveBlockPullRequest } from "../../core/driver.ts";
+import type { DriverContext, DriverJobs, DriverStorage, HypervisorConnection, LiveBlockPullRequest, TestingControls } from "../../core/driver.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
 import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
 import { parseXmlDocument, type XmlElement } from "../../core/xml/xml_document.ts";
@@ -24,6 +24,7 @@ import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import { RemoteBlockJob } from "./block_job.ts";
 import { attachDaemonJobs, type DaemonJobs } from "./daemon_jobs.ts";
+import { daemonTesting } from "./daemon_testing.ts";
 import { DomainRefs } from "./domain_refs.ts";
 import { type RemoteEvents, registerEvents } from "./events.ts";
 import type { DomainRefValue, Procedure } from "./rpc/protocol/common.ts";
@@ -93,6 +94,7 @@ export class RemoteConnection implements HypervisorConnection {
   #events: RemoteEvents | undefined;
   /** virtkitd's jobs, when it offers virtkit's program: then every job of `conn.jobs` is the daemon's. */
   #daemon: DaemonJobs | undefined;
+  #testing: TestingControls | undefined;
   /** libvirt's pools and volumes serve `conn.pools` and `conn.volumes`. */
   readonly storage: DriverStorage;
   /** libvirt's domain type for new definitions, asked once. */
@@ -139,6 +141,12 @@ export class RemoteConnection implements HypervisorConnection {
       });
     }
     return self;
+  }
+
+  /** On virtkitd serving a `test:` connection: its fault injection and fixtures, over virtkit's program. */
+  get testing(): TestingControls | undefined {
+    if (!this.#daemon || this.#ctx.uri.scheme !== "test") return undefined;
+    return (this.#testing ??= daemonTesting(this.#daemon));
   }
 
   /** Present on virtkitd: `conn.jobs` brings the daemon's jobs in before it answers. */
