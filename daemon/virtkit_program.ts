@@ -13,20 +13,22 @@ import {
   JobVerb,
   VIRTKIT_EVENT,
   VIRTKIT_JOB_GET,
-  VIRTKIT_JOB_START,
   VIRTKIT_JOB_LIST,
+  VIRTKIT_JOB_START,
   VIRTKIT_JOB_VERB,
   VIRTKIT_PROBE,
   VIRTKIT_PROCEDURES,
   VIRTKIT_PROGRAM,
   VIRTKIT_PROTOCOL_VERSION,
   VIRTKIT_SUBSCRIBE,
+  VIRTKIT_TESTING,
   VIRTKIT_UNSUBSCRIBE,
 } from "../drivers/remote/rpc/protocol/virtkit.ts";
 import { type CallContext, RpcFault, serve, type ServedProcedure, type SessionState } from "./dispatch.ts";
 import { eventHistoryOf, type ReplayPlan } from "./event_history.ts";
 import { connOf } from "./remote/domain_refs.ts";
 import type { ServedProgram } from "./session.ts";
+import { VIRTKIT_TESTING_PROCEDURE } from "./virtkit_testing_procs.ts";
 import { VIRTKIT_VOLUME_PROCEDURES } from "./virtkit_volume_procs.ts";
 
 /** Events one subscription may hold undelivered (a client that reads slowly) before the oldest drop with a `gap`. */
@@ -164,13 +166,14 @@ const SERVED: readonly ServedProcedure[] = [
     subs.active.delete(subscription);
   }),
   ...VIRTKIT_VOLUME_PROCEDURES,
+  VIRTKIT_TESTING_PROCEDURE,
 ];
 
-/** virtkit's program, ready for the session factory. Only the job verbs and job starts change something. */
+/** virtkit's program, ready for the session factory. The job verbs, job starts and testing change something. */
 export const VIRTKIT_SERVED_PROGRAM: ServedProgram = {
   program: VIRTKIT_PROGRAM,
   version: VIRTKIT_PROTOCOL_VERSION,
   procedures: new Map(SERVED.map((s) => [s.proc.number, s])),
-  accessOf: (proc) => (proc === VIRTKIT_JOB_VERB.number || proc === VIRTKIT_JOB_START.number ? "write" : VIRTKIT_PROCEDURES.has(proc) && proc !== VIRTKIT_EVENT.number ? "read" : undefined),
+  accessOf: (proc) => (proc === VIRTKIT_JOB_VERB.number || proc === VIRTKIT_JOB_START.number || proc === VIRTKIT_TESTING.number ? "write" : VIRTKIT_PROCEDURES.has(proc) && proc !== VIRTKIT_EVENT.number ? "read" : undefined),
   nameOf: (proc) => VIRTKIT_PROCEDURES.get(proc)?.name ?? `virtkit procedure ${proc}`,
 };

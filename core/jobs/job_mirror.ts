@@ -61,6 +61,8 @@ export interface JobMirror {
   expect(matches: (info: JobInfo) => boolean): MirrorExpectation;
   /** Whether the id is a mirrored job. */
   has(id: string): boolean;
+  /** A mirrored job's state as last heard, or undefined for an id that is not mirrored. */
+  stateOf(id: string): JobState | undefined;
   /**
    * The peer is gone (its connection closed): every unfinished mirror fails with `error`, since its
    * outcome can no longer be learnt. Finished ones stay listed.
@@ -196,7 +198,9 @@ export function createJobMirror(options: JobMirrorOptions): JobMirror {
       endBytes: info.end,
       cur: info.cur,
       bandwidth: info.bandwidth,
-      state: info.state,
+      // An unfinished job starts from `created` here too, then moves along the edges to where the peer
+      // has it: listeners see the same job:created, job:state ... sequence as for any job.
+      state: terminal ? info.state : "created",
       controller: controllerFor(info.id),
       createdAt: info.createdAt,
       ...(driver === undefined ? {} : { driver }),
@@ -217,6 +221,7 @@ export function createJobMirror(options: JobMirrorOptions): JobMirror {
     entries.set(info.id, {
       handle, born: ++seen, cur: info.cur, end: info.end, copiedBytes: info.copiedBytes, bandwidth: info.bandwidth, dismissing: false, watchers: new Set(),
     });
+    if (!terminal) await moveTo(handle, info, options.resultOf);
     for (const expectation of expectations) {
       if (!expectation.matches(info)) continue;
       expectations.delete(expectation);
@@ -288,6 +293,7 @@ export function createJobMirror(options: JobMirrorOptions): JobMirror {
       return { job, cancel: () => void expectations.delete(expectation) };
     },
     has: (id) => entries.has(id),
+    stateOf: (id) => entries.get(id)?.handle.state,
     mark: () => seen,
     lost: (error) =>
       serial(() => {

@@ -25,6 +25,7 @@ import type {
   LiveBlockCopyRequest,
   LiveBlockJobRequest,
   LiveBlockPullRequest,
+  TestingControls,
 } from "../../core/driver.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
 import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
@@ -35,6 +36,7 @@ import { startRemoteCommit } from "./block_commit.ts";
 import { startRemoteCopy } from "./block_copy.ts";
 import { type BlockJobEnv, RemoteBlockJob } from "./block_job.ts";
 import { attachDaemonJobs, type DaemonJobs } from "./daemon_jobs.ts";
+import { daemonTesting } from "./daemon_testing.ts";
 import { DomainRefs } from "./domain_refs.ts";
 import { type RemoteEvents, registerEvents } from "./events.ts";
 import type { DomainRefValue, Procedure } from "./rpc/protocol/common.ts";
@@ -104,6 +106,7 @@ export class RemoteConnection implements HypervisorConnection {
   #events: RemoteEvents | undefined;
   /** virtkitd's jobs, when it offers virtkit's program: then every job of `conn.jobs` is the daemon's. */
   #daemon: DaemonJobs | undefined;
+  #testing: TestingControls | undefined;
   /** libvirt's pools and volumes serve `conn.pools` and `conn.volumes`. */
   readonly storage: DriverStorage;
   /** libvirt's domain type for new definitions, asked once. */
@@ -150,6 +153,12 @@ export class RemoteConnection implements HypervisorConnection {
       });
     }
     return self;
+  }
+
+  /** On virtkitd serving a `test:` connection: its fault injection and fixtures, over virtkit's program. */
+  get testing(): TestingControls | undefined {
+    if (!this.#daemon || this.#ctx.uri.scheme !== "test") return undefined;
+    return (this.#testing ??= daemonTesting(this.#daemon));
   }
 
   /** Present on virtkitd: `conn.jobs` brings the daemon's jobs in before it answers. */

@@ -12,7 +12,7 @@ import type { Clock } from "../../core/clock.ts";
 import { diskLockKey } from "../../core/domains/disk_lock.ts";
 import type { DriverJobs } from "../../core/driver.ts";
 import { VirtError } from "../../core/errors.ts";
-import type { Job, JobInfo, JobTarget, JobType } from "../../core/job.ts";
+import type { Job, JobInfo, JobState, JobTarget, JobType } from "../../core/job.ts";
 import { createJobMirror, type JobMirror } from "../../core/jobs/job_mirror.ts";
 import type { JobManager } from "../../core/jobs/types.ts";
 import type { SignalOptions } from "../../core/options.ts";
@@ -43,6 +43,8 @@ export interface DaemonJobs extends DriverJobs {
   readonly ext: VirtkitExtension;
   /** Starts looking for the job a request is about to make; call before sending the request. */
   expect(match: JobMatch): PendingAdoption;
+  /** A daemon job's state as last heard here, or undefined when it is not known. */
+  stateOf(id: string): JobState | undefined;
   /** The mirror of a job whose info the daemon returned (VIRTKIT_JOB_START). */
   mirrored(info: JobInfo): Promise<Job>;
   /** Ends the subscription. */
@@ -149,6 +151,7 @@ export async function attachDaemonJobs(
       const pending = mirror.expect(matches(match));
       return { cancel: pending.cancel, found: (options) => find(pending.job, options?.signal) };
     },
+    stateOf: (id) => mirror.stateOf(id),
     async mirrored(info) {
       // The reply is the daemon's word at start: it may be ahead of the job's events (never behind
       // them in state, as nothing but this client knows the job yet).

@@ -19,8 +19,10 @@ import {
   VIRTKIT_JOB_VERB,
   VIRTKIT_PROBE,
   VIRTKIT_SUBSCRIBE,
+  VIRTKIT_TESTING,
   VIRTKIT_UNSUBSCRIBE,
   VIRTKIT_VOLUME_EXTENTS,
+  type TestingRequest,
   type VolumeJobRequest,
 } from "./rpc/protocol/virtkit.ts";
 import type { CallOptions } from "./rpc/client.ts";
@@ -63,6 +65,8 @@ export interface VirtkitExtension {
   subscribe(options?: RemoteSubscribeOptions): AsyncIterable<CoreEvent>;
   /** Starts a volume job libvirt cannot express (capped clone or wipe, allocate, pull); resolves to its info. */
   startJob(request: VolumeJobRequest, options?: CallOptions): Promise<JobInfo>;
+  /** `conn.testing` of the daemon's `test:` connection (VIR_ERR_NO_SUPPORT elsewhere). */
+  testing(request: TestingRequest, options?: CallOptions): Promise<void>;
   /** A volume's extents, as `vol.extents()` gives them on the daemon. */
   extents(request: { pool: string; volume: string; offset?: number; length?: number }, options?: CallOptions): Promise<Extent[]>;
 }
@@ -101,6 +105,9 @@ export async function probeVirtkitExtension(client: RpcClient): Promise<VirtkitE
     },
     async startJob(request, options) {
       return JSON.parse(await client.call(VIRTKIT_JOB_START, JSON.stringify(request), options)) as JobInfo;
+    },
+    async testing(request, options) {
+      await client.call(VIRTKIT_TESTING, JSON.stringify(request), options);
     },
     async extents(request, options) {
       return JSON.parse(await client.call(VIRTKIT_VOLUME_EXTENTS, JSON.stringify(request), options)) as Extent[];

@@ -1,8 +1,9 @@
 /**
  * The conformance kit with virtkit's own remote driver against virtkitd (test:///default served over a
- * Unix socket): the domain and storage cases the remote driver passes against a real libvirtd (dir pools
- * in the daemon's scratch directory). Absent as there: extents, capped clones and fault injection, which
- * libvirt's protocol cannot carry.
+ * Unix socket, dir pools in the daemon's scratch directory). virtkit's program carries what libvirt's
+ * protocol lacks, so the driver declares streams with extents, capped clones and their job cases, and
+ * fault injection (`conn.testing` of the daemon's test: connection). Not declared: the block job cases,
+ * which read a disk's backing chain from the daemon's domain XML, and virtkitd writes none yet.
  */
 import { join } from "node:path";
 import { afterAll } from "vitest";
@@ -22,7 +23,7 @@ if (ready) {
     connect: async () => connect((await ready).uri("test:///default")),
     domainConfig: (name) => ({ name, vcpus: 1, memoryBytes: MiB(64), disks: [] }),
     poolConfig: (name) => ({ name, type: "dir", path: join(daemon!.dir, "pools", `${name}-${++pools}`) }),
-    capabilities: { domains: true, storage: true, volumeCreate: true, volumeFormats: ["raw", "qcow2"], volumeResize: true, volumeStreams: true, volumeClone: true },
+    capabilities: { domains: true, storage: true, volumeCreate: true, volumeFormats: ["raw", "qcow2"], volumeResize: true, volumeStreams: true, volumeClone: true, faultInjection: true },
     timeoutMs: 60_000,
   });
 }

@@ -12,10 +12,13 @@ import {
   VIRTKIT_EVENT,
   VIRTKIT_JOB_GET,
   VIRTKIT_JOB_LIST,
+  VIRTKIT_JOB_START,
   VIRTKIT_JOB_VERB,
   VIRTKIT_PROBE,
   VIRTKIT_SUBSCRIBE,
+  VIRTKIT_TESTING,
   VIRTKIT_UNSUBSCRIBE,
+  VIRTKIT_VOLUME_EXTENTS,
 } from "../../drivers/remote/rpc/protocol/virtkit.ts";
 import { errorCodeOf, rpcClient } from "./_support/raw_client.ts";
 import { skipDaemon, type VirtkitdProcess, useVirtkitd, virsh } from "./_support/virtkitd.ts";
@@ -69,11 +72,46 @@ describe.skipIf(skipDaemon)("virtkit's extension program on virtkitd", () => {
     }
   });
 
+  it("starts capped volume jobs, reads extents, and answers bad requests and bad since with INVALID_ARG", async () => {
+    const { client, socket } = await opened(daemon);
+    try {
+      const request = (r: object) => JSON.stringify(r);
+      const clone = JSON.parse(await client.call(VIRTKIT_JOB_START, request({ operation: "clone", pool: "default-pool", volume: "test.qcow2", name: "vp-clone", bandwidth: 65536 }))) as JobInfo;
+      expect([clone.type, clone.state, clone.bandwidth, clone.target.volume]).toEqual(["volume-clone", "running", 65536, "vp-clone"]);
+      await client.call(VIRTKIT_JOB_VERB, { id: clone.id, verb: JobVerb.SET_SPEED, bandwidth: 0 });
+      const extents = JSON.parse(await client.call(VIRTKIT_VOLUME_EXTENTS, request({ pool: "default-pool", volume: "test.qcow2", offset: 0, length: 65536 }))) as { offset: number; length: number }[];
+      expect(extents.reduce((n, e) => n + e.length, 0)).toBe(65536);
+      for (const bad of ["not json", "[1]", request({ operation: "shred", pool: "default-pool", volume: "test.qcow2" }), request({ operation: "wipe", pool: 1, volume: "v" })]) {
+        expect(await errorCodeOf(client.call(VIRTKIT_JOB_START, bad)), bad).toBe(LibvirtErrorCode.INVALID_ARG);
+      }
+      expect(await errorCodeOf(client.call(VIRTKIT_JOB_START, request({ operation: "wipe", pool: "default-pool", volume: "nope" })))).toBe(LibvirtErrorCode.NO_STORAGE_VOL);
+      expect(await errorCodeOf(client.call(VIRTKIT_JOB_START, request({ operation: "wipe", pool: "default-pool", volume: "test.qcow2", bandwidth: -1 })))).toBe(LibvirtErrorCode.INVALID_ARG);
+      expect(await errorCodeOf(client.call(VIRTKIT_TESTING, request({ operation: "explode" })))).toBe(LibvirtErrorCode.INVALID_ARG);
+      // A since of this run beyond its newest event is refused, not answered with silence.
+      const seqs: number[] = [];
+      const off = client.onMessage(VIRTKIT_EVENT, ({ event }) => void seqs.push((JSON.parse(event) as CoreEvent).seq));
+      const { subscription } = await client.call(VIRTKIT_SUBSCRIBE, { types: "[]", since: 0 });
+      const seen = await until(() => seqs[0], "a replayed event");
+      await client.call(VIRTKIT_UNSUBSCRIBE, { subscription });
+      off();
+      const run = Math.floor(seen / 2 ** 32) * 2 ** 32;
+      expect(await errorCodeOf(client.call(VIRTKIT_SUBSCRIBE, { types: "[]", since: run + 2 ** 31 }))).toBe(LibvirtErrorCode.INVALID_ARG);
+      expect(await errorCodeOf(client.call(VIRTKIT_SUBSCRIBE, { types: "[\"bogus\"]", since: undefined }))).toBe(LibvirtErrorCode.INVALID_ARG);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it("refuses the job verbs to a read-only client", async () => {
     const { client, socket } = await opened(daemon, 1);
     try {
       expect(JSON.parse(await client.call(VIRTKIT_JOB_LIST, "{}"))).toBeInstanceOf(Array);
       expect(await errorCodeOf(client.call(VIRTKIT_JOB_VERB, { id: "job-1", verb: JobVerb.ABORT, bandwidth: 0 }))).toBe(LibvirtErrorCode.OPERATION_DENIED);
+      const wipe = JSON.stringify({ operation: "wipe", pool: "default-pool", volume: "test.qcow2" });
+      expect(await errorCodeOf(client.call(VIRTKIT_JOB_START, wipe))).toBe(LibvirtErrorCode.OPERATION_DENIED);
+      expect(await errorCodeOf(client.call(VIRTKIT_TESTING, JSON.stringify({ operation: "failNext", target: "domain.start", message: "x" })))).toBe(LibvirtErrorCode.OPERATION_DENIED);
+      // Reading extents changes nothing: allowed.
+      expect(JSON.parse(await client.call(VIRTKIT_VOLUME_EXTENTS, JSON.stringify({ pool: "default-pool", volume: "test.qcow2" }))).length).toBeGreaterThan(0);
     } finally {
       socket.destroy();
     }

@@ -45,6 +45,10 @@ describe("core/jobs/job_mirror: a peer's jobs in the connection's job manager", 
     // Nothing moves a finished mirror.
     await mirror.update(peerJob({ state: "running", cur: 1 }));
     expect((await job.info()).state).toBe("completed");
+    // First seen paused: created here too, then along the edges, as listeners expect of any job.
+    events.length = 0;
+    await mirror.update(peerJob({ id: "job-8", state: "paused" }));
+    expect(events).toEqual(["job:created", "job:state running", "job:state paused"]);
   });
 
   it("carries verbs to the peer; a verb resolves on the peer's word, or on a fetched snapshot when it is late", async () => {

@@ -67,6 +67,19 @@ export const VIRTKIT_JOB_START = virtkitProcedure(8, "VIRTKIT_JOB_START", nonnul
 /** A volume's extents (`vol.extents()`): args a JSON `{ pool, volume, offset?, length? }`, ret a JSON `VolumeExtent[]`. */
 export const VIRTKIT_VOLUME_EXTENTS = virtkitProcedure(9, "VIRTKIT_VOLUME_EXTENTS", nonnullString, nonnullString);
 
+/**
+ * Fault injection and fixtures of a `test:` connection (`conn.testing`): args a JSON
+ * {@linkcode TestingRequest}; a connection without them answers VIR_ERR_NO_SUPPORT.
+ */
+export const VIRTKIT_TESTING = virtkitProcedure(10, "VIRTKIT_TESTING", nonnullString, voidCodec);
+
+/** What {@linkcode VIRTKIT_TESTING} does; errors travel as their message. */
+export type TestingRequest =
+  | { readonly operation: "failNext"; readonly target: string; readonly message: string }
+  | { readonly operation: "failJob"; readonly id: string; readonly message: string; readonly atBytes?: number }
+  | { readonly operation: "load"; readonly fixture: unknown }
+  | { readonly operation: "guestWrite"; readonly domain: string; readonly disk: string; readonly offset: number; readonly base64: string };
+
 /** What {@linkcode VIRTKIT_JOB_START} starts, on the volume `pool`/`volume`. */
 export type VolumeJobRequest =
   | { readonly operation: "clone"; readonly pool: string; readonly volume: string; readonly name: string; readonly format?: "raw" | "qcow2"; readonly bandwidth?: number }
@@ -75,6 +88,6 @@ export type VolumeJobRequest =
 
 /** Every procedure of the program, by number. */
 export const VIRTKIT_PROCEDURES: ReadonlyMap<number, Procedure<unknown, unknown>> = new Map(
-  [VIRTKIT_PROBE, VIRTKIT_JOB_LIST, VIRTKIT_JOB_GET, VIRTKIT_JOB_VERB, VIRTKIT_SUBSCRIBE, VIRTKIT_UNSUBSCRIBE, VIRTKIT_EVENT, VIRTKIT_JOB_START, VIRTKIT_VOLUME_EXTENTS]
+  [VIRTKIT_PROBE, VIRTKIT_JOB_LIST, VIRTKIT_JOB_GET, VIRTKIT_JOB_VERB, VIRTKIT_SUBSCRIBE, VIRTKIT_UNSUBSCRIBE, VIRTKIT_EVENT, VIRTKIT_JOB_START, VIRTKIT_VOLUME_EXTENTS, VIRTKIT_TESTING]
     .map((p) => [p.number, p as Procedure<unknown, unknown>]),
 );
