@@ -59,6 +59,8 @@ describe.skipIf(skipDaemon || skipReal)("remote driver -> virtkitd (qemu:///sess
     const job = await dom.blockCopy("vda", { destination: { path: dest }, bandwidth: MiB(512), granularityBytes: 65536 });
     expect(job.type).toBe("block-copy");
     await ready(job);
+    // The daemon's job, mirrored, is the one returned: listed once, no local twin beside it.
+    expect((await conn.jobs.list()).filter((j) => j.target.domain === "rc1").map((j) => j.id)).toEqual([job.id]);
     expect((await job.info()).bandwidth).toBe(MiB(512));
     await job.finalize();
     await job.wait();
@@ -95,11 +97,28 @@ describe.skipIf(skipDaemon || skipReal)("remote driver -> virtkitd (qemu:///sess
     const job = await dom.blockCommit("vda");
     expect(job.type).toBe("block-commit");
     await ready(job);
+    expect((await conn.jobs.list()).filter((j) => j.target.domain === "rc3").map((j) => j.id)).toEqual([job.id]);
     await job.finalize();
     await job.wait();
     const [after] = await dom.disks();
     expect([after?.path, after?.backingChain]).toEqual([base, []]);
     await dom.destroy();
     execFileSync("qemu-img", ["compare", "-f", "raw", "-F", "raw", base, ref]);
+  }, 120_000);
+
+  it("copies into a pool volume the daemon creates, and an abort before ready leaves no volume behind", async () => {
+    const { dom, dir } = await running("rc4");
+    const pool = await conn.pools.define({ name: "rc4-pool", type: "dir", path: join(dir, "pool") });
+    await pool.build();
+    await pool.start();
+    // A low cap keeps the copy from reaching ready before the abort.
+    const job = await dom.blockCopy("vda", { destination: { pool: "rc4-pool", name: "copy.qcow2" }, bandwidth: MiB(1) });
+    expect((await pool.volumes.list()).map((v) => v.name)).toEqual(["copy.qcow2"]);
+    await job.abort();
+    await expect(job.wait()).rejects.toMatchObject({ name: "JobError" });
+    expect((await job.info()).state).toBe("aborted");
+    await pool.refresh();
+    expect((await pool.volumes.list()).map((v) => v.name)).toEqual([]);
+    await dom.destroy();
   }, 120_000);
 });
