@@ -74,7 +74,9 @@ describe.skipIf(skipDaemon)("remote driver: conn.jobs on virtkitd", () => {
     expect(await dom.blockJob("vda")).toBe(job);
     // libvirt has no pause for block jobs; virtkit's program does.
     await job.pause();
-    expect((await (await other.jobs.get(job.id)).info()).state).toBe("paused");
+    expect((await job.info()).state).toBe("paused");
+    // The other client hears it from its own event feed, which may come a moment later.
+    await until(async () => ((await (await other.jobs.get(job.id)).info()).state === "paused" ? true : undefined), "the pause to reach the other client");
     await job.resume();
     await job.setSpeed(0);
     await job.wait();
