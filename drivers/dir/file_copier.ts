@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { loadLseekAddon } from "./node_lseek.ts";
+import { bindNative } from "./native_binding.ts";
 
 /** Copies ranges between open files inside the kernel. */
 export interface FileCopier {
@@ -35,19 +35,6 @@ export interface FileCopier {
 /** The errors that mean "not between these files" rather than "the copy failed". */
 const CANNOT = new Set(["EXDEV", "EINVAL", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "EPERM", "ETXTBSY", "EBADF", "EISDIR", "EOVERFLOW"]);
 
-interface DenoCopyFileRange {
-  dlopen(
-    path: string,
-    symbols: {
-      copy_file_range: { parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"]; result: "isize"; nonblocking: true };
-    },
-  ): {
-    symbols: {
-      copy_file_range(fdIn: number, offIn: BigInt64Array, fdOut: number, offOut: BigInt64Array, length: bigint, flags: number): Promise<bigint | number>;
-    };
-  };
-}
-
 let cached: FileCopier | null | undefined;
 
 /**
@@ -63,41 +50,39 @@ let cached: FileCopier | null | undefined;
  * ```
  */
 export function runtimeFileCopier(): FileCopier | undefined {
-  if (cached !== undefined) return cached ?? undefined;
-  cached = null;
-  const deno = (globalThis as unknown as { Deno?: Partial<DenoCopyFileRange> & { build?: { os?: string } } }).Deno;
-  if (deno === undefined) {
-    const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
-    const copyFileRange = (platform === "linux" ? loadLseekAddon() : undefined)?.copyFileRange;
-    if (typeof copyFileRange === "function") {
-      cached = {
-        name: "copy_file_range (addon)",
-        copy: (fdIn, offsetIn, fdOut, offsetOut, length) =>
-          copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length).catch((error: unknown) => {
-            if (CANNOT.has(String((error as { code?: unknown } | null)?.code))) return undefined;
-            throw error;
-          }),
-      };
-    }
-    return cached ?? undefined;
-  }
-  if (typeof deno.dlopen !== "function" || deno.build?.os !== "linux") return undefined;
-  try {
-    const { copy_file_range } = deno.dlopen("libc.so.6", {
-      copy_file_range: { parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"], result: "isize", nonblocking: true },
-    }).symbols;
-    cached = {
-      name: "copy_file_range (ffi)",
-      async copy(fdIn, offsetIn, fdOut, offsetOut, length) {
-        // Fresh offsets per call: the kernel writes them back, and calls may overlap.
-        const result = Number(await copy_file_range(fdIn, new BigInt64Array([BigInt(offsetIn)]), fdOut, new BigInt64Array([BigInt(offsetOut)]), BigInt(length), 0));
-        // FFI cannot read errno (the call ran on another thread): a failure is "not here", and the
-        // read-and-write path that follows meets a real error again, with its code.
-        return result < 0 ? undefined : result;
+  if (cached === undefined) {
+    cached = bindNative<FileCopier>({
+      node: ({ copyFileRange }) =>
+        typeof copyFileRange === "function"
+          ? {
+            name: "copy_file_range (addon)",
+            copy: (fdIn, offsetIn, fdOut, offsetOut, length) =>
+              copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length).catch((error: unknown) => {
+                if (CANNOT.has(String((error as { code?: unknown } | null)?.code))) return undefined;
+                throw error;
+              }),
+          }
+          : undefined,
+      deno(libc) {
+        const { copy_file_range } = libc({
+          copy_file_range: { parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"], result: "isize", nonblocking: true },
+        }) as {
+          copy_file_range(fdIn: number, offIn: BigInt64Array, fdOut: number, offOut: BigInt64Array, length: bigint, flags: number): Promise<bigint | number>;
+        };
+        return {
+          name: "copy_file_range (ffi)",
+          async copy(fdIn, offsetIn, fdOut, offsetOut, length) {
+            // Fresh offsets per call: the kernel writes them back, and calls may overlap.
+            const offIn = new BigInt64Array([BigInt(offsetIn)]);
+            const offOut = new BigInt64Array([BigInt(offsetOut)]);
+            const result = Number(await copy_file_range(fdIn, offIn, fdOut, offOut, BigInt(length), 0));
+            // FFI cannot read errno (the call ran on another thread): a failure is "not here", and the
+            // read-and-write path that follows meets a real error again, with its code.
+            return result < 0 ? undefined : result;
+          },
+        };
       },
-    };
-  } catch {
-    // No FFI permission or no glibc: copies read and write.
+    }) ?? null;
   }
   return cached ?? undefined;
 }

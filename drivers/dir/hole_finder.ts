@@ -44,15 +44,8 @@ const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 const ENXIO_RESULT = -1n;
 
-import { loadLseekAddon } from "./node_lseek.ts";
-
-/** The little of Deno's FFI this module uses, typed locally so Node's type check does not need Deno's types. */
-interface DenoFfi {
-  dlopen(
-    path: string,
-    symbols: { lseek: { parameters: ["i32", "i64", "i32"]; result: "i64" } },
-  ): { symbols: { lseek(fd: number, offset: bigint, whence: number): bigint }; close(): void };
-}
+import { bindNative } from "./native_binding.ts";
+import type { LseekAddon } from "./node_lseek.ts";
 
 let cached: HoleFinder | null | undefined;
 
@@ -70,29 +63,22 @@ let cached: HoleFinder | null | undefined;
  * ```
  */
 export function runtimeHoleFinder(): HoleFinder | undefined {
-  if (cached !== undefined) return cached ?? undefined;
-  cached = null;
-  const deno = (globalThis as unknown as { Deno?: Partial<DenoFfi> & { build?: { os?: string } } }).Deno;
-  if (deno === undefined) {
-    cached = nodeAddonFinder() ?? null;
-    return cached ?? undefined;
-  }
-  if (typeof deno.dlopen !== "function" || deno.build?.os !== "linux") return undefined;
-  try {
-    const lib = deno.dlopen("libc.so.6", { lseek: { parameters: ["i32", "i64", "i32"], result: "i64" } });
-    cached = lseekHoleFinder(lib.symbols.lseek);
-  } catch {
-    // No FFI permission or no glibc: reading is the only way left.
+  if (cached === undefined) {
+    cached = bindNative<HoleFinder>({
+      node: nodeAddonFinder,
+      deno(libc) {
+        const { lseek } = libc({ lseek: { parameters: ["i32", "i64", "i32"], result: "i64" } }) as {
+          lseek(fd: number, offset: bigint, whence: number): bigint;
+        };
+        return lseekHoleFinder(lseek);
+      },
+    }) ?? null;
   }
   return cached ?? undefined;
 }
 
 /** On Node: the addon's `lseek` (Linux only: the whence values are Linux's). */
-function nodeAddonFinder(): HoleFinder | undefined {
-  const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
-  if (platform !== "linux") return undefined;
-  const addon = loadLseekAddon();
-  if (!addon) return undefined;
+function nodeAddonFinder(addon: LseekAddon): HoleFinder {
   return lseekHoleFinder((fd, offset, whence) => {
     try {
       return BigInt(addon.lseek(fd, Number(offset), whence));

@@ -8,7 +8,7 @@
  * @module
  */
 import type { HoleFinder } from "./hole_finder.ts";
-import { loadLseekAddon } from "./node_lseek.ts";
+import { bindNative } from "./native_binding.ts";
 
 /** Linux's `POSIX_FADV_WILLNEED`. */
 const POSIX_FADV_WILLNEED = 3;
@@ -34,13 +34,6 @@ export interface ReadAdvisor {
   willNeed(fd: number, offset: number, length: number): void;
 }
 
-interface DenoFadvise {
-  dlopen(
-    path: string,
-    symbols: { posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"]; result: "i32" } },
-  ): { symbols: { posix_fadvise(fd: number, offset: bigint, length: bigint, advice: number): number } };
-}
-
 let cached: ReadAdvisor | null | undefined;
 
 /**
@@ -56,29 +49,25 @@ let cached: ReadAdvisor | null | undefined;
  * ```
  */
 export function runtimeReadAdvisor(): ReadAdvisor | undefined {
-  if (cached !== undefined) return cached ?? undefined;
-  cached = null;
-  const deno = (globalThis as unknown as { Deno?: Partial<DenoFadvise> & { build?: { os?: string } } }).Deno;
-  if (deno === undefined) {
-    const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
-    const addon = platform === "linux" ? loadLseekAddon() : undefined;
-    if (typeof addon?.fadvise === "function") {
-      cached = { name: "fadvise (addon)", willNeed: (fd, offset, length) => addon.fadvise!(fd, offset, length, POSIX_FADV_WILLNEED) };
-    }
-    return cached ?? undefined;
-  }
-  if (typeof deno.dlopen !== "function" || deno.build?.os !== "linux") return undefined;
-  try {
-    const { posix_fadvise } = deno.dlopen("libc.so.6", { posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32" } }).symbols;
-    cached = {
-      name: "fadvise (ffi)",
-      willNeed(fd, offset, length) {
-        const err = posix_fadvise(fd, BigInt(offset), BigInt(length), POSIX_FADV_WILLNEED);
-        if (err !== 0) throw new Error(`posix_fadvise failed with errno ${err}`);
+  if (cached === undefined) {
+    cached = bindNative<ReadAdvisor>({
+      node: ({ fadvise }) =>
+        typeof fadvise === "function"
+          ? { name: "fadvise (addon)", willNeed: (fd, offset, length) => fadvise(fd, offset, length, POSIX_FADV_WILLNEED) }
+          : undefined,
+      deno(libc) {
+        const { posix_fadvise } = libc({ posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32" } }) as {
+          posix_fadvise(fd: number, offset: bigint, length: bigint, advice: number): number;
+        };
+        return {
+          name: "fadvise (ffi)",
+          willNeed(fd, offset, length) {
+            const err = posix_fadvise(fd, BigInt(offset), BigInt(length), POSIX_FADV_WILLNEED);
+            if (err !== 0) throw new Error(`posix_fadvise failed with errno ${err}`);
+          },
+        };
       },
-    };
-  } catch {
-    // No FFI permission or no glibc: reads are not advised.
+    }) ?? null;
   }
   return cached ?? undefined;
 }

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { loadLseekAddon } from "./node_lseek.ts";
+import { bindNative } from "./native_binding.ts";
 
 /** Linux's `SYNC_FILE_RANGE_WRITE`. */
 const SYNC_FILE_RANGE_WRITE = 2;
@@ -34,13 +34,6 @@ export interface WritebackStarter {
   start(fd: number, offset: number, length: number): Promise<void>;
 }
 
-interface DenoSyncFileRange {
-  dlopen(
-    path: string,
-    symbols: { sync_file_range: { parameters: ["i32", "i64", "i64", "u32"]; result: "i32"; nonblocking: true } },
-  ): { symbols: { sync_file_range(fd: number, offset: bigint, length: bigint, flags: number): Promise<number> } };
-}
-
 let cached: WritebackStarter | null | undefined;
 
 /**
@@ -56,34 +49,27 @@ let cached: WritebackStarter | null | undefined;
  * ```
  */
 export function runtimeWritebackStarter(): WritebackStarter | undefined {
-  if (cached !== undefined) return cached ?? undefined;
-  cached = null;
-  const deno = (globalThis as unknown as { Deno?: Partial<DenoSyncFileRange> & { build?: { os?: string } } }).Deno;
-  if (deno === undefined) {
-    const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
-    const addon = platform === "linux" ? loadLseekAddon() : undefined;
-    const syncFileRange = addon?.syncFileRange;
-    if (typeof syncFileRange === "function") {
-      cached = { name: "sync_file_range (addon)", start: (fd, offset, length) => syncFileRange(fd, offset, length, SYNC_FILE_RANGE_WRITE) };
-    }
-    return cached ?? undefined;
-  }
-  if (typeof deno.dlopen !== "function" || deno.build?.os !== "linux") return undefined;
-  try {
-    const { sync_file_range } = deno.dlopen("libc.so.6", {
-      sync_file_range: { parameters: ["i32", "i64", "i64", "u32"], result: "i32", nonblocking: true },
-    }).symbols;
-    cached = {
-      name: "sync_file_range (ffi)",
-      async start(fd, offset, length) {
-        // FFI cannot read errno (the call ran on another thread): -1 is just "failed".
-        if ((await sync_file_range(fd, BigInt(offset), BigInt(length), SYNC_FILE_RANGE_WRITE)) !== 0) {
-          throw new Error(`sync_file_range failed on descriptor ${fd}`);
-        }
+  if (cached === undefined) {
+    cached = bindNative<WritebackStarter>({
+      node: ({ syncFileRange }) =>
+        typeof syncFileRange === "function"
+          ? { name: "sync_file_range (addon)", start: (fd, offset, length) => syncFileRange(fd, offset, length, SYNC_FILE_RANGE_WRITE) }
+          : undefined,
+      deno(libc) {
+        const { sync_file_range } = libc({
+          sync_file_range: { parameters: ["i32", "i64", "i64", "u32"], result: "i32", nonblocking: true },
+        }) as { sync_file_range(fd: number, offset: bigint, length: bigint, flags: number): Promise<number> };
+        return {
+          name: "sync_file_range (ffi)",
+          async start(fd, offset, length) {
+            // FFI cannot read errno (the call ran on another thread): -1 is just "failed".
+            if ((await sync_file_range(fd, BigInt(offset), BigInt(length), SYNC_FILE_RANGE_WRITE)) !== 0) {
+              throw new Error(`sync_file_range failed on descriptor ${fd}`);
+            }
+          },
+        };
       },
-    };
-  } catch {
-    // No FFI permission or no glibc: the background fdatasync stays.
+    }) ?? null;
   }
   return cached ?? undefined;
 }

@@ -7,22 +7,12 @@ import type { Extent } from "../../../core/volume.ts";
 import type { VolumeIO } from "../../../core/volume_io.ts";
 import { KiB, MiB } from "../../../core/units.ts";
 import { MemoryVolumeStore } from "../../../drivers/test/memory_volume.ts";
+import { sameContent, sparseSource } from "./_support.ts";
 
 const C = KiB(64);
 const dataOrSkip = (e: Extent): "copy" | "skip" => (e.data ? "copy" : "skip");
 
-/** A source with random data in [0, 2 MiB) and [4 MiB, 5 MiB), an allocated all-zero MiB at 6 MiB, holes elsewhere. */
-function source(capacityBytes = MiB(8)): MemoryVolumeStore {
-  const content = new MemoryVolumeStore({ capacityBytes, pattern: { kind: "random", seed: 11 } });
-  const store = new MemoryVolumeStore({ name: "src", capacityBytes });
-  const bytes = new Uint8Array(MiB(1));
-  for (const at of [0, MiB(1), MiB(4)]) {
-    content.readAt(at, bytes);
-    store.writeAt(at, bytes);
-  }
-  store.writeAt(MiB(6), new Uint8Array(MiB(1)));
-  return store;
-}
+const source = (capacityBytes = MiB(8)) => sparseSource(capacityBytes);
 
 /** Wraps a read side, recording every read as [offset, length]. */
 function recordReads(io: Pick<VolumeIO, "read" | "extents">) {
@@ -51,14 +41,6 @@ function recordWrites(io: Pick<VolumeIO, "write" | "writeZeroes">) {
     },
   };
   return { calls, io: wrapped };
-}
-
-function sameContent(a: MemoryVolumeStore, b: MemoryVolumeStore, offset = 0, length = a.capacityBytes, bOffset = offset): boolean {
-  const x = new Uint8Array(length);
-  const y = new Uint8Array(length);
-  a.readAt(offset, x);
-  b.readAt(bOffset, y);
-  return x.every((v, i) => v === y[i]);
 }
 
 describe("copyExtents", () => {

@@ -11,29 +11,12 @@ import type { Extent } from "../../../core/volume.ts";
 import type { VolumeIO } from "../../../core/volume_io.ts";
 import { KiB, MiB } from "../../../core/units.ts";
 import { MemoryVolumeStore } from "../../../drivers/test/memory_volume.ts";
+import { sameContent, sparseSource } from "./_support.ts";
 
 const dataOrSkip = (e: Extent): "copy" | "skip" => (e.data ? "copy" : "skip");
 
-/** 8 MiB: random data in [0, 2 MiB) and [4 MiB, 5 MiB), an allocated all-zero MiB at 6 MiB, holes elsewhere. */
-function source(): MemoryVolumeStore {
-  const content = new MemoryVolumeStore({ capacityBytes: MiB(8), pattern: { kind: "random", seed: 5 } });
-  const store = new MemoryVolumeStore({ name: "src", capacityBytes: MiB(8) });
-  const bytes = new Uint8Array(MiB(1));
-  for (const at of [0, MiB(1), MiB(4)]) {
-    content.readAt(at, bytes);
-    store.writeAt(at, bytes);
-  }
-  store.writeAt(MiB(6), new Uint8Array(MiB(1)));
-  return store;
-}
-
-function same(a: MemoryVolumeStore, b: MemoryVolumeStore, offset: number, length: number, bOffset = offset): boolean {
-  const x = new Uint8Array(length);
-  const y = new Uint8Array(length);
-  a.readAt(offset, x);
-  b.readAt(bOffset, y);
-  return x.every((v, i) => v === y[i]);
-}
+const source = () => sparseSource(MiB(8), 5);
+const same = sameContent;
 
 /**
  * A target that copies from `src` itself, recording each call, and declines (answers `undefined`)
