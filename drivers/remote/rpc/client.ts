@@ -17,6 +17,7 @@ import { type Procedure, remoteError } from "./protocol/common.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG } from "./protocol/keepalive.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { RpcStream } from "./stream.ts";
+import { WriteBatch } from "./write_batch.ts";
 import { XdrReader } from "./xdr.ts";
 
 /** Options of {@linkcode RpcClient}. */
@@ -95,9 +96,8 @@ export class RpcClient {
   readonly #closeListeners = new Set<(error: ConnectError) => void>();
   readonly #peer: string;
   #serial = 0;
-  /** Frames queued by `#post` for the next flush, and their total size. */
-  #outgoing: Uint8Array[] = [];
-  #outgoingBytes = 0;
+  /** CALLs and keepalive frames, written together per turn of the event loop. */
+  readonly #batch: WriteBatch;
   #closed: ConnectError | undefined;
   #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
   #lastHeardMs = Date.now();
@@ -109,6 +109,7 @@ export class RpcClient {
    */
   constructor(channel: ByteChannel, options: RpcClientOptions = {}) {
     this.#channel = channel;
+    this.#batch = new WriteBatch(channel, this.#onWriteError);
     this.#peer = options.peerName ?? "libvirt peer";
     this.#decoder = new FrameDecoder(options.maxMessageBytes ?? MESSAGE_MAX_BYTES, this.#pool);
     channel.onData((chunk) => this.#onData(chunk));
@@ -234,7 +235,7 @@ export class RpcClient {
     // only a call with a signal gets an abort listener.
     const promise = new Promise((resolve, reject) => void this.#pending.set(serial, { procedure: p, context: options, resolve, reject, stream }));
     if (signal) this.#watchAbort(serial, signal);
-    this.#post(frame);
+    this.#batch.post(frame);
     return promise;
   }
 
@@ -250,38 +251,6 @@ export class RpcClient {
     this.#pending.set(serial, { ...call, resolve: (v) => (done(), call.resolve(v)), reject: (e) => (done(), call.reject(e)) });
   }
 
-  /**
-   * Queues a frame nobody waits on the drain of (a CALL: its reply is what the caller waits for). The
-   * frames queued in one turn of the event loop go out in one write: 16 callers resuming on one batch
-   * of replies send their next calls in one syscall, and the daemon reads them in one (a cork, without
-   * Nagle's delay: the flush is a microtask away).
-   */
-  #post(frame: Uint8Array): void {
-    if (this.#closed) return;
-    this.#outgoing.push(frame);
-    this.#outgoingBytes += frame.length;
-    if (this.#outgoing.length === 1) queueMicrotask(this.#flush);
-  }
-
-  readonly #flush = (): void => {
-    const frames = this.#outgoing;
-    if (frames.length === 0 || this.#closed) return;
-    let bytes: Uint8Array;
-    if (frames.length === 1) bytes = frames[0]!;
-    else {
-      bytes = new Uint8Array(this.#outgoingBytes);
-      let at = 0;
-      for (const frame of frames) {
-        bytes.set(frame, at);
-        at += frame.length;
-      }
-    }
-    this.#outgoing = [];
-    this.#outgoingBytes = 0;
-    const drained = this.#channel.write(bytes);
-    if (drained) drained.then(undefined, this.#onWriteError);
-  };
-
   readonly #onWriteError = (error: unknown): void => {
     this.#fail(new ConnectError(`Cannot write to ${this.#peer}: ${(error as Error).message}`, { driver: "remote", cause: error }));
   };
@@ -289,7 +258,7 @@ export class RpcClient {
   /** Writes a frame whose drain the caller waits for (stream data: backpressure), after what is queued. */
   #write(frame: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
-    this.#flush();
+    this.#batch.flush();
     const drained = this.#channel.write(frame);
     if (!drained) return Promise.resolve();
     return drained.catch((error: unknown) => {
@@ -319,7 +288,7 @@ export class RpcClient {
     if (header.program === KEEPALIVE_PROGRAM) {
       if (header.type !== MessageType.MESSAGE) throw new ProtocolError(`keepalive message of type ${header.type}`);
       if (header.procedure === KEEPALIVE_PING.number) {
-        this.#post(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PONG.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK }));
+        this.#batch.post(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PONG.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK }));
       }
       return false;
     }
@@ -393,7 +362,7 @@ export class RpcClient {
         return this.#fail(new ConnectError(`Connection to ${this.#peer} closed: no answer to ${count} keepalive pings (${count * intervalMs} ms)`, { driver: "remote" }));
       }
       this.#unansweredPings++;
-      this.#post(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PING.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK }));
+      this.#batch.post(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PING.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK }));
     };
     this.#keepaliveTimer = setInterval(tick, intervalMs);
     // A keepalive timer alone must not keep a process alive.
@@ -403,6 +372,7 @@ export class RpcClient {
   #fail(error: ConnectError): void {
     if (this.#closed) return;
     this.#closed = error;
+    this.#batch.stop();
     if (this.#keepaliveTimer !== undefined) clearInterval(this.#keepaliveTimer);
     const pending = [...this.#pending.values()];
     this.#pending.clear();
