@@ -16,7 +16,7 @@
  * @module
  */
 import type { VolumeRef } from "../../core/domain.ts";
-import { VirtError } from "../../core/errors.ts";
+import { ConflictError, UnsupportedError, VirtError } from "../../core/errors.ts";
 import type { Job, JobType } from "../../core/job.ts";
 import type { JobController, JobHandle, JobManager } from "../../core/jobs/types.ts";
 import type { SignalOptions } from "../../core/options.ts";
@@ -170,7 +170,7 @@ export class RemoteBlockJob {
       handle.fail(error);
       await handle.job.dismiss().catch(() => {});
       await spec.cleanup?.().catch(() => {});
-      throw error;
+      throw asConflict(error, `${spec.verb} disk "${disk}" of domain "${dom.name}"`);
     }
     if (handle.state === "created") handle.setState("running");
     void self.#poll();
@@ -271,4 +271,28 @@ export class RemoteBlockJob {
     await this.#env.client.call(DOMAIN_BLOCK_JOB_ABORT, { dom: this.#dom, path: this.#disk, flags: BlockJobAbortFlags.PIVOT }, this.#context("pivot", options));
     if (!this.#finished) this.#onEvent(BlockJobStatus.COMPLETED);
   }
+}
+
+/**
+ * libvirt refuses a block job on a disk that has one with OPERATION_UNSUPPORTED ("disk 'vda' already in
+ * active block job"), which the error tree reads as `UnsupportedError`; virtkit's contract says a second
+ * job on a busy disk is a `ConflictError`. That one refusal is recognised by its text (stable since
+ * libvirt 1.2) and rethrown as the conflict it is; every other error is returned as it was.
+ *
+ * @param error What the start call threw.
+ * @param operation What was being done, for the message.
+ * @returns The error to throw.
+ * @example
+ * ```ts
+ * import { UnsupportedError } from "virtkit";
+ * import { asConflict } from "./block_job.ts";
+ * const busy = asConflict(new UnsupportedError("copy", { detail: "disk 'vda' already in active block job" }), "copy disk \"vda\"");
+ * if (busy.name !== "ConflictError" || !busy.message.includes("already in active block job")) throw new Error(busy.message);
+ * const other = new UnsupportedError("copy", { detail: "no" });
+ * if (asConflict(other, "copy") !== other) throw new Error("other errors pass through");
+ * ```
+ */
+export function asConflict(error: unknown, operation: string): unknown {
+  const busy = error instanceof UnsupportedError ? /disk '[^']*' already in active block job/.exec(error.message) : null;
+  return busy ? new ConflictError(`Cannot ${operation}: ${busy[0]}`, { driver: "remote", cause: error }) : error;
 }

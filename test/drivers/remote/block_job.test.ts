@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { createRealClock } from "../../../core/clock.ts";
 import { createEventBus } from "../../../core/event_bus.ts";
+import { ConflictError, UnsupportedError } from "../../../core/errors.ts";
 import type { JobState } from "../../../core/job.ts";
 import { createJobManager } from "../../../core/jobs/job_manager.ts";
 import { type BlockJobEnv, RemoteBlockJob } from "../../../drivers/remote/block_job.ts";
@@ -102,6 +103,16 @@ describe("remote block jobs: two phases over a scripted client", () => {
     expect(await h.jobs.list()).toEqual([]);
     expect(h.state.cleanups).toBe(1);
     expect(h.jobs.holder("disk:vm1/vda")).toBeUndefined();
+  });
+
+  it("libvirt's refusal of a busy disk (OPERATION_UNSUPPORTED, \"already in active block job\") is a ConflictError", async () => {
+    const refused = new UnsupportedError("copy", { driver: "remote", detail: "Operation not supported: disk 'vda' already in active block job" });
+    const h = harness({ refuseStart: refused });
+    const error = await h.start().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as Error).message).toMatch(/Cannot .* disk "vda" of domain "vm1": disk 'vda' already in active block job$/);
+    expect((error as Error).cause).toBe(refused);
+    expect(h.state.cleanups).toBe(1);
   });
 
   it("a FAILED event fails the job with a message naming the disk and domain", async () => {

@@ -187,8 +187,8 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block copy and com
     daemon.virsh(["blockpull", "copy3", "vda", "--bandwidth", "1"]);
     try {
       const error = await dom.blockCopy("vda", { destination: { pool: "copies", name: "copy3-dest.qcow2" } }).catch((e: unknown) => e);
-      // libvirt says VIR_ERR_OPERATION_UNSUPPORTED here, which the error tree maps to UnsupportedError.
-      expect(error).toMatchObject({ name: "UnsupportedError" });
+      // libvirt says VIR_ERR_OPERATION_UNSUPPORTED here; the driver reads that refusal as the conflict it is.
+      expect(error).toMatchObject({ name: "ConflictError" });
       expect((error as Error).message).toMatch(/disk 'vda' already in active block job/);
       await expect(pool.volumes.get("copy3-dest.qcow2")).rejects.toMatchObject({ name: "NotFoundError" });
       expect(await conn.jobs.list({ domain: "copy3" })).toEqual([]);
