@@ -378,7 +378,7 @@ export interface HypervisorConnection {
   domainDisks?(name: string, options?: SignalOptions): Promise<DiskInfo[]>;
   /**
    * Starts a block pull on a running (or paused) domain; returns once the job exists. Shut-off domains
-   * never reach the driver (core pulls through the image engine) unless {@linkcode peerRunsOfflineBlockJobs}
+   * never reach the driver (core pulls through the image engine) unless {@linkcode HypervisorConnection.peerRunsOfflineBlockJobs}
    * says so. Absent: a live pull is unsupported.
    */
   liveBlockPull?(request: LiveBlockPullRequest): Promise<Job<void>>;
