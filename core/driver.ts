@@ -378,13 +378,22 @@ export interface HypervisorConnection {
   domainDisks?(name: string, options?: SignalOptions): Promise<DiskInfo[]>;
   /**
    * Starts a block pull on a running (or paused) domain; returns once the job exists. Shut-off domains
-   * never reach the driver: core pulls through the image engine. Absent: a live pull is unsupported.
+   * never reach the driver (core pulls through the image engine) unless {@linkcode HypervisorConnection.peerRunsOfflineBlockJobs}
+   * says so. Absent: a live pull is unsupported.
    */
   liveBlockPull?(request: LiveBlockPullRequest): Promise<Job<void>>;
   /** Starts a block copy (mirror) on a running domain; its job reaches `ready` and pivots on `finalize()`. */
   liveBlockCopy?(request: LiveBlockCopyRequest): Promise<Job<void>>;
   /** Starts a block commit on a running domain; an active commit (`topIndex` 0) is two-phase. */
   liveBlockCommit?(request: LiveBlockCommitRequest): Promise<Job<void>>;
+  /**
+   * `true` when the driver's peer runs block jobs of a shut-off domain itself (virtkitd, whose own core
+   * does): then `liveBlockPull`, `liveBlockCopy` and `liveBlockCommit` are called whatever the domain's
+   * state, after core's checks and disk lock, instead of core running the offline job through the image
+   * engine and `setDiskSource` (which such a driver need not have). Absent or `false`: only running and
+   * paused domains reach them.
+   */
+  readonly peerRunsOfflineBlockJobs?: boolean;
   /**
    * Points a disk's definition at another image: what an offline copy or active commit does on
    * `finalize()` (running domains pivot in their live job). `disks()` and the persisted definition say so.

@@ -2,7 +2,9 @@
  * The one way down for a disk job: `dom.blockPull()`, `dom.blockCopy()` and `dom.blockCommit()` check
  * their arguments, find the disk, refuse when a job works on it, then either hand a running domain's
  * disk to the driver (`liveBlockPull`, `liveBlockCopy`, `liveBlockCommit`; absent: `UnsupportedError`
- * naming the driver) or run the offline job in core, through the image engine and the copy loop.
+ * naming the driver) or run the offline job in core, through the image engine and the copy loop. A
+ * driver whose peer runs offline jobs itself (`peerRunsOfflineBlockJobs`: the remote driver on
+ * virtkitd) gets shut-off domains' jobs too; the checks and the lock stay here.
  *
  * @module
  */
@@ -89,7 +91,7 @@ export function createDiskJobs(ctx: DiskJobsContext): DiskJobs {
   const env = { storage: ctx.storage, jobs: ctx.jobs, bus: ctx.bus };
   const { driver, driverName } = ctx;
 
-  /** The disk, whether the domain runs, and the request fields every job shares. */
+  /** The disk, whether the driver runs the job (the domain runs, or its peer runs offline jobs), and the request fields every job shares. */
   async function prepare(domain: string, target: string, action: string, bandwidth: number, options: SignalOptions | undefined) {
     const signal = options?.signal;
     const call = signal ? { signal } : undefined;
@@ -99,7 +101,8 @@ export function createDiskJobs(ctx: DiskJobsContext): DiskJobs {
     assertDiskIdle(ctx.jobs, domain, target, action, driverName);
     const { state } = await driver.domainInfo(domain, call);
     const request: LiveBlockJobRequest = { domain, disk, locks: [diskLockKey(domain, target)], bandwidth, ...(signal ? { signal } : {}) };
-    return { live: state === "running" || state === "paused", request };
+    // A driver whose peer runs offline jobs itself (virtkitd) takes them in every state.
+    return { byDriver: state === "running" || state === "paused" || driver.peerRunsOfflineBlockJobs === true, request };
   }
   /**
    * An offline job is started once the domain read shut off; a start that raced it (the driver checks
@@ -124,21 +127,21 @@ export function createDiskJobs(ctx: DiskJobsContext): DiskJobs {
   return Object.freeze({
     async blockPull(domain: string, target: string, options?: BlockPullOptions): Promise<Job<void>> {
       const checked = checkPullOptions(target, options);
-      const { live, request } = await prepare(domain, target, "pull", checked.bandwidth, options);
+      const { byDriver, request } = await prepare(domain, target, "pull", checked.bandwidth, options);
       const pull = { ...request, ...(checked.base === undefined ? {} : { base: checked.base }) };
-      if (live) return await requireOp(driver, "liveBlockPull", driverName)(pull);
+      if (byDriver) return await requireOp(driver, "liveBlockPull", driverName)(pull);
       return await offline(domain, target, "pull", await startVolumeBlockPull(env, pull));
     },
     async blockCopy(domain: string, target: string, options: BlockCopyOptions): Promise<Job<void>> {
       const checked = checkCopyOptions(target, options);
-      const { live, request } = await prepare(domain, target, "copy", checked.bandwidth, options);
+      const { byDriver, request } = await prepare(domain, target, "copy", checked.bandwidth, options);
       const copy = { ...request, ...checked };
-      if (live) return await requireOp(driver, "liveBlockCopy", driverName)(copy);
+      if (byDriver) return await requireOp(driver, "liveBlockCopy", driverName)(copy);
       return await offline(domain, target, "copy", await startVolumeBlockCopy(env, copy, pivotOf(domain, target)));
     },
     async blockCommit(domain: string, target: string, options?: BlockCommitOptions): Promise<Job<void>> {
       const checked = checkCommitOptions(target, options);
-      const { live, request } = await prepare(domain, target, "commit", checked.bandwidth, options);
+      const { byDriver, request } = await prepare(domain, target, "commit", checked.bandwidth, options);
       const disks = await requireOp(driver, "domainDisks", driverName)(domain, options?.signal ? { signal: options.signal } : undefined);
       const info = disks.find((d) => d.target === target)!;
       const chain: BackingLayer[] = [{ path: info.path, format: info.format }, ...info.backingChain];
@@ -153,7 +156,7 @@ export function createDiskJobs(ctx: DiskJobsContext): DiskJobs {
         throw new TypeError(`Invalid base of block commit on disk "${target}" of domain "${domain}": "${chain[baseIndex]!.path}" is not below the top "${top.path}"`);
       }
       const commit = { ...request, chain, topIndex, baseIndex, deleteCommitted: checked.deleteCommitted };
-      if (live) return await requireOp(driver, "liveBlockCommit", driverName)(commit);
+      if (byDriver) return await requireOp(driver, "liveBlockCommit", driverName)(commit);
       // Only an active commit pivots; an intermediate one re-links the chain and needs no definition change.
       const hooks = topIndex === 0 ? pivotOf(domain, target) : { pivot: () => Promise.resolve() };
       return await offline(domain, target, "commit", await startVolumeBlockCommit(env, commit, hooks));

@@ -35,11 +35,13 @@ export const DOMAIN_XML_PROCEDURES: readonly ServedProcedure[] = [
   serve(DOMAIN_GET_XML_DESC, async (ctx, { dom: ref, flags }) => {
     // SECURE, INACTIVE, UPDATE_CPU, MIGRATABLE: virtkit keeps one config, with no secrets or host CPU.
     checkFlags(flags, DomainXmlFlags.SECURE | DomainXmlFlags.INACTIVE | DomainXmlFlags.UPDATE_CPU | DomainXmlFlags.MIGRATABLE, "virDomainGetXMLDesc");
-    const { dom, info } = await domainOf(ctx, ref);
+    const { dom } = await domainOf(ctx, ref);
     const config = await dom.config();
-    // The live XML of a running domain carries its disks' chains, as libvirt's does (block jobs read them).
-    const live = !(flags & DomainXmlFlags.INACTIVE) && (info.state === "running" || info.state === "paused");
-    const backingChains = live ? Object.fromEntries((await dom.disks()).map((d) => [d.target, d.backingChain])) : undefined;
+    // The XML (but not the INACTIVE definition) carries the disks' chains, as libvirt's live XML does,
+    // and unlike libvirt also for a shut-off domain: virtkit knows a chain without running the domain
+    // and runs block jobs on shut-off domains, whose top and base are named from that chain.
+    const withChains = !(flags & DomainXmlFlags.INACTIVE);
+    const backingChains = withChains ? Object.fromEntries((await dom.disks()).map((d) => [d.target, d.backingChain])) : undefined;
     return domainToXml(config, { hypervisor: hypervisorOf(ctx), ...(backingChains ? { backingChains } : {}) });
   }),
   serve(DOMAIN_DEFINE_XML, (ctx, xml) => define(ctx, xml, false)),

@@ -171,6 +171,15 @@ export class RemoteConnection implements HypervisorConnection {
     return this.#daemon;
   }
 
+  /**
+   * On virtkitd: its core runs block jobs of shut-off domains itself, so they go there like live ones
+   * (this driver has no `setDiskSource`, and core could not switch the daemon's definition). On a
+   * libvirtd: `false`, and core's offline path says `setDiskSource` is unsupported.
+   */
+  get peerRunsOfflineBlockJobs(): boolean {
+    return this.#daemon !== undefined;
+  }
+
   get #client() {
     return this.#session.client;
   }
@@ -365,12 +374,17 @@ export class RemoteConnection implements HypervisorConnection {
       this.#client.call(DOMAIN_BLOCK_COPY, { dom, path: request.disk.target, destxml, params, flags }, context));
   }
 
-  /** On virtkitd: BLOCK_COMMIT of the images core resolved; the daemon's job is the one returned. */
+  /**
+   * On virtkitd: BLOCK_COMMIT of the images core resolved, named by their place in the chain (`vda[N]`,
+   * which the daemon's core reads as positions too): a pool volume's path reads `pool/name` in the XML
+   * but is the volume's file in the daemon, so paths would not match. The daemon's job is the one returned.
+   */
   async #daemonCommit(request: LiveBlockCommitRequest): Promise<Job<void>> {
-    const top = request.chain[request.topIndex]!.path;
-    const base = request.chain[request.baseIndex]!.path;
+    const target = request.disk.target;
+    const top = `${target}[${request.topIndex}]`;
+    const base = `${target}[${request.baseIndex}]`;
     return await this.#daemonBlockJob(request, "block-commit", "commit", (dom, context) =>
-      this.#client.call(DOMAIN_BLOCK_COMMIT, { dom, disk: request.disk.target, base, top, bandwidth: request.bandwidth, flags: commitFlags(request) }, context));
+      this.#client.call(DOMAIN_BLOCK_COMMIT, { dom, disk: target, base, top, bandwidth: request.bandwidth, flags: commitFlags(request) }, context));
   }
 
   /**

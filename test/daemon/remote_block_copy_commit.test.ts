@@ -2,8 +2,8 @@
  * virtkit's remote driver against virtkitd on qemu:///session with real QEMU: block copy and commit go
  * over libvirt's procedures both ways (the driver's BLOCK_COPY with destination XML and typed
  * parameters, BLOCK_COMMIT with ACTIVE, BLOCK_JOB_ABORT with PIVOT; the daemon's mapping onto core):
- * a copy ready then pivoted, a copy aborted in ready, an active commit ready then pivoted, each image
- * checked with qemu-img.
+ * a copy ready then pivoted, a copy aborted in ready, an active commit ready then pivoted, and the same
+ * commit and copy of a shut-off domain, run offline by the daemon's core; each image checked with qemu-img.
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
@@ -104,6 +104,39 @@ describe.skipIf(skipDaemon || skipReal)("remote driver -> virtkitd (qemu:///sess
     expect([after?.path, after?.backingChain]).toEqual([base, []]);
     await dom.destroy();
     execFileSync("qemu-img", ["compare", "-f", "raw", "-F", "raw", base, ref]);
+  }, 120_000);
+
+  it("runs jobs of a shut-off domain in the daemon: its XML shows the chain, an active commit pivots onto the base, a copy onto its destination", async () => {
+    const set = new Scratch();
+    sets.push(set);
+    const { base, overlay, ref } = set.images(32);
+    // Offline jobs work on images of an active pool (core's image engine reaches them through it).
+    const pool = await conn.pools.define({ name: "rc5-pool", type: "dir", path: set.dir });
+    await pool.start();
+    const dom = await conn.domains.define(domainConfig("rc5", [{ target: "vda", path: overlay, format: "qcow2" }]));
+    // virtkitd writes a shut-off domain's chains too (libvirt would not), so core resolves top and base.
+    expect((await dom.disks())[0]?.backingChain).toEqual([{ path: base, format: "raw" }]);
+    const commit = await dom.blockCommit("vda", { top: "vda[0]", base: "vda[1]" });
+    expect(commit.type).toBe("block-commit");
+    await ready(commit);
+    // The daemon's offline job, mirrored: one job, under the daemon's id.
+    expect((await conn.jobs.list()).filter((j) => j.target.domain === "rc5").map((j) => j.id)).toEqual([commit.id]);
+    await commit.finalize();
+    await commit.wait();
+    expect((await dom.info()).state).toBe("shutoff");
+    expect((await dom.config()).disks[0]?.path).toBe(base);
+    execFileSync("qemu-img", ["compare", "-f", "raw", "-F", "raw", base, ref]);
+    const dest = join(set.dir, "offline-copy.qcow2");
+    // The disk is the raw base now: the copy is asked as qcow2, which qemu-img check can verify.
+    const copy = await dom.blockCopy("vda", { destination: { path: dest }, format: "qcow2" });
+    await ready(copy);
+    await copy.finalize();
+    await copy.wait();
+    const [after] = await dom.disks();
+    expect([after?.path, after?.backingChain]).toEqual([dest, []]);
+    const verdict = verifyImage(dest, ref);
+    expect(verdict.check, verdict.output).toBe(0);
+    expect(verdict.compare, verdict.output).toBe(0);
   }, 120_000);
 
   it("copies into a pool volume the daemon creates, and an abort before ready leaves no volume behind", async () => {

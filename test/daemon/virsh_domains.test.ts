@@ -1,6 +1,6 @@
 /**
  * Debian's virsh 9.0 against virtkitd on test:///default: the handshake, listing, info, state, the
- * lifecycle, block pull with --wait --verbose, blockjob --info/--bandwidth/--abort, and events, checked
+ * lifecycle, a shut-off domain's XML with its disk chain, block pull with --wait --verbose, blockjob --info/--bandwidth/--abort, and events, checked
  * as a virsh user reads them.
  */
 import { writeFileSync } from "node:fs";
@@ -72,6 +72,23 @@ describe.skipIf(skipDaemon)("virsh against virtkitd (test:///default)", () => {
     expect((await virsh(uri, ["shutdown", "test"])).stdout).toMatch(/Domain 'test' is being shutdown/);
     expect((await virsh(uri, ["domstate", "test"])).stdout.trim()).toBe("shut off");
     expect((await virsh(uri, ["start", "test"])).code).toBe(0);
+  });
+
+  it("dumps a shut-off domain's disk chain (libvirt would not), not in --inactive, and defines a domain from that XML", async () => {
+    expect((await virsh(uri, ["destroy", "test"])).code).toBe(0);
+    try {
+      const xml = await virsh(uri, ["dumpxml", "test"]);
+      expect(xml.stdout).toMatch(/<backingStore[^>]*>\s*<format type=["']raw["']\/>\s*<source file=["']\/default-pool\/template\.img["']/);
+      expect((await virsh(uri, ["dumpxml", "--inactive", "test"])).stdout).not.toMatch(/backingStore/);
+      const file = join(daemon.dir, "chain.xml");
+      writeFileSync(file, xml.stdout.replace("<name>test</name>", "<name>chained</name>").replace(/<uuid>.*<\/uuid>/, ""));
+      expect((await virsh(uri, ["define", file])).stdout).toMatch(/Domain 'chained' defined from/);
+      // The chain is read from the images, not kept from the XML: the same one shows again.
+      expect((await virsh(uri, ["dumpxml", "chained"])).stdout).toMatch(/<source file=["']\/default-pool\/template\.img["']/);
+      expect((await virsh(uri, ["undefine", "chained"])).code).toBe(0);
+    } finally {
+      expect((await virsh(uri, ["start", "test"])).code).toBe(0);
+    }
   });
 
   it("pulls a disk with --wait --verbose to 'Pull complete', and manages a capped job with blockjob", async () => {

@@ -4,7 +4,8 @@
  * with PIVOT): a copy into a volume the driver creates in a libvirt `dir` pool, ready then pivoted, the
  * copy compared with `qemu-img compare`; a copy to a path aborted in ready (the domain stays on its
  * source, the copy is consistent); an active commit ready then pivoted onto the base; an intermediate
- * commit that completes in one phase and re-links the top onto the base.
+ * commit that completes in one phase and re-links the top onto the base; a copy of a shut-off domain
+ * refused with UnsupportedError (no offline block jobs on a libvirtd).
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
@@ -179,6 +180,15 @@ describe.skipIf(skip)("remote driver -> libvirtd qemu driver: block copy and com
     // The base now holds what the intermediate image had: the top reads the same over it as over mid.
     execFileSync("qemu-img", ["compare", "-f", "raw", "-F", "qcow2", copyOfBase, mid]);
   }, 120_000);
+
+  it("refuses a copy of a shut-off domain with UnsupportedError (libvirt runs no offline block jobs; core's offline path needs setDiskSource)", async () => {
+    const top = overlay("offline1.qcow2", base, "raw");
+    const dom = await conn.domains.define({ name: "offline1", vcpus: 1, memoryBytes: MiB(64), machine: "q35", disks: [{ target: "vda", path: top, format: "qcow2" }] });
+    const error = await dom.blockCopy("vda", { destination: { path: join(images, "offline1-dest.qcow2") } }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: "UnsupportedError", driver: "remote" });
+    expect((error as Error).message).toMatch(/setDiskSource/);
+    expect(await conn.jobs.list({ domain: "offline1" })).toEqual([]);
+  }, 60_000);
 
   it("removes the destination volume it created when libvirt refuses the copy (another client's job holds the disk)", async () => {
     const top = overlay("copy3.qcow2", base, "raw");
