@@ -112,6 +112,7 @@ export type {
   DomainCollection,
   DomainConfig,
   DomainInfo,
+  DomainListing,
   DomainState,
   ImageFormat,
   VolumeRef,

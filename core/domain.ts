@@ -170,10 +170,32 @@ export interface Domain {
   blockJob(disk: string, options?: SignalOptions): Promise<Job | undefined>;
 }
 
+/** One entry of {@linkcode DomainCollection.listWithInfo}: a domain's handle and its info. */
+export interface DomainListing {
+  /** The handle, as `list()` returns it. */
+  readonly domain: Domain;
+  /** Its name, UUID, state and size when it was listed. */
+  readonly info: DomainInfo;
+}
+
 /** The domains of a connection. */
 export interface DomainCollection {
   /** Every defined domain, in definition order. */
   list(options?: SignalOptions): Promise<Domain[]>;
+  /**
+   * Every defined domain with its {@linkcode DomainInfo} as read while listing: what `list()` followed
+   * by `info()` on each handle returns, with one driver call per domain instead of two (a daemon
+   * answering `virsh list --all` needs both).
+   *
+   * @example
+   * ```ts
+   * import { connect } from "virtkit";
+   * await using conn = await connect("test:///default");
+   * const [first] = await conn.domains.listWithInfo();
+   * if (first?.domain.name !== "test" || first.info.state !== "running") throw new Error("unexpected");
+   * ```
+   */
+  listWithInfo(options?: SignalOptions): Promise<DomainListing[]>;
   /** One domain by name; `NotFoundError` when there is none. */
   get(name: string, options?: SignalOptions): Promise<Domain>;
   /** Defines a new (shut-off) domain; `ConflictError` when the name is taken. */

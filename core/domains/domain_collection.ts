@@ -5,7 +5,7 @@
  * @module
  */
 import { checkDomainConfig, MAX_DOMAIN_NAME_LENGTH } from "../config/domain_config.ts";
-import type { DefineXmlOptions, Domain, DomainCollection, DomainConfig } from "../domain.ts";
+import type { DefineXmlOptions, Domain, DomainCollection, DomainConfig, DomainListing } from "../domain.ts";
 import { NotFoundError } from "../errors.ts";
 import type { SignalOptions } from "../options.ts";
 import { requireOp } from "../require_op.ts";
@@ -38,22 +38,26 @@ export function createDomainCollection(ctx: DomainHandleContext): DomainCollecti
     ctx.assertOpen(what);
     options?.signal?.throwIfAborted();
   };
+  const listing = async (options: SignalOptions | undefined): Promise<DomainListing[]> => {
+    open("list domains", options);
+    const names = await driver.listDomains(options);
+    const entries = await Promise.all(names.map(async (name) => {
+      try {
+        const info = await driver.domainInfo(name, options);
+        return { domain: createDomainHandle(ctx, info.name, info.uuid), info };
+      } catch (error) {
+        // Undefined between the two calls: it is simply no longer in the list.
+        if (error instanceof NotFoundError) return undefined;
+        throw error;
+      }
+    }));
+    return entries.filter((entry): entry is DomainListing => entry !== undefined);
+  };
   return Object.freeze({
     async list(options?: SignalOptions): Promise<Domain[]> {
-      open("list domains", options);
-      const names = await driver.listDomains(options);
-      const handles = await Promise.all(names.map(async (name) => {
-        try {
-          const info = await driver.domainInfo(name, options);
-          return createDomainHandle(ctx, info.name, info.uuid);
-        } catch (error) {
-          // Undefined between the two calls: it is simply no longer in the list.
-          if (error instanceof NotFoundError) return undefined;
-          throw error;
-        }
-      }));
-      return handles.filter((handle): handle is Domain => handle !== undefined);
+      return (await listing(options)).map((entry) => entry.domain);
     },
+    listWithInfo: (options?: SignalOptions) => listing(options),
     async get(name: string, options?: SignalOptions): Promise<Domain> {
       assertName(name, "domain name", { maxLength: MAX_DOMAIN_NAME_LENGTH });
       open(`get domain "${name}"`, options);

@@ -291,7 +291,8 @@ export class XdrReader {
    */
   fixedOpaque(length: number): Uint8Array {
     const pad = PAD[length & 3]!;
-    this.#need(length + pad, `opaque of ${length} bytes`);
+    // The message only when it fails: a template literal here was built for every string read.
+    if (this.#pos + length + pad > this.#end) this.#need(length + pad, `opaque of ${length} bytes`);
     const out = this.#bytes.subarray(this.#pos, this.#pos + length);
     this.#pos += length;
     for (let i = 0; i < pad; i++) {

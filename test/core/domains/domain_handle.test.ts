@@ -53,6 +53,18 @@ describe("DomainCollection", () => {
     expect((await conn.domains.list()).map((d) => d.name)).toEqual(["web1"]);
   });
 
+  it("listWithInfo() returns each handle with the info read while listing: one driver call per domain", async () => {
+    const { conn, session } = await open({ seed: [domainConfig("web1"), domainConfig("db1")], ghosts: ["gone"] });
+    await conn.domains.get("db1").then((d) => d.start());
+    session.calls.length = 0;
+    const listed = await conn.domains.listWithInfo();
+    expect(listed.map(({ domain, info }) => [domain.name, info.name, info.state])).toEqual([["web1", "web1", "shutoff"], ["db1", "db1", "running"]]);
+    expect(listed.map(({ domain }) => domain.uuid)).toEqual(listed.map(({ info }) => info.uuid));
+    expect(session.calls).toEqual(["listDomains", "domainInfo web1", "domainInfo db1", "domainInfo gone"]);
+    // The same infos as asking each handle afterwards.
+    expect(await Promise.all(listed.map(({ domain }) => domain.info()))).toEqual(listed.map(({ info }) => info));
+  });
+
   it("get() asks the driver, so NotFoundError comes from it", async () => {
     const { conn, session } = await open();
     const dom = await conn.domains.get("web1");
