@@ -196,6 +196,9 @@ export class RemoteBlockJob {
 
   #onEvent(status: number): void {
     if (this.#finished) return;
+    // A job that ends at once (a small intermediate commit) can send its event before the reply of the
+    // call that started it: it was running all along, so it gets there first.
+    if (this.#handle.state === "created") this.#handle.setState("running");
     if (status === BlockJobStatus.READY) return this.#ready();
     if (status === BlockJobStatus.COMPLETED && !this.#aborting) {
       // libvirt reports no final offset in the event: the whole range is done.

@@ -16,7 +16,7 @@ import { BlockJobAbortFlags, BlockJobStatus } from "../../../drivers/remote/rpc/
 
 const dom = { name: "vm1", uuid: "6695eb01-f6a4-8304-79aa-97f2502e193f", id: 1 };
 
-function harness(options: { refuseStart?: Error; onAbort?: (flags: number, emit: (status: number) => void) => void } = {}) {
+function harness(options: { refuseStart?: Error; onAbort?: (flags: number, emit: (status: number) => void) => void; eventDuringStart?: number; twoPhase?: boolean } = {}) {
   const clock = createRealClock();
   const bus = createEventBus({ clock });
   const jobs = createJobManager({ bus, clock });
@@ -44,11 +44,13 @@ function harness(options: { refuseStart?: Error; onAbort?: (flags: number, emit:
     RemoteBlockJob.start(env, dom, "vda", {
       type: "block-copy",
       verb: "copy",
-      twoPhase: true,
+      twoPhase: options.twoPhase ?? true,
       bandwidth: 0,
       locks: ["disk:vm1/vda"],
       begin: async () => {
         if (options.refuseStart) throw options.refuseStart;
+        // libvirt's event can overtake the reply of the call that started the job.
+        if (options.eventDuringStart !== undefined) emit(options.eventDuringStart);
       },
       cleanup: async () => void state.cleanups++,
     });
@@ -56,7 +58,7 @@ function harness(options: { refuseStart?: Error; onAbort?: (flags: number, emit:
     new Promise<void>((resolve) => {
       const off = bus.on("job:state", (e) => e.job.id === jobId && e.job.state === wanted && (off(), resolve()));
     });
-  return { jobs, calls, state, start, reaches, emit: (status: number) => emit(status) };
+  return { bus, jobs, calls, state, start, reaches, emit: (status: number) => emit(status) };
 }
 
 describe("remote block jobs: two phases over a scripted client", () => {
@@ -113,6 +115,19 @@ describe("remote block jobs: two phases over a scripted client", () => {
     expect((error as Error).message).toMatch(/Cannot .* disk "vda" of domain "vm1": disk 'vda' already in active block job$/);
     expect((error as Error).cause).toBe(refused);
     expect(h.state.cleanups).toBe(1);
+  });
+
+  it("a job whose COMPLETED event overtakes the start call's reply ends completed (running, then completed)", async () => {
+    const h = harness({ twoPhase: false, eventDuringStart: BlockJobStatus.COMPLETED });
+    const states: JobState[] = [];
+    const seen = new Promise<void>((resolve) => {
+      const off = h.bus.on("job:state", (e) => (states.push(e.job.state), e.job.state === "completed" && (off(), resolve())));
+    });
+    const job = await h.start();
+    await job.wait();
+    expect((await job.info()).state).toBe("completed");
+    await seen;
+    expect(states.filter((s) => s !== "created")).toEqual(["running", "completed"]);
   });
 
   it("a FAILED event fails the job with a message naming the disk and domain", async () => {
