@@ -182,12 +182,23 @@ export class RpcClient {
   /**
    * Listens to event MESSAGEs of one procedure.
    *
+   * A body that does not decode is the peer's fault and ends the connection (ProtocolError); a listener
+   * that throws is this process's, so it is reported on stderr and the connection and the other
+   * listeners go on, as the event bus does for its listeners.
+   *
    * @param procedure The event's declaration.
    * @param listener Gets each decoded body.
    * @returns Unsubscribes.
    */
   onMessage<T>(procedure: Procedure<T, unknown>, listener: MessageListener<T>): () => void {
-    const raw = (payload: Uint8Array) => listener(decode(procedure.args, payload, procedure.name));
+    const raw = (payload: Uint8Array) => {
+      const body = decode(procedure.args, payload, procedure.name);
+      try {
+        listener(body);
+      } catch (error) {
+        console.error(`A listener of ${procedure.name} from ${this.#peer} threw:`, error);
+      }
+    };
     const key = `${procedure.program}:${procedure.number}`;
     this.#programs.add(procedure.program);
     let set = this.#listeners.get(key);

@@ -66,6 +66,31 @@ describe("RpcClient against a fake peer", () => {
     expect(await got).toMatchObject({ callbackID: 7, dst: "vda", status: 0 });
   });
 
+  it("a listener that throws is reported and the connection and the other listeners go on", async () => {
+    server = await startFakeServer((p, reply) => {
+      reply.send({ program: REMOTE_PROGRAM, version: 1, procedure: 339, type: MessageType.MESSAGE, serial: 1, status: 0 },
+        encode(DOMAIN_EVENT_BLOCK_JOB_2.args, { callbackID: 7, dom: { name: "vm", uuid: UUID, id: 1 }, dst: "vda", type: 1, status: 0 }));
+      reply.ok(p, encode(CONNECT_SUPPORTS_FEATURE.ret, 1));
+    });
+    const client = await server.client();
+    const reported: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void reported.push(args);
+    try {
+      client.onMessage(DOMAIN_EVENT_BLOCK_JOB_2, () => {
+        throw new Error("a listener's own bug");
+      });
+      const got = new Promise((resolve) => client.onMessage(DOMAIN_EVENT_BLOCK_JOB_2, resolve));
+      await client.call(CONNECT_SUPPORTS_FEATURE, 14);
+      expect(await got).toMatchObject({ dst: "vda" });
+      expect(await client.call(CONNECT_SUPPORTS_FEATURE, 14)).toBe(1);
+      expect(client.closed).toBe(false);
+      expect(String(reported[0])).toMatch(/listener of .* threw/);
+    } finally {
+      console.error = original;
+    }
+  });
+
   it("answers a keepalive PING with a PONG", async () => {
     let pong: (value: unknown) => void;
     const ponged = new Promise((resolve) => (pong = resolve));
