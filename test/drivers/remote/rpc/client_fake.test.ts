@@ -22,6 +22,13 @@ afterEach(async () => {
   server = undefined;
 });
 
+/** A peer that sends a BLOCK_JOB_2 event before each answer (as libvirtd's events overtake replies). */
+const eventThenAnswer: Parameters<typeof startFakeServer>[0] = (p, reply) => {
+  reply.send({ program: REMOTE_PROGRAM, version: 1, procedure: 339, type: MessageType.MESSAGE, serial: 1, status: 0 },
+    encode(DOMAIN_EVENT_BLOCK_JOB_2.args, { callbackID: 7, dom: { name: "vm", uuid: UUID, id: 1 }, dst: "vda", type: 1, status: 0 }));
+  reply.ok(p, encode(CONNECT_SUPPORTS_FEATURE.ret, 1));
+};
+
 /** The 4-byte big-endian word. */
 const word = (n: number) => new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
 
@@ -55,11 +62,7 @@ describe("RpcClient against a fake peer", () => {
   });
 
   it("delivers event messages to listeners of their procedure", async () => {
-    server = await startFakeServer((p, reply) => {
-      reply.send({ program: REMOTE_PROGRAM, version: 1, procedure: 339, type: MessageType.MESSAGE, serial: 1, status: 0 },
-        encode(DOMAIN_EVENT_BLOCK_JOB_2.args, { callbackID: 7, dom: { name: "vm", uuid: UUID, id: 1 }, dst: "vda", type: 1, status: 0 }));
-      reply.ok(p, encode(CONNECT_SUPPORTS_FEATURE.ret, 1));
-    });
+    server = await startFakeServer(eventThenAnswer);
     const client = await server.client();
     const got = new Promise((resolve) => client.onMessage(DOMAIN_EVENT_BLOCK_JOB_2, resolve));
     await client.call(CONNECT_SUPPORTS_FEATURE, 14);
@@ -67,11 +70,7 @@ describe("RpcClient against a fake peer", () => {
   });
 
   it("a listener that throws is reported and the connection and the other listeners go on", async () => {
-    server = await startFakeServer((p, reply) => {
-      reply.send({ program: REMOTE_PROGRAM, version: 1, procedure: 339, type: MessageType.MESSAGE, serial: 1, status: 0 },
-        encode(DOMAIN_EVENT_BLOCK_JOB_2.args, { callbackID: 7, dom: { name: "vm", uuid: UUID, id: 1 }, dst: "vda", type: 1, status: 0 }));
-      reply.ok(p, encode(CONNECT_SUPPORTS_FEATURE.ret, 1));
-    });
+    server = await startFakeServer(eventThenAnswer);
     const client = await server.client();
     const reported: unknown[] = [];
     const original = console.error;
