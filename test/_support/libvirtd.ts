@@ -8,7 +8,7 @@
  * before the daemon has finished reading its config.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { accessSync, chownSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, chownSync, constants, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -85,6 +85,21 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** PIDs of processes (other than this one) whose command line contains `text`. */
+function processesNaming(text: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(text)) found.push(pid);
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found;
 }
 
 const alive = (pid: number): boolean => {
@@ -191,6 +206,16 @@ export async function startLibvirtd(options: LibvirtdOptions = {}): Promise<Runn
       await waitFor(() => child.exitCode !== null || child.signalCode !== null, 5000);
     }
     if (virtlogdPid !== undefined && virtlogdPid > 0 && alive(virtlogdPid)) process.kill(virtlogdPid, "SIGTERM");
+    // libvirtd leaves the guests it started running when it stops (as it should); a test that failed
+    // before destroying its domain leaves a QEMU behind. Each one names this daemon's directory on its
+    // command line, so they are found by it and killed by PID.
+    for (const guest of processesNaming(dir)) {
+      try {
+        process.kill(guest, "SIGKILL");
+      } catch {
+        // It ended on its own meanwhile.
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
   };
   const timeoutMs = options.readyTimeoutMs ?? 15_000;
