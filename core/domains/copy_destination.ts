@@ -62,23 +62,20 @@ export interface CopySourceFacts {
  * @throws {NotFoundError} For a host path whose directory does not exist.
  * @throws {UnsupportedError} For a host path when the connection has no `dir` backend.
  * @throws {TypeError} For a shallow copy into a raw destination.
- * @example A bare host path on a shut-off `test` domain: created as qcow2, pivoted onto by path
+ * @example A pool volume on a shut-off `test` domain: created, then pivoted onto (a bare host path is
+ * shown in the block jobs guide)
  * ```ts
  * import { connect } from "virtkit";
- * import fsp from "node:fs/promises";
- * import os from "node:os";
- * import path from "node:path";
- * const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "copy-dest-"));
  * await using conn = await connect("test:///default");
  * const dom = await conn.domains.get("test");
  * await dom.destroy();
- * const job = await dom.blockCopy("vda", { destination: { path: path.join(dir, "vda.qcow2") } });
- * await new Promise<void>((resolve) => conn.events.on("job:ready", (e) => e.job.id === job.id && resolve()));
+ * const ready = new Promise<string>((resolve) => conn.events.on("job:ready", (e) => resolve(e.job.id)));
+ * const job = await dom.blockCopy("vda", { destination: { pool: "default-pool", name: "moved.qcow2" } });
+ * if ((await ready) !== job.id) throw new Error("another job got ready");
  * await job.finalize();
  * await job.wait();
  * const [vda] = await dom.disks();
- * await fsp.rm(dir, { recursive: true });
- * if (vda!.path !== path.join(dir, "vda.qcow2") || vda!.format !== "qcow2") throw new Error("unexpected");
+ * if (vda!.volume?.name !== "moved.qcow2" || vda!.format !== "qcow2") throw new Error("unexpected");
  * ```
  */
 export async function resolveCopyDestination(
