@@ -74,13 +74,20 @@ export async function startVirtkitd(extraArgs: string[] = [], options: { listenU
       // gone
     }
   };
+  // Woken by the daemon's output, its exit, or the deadline; never by a polling timer.
   while (!/ready on (.*)\n/.test(stdout)) {
-    const state = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 20))]);
-    if (state) throw new Error(`virtkitd exited (${state.code ?? state.signal}) before it was ready: ${stderr}`);
-    if (Date.now() > deadline) {
+    let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+    const state = await Promise.race([
+      exited,
+      new Promise<undefined>((resolve) => child.stdout!.once("data", () => resolve(undefined))),
+      new Promise<"late">((resolve) => (deadlineTimer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now())))),
+    ]);
+    clearTimeout(deadlineTimer);
+    if (state === "late") {
       kill();
       throw new Error(`virtkitd was not ready within the deadline: ${stderr}`);
     }
+    if (state) throw new Error(`virtkitd exited (${state.code ?? state.signal}) before it was ready: ${stderr}`);
   }
   const addresses = /ready on (.*)\n/.exec(stdout)![1]!.split(" ");
   let stopped: Promise<{ code: number | null; signal: string | null }> | undefined;
