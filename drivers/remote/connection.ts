@@ -28,28 +28,21 @@ import type {
   TestingControls,
 } from "../../core/driver.ts";
 import { ConflictError, NotFoundError, StateError, UnsupportedError, VirtError } from "../../core/errors.ts";
-import { copyDestinationToXml } from "../../core/xml/copy_destination_xml.ts";
 import { disksFromDomainXml, domainFromXml, domainToXml } from "../../core/xml/mod.ts";
 import { parseXmlDocument, type XmlElement } from "../../core/xml/xml_document.ts";
 import type { Job } from "../../core/job.ts";
 import type { SignalOptions } from "../../core/options.ts";
-import { commitFlags, startRemoteCommit } from "./block_commit.ts";
-import { copyParams, startRemoteCopy } from "./block_copy.ts";
+import { startRemoteCommit } from "./block_commit.ts";
+import { startRemoteCopy } from "./block_copy.ts";
 import { type BlockJobEnv, RemoteBlockJob } from "./block_job.ts";
+import { type DaemonBlockJobEnv, startDaemonCommit, startDaemonCopy, startDaemonPull } from "./daemon_block_jobs.ts";
 import { attachDaemonJobs, type DaemonJobs } from "./daemon_jobs.ts";
 import { daemonTesting } from "./daemon_testing.ts";
 import { DomainRefs } from "./domain_refs.ts";
 import { type RemoteEvents, registerEvents } from "./events.ts";
 import type { DomainRefValue, Procedure } from "./rpc/protocol/common.ts";
-import type { CallOptions } from "./rpc/client.ts";
 import {
-  BandwidthBytes,
-  BlockCopyFlags,
   CONNECT_LIST_ALL_DOMAINS,
-  DOMAIN_BLOCK_COMMIT,
-  DOMAIN_BLOCK_COPY,
-  DOMAIN_BLOCK_PULL,
-  DOMAIN_BLOCK_REBASE,
   DOMAIN_CREATE_WITH_FLAGS,
   DOMAIN_DEFINE_XML_FLAGS,
   DOMAIN_GET_XML_DESC,
@@ -311,7 +304,7 @@ export class RemoteConnection implements HypervisorConnection {
   }
 
   async liveBlockPull(request: LiveBlockPullRequest): Promise<Job<void>> {
-    if (this.#daemon) return await this.#daemonPull(request);
+    if (this.#daemon) return await startDaemonPull(this.#daemonBlockJobs, request);
     const { base, signal } = request;
     const options = { bandwidth: request.bandwidth, ...(base === undefined ? {} : { base }), ...(signal ? { signal } : {}) };
     const { dom, disk, env } = await this.#liveDisk(request, "blockPull");
@@ -323,14 +316,14 @@ export class RemoteConnection implements HypervisorConnection {
 
   /** DOMAIN_BLOCK_COPY (see block_copy.ts); a `{ pool, name }` destination is made through libvirt's storage first. */
   async liveBlockCopy(request: LiveBlockCopyRequest): Promise<Job<void>> {
-    if (this.#daemon) return await this.#daemonCopy(request);
+    if (this.#daemon) return await startDaemonCopy(this.#daemonBlockJobs, request);
     const { dom, disk, env } = await this.#liveDisk(request, "blockCopy");
     return await startRemoteCopy(env, this.storage, dom, disk, request);
   }
 
   /** DOMAIN_BLOCK_COMMIT (see block_commit.ts), ACTIVE when the top is the active image. */
   async liveBlockCommit(request: LiveBlockCommitRequest): Promise<Job<void>> {
-    if (this.#daemon) return await this.#daemonCommit(request);
+    if (this.#daemon) return await startDaemonCommit(this.#daemonBlockJobs, request);
     const { dom, disk, env } = await this.#liveDisk(request, "blockCommit");
     return await startRemoteCommit(env, dom, disk, request);
   }
@@ -349,69 +342,9 @@ export class RemoteConnection implements HypervisorConnection {
     return { dom, disk, env };
   }
 
-  /**
-   * On virtkitd: libvirt's BLOCK_PULL (or BLOCK_REBASE) starts the daemon's job, and that job, mirrored,
-   * is the one returned (its progress, pause and resume are the daemon's, which libvirt cannot carry).
-   */
-  async #daemonPull(request: LiveBlockPullRequest): Promise<Job<void>> {
-    const { disk: { target: disk }, bandwidth = 0, base } = request;
-    return await this.#daemonBlockJob(request, "block-pull", "pull", (dom, context) =>
-      base === undefined
-        ? this.#client.call(DOMAIN_BLOCK_PULL, { dom, path: disk, bandwidth, flags: BandwidthBytes.PULL }, context)
-        : this.#client.call(DOMAIN_BLOCK_REBASE, { dom, path: disk, base, bandwidth, flags: BandwidthBytes.REBASE }, context));
-  }
-
-  /**
-   * On virtkitd: BLOCK_COPY with the destination as it was asked for (a `{ pool, name }` goes as
-   * `<disk type='volume'>`), so the daemon's core creates the volume and removes it again if the copy
-   * never becomes one, as for a local copy; the daemon's job is the one returned.
-   */
-  async #daemonCopy(request: LiveBlockCopyRequest): Promise<Job<void>> {
-    const destxml = copyDestinationToXml({ destination: request.destination, ...(request.format ? { format: request.format } : {}) });
-    const flags = BlockCopyFlags.TRANSIENT_JOB | (request.shallow ? BlockCopyFlags.SHALLOW : 0) | (request.reuseExisting ? BlockCopyFlags.REUSE_EXT : 0);
-    const params = copyParams(request.bandwidth, request.granularityBytes);
-    return await this.#daemonBlockJob(request, "block-copy", "copy", (dom, context) =>
-      this.#client.call(DOMAIN_BLOCK_COPY, { dom, path: request.disk.target, destxml, params, flags }, context));
-  }
-
-  /**
-   * On virtkitd: BLOCK_COMMIT of the images core resolved, named by their place in the chain (`vda[N]`,
-   * which the daemon's core reads as positions too): a pool volume's path reads `pool/name` in the XML
-   * but is the volume's file in the daemon, so paths would not match. The daemon's job is the one returned.
-   */
-  async #daemonCommit(request: LiveBlockCommitRequest): Promise<Job<void>> {
-    const target = request.disk.target;
-    const top = `${target}[${request.topIndex}]`;
-    const base = `${target}[${request.baseIndex}]`;
-    return await this.#daemonBlockJob(request, "block-commit", "commit", (dom, context) =>
-      this.#client.call(DOMAIN_BLOCK_COMMIT, { dom, disk: target, base, top, bandwidth: request.bandwidth, flags: commitFlags(request) }, context));
-  }
-
-  /**
-   * Sends the libvirt procedure that starts a block job on virtkitd and returns the daemon's job, found
-   * in the mirror (one job per daemon job id, never a local twin). A disk a job here already holds is a
-   * `ConflictError` before anything is sent.
-   */
-  async #daemonBlockJob(
-    request: LiveBlockJobRequest,
-    type: "block-pull" | "block-copy" | "block-commit",
-    verb: string,
-    send: (dom: DomainRefValue, context: CallOptions) => Promise<unknown>,
-  ): Promise<Job<void>> {
-    const { domain: name, disk: { target: disk }, locks, signal } = request;
-    for (const lock of locks) {
-      const holder = this.#ctx.jobs.holder(lock);
-      if (holder) throw new ConflictError(`Cannot ${verb} disk "${disk}" of domain "${name}": job "${holder}" works on it`, { jobId: holder, driver: "remote" });
-    }
-    const dom = await this.#refs.get(name, { signal });
-    const pending = this.#daemon!.expect({ type, target: { domain: name, disk } });
-    try {
-      await send(dom, { signal, objectName: name, operation: `${verb} disk "${disk}" of domain "${name}"` });
-    } catch (error) {
-      pending.cancel();
-      throw error;
-    }
-    return await pending.found({ signal }) as Job<void>;
+  /** The wiring of block jobs on virtkitd (daemon_block_jobs.ts), once the extension is attached. */
+  get #daemonBlockJobs(): DaemonBlockJobEnv {
+    return { client: this.#client, jobs: this.#ctx.jobs, daemon: this.#daemon!, refs: this.#refs };
   }
 
   async close(): Promise<void> {
