@@ -46,9 +46,9 @@ export type {
 } from "./core/registry.ts";
 export { API_VERSION, definePlugin } from "./core/plugin.ts";
 export type { ConnectCleanup, ConnectListener, PluginDefinition, PluginHost, PluginTeardown } from "./core/plugin.ts";
-export { defineHypervisorDriver, defineStorageBackend } from "./core/driver.ts";
+export { defineHypervisorDriver } from "./core/driver.ts";
+export { defineStorageBackend } from "./core/storage_backend.ts";
 export type {
-  AnyStorageBackendDefinition,
   DiskSource,
   DriverContext,
   DriverJobs,
@@ -61,16 +61,19 @@ export type {
   PathDiskSource,
   VolumeDiskSource,
   HypervisorDriverDefinition,
+  TestingControls,
+  InitialPool,
+} from "./core/driver.ts";
+export type {
+  AnyStorageBackendDefinition,
   StorageAccess,
   StorageBackendDefinition,
   StoragePoolBackend,
-  TestingControls,
   VolumeCreateSpec,
   VolumeRecord,
-  InitialPool,
   PoolSizes,
   VolumeLocation,
-} from "./core/driver.ts";
+} from "./core/storage_backend.ts";
 export type { VolumeIO } from "./core/volume_io.ts";
 export {
   disksFromDomainXml,

@@ -6,7 +6,8 @@
  * @module
  */
 import { VirtError } from "./errors.ts";
-import type { HypervisorConnection, HypervisorDriverDefinition, StorageBackendDefinition, StoragePoolBackend } from "./driver.ts";
+import type { HypervisorConnection, HypervisorDriverDefinition } from "./driver.ts";
+import type { StorageBackendDefinition, StoragePoolBackend } from "./storage_backend.ts";
 
 /**
  * The optional {@linkcode StoragePoolBackend} methods a backend declares in `capabilities`, in the
@@ -44,7 +45,7 @@ export type HypervisorOperation = (typeof HYPERVISOR_OPERATIONS)[number];
  * @example
  * ```ts
  * import { checkDeclaredOperations } from "./capabilities.ts";
- * import { defineStorageBackend } from "./driver.ts";
+ * import { defineStorageBackend } from "./storage_backend.ts";
  * const def = defineStorageBackend({ name: "demo", capabilities: ["build"], open: async () => { throw new Error("unused"); } });
  * let threw = false;
  * try { checkDeclaredOperations(def, { build: async () => {}, stop: async () => {} } as never); } catch { threw = true; }

@@ -6,7 +6,8 @@
  * @module
  */
 import type { Connection } from "./connection.ts";
-import type { AnyStorageBackendDefinition, HypervisorDriverDefinition, StorageBackendDefinition } from "./driver.ts";
+import type { HypervisorDriverDefinition } from "./driver.ts";
+import type { AnyStorageBackendDefinition, StorageBackendDefinition } from "./storage_backend.ts";
 import { StateError, UnsupportedError } from "./errors.ts";
 import type { LazyDriver } from "./registry.ts";
 

@@ -7,8 +7,10 @@
  * @module
  */
 import type { Connection, ConnectOptions } from "./connection.ts";
-import { defineHypervisorDriver, defineStorageBackend } from "./driver.ts";
-import type { AnyStorageBackendDefinition, HypervisorDriverDefinition, StorageBackendDefinition } from "./driver.ts";
+import { defineHypervisorDriver } from "./driver.ts";
+import { defineStorageBackend } from "./storage_backend.ts";
+import type { HypervisorDriverDefinition } from "./driver.ts";
+import type { AnyStorageBackendDefinition, StorageBackendDefinition } from "./storage_backend.ts";
 import { ConflictError, NotFoundError, VirtError } from "./errors.ts";
 import { type ConnectListener, installPlugin, type PluginDefinition } from "./plugin.ts";
 

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import type { DiskSource, LiveBlockCopyRequest, StorageAccess, StoragePoolBackend } from "../driver.ts";
+import type { DiskSource, LiveBlockCopyRequest } from "../driver.ts";
+import type { StorageAccess, StoragePoolBackend } from "../storage_backend.ts";
 import { ConflictError, NotFoundError, UnsupportedError } from "../errors.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { SignalOptions } from "../options.ts";

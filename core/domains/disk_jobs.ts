@@ -9,7 +9,8 @@
  * @module
  */
 import type { BackingLayer, BlockCommitOptions, BlockCopyOptions, BlockPullOptions, DiskConfig } from "../domain.ts";
-import type { HypervisorConnection, LiveBlockJobRequest, StorageAccess } from "../driver.ts";
+import type { HypervisorConnection, LiveBlockJobRequest } from "../driver.ts";
+import type { StorageAccess } from "../storage_backend.ts";
 import { NotFoundError, StateError } from "../errors.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { Job } from "../job.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import type { DiskConfig } from "../domain.ts";
-import type { StorageAccess } from "../driver.ts";
+import type { StorageAccess } from "../storage_backend.ts";
 import { UnsupportedError } from "../errors.ts";
 import type { SignalOptions } from "../options.ts";
 import { MAX_BACKING_CHAIN_DEPTH, type VolumeInfo } from "../volume.ts";

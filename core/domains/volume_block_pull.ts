@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { LiveBlockPullRequest, StorageAccess } from "../driver.ts";
+import type { LiveBlockPullRequest } from "../driver.ts";
+import type { StorageAccess } from "../storage_backend.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { Job } from "../job.ts";
 import type { JobManager } from "../jobs/types.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import { copyExtents } from "../copy/copy_loop.ts";
-import type { VolumeRecord } from "../driver.ts";
+import type { VolumeRecord } from "../storage_backend.ts";
 import { ConflictError } from "../errors.ts";
 import type { Job } from "../job.ts";
 import { assertBandwidth } from "../units.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { StorageAccess, VolumeRecord } from "../driver.ts";
+import type { StorageAccess, VolumeRecord } from "../storage_backend.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { JobManager } from "../jobs/types.ts";
 import type { SignalOptions } from "../options.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
-import type { StorageAccess } from "../driver.ts";
+import type { StorageAccess } from "../storage_backend.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { JobManager } from "../jobs/types.ts";

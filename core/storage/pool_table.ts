@@ -6,7 +6,8 @@
  * @module
  */
 import { checkDeclaredOperations } from "../capabilities.ts";
-import { type DriverContext, type StorageAccess, type StorageBackendDefinition, type StoragePoolBackend, type VolumeRecord } from "../driver.ts";
+import { type DriverContext } from "../driver.ts";
+import { type StorageAccess, type StorageBackendDefinition, type StoragePoolBackend, type VolumeRecord } from "../storage_backend.ts";
 import { ConflictError, NotFoundError, StateError } from "../errors.ts";
 import type { EventBus } from "../event_bus.ts";
 import type { JobManager } from "../jobs/types.ts";

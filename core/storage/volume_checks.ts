@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { StoragePoolBackend } from "../driver.ts";
+import type { StoragePoolBackend } from "../storage_backend.ts";
 import { ConflictError, UnsupportedError } from "../errors.ts";
 import type { JobManager } from "../jobs/types.ts";
 import { assertBytes } from "../units.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { checkVolumeSpec } from "../config/volume_spec.ts";
-import type { VolumeCreateSpec, VolumeRecord } from "../driver.ts";
+import type { VolumeCreateSpec, VolumeRecord } from "../storage_backend.ts";
 import { ConflictError } from "../errors.ts";
 import { UNFINISHED_JOB_STATES } from "../job.ts";
 import { assertBytes } from "../units.ts";

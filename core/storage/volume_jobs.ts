@@ -6,7 +6,7 @@
  * @module
  */
 import { copyExtents } from "../copy/copy_loop.ts";
-import type { StorageAccess } from "../driver.ts";
+import type { StorageAccess } from "../storage_backend.ts";
 import { NotFoundError, UnsupportedError } from "../errors.ts";
 import type { Job, JobTarget, JobType } from "../job.ts";
 import type { LocalJobContext } from "../jobs/types.ts";

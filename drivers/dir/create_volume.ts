@@ -8,7 +8,7 @@
  * @module
  */
 import path from "node:path";
-import type { VolumeCreateSpec } from "../../core/driver.ts";
+import type { VolumeCreateSpec } from "../../core/storage_backend.ts";
 import { ConflictError, NotFoundError } from "../../core/errors.ts";
 import { probeImage } from "../../core/image/probe.ts";
 import { createQcow2 } from "../../core/image/qcow2/create.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import path from "node:path";
-import type { PoolSizes, StorageAccess, StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/driver.ts";
+import type { PoolSizes, StorageAccess, StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/storage_backend.ts";
 import { ConflictError, UnsupportedError } from "../../core/errors.ts";
 import { probeImage } from "../../core/image/probe.ts";
 import { resizeQcow2 } from "../../core/image/qcow2/resize.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 import path from "node:path";
-import type { StorageAccess } from "../../core/driver.ts";
+import type { StorageAccess } from "../../core/storage_backend.ts";
 import { NotFoundError } from "../../core/errors.ts";
 import type { LayerBackingRef, RawExtentsHook } from "../../core/image/layer.ts";
 import { openQcow2 } from "../../core/image/open_image.ts";

@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { defineStorageBackend, type StorageBackendDefinition } from "../../core/driver.ts";
+import { defineStorageBackend, type StorageBackendDefinition } from "../../core/storage_backend.ts";
 import { DirPoolConfigSchema } from "../../core/config/pool_config.ts";
 import type { DirPoolConfig } from "../../core/storage_pool.ts";
 import { DirPool, type DirPoolOptions } from "./dir_pool.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { StorageAccess } from "../../core/driver.ts";
+import type { StorageAccess } from "../../core/storage_backend.ts";
 import { NotFoundError, StateError, UnsupportedError } from "../../core/errors.ts";
 import type { OpenedBacking } from "../../core/image/open_image.ts";
 import type { PositionalFile } from "../../core/image/positional_file.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { PoolSizes, StoragePoolBackend, VolumeRecord } from "../../core/driver.ts";
+import type { PoolSizes, StoragePoolBackend, VolumeRecord } from "../../core/storage_backend.ts";
 import { NotFoundError, StateError } from "../../core/errors.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import type { VolumeInfo } from "../../core/volume.ts";

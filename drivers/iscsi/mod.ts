@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { defineStorageBackend, type StorageBackendDefinition } from "../../core/driver.ts";
+import { defineStorageBackend, type StorageBackendDefinition } from "../../core/storage_backend.ts";
 import { IscsiPoolConfigSchema } from "../../core/config/pool_config.ts";
 import type { IscsiPoolConfig } from "../../core/storage_pool.ts";
 import { IscsiPool, type IscsiPoolOptions } from "./iscsi_pool.ts";

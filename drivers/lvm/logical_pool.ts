@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { PoolSizes, StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/driver.ts";
+import type { PoolSizes, StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/storage_backend.ts";
 import { CommandError, ConflictError, NotFoundError, UnsupportedError } from "../../core/errors.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import type { LogicalPoolConfig } from "../../core/storage_pool.ts";

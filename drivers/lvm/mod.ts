@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { defineStorageBackend, type StorageBackendDefinition } from "../../core/driver.ts";
+import { defineStorageBackend, type StorageBackendDefinition } from "../../core/storage_backend.ts";
 import type { LogicalPoolConfig } from "../../core/storage_pool.ts";
 import { type CommandRunner, createNodeCommandRunner } from "../command_runner.ts";
 import { LogicalPoolConfigSchema } from "../../core/config/pool_config.ts";

@@ -10,7 +10,8 @@
  *
  * @module
  */
-import type { LiveBlockCommitRequest, StorageAccess } from "../../core/driver.ts";
+import type { LiveBlockCommitRequest } from "../../core/driver.ts";
+import type { StorageAccess } from "../../core/storage_backend.ts";
 import { QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
 import { protocolBlockdev } from "./blockdev_source.ts";
 import type { Instance } from "./instance.ts";

@@ -11,7 +11,8 @@
  * @module
  */
 import { access } from "node:fs/promises";
-import type { LiveBlockCopyRequest, StorageAccess } from "../../core/driver.ts";
+import type { LiveBlockCopyRequest } from "../../core/driver.ts";
+import type { StorageAccess } from "../../core/storage_backend.ts";
 import { ConflictError, NotFoundError } from "../../core/errors.ts";
 import type { EventBus } from "../../core/event_bus.ts";
 import type { CommandRunner } from "../command_runner.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import type { BackingLayer, DiskConfig, DiskInfo } from "../../core/domain.ts";
-import type { StorageAccess } from "../../core/driver.ts";
+import type { StorageAccess } from "../../core/storage_backend.ts";
 import { CommandError, ConnectError, type VirtError } from "../../core/errors.ts";
 import type { IscsiChapAuth } from "../../core/storage_pool.ts";
 import { type CommandRunner, createNodeCommandRunner, missingProgram as missingProgramOf } from "../command_runner.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import type { BackingLayer, DiskConfig, DiskInfo } from "../../core/domain.ts";
-import type { StorageAccess, VolumeRecord } from "../../core/driver.ts";
+import type { StorageAccess, VolumeRecord } from "../../core/storage_backend.ts";
 import { type BackingRef, MAX_BACKING_CHAIN_DEPTH, type VolumeInfo } from "../../core/volume.ts";
 import type { MemoryHost } from "./memory_host.ts";
 import { MemoryPool } from "./memory_pool.ts";

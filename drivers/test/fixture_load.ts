@@ -6,7 +6,7 @@
  * @module
  */
 import type { DomainConfig } from "../../core/domain.ts";
-import type { StorageAccess } from "../../core/driver.ts";
+import type { StorageAccess } from "../../core/storage_backend.ts";
 import { ConflictError, VirtError } from "../../core/errors.ts";
 import type { MemoryPoolConfig } from "../../core/storage_pool.ts";
 import type { DomainTable } from "./domains.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { StorageAccess } from "../../core/driver.ts";
+import type { StorageAccess } from "../../core/storage_backend.ts";
 import { NotFoundError, StateError } from "../../core/errors.ts";
 import { diskLockKey } from "../../core/domains/disk_lock.ts";
 import { requireDiskVolume } from "../../core/domains/disk_volume.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/driver.ts";
+import type { StoragePoolBackend, VolumeCreateSpec, VolumeRecord } from "../../core/storage_backend.ts";
 import { ConflictError, NotFoundError, StateError } from "../../core/errors.ts";
 import type { SignalOptions } from "../../core/options.ts";
 import type { MemoryPoolConfig } from "../../core/storage_pool.ts";

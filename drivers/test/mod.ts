@@ -29,7 +29,8 @@
  *
  * @module
  */
-import { defineHypervisorDriver, defineStorageBackend } from "../../core/driver.ts";
+import { defineHypervisorDriver } from "../../core/driver.ts";
+import { defineStorageBackend } from "../../core/storage_backend.ts";
 import type { MemoryPoolConfig } from "../../core/storage_pool.ts";
 import { MAX_BYTES } from "../../core/units.ts";
 import { TestConnection } from "./connection.ts";

@@ -3,15 +3,18 @@
  * optional operations (start, destroy, define, blockPull), so the others exercise `UnsupportedError`.
  */
 import type { DomainConfig, DomainState } from "../../core/domain.ts";
-import { defineHypervisorDriver, defineStorageBackend } from "../../core/driver.ts";
+import { defineHypervisorDriver } from "../../core/driver.ts";
+import { defineStorageBackend } from "../../core/storage_backend.ts";
 import type {
   DriverContext,
   HypervisorConnection,
   HypervisorDriverDefinition,
-  StorageBackendDefinition,
-  StoragePoolBackend,
   TestingControls,
 } from "../../core/driver.ts";
+import type {
+  StorageBackendDefinition,
+  StoragePoolBackend,
+} from "../../core/storage_backend.ts";
 import { ConflictError, NotFoundError, StateError } from "../../core/errors.ts";
 import type { Job } from "../../core/job.ts";
 import type { JobHandle } from "../../core/jobs/types.ts";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { defineHypervisorDriver, defineStorageBackend } from "../../core/driver.ts";
+import { defineHypervisorDriver } from "../../core/driver.ts";
+import { defineStorageBackend } from "../../core/storage_backend.ts";
 import type { HypervisorConnection } from "../../core/driver.ts";
 
 const open = async (): Promise<HypervisorConnection> => Promise.reject(new Error("not opened here"));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defineStorageBackend } from "../../core/driver.ts";
+import { defineStorageBackend } from "../../core/storage_backend.ts";
 import { ConflictError, StateError, UnsupportedError } from "../../core/errors.ts";
 import { API_VERSION, definePlugin, type PluginHost } from "../../core/plugin.ts";
 import { connectListenersOf, createRegistry } from "../../core/registry.ts";

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { defineHypervisorDriver, defineStorageBackend } from "../../core/driver.ts";
-import type { HypervisorConnection, HypervisorDriverDefinition, StorageBackendDefinition } from "../../core/driver.ts";
+import { defineHypervisorDriver } from "../../core/driver.ts";
+import { defineStorageBackend } from "../../core/storage_backend.ts";
+import type { HypervisorConnection, HypervisorDriverDefinition } from "../../core/driver.ts";
+import type { StorageBackendDefinition } from "../../core/storage_backend.ts";
 import { ConflictError, NotFoundError, VirtError } from "../../core/errors.ts";
 import { createRegistry, type DriverKind, type LazyDriver } from "../../core/registry.ts";
 

@@ -4,7 +4,7 @@
  * in the object `open` returns, so it survives stop/start as it would on disk.
  */
 import { createVirtualClock, type VirtualClock } from "../../../core/clock.ts";
-import type { StorageBackendDefinition, StoragePoolBackend, VolumeRecord } from "../../../core/driver.ts";
+import type { StorageBackendDefinition, StoragePoolBackend, VolumeRecord } from "../../../core/storage_backend.ts";
 import { ConflictError, NotFoundError } from "../../../core/errors.ts";
 import { createEventBus } from "../../../core/event_bus.ts";
 import type { CoreEvent } from "../../../core/events.ts";

@@ -8,7 +8,7 @@ import { constants as fsConstants } from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { StorageBackendDefinition } from "../../../core/driver.ts";
+import type { StorageBackendDefinition } from "../../../core/storage_backend.ts";
 import type { Registry } from "../../../core/registry.ts";
 import { createRegistry } from "../../../mod.ts";
 import { testDriver } from "../../../drivers/test/mod.ts";
