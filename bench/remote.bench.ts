@@ -17,21 +17,33 @@
  * CPU time and the concurrent/sequential ratio tends to the ratio of those CPU costs, whatever the
  * client does with the rest.
  *
+ * virtkit runs from the built `dist/` (what users run; tsx's transform adds a `__name` call to every
+ * function it creates, and costs ~15% more client CPU per call) when it is newer than every source
+ * under core/ and drivers/ (`npx tsc -p tsconfig.build.json`), else from the sources, and says which.
+ *
+ * `BENCH_REMOTE_LIBVIRTD_CONF` adds `libvirtd.conf` lines (separated by `;`), e.g.
+ * `max_client_requests = 16` (libvirtd serves 5 calls of one connection at a time by default and leaves
+ * the rest unread in the socket): a setting a user with a busy connection would change. The default is
+ * the stock configuration.
+ *
  * Needs libvirtd, virsh, setpriv and /usr/bin/python3 with the libvirt module; prints a note without
  * them. The volume download lives in `remote_download.bench.ts`.
  *
  * @module
  */
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
-import { connect } from "../mod.ts";
+import { pathToFileURL } from "node:url";
 import { libvirtdMissing, startLibvirtd } from "../test/_support/libvirtd.ts";
 
 const CALLS = 2000;
 const ROUNDS = Number(process.env.BENCH_REMOTE_ROUNDS ?? 9);
 const CONCURRENCY = 16;
+const LIBVIRTD_CONF = (process.env.BENCH_REMOTE_LIBVIRTD_CONF ?? "").split(";").map((line) => line.trim()).filter(Boolean);
+const ROOT = resolve(import.meta.dirname ?? ".", "..");
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (xs: number[], digits = 0) => xs.map((x) => x.toFixed(digits)).join(", ");
@@ -81,6 +93,27 @@ function threadsCpuNs(pid: number): number {
   return ns;
 }
 
+/** The newest modification time (ms) of the `.ts` files under `dir`. */
+function newestSourceMs(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSourceMs(path));
+    else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** virtkit's `connect` from dist/ when it is up to date, else from the sources; and which it is. */
+async function virtkit(): Promise<{ connect: typeof import("../mod.ts").connect; from: string }> {
+  const dist = join(ROOT, "dist", "mod.js");
+  const sourcesMs = Math.max(statSync(join(ROOT, "mod.ts")).mtimeMs, newestSourceMs(join(ROOT, "core")), newestSourceMs(join(ROOT, "drivers")));
+  if (existsSync(dist) && statSync(dist).mtimeMs >= sourcesMs) {
+    return { connect: (await import(pathToFileURL(dist).href)).connect, from: "dist/" };
+  }
+  return { connect: (await import("../mod.ts")).connect, from: "the sources through tsx (dist/ is missing or older than them)" };
+}
+
 /** One timed loop: wall time, client CPU and daemon CPU, in ms. */
 interface Sample {
   wallMs: number;
@@ -94,7 +127,9 @@ export async function run(): Promise<void> {
     console.log(`skipped: needs ${[...libvirtdMissing, "/usr/bin/python3"].join(", ")}`);
     return;
   }
-  const daemon = await startLibvirtd({ driver: "test" });
+  const { connect, from } = await virtkit();
+  console.log(`virtkit from ${from}; libvirtd.conf ${LIBVIRTD_CONF.length > 0 ? `with ${LIBVIRTD_CONF.join(", ")}` : "stock (max_client_requests 5, max_workers 20)"}`);
+  const daemon = await startLibvirtd({ driver: "test", extraConfig: LIBVIRTD_CONF });
   const python = spawn("/usr/bin/python3", ["-c", PYTHON, `test+unix:///default?socket=${daemon.socketPath}`, String(CALLS), String(CONCURRENCY)], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: python.stdout! })[Symbol.asyncIterator]();
   const nextLine = async () => {
