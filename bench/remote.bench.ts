@@ -9,9 +9,14 @@
  *    of the same round; beside it, python3-libvirt's 16 threads on one connection against its own
  *    sequential figure: what libvirt's client gets from the same daemon.
  *
- * Rounds (`BENCH_REMOTE_ROUNDS`, default 9) run the four loops interleaved, the order reversed every
- * other round. Reported: every run, medians, best runs, the ratio within each round (both sides saw the
- * same load) with its median, and the load average. CPU time per get + info of the client and of the
+ * Each round (`BENCH_REMOTE_ROUNDS`, default 7) times the 2,000 calls of each of the four loops in
+ * blocks of 250 (`BENCH_REMOTE_BLOCKS`, default 8), the four loops taking turns block by block, the
+ * order reversed every other block: the load of the other work on the machine comes in bursts of
+ * seconds, and a loop timed whole (0.2-2 s) ran in a different burst than the loop it is compared with
+ * (one whole-loop run here: sequential 213-1668 ms). The concurrent callers take calls from one
+ * shared count, so the block's last calls run with fewer than 16 in flight: against us. Reported per
+ * round (the blocks summed): every run, medians, best runs, the ratio within each round with its median
+ * and how many rounds meet the target, and the load average. CPU time per get + info of the client and of the
  * daemon (all its threads, from /proc/PID/task/*\/schedstat) is printed for the sequential and the
  * concurrent loop: when the machine is saturated (load average above its 2 cores), wall time follows
  * CPU time and the concurrent/sequential ratio tends to the ratio of those CPU costs, whatever the
@@ -40,7 +45,8 @@ import { pathToFileURL } from "node:url";
 import { libvirtdMissing, startLibvirtd } from "../test/_support/libvirtd.ts";
 
 const CALLS = 2000;
-const ROUNDS = Number(process.env.BENCH_REMOTE_ROUNDS ?? 9);
+const ROUNDS = Number(process.env.BENCH_REMOTE_ROUNDS ?? 7);
+const BLOCKS = Number(process.env.BENCH_REMOTE_BLOCKS ?? 8);
 const CONCURRENCY = 16;
 const LIBVIRTD_CONF = (process.env.BENCH_REMOTE_LIBVIRTD_CONF ?? "").split(";").map((line) => line.trim()).filter(Boolean);
 const ROOT = resolve(import.meta.dirname ?? ".", "..");
@@ -51,29 +57,32 @@ const min = (xs: number[]) => Math.min(...xs);
 const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
 /**
- * The python3-libvirt side: one connection, warmed up; each stdin line `seq` or `conc` runs the loop
- * and prints its wall time and the process's CPU time (user + system, all threads), in ms. The module
- * releases the GIL inside libvirt calls, so 16 threads overlap on the connection as libvirt's client
- * allows.
+ * The python3-libvirt side: one connection, warmed up; each stdin line `seq N` or `conc N` makes N
+ * calls, in one thread or from the threads taking them from one shared count, and prints the wall time
+ * and the process's CPU time (user + system, all threads), in ms. The module releases the GIL inside
+ * libvirt calls, so the threads overlap on the connection as libvirt's client allows.
  */
 const PYTHON = `
 import libvirt, resource, sys, threading, time
 conn = libvirt.open(sys.argv[1])
 calls, concurrency = int(sys.argv[2]), int(sys.argv[3])
-def loop(n):
-    for _ in range(n):
+def loop(count):
+    for _ in count:
         conn.lookupByName("test").info()
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return (r.ru_utime + r.ru_stime) * 1000
-loop(calls)
+loop(range(calls))
 print("ready", flush=True)
 for line in sys.stdin:
+    what, n = line.split()
+    # One iterator for all threads: next() on it is atomic under the GIL.
+    count = iter(range(int(n)))
     c0, t0 = cpu(), time.perf_counter()
-    if line.strip() == "seq":
-        loop(calls)
+    if what == "seq":
+        loop(count)
     else:
-        threads = [threading.Thread(target=loop, args=(calls // concurrency,)) for _ in range(concurrency)]
+        threads = [threading.Thread(target=loop, args=(count,)) for _ in range(concurrency)]
         for t in threads: t.start()
         for t in threads: t.join()
     print((time.perf_counter() - t0) * 1000, cpu() - c0, flush=True)
@@ -150,40 +159,51 @@ export async function run(): Promise<void> {
       return { wallMs, clientCpuMs: childCpuMs ?? (used.user + used.system) / 1000, daemonCpuMs: (threadsCpuNs(daemon.pid) - d0) / 1e6 };
     };
     // Python's own timing of its loop (no pipe round trip in it); the daemon's CPU is read around it.
-    const pythonLoop = async (what: string): Promise<Sample> => {
+    const pythonLoop = async (what: string, calls: number): Promise<Sample> => {
       let wallMs = 0;
       const sample = await measure(async () => {
-        python.stdin!.write(`${what}\n`);
+        python.stdin!.write(`${what} ${calls}\n`);
         const [ms, cpuMs] = (await nextLine()).trim().split(" ").map(Number);
         wallMs = ms!;
         return cpuMs!;
       });
       return { ...sample, wallMs };
     };
-    const loops: Record<"ours" | "python" | "concurrent" | "pythonConcurrent", () => Promise<Sample>> = {
-      ours: () => measure(async () => {
-        for (let n = 0; n < CALLS; n++) await oneCall();
+    const loops: Record<"ours" | "python" | "concurrent" | "pythonConcurrent", (calls: number) => Promise<Sample>> = {
+      ours: (calls) => measure(async () => {
+        for (let n = 0; n < calls; n++) await oneCall();
         return undefined;
       }),
-      concurrent: () => measure(async () => {
+      concurrent: (calls) => measure(async () => {
+        let left = calls;
         await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-          for (let n = 0; n < CALLS / CONCURRENCY; n++) await oneCall();
+          while (left-- > 0) await oneCall();
         }));
         return undefined;
       }),
-      python: () => pythonLoop("seq"),
-      pythonConcurrent: () => pythonLoop("conc"),
+      python: (calls) => pythonLoop("seq", calls),
+      pythonConcurrent: (calls) => pythonLoop("conc", calls),
     };
     if ((await nextLine()).trim() !== "ready") throw new Error("python3-libvirt did not start");
     // Warm the JIT first: the first thousand calls run unoptimised code (Python's client is compiled C).
     for (let n = 0; n < 2 * CALLS; n++) await oneCall();
-    await loops.concurrent();
+    await loops.concurrent(CALLS);
     const results: Record<keyof typeof loops, Sample[]> = { ours: [], python: [], concurrent: [], pythonConcurrent: [] };
     const loadBefore = loadavg();
     const loads: string[] = [];
     const order = Object.keys(loops) as (keyof typeof loops)[];
+    const blockCalls = Math.ceil(CALLS / BLOCKS);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const name of round % 2 === 0 ? order : [...order].reverse()) results[name].push(await loops[name]());
+      const sums = Object.fromEntries(order.map((name) => [name, { wallMs: 0, clientCpuMs: 0, daemonCpuMs: 0 }])) as Record<keyof typeof loops, Sample>;
+      for (let block = 0, done = 0; done < CALLS; block++, done += blockCalls) {
+        for (const name of block % 2 === 0 ? order : [...order].reverse()) {
+          const sample = await loops[name](Math.min(blockCalls, CALLS - done));
+          sums[name].wallMs += sample.wallMs;
+          sums[name].clientCpuMs += sample.clientCpuMs;
+          sums[name].daemonCpuMs += sample.daemonCpuMs;
+        }
+      }
+      for (const name of order) results[name].push(sums[name]);
       loads.push(readFileSync("/proc/loadavg", "utf8").split(" ")[0]!);
     }
     await conn.close();
