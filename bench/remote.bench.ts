@@ -25,6 +25,8 @@
  * virtkit runs from the built `dist/` (what users run; tsx's transform adds a `__name` call to every
  * function it creates, and costs ~15% more client CPU per call) when it is newer than every source
  * under core/ and drivers/ (`npx tsc -p tsconfig.build.json`), else from the sources, and says which.
+ * Its sequential and its concurrent loop each run in a worker thread of their own with their own
+ * connection, as python3-libvirt's run on its main thread and on 16 threads.
  *
  * `BENCH_REMOTE_LIBVIRTD_CONF` adds `libvirtd.conf` lines (separated by `;`), e.g.
  * `max_client_requests = 16` (libvirtd serves 5 calls of one connection at a time by default and leaves
@@ -42,6 +44,7 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import { libvirtdMissing, startLibvirtd } from "../test/_support/libvirtd.ts";
 
 const CALLS = 2000;
@@ -113,14 +116,74 @@ function newestSourceMs(dir: string): number {
   return newest;
 }
 
-/** virtkit's `connect` from dist/ when it is up to date, else from the sources; and which it is. */
-async function virtkit(): Promise<{ connect: typeof import("../mod.ts").connect; from: string }> {
+/** virtkit's entry module: dist/ when it is up to date, else the sources; and which it is. */
+function virtkitModule(): { url: string; from: string } {
   const dist = join(ROOT, "dist", "mod.js");
   const sourcesMs = Math.max(statSync(join(ROOT, "mod.ts")).mtimeMs, newestSourceMs(join(ROOT, "core")), newestSourceMs(join(ROOT, "drivers")));
-  if (existsSync(dist) && statSync(dist).mtimeMs >= sourcesMs) {
-    return { connect: (await import(pathToFileURL(dist).href)).connect, from: "dist/" };
+  if (existsSync(dist) && statSync(dist).mtimeMs >= sourcesMs) return { url: pathToFileURL(dist).href, from: "dist/" };
+  return { url: pathToFileURL(join(ROOT, "mod.ts")).href, from: "the sources through tsx (dist/ is missing or older than them)" };
+}
+
+/**
+ * One virtkit side in a worker thread of its own, as python3-libvirt's sequential loop has its main
+ * thread and its concurrent one 16 threads: the scheduler then judges each loop by its own past, not
+ * the sequential loop by the CPU the concurrent one just used on the same thread (on a loaded machine
+ * that delayed every wake-up of the following sequential block). It opens one connection, warms it up
+ * (the first thousand calls run unoptimised code) and answers each `calls` message with the wall time,
+ * in ms, of that many get + info from `concurrency` callers taking them from one shared count.
+ */
+const WORKER = `
+import { parentPort, workerData } from "node:worker_threads";
+const { connect } = await import(workerData.module);
+const conn = await connect(workerData.uri);
+const oneCall = async () => (await conn.domains.get("test")).info();
+const loop = async (calls) => {
+  let left = calls;
+  await Promise.all(Array.from({ length: workerData.concurrency }, async () => {
+    while (left-- > 0) await oneCall();
+  }));
+};
+await loop(workerData.warmUp);
+parentPort.on("message", async (calls) => {
+  if (calls === 0) {
+    await conn.close();
+    return parentPort.close();
   }
-  return { connect: (await import("../mod.ts")).connect, from: "the sources through tsx (dist/ is missing or older than them)" };
+  const t0 = performance.now();
+  await loop(calls);
+  parentPort.postMessage(performance.now() - t0);
+});
+parentPort.postMessage("ready");
+`;
+
+/** A started worker of {@linkcode WORKER}: `run(calls)` resolves with the wall time in ms. */
+async function virtkitWorker(module: string, uri: string, concurrency: number): Promise<{ run(calls: number): Promise<number>; close(): Promise<void> }> {
+  const worker = new Worker(WORKER, { eval: true, workerData: { module, uri, concurrency, warmUp: 2 * CALLS } });
+  const next = () => new Promise<unknown>((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    worker.once("error", onError);
+    worker.once("message", (value) => {
+      worker.off("error", onError);
+      resolve(value);
+    });
+  });
+  if ((await next()) !== "ready") throw new Error("the virtkit worker did not start");
+  return {
+    run: async (calls) => {
+      const answer = next();
+      worker.postMessage(calls);
+      return (await answer) as number;
+    },
+    // Closes its connection; a worker that does not end within 5 s is terminated.
+    close: async () => {
+      const exited = new Promise((resolve) => worker.once("exit", resolve));
+      worker.postMessage(0);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise((resolve) => (timer = setTimeout(resolve, 5000, "late")));
+      if ((await Promise.race([exited, late])) === "late") await worker.terminate();
+      clearTimeout(timer);
+    },
+  };
 }
 
 /** One timed loop: wall time, client CPU and daemon CPU, in ms. */
@@ -136,7 +199,7 @@ export async function run(): Promise<void> {
     console.log(`skipped: needs ${[...libvirtdMissing, "/usr/bin/python3"].join(", ")}`);
     return;
   }
-  const { connect, from } = await virtkit();
+  const { url, from } = virtkitModule();
   console.log(`virtkit from ${from}; libvirtd.conf ${LIBVIRTD_CONF.length > 0 ? `with ${LIBVIRTD_CONF.join(", ")}` : "stock (max_client_requests 5, max_workers 20)"}`);
   const daemon = await startLibvirtd({ driver: "test", extraConfig: LIBVIRTD_CONF });
   const python = spawn("/usr/bin/python3", ["-c", PYTHON, `test+unix:///default?socket=${daemon.socketPath}`, String(CALLS), String(CONCURRENCY)], { stdio: ["pipe", "pipe", "inherit"] });
@@ -146,9 +209,12 @@ export async function run(): Promise<void> {
     if (done) throw new Error(`python3-libvirt exited (${python.exitCode})`);
     return value as string;
   };
+  const workers: Awaited<ReturnType<typeof virtkitWorker>>[] = [];
   try {
-    const conn = await connect(daemon.uri("test"));
-    const oneCall = async () => (await conn.domains.get("test")).info();
+    const sequential = await virtkitWorker(url, daemon.uri("test"), 1);
+    workers.push(sequential);
+    const concurrent = await virtkitWorker(url, daemon.uri("test"), CONCURRENCY);
+    workers.push(concurrent);
     const measure = async (body: () => Promise<number | undefined>): Promise<Sample> => {
       const d0 = threadsCpuNs(daemon.pid);
       const c0 = process.cpuUsage();
@@ -158,7 +224,16 @@ export async function run(): Promise<void> {
       const used = process.cpuUsage(c0);
       return { wallMs, clientCpuMs: childCpuMs ?? (used.user + used.system) / 1000, daemonCpuMs: (threadsCpuNs(daemon.pid) - d0) / 1e6 };
     };
-    // Python's own timing of its loop (no pipe round trip in it); the daemon's CPU is read around it.
+    // Each side's own timing of its loop (no message round trip in it); CPU is read around it: this
+    // process's (its threads but the worker wait) or python's, and the daemon's.
+    const virtkitLoop = async (worker: typeof sequential, calls: number): Promise<Sample> => {
+      let wallMs = 0;
+      const sample = await measure(async () => {
+        wallMs = await worker.run(calls);
+        return undefined;
+      });
+      return { ...sample, wallMs };
+    };
     const pythonLoop = async (what: string, calls: number): Promise<Sample> => {
       let wallMs = 0;
       const sample = await measure(async () => {
@@ -170,24 +245,12 @@ export async function run(): Promise<void> {
       return { ...sample, wallMs };
     };
     const loops: Record<"ours" | "python" | "concurrent" | "pythonConcurrent", (calls: number) => Promise<Sample>> = {
-      ours: (calls) => measure(async () => {
-        for (let n = 0; n < calls; n++) await oneCall();
-        return undefined;
-      }),
-      concurrent: (calls) => measure(async () => {
-        let left = calls;
-        await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-          while (left-- > 0) await oneCall();
-        }));
-        return undefined;
-      }),
+      ours: (calls) => virtkitLoop(sequential, calls),
+      concurrent: (calls) => virtkitLoop(concurrent, calls),
       python: (calls) => pythonLoop("seq", calls),
       pythonConcurrent: (calls) => pythonLoop("conc", calls),
     };
     if ((await nextLine()).trim() !== "ready") throw new Error("python3-libvirt did not start");
-    // Warm the JIT first: the first thousand calls run unoptimised code (Python's client is compiled C).
-    for (let n = 0; n < 2 * CALLS; n++) await oneCall();
-    await loops.concurrent(CALLS);
     const results: Record<keyof typeof loops, Sample[]> = { ours: [], python: [], concurrent: [], pythonConcurrent: [] };
     const loadBefore = loadavg();
     const loads: string[] = [];
@@ -206,10 +269,10 @@ export async function run(): Promise<void> {
       for (const name of order) results[name].push(sums[name]);
       loads.push(readFileSync("/proc/loadavg", "utf8").split(" ")[0]!);
     }
-    await conn.close();
     python.stdin!.end();
     report(results, loadBefore, loads);
   } finally {
+    for (const worker of workers) await worker.close().catch(() => {});
     if (python.exitCode === null) python.kill();
     await daemon.stop();
   }
