@@ -66,7 +66,7 @@ const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 
  * libvirt calls, so the threads overlap on the connection as libvirt's client allows.
  */
 const PYTHON = `
-import libvirt, resource, sys, threading, time
+import concurrent.futures, libvirt, resource, sys, time
 conn = libvirt.open(sys.argv[1])
 calls, concurrency = int(sys.argv[2]), int(sys.argv[3])
 def loop(count):
@@ -76,6 +76,9 @@ def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return (r.ru_utime + r.ru_stime) * 1000
 loop(range(calls))
+# Threads started once (the warm-up makes all 16): starting them per block would be timed too.
+pool = concurrent.futures.ThreadPoolExecutor(max_workers=concurrency)
+list(pool.map(lambda _: loop(range(calls // concurrency)), range(concurrency)))
 print("ready", flush=True)
 for line in sys.stdin:
     what, n = line.split()
@@ -85,10 +88,9 @@ for line in sys.stdin:
     if what == "seq":
         loop(count)
     else:
-        threads = [threading.Thread(target=loop, args=(count,)) for _ in range(concurrency)]
-        for t in threads: t.start()
-        for t in threads: t.join()
+        list(pool.map(lambda _: loop(count), range(concurrency)))
     print((time.perf_counter() - t0) * 1000, cpu() - c0, flush=True)
+pool.shutdown()
 conn.close()
 `;
 
