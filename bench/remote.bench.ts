@@ -4,7 +4,7 @@
  * 1. 2,000 sequential `domains.get("test")` + `info()` on `test+unix:///default` (two DOMAIN_GET_INFO
  *    calls each: `get` checks that the domain exists), against python3-libvirt's `lookupByName("test")`
  *    + `info()` (LOOKUP_BY_NAME and GET_INFO) on the same daemon, its connection open and warmed up in a
- *    child process, like ours;
+ *    child process, as ours is in a worker thread;
  * 2. the same 2,000 from 16 concurrent callers on one virtkit connection, against the sequential figure
  *    of the same round; beside it, python3-libvirt's 16 threads on one connection against its own
  *    sequential figure: what libvirt's client gets from the same daemon.
