@@ -43,6 +43,8 @@ export interface LibvirtdOptions {
    * `port` 0 or absent picks a free one. libvirtd checks every client certificate against the CA.
    */
   tls?: { caFile: string; certFile: string; keyFile: string; port?: number };
+  /** More `libvirtd.conf` lines (`key = value`), e.g. `max_client_requests = 16`. */
+  extraConfig?: string[];
   /** How long to wait for the first successful RPC (default 15 s). */
   readyTimeoutMs?: number;
 }
@@ -160,6 +162,7 @@ export async function startLibvirtd(options: LibvirtdOptions = {}): Promise<Runn
     ...(tlsPort === undefined
       ? [`listen_tls = 0`]
       : [`listen_tls = 1`, `tls_port = "${tlsPort}"`, `auth_tls = "none"`, `ca_file = "${tlsFiles[0]}"`, `cert_file = "${tlsFiles[1]}"`, `key_file = "${tlsFiles[2]}"`]),
+    ...(options.extraConfig ?? []),
   ].join("\n");
   const confPath = join(dir, "libvirtd.conf");
   writeFileSync(confPath, `${conf}\n`);
