@@ -61,6 +61,7 @@ export type {
   PathDiskSource,
   VolumeDiskSource,
   HypervisorDriverDefinition,
+  DriverPeer,
   StorageAccess,
   StorageBackendDefinition,
   StoragePoolBackend,
