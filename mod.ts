@@ -122,6 +122,7 @@ export type {
   BasePoolConfig,
   DirPoolConfig,
   IscsiChapAuth,
+  IscsiPoolAuth,
   IscsiPoolConfig,
   LogicalPoolConfig,
   MemoryPoolConfig,

@@ -11,6 +11,7 @@ export type {
   BasePoolConfig,
   DirPoolConfig,
   IscsiChapAuth,
+  IscsiPoolAuth,
   IscsiPoolConfig,
   LogicalPoolConfig,
   MemoryPoolConfig,
