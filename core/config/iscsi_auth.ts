@@ -39,9 +39,10 @@ const textSchema = (what: string) =>
   v.pipe(v.string(`${what} must be a string`), v.nonEmpty(`${what} is empty`), v.check((s) => !s.includes("\0"), `${what} contains NUL`));
 
 const secretRefSchema = (what: string) =>
-  v.union(
-    [v.strictObject({ usage: textSchema(`${what}.usage`) }), v.strictObject({ uuid: uuidSchema })],
-    `${what} must be { usage: "NAME" } or { uuid: "UUID" } (one of them), naming a secret object of the peer`,
+  v.pipe(
+    v.strictObject({ usage: v.optional(textSchema(`${what}.usage`)), uuid: v.optional(uuidSchema) }),
+    v.check((ref) => (ref.usage === undefined) !== (ref.uuid === undefined), `${what} must be { usage: "NAME" } or { uuid: "UUID" } (one of them), naming a secret object of the peer`),
+    v.transform((ref) => (ref.uuid !== undefined ? { uuid: ref.uuid } : { usage: ref.usage! }) as { usage: string } | { uuid: string }),
   );
 
 const hasSecret = <A extends { password?: string | undefined; secret?: unknown }>(account: A) => account.password !== undefined || account.secret !== undefined;
