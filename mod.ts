@@ -123,6 +123,7 @@ export type {
   DirPoolConfig,
   IscsiChapAuth,
   IscsiPoolAuth,
+  IscsiSecretRef,
   IscsiPoolConfig,
   LogicalPoolConfig,
   MemoryPoolConfig,

@@ -12,6 +12,7 @@ export type {
   DirPoolConfig,
   IscsiChapAuth,
   IscsiPoolAuth,
+  IscsiSecretRef,
   IscsiPoolConfig,
   LogicalPoolConfig,
   MemoryPoolConfig,

@@ -38,11 +38,27 @@ export function iscsiNameSchema(what: string) {
 const textSchema = (what: string) =>
   v.pipe(v.string(`${what} must be a string`), v.nonEmpty(`${what} is empty`), v.check((s) => !s.includes("\0"), `${what} contains NUL`));
 
+/** A secret object of the peer holding a CHAP password, named by its usage or by its UUID (libvirt's `<secret usage|uuid/>`). */
+export type IscsiSecretRef =
+  | {
+    /** The secret's usage name (`<usage type='iscsi'><target>NAME</target>`). */
+    readonly usage: string;
+  }
+  | {
+    /** The secret's UUID. */
+    readonly uuid: string;
+  };
+
 const secretRefSchema = (what: string) =>
   v.pipe(
-    v.strictObject({ usage: v.optional(textSchema(`${what}.usage`)), uuid: v.optional(uuidSchema) }),
+    v.strictObject({
+      /** The secret's usage name. */
+      usage: v.optional(textSchema(`${what}.usage`)),
+      /** The secret's UUID. */
+      uuid: v.optional(uuidSchema),
+    }),
     v.check((ref) => (ref.usage === undefined) !== (ref.uuid === undefined), `${what} must be { usage: "NAME" } or { uuid: "UUID" } (one of them), naming a secret object of the peer`),
-    v.transform((ref) => (ref.uuid !== undefined ? { uuid: ref.uuid } : { usage: ref.usage! }) as { usage: string } | { uuid: string }),
+    v.transform((ref): IscsiSecretRef => (ref.uuid !== undefined ? { uuid: ref.uuid } : { usage: ref.usage! })),
   );
 
 const hasSecret = <A extends { password?: string | undefined; secret?: unknown }>(account: A) => account.password !== undefined || account.secret !== undefined;
@@ -104,7 +120,12 @@ export interface IscsiChapAuth {
   /** The shared secret. */
   readonly password: string;
   /** The target's account (mutual CHAP). */
-  readonly mutual?: { readonly username: string; readonly password: string };
+  readonly mutual?: {
+    /** The name the target must answer with. */
+    readonly username: string;
+    /** The target's secret. */
+    readonly password: string;
+  };
 }
 
 /**

@@ -15,7 +15,7 @@ import { absolutePathSchema, bytesSchema, integerSchema, nameSchema, uuidSchema 
 import { IscsiChapAuthSchema, iscsiNameSchema } from "./iscsi_auth.ts";
 
 export { IscsiChapAuthSchema } from "./iscsi_auth.ts";
-export type { IscsiChapAuth, IscsiPoolAuth } from "./iscsi_auth.ts";
+export type { IscsiChapAuth, IscsiPoolAuth, IscsiSecretRef } from "./iscsi_auth.ts";
 
 // LVM2's rules for a volume group or logical volume name: letters, digits and +_.-, not starting with -.
 const VG_NAME = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/;

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { defaultSecretUsage } from "../config/iscsi_auth.ts";
+import { defaultSecretUsage, type IscsiSecretRef } from "../config/iscsi_auth.ts";
 import type { IscsiPoolConfig } from "../config/pool_config.ts";
 import type { ElementReader } from "./element_reader.ts";
 import { virtkitName } from "./pool_namespace.ts";
@@ -21,8 +21,6 @@ import type { XmlNodeSpec } from "./xml_document.ts";
 
 const MUTUAL_AUTH = "mutual_auth";
 const BY_PATH = "/dev/disk/by-path";
-
-type SecretRef = { readonly usage: string } | { readonly uuid: string };
 
 /** What an `iscsi` pool adds to the pool element: its `<source>`, `<target>`, and virtkit's elements. */
 export interface IscsiPoolNodes {
@@ -67,7 +65,7 @@ export function iscsiPoolNodes(c: IscsiPoolConfig): IscsiPoolNodes {
   };
 }
 
-function secretNode(name: string, ref: SecretRef): XmlNodeSpec {
+function secretNode(name: string, ref: IscsiSecretRef): XmlNodeSpec {
   return { name, attributes: "uuid" in ref ? { uuid: ref.uuid } : { usage: ref.usage } };
 }
 
@@ -125,7 +123,7 @@ function readInitiator(source: ElementReader): string | undefined {
   return name;
 }
 
-function readAuth(source: ElementReader): { type: string; username: string; secret: SecretRef } | undefined {
+function readAuth(source: ElementReader): { type: string; username: string; secret: IscsiSecretRef } | undefined {
   const auth = source.child("auth");
   if (auth === undefined) return undefined;
   const type = auth.requireAttr("type");
@@ -136,7 +134,7 @@ function readAuth(source: ElementReader): { type: string; username: string; secr
   return { type, username, secret };
 }
 
-function readMutual(root: ElementReader): { username: string; secret: SecretRef } | undefined {
+function readMutual(root: ElementReader): { username: string; secret: IscsiSecretRef } | undefined {
   const name = virtkitName(root, MUTUAL_AUTH);
   const mutual = name === undefined ? undefined : root.child(name);
   if (mutual === undefined) return undefined;
@@ -147,7 +145,7 @@ function readMutual(root: ElementReader): { username: string; secret: SecretRef 
 }
 
 /** `<secret usage='NAME'/>` or `<secret uuid='UUID'/>`: one of the two, as libvirt requires. */
-function readSecret(parent: ElementReader, name: string): SecretRef {
+function readSecret(parent: ElementReader, name: string): IscsiSecretRef {
   const secret = parent.child(name);
   if (secret === undefined) throw parent.error(`has no <${name} usage=... or uuid=...> (pool XML holds no password, only the secret that has it)`);
   const usage = secret.attr("usage");

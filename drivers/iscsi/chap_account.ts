@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { IscsiChapAuth, IscsiPoolAuth } from "../../core/config/pool_config.ts";
+import type { IscsiChapAuth, IscsiPoolAuth, IscsiSecretRef } from "../../core/config/pool_config.ts";
 import { UnsupportedError } from "../../core/errors.ts";
 
 /**
@@ -33,7 +33,7 @@ export function chapAccountOf(pool: string, auth: IscsiPoolAuth | undefined, ope
   return { type: "chap", username: auth.username, password, ...(mutual ? { mutual } : {}) };
 }
 
-function passwordOf(pool: string, username: string, account: { password?: string; secret?: { usage: string } | { uuid: string } }, operation: string): string {
+function passwordOf(pool: string, username: string, account: { password?: string; secret?: IscsiSecretRef }, operation: string): string {
   if (account.password !== undefined) return account.password;
   const named = account.secret === undefined ? "no password" : "usage" in account.secret ? `secret usage "${account.secret.usage}"` : `secret uuid ${account.secret.uuid}`;
   throw new UnsupportedError(operation, {
