@@ -99,10 +99,10 @@ export const IscsiChapAuthSchema = v.pipe(
         /** The peer's secret object holding it. */
         secret: v.optional(secretRefSchema("auth.mutual.secret")),
       }),
-      v.check((a) => hasSecret(a), "auth.mutual needs a password, or a secret naming it"),
+      v.check((a) => hasSecret(a), "auth.mutual needs auth.mutual.password, or auth.mutual.secret naming it"),
     )),
   }),
-  v.check((a) => hasSecret(a), "auth needs a password, or a secret naming it ({ usage } or { uuid })"),
+  v.check((a) => hasSecret(a), "auth needs auth.password, or auth.secret naming it ({ usage } or { uuid })"),
 );
 
 /** The `auth` of an `iscsi` pool definition (see {@linkcode IscsiChapAuthSchema}). */

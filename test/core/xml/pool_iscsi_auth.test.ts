@@ -59,8 +59,8 @@ describe("pool XML: an iscsi pool's initiator and CHAP auth", () => {
   });
 
   it("a definition needs each account's password, or a secret naming it", () => {
-    expect(() => checkPoolConfig({ ...base, auth: { type: "chap", username: "alice" } } as never)).toThrow("auth needs a password, or a secret naming it");
-    expect(() => checkPoolConfig({ ...base, auth: { type: "chap", username: "alice", password: "p", mutual: { username: "t" } } } as never)).toThrow("auth.mutual needs a password, or a secret naming it");
+    expect(() => checkPoolConfig({ ...base, auth: { type: "chap", username: "alice" } } as never)).toThrow("auth needs auth.password, or auth.secret naming it");
+    expect(() => checkPoolConfig({ ...base, auth: { type: "chap", username: "alice", password: "p", mutual: { username: "t" } } } as never)).toThrow("auth.mutual needs auth.mutual.password, or auth.mutual.secret naming it");
     expect(() => checkPoolConfig({ ...base, auth: { type: "chap", username: "alice", secret: { usage: "a", uuid: UUID } } } as never)).toThrow("auth.secret must be { usage");
     expect(checkPoolConfig({ ...base, auth: { type: "chap", username: "alice", secret: { uuid: UUID.toUpperCase() } } })).toMatchObject({ auth: { secret: { uuid: UUID } } });
   });
