@@ -63,6 +63,7 @@ export type {
   HypervisorDriverDefinition,
   TestingControls,
   InitialPool,
+  DriverPeer,
 } from "./core/driver.ts";
 export type {
   AnyStorageBackendDefinition,
@@ -124,6 +125,8 @@ export type {
   BasePoolConfig,
   DirPoolConfig,
   IscsiChapAuth,
+  IscsiPoolAuth,
+  IscsiSecretRef,
   IscsiPoolConfig,
   LogicalPoolConfig,
   MemoryPoolConfig,

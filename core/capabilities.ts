@@ -6,7 +6,7 @@
  * @module
  */
 import { VirtError } from "./errors.ts";
-import type { HypervisorConnection, HypervisorDriverDefinition } from "./driver.ts";
+import type { DriverPeer, HypervisorConnection, HypervisorDriverDefinition } from "./driver.ts";
 import type { StorageBackendDefinition, StoragePoolBackend } from "./storage_backend.ts";
 
 /**
@@ -37,11 +37,13 @@ export type HypervisorOperation = (typeof HYPERVISOR_OPERATIONS)[number];
 /**
  * Checks that what a definition's `open` returned (a pool object, a connection) has exactly the optional
  * methods the definition declares, so the declaration (which docs/support-matrix.md is generated from)
- * cannot drift from the code. A definition without `capabilities` is not checked.
+ * cannot drift from the code. A definition without `capabilities` is not checked. A hypervisor driver's
+ * connection must also have the `peerRunsOfflineBlockJobs` of one of the `peers` it declares.
  *
  * @param definition The storage backend or hypervisor driver definition.
  * @param opened What its `open` returned.
- * @throws {VirtError} (`internal`) Naming each operation declared but missing, or present but not declared.
+ * @throws {VirtError} (`internal`) Naming each operation declared but missing, or present but not declared,
+ *   or the declared peers when none matches the connection.
  * @example
  * ```ts
  * import { checkDeclaredOperations } from "./capabilities.ts";
@@ -56,6 +58,7 @@ export function checkDeclaredOperations(
   definition: StorageBackendDefinition | HypervisorDriverDefinition,
   opened: StoragePoolBackend | HypervisorConnection,
 ): void {
+  checkDeclaredPeer(definition, opened);
   const declared: readonly string[] | undefined = definition.capabilities;
   if (declared === undefined) return;
   const all: readonly string[] = definition.kind === "storage" ? STORAGE_OPERATIONS : HYPERVISOR_OPERATIONS;
@@ -94,4 +97,43 @@ export function checkCapabilityList(value: unknown, all: readonly string[], what
     throw new TypeError(`Invalid ${what}: capabilities must list distinct operations of ${all.join(", ")}`);
   }
   return Object.freeze([...value]);
+}
+
+/** A hypervisor connection's `peerRunsOfflineBlockJobs` must be what one of its driver's declared peers says. */
+function checkDeclaredPeer(definition: StorageBackendDefinition | HypervisorDriverDefinition, opened: StoragePoolBackend | HypervisorConnection): void {
+  if (definition.kind !== "hypervisor" || definition.peers === undefined) return;
+  const runsOffline = (opened as HypervisorConnection).peerRunsOfflineBlockJobs === true;
+  if (definition.peers.some((peer) => peer.runsOfflineBlockJobs === runsOffline)) return;
+  throw new VirtError("internal", `Hypervisor driver "${definition.name}" declares peers ${definition.peers.map((p) => p.name).join(", ")}, none of which has runsOfflineBlockJobs ${runsOffline} as its connection does`, {
+    driver: definition.name,
+  });
+}
+
+/**
+ * Checks a hypervisor driver's `peers` list: each a distinct non-empty `name` with a boolean
+ * `runsOfflineBlockJobs`.
+ *
+ * @param value What the definition declares.
+ * @param what The definition, for the message.
+ * @returns A frozen copy, or `undefined` when nothing was declared.
+ * @throws {TypeError} For a malformed or repeated peer, or an empty list.
+ * @example
+ * ```ts
+ * import { checkPeerList } from "./capabilities.ts";
+ * const peers = checkPeerList([{ name: "libvirtd", runsOfflineBlockJobs: false }], "driver");
+ * if (peers?.[0]?.name !== "libvirtd" || !Object.isFrozen(peers[0])) throw new Error("unexpected");
+ * let threw = false;
+ * try { checkPeerList([{ name: "libvirtd" }], "driver"); } catch { threw = true; }
+ * if (!threw) throw new Error("unexpected");
+ * ```
+ */
+export function checkPeerList(value: unknown, what: string): readonly DriverPeer[] | undefined {
+  if (value === undefined) return undefined;
+  const valid = (peer: unknown): peer is DriverPeer =>
+    typeof peer === "object" && peer !== null && typeof (peer as DriverPeer).name === "string" && (peer as DriverPeer).name !== "" &&
+    typeof (peer as DriverPeer).runsOfflineBlockJobs === "boolean";
+  if (!Array.isArray(value) || value.length === 0 || !value.every(valid) || new Set(value.map((p) => p.name)).size !== value.length) {
+    throw new TypeError(`Invalid ${what}: peers must be a non-empty list of distinct { name, runsOfflineBlockJobs } (a name and a boolean)`);
+  }
+  return Object.freeze(value.map((peer) => Object.freeze({ name: peer.name, runsOfflineBlockJobs: peer.runsOfflineBlockJobs })));
 }

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { checkCapabilityList, HYPERVISOR_OPERATIONS, type HypervisorOperation } from "./capabilities.ts";
+import { checkCapabilityList, checkPeerList, HYPERVISOR_OPERATIONS, type HypervisorOperation } from "./capabilities.ts";
 import type { Clock } from "./clock.ts";
 import type { BackingLayer, BlockCopyDestination, DiskConfig, DiskInfo, DomainConfig, DomainInfo, VolumeRef } from "./domain.ts";
 import type { EventBus } from "./event_bus.ts";
@@ -266,8 +266,22 @@ export interface HypervisorDriverDefinition {
    * core checks every opened connection against it (absent: not declared, shown so in the matrix).
    */
   readonly capabilities?: readonly HypervisorOperation[];
+  /**
+   * The peers its connections may talk to, for a driver whose behaviour depends on which (the remote
+   * driver: libvirtd or virtkitd). docs/support-matrix.md gives each peer a row, and core checks that an
+   * opened connection's {@linkcode HypervisorConnection.peerRunsOfflineBlockJobs} is one a peer declares.
+   */
+  readonly peers?: readonly DriverPeer[];
   /** Opens a connection. */
   open(uri: ConnectionUri, ctx: DriverContext): Promise<HypervisorConnection>;
+}
+
+/** One peer a hypervisor driver's connection may talk to (see {@linkcode HypervisorDriverDefinition.peers}). */
+export interface DriverPeer {
+  /** What it is (`"libvirtd"`, `"virtkitd"`). */
+  readonly name: string;
+  /** Whether it runs block jobs of shut-off domains itself: the connection's `peerRunsOfflineBlockJobs` on it. */
+  readonly runsOfflineBlockJobs: boolean;
 }
 
 /** A URI scheme a driver serves; `+` is not allowed because it separates the transport. */
@@ -311,11 +325,13 @@ export function defineHypervisorDriver(def: Omit<HypervisorDriverDefinition, "ki
     throw new TypeError(`Invalid hypervisor driver "${name}": a scheme is listed twice`);
   }
   const capabilities = checkCapabilityList(def.capabilities, HYPERVISOR_OPERATIONS, `hypervisor driver "${name}"`);
+  const peers = checkPeerList(def.peers, `hypervisor driver "${name}"`);
   return Object.freeze({
     kind: "hypervisor",
     name,
     schemes: Object.freeze([...schemes] as string[]),
     ...(capabilities === undefined ? {} : { capabilities: capabilities as readonly HypervisorOperation[] }),
+    ...(peers === undefined ? {} : { peers }),
     open: def.open,
   });
 }

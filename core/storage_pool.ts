@@ -11,6 +11,8 @@ export type {
   BasePoolConfig,
   DirPoolConfig,
   IscsiChapAuth,
+  IscsiPoolAuth,
+  IscsiSecretRef,
   IscsiPoolConfig,
   LogicalPoolConfig,
   MemoryPoolConfig,

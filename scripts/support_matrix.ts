@@ -43,14 +43,25 @@ const HYPERVISOR_MEANING: Readonly<Record<HypervisorOperation, string>> = Object
   setDiskSource: "`job.finalize()` of an offline copy or commit (switches the disk's definition)",
 });
 
+/**
+ * Columns derived from a declaration rather than one method: what a shut-off domain's block job needs.
+ * Core runs it through its image engine and the driver's `setDiskSource`, unless the driver's peer runs
+ * such jobs itself (`peers`), when the driver's live operation takes it.
+ */
+const OFFLINE_COLUMNS = Object.freeze([
+  { name: "offlineBlockCopy", live: "liveBlockCopy", meaning: "`domain.blockCopy()` on a shut-off domain" },
+  { name: "offlineBlockCommit", live: "liveBlockCommit", meaning: "`domain.blockCommit()` on a shut-off domain" },
+] as const);
+
 const mark = (declared: readonly string[] | undefined, op: string) => (declared === undefined ? "?" : declared.includes(op) ? "yes" : "no");
 
 /** The matrix file's path, from the repository root. */
 export const SUPPORT_MATRIX_PATH = new URL("../docs/support-matrix.md", import.meta.url);
 
 /**
- * Renders the support matrix of a registry: one row per hypervisor driver (with its URI schemes) and per
- * storage backend, with a mark for each operation it declares.
+ * Renders the support matrix of a registry: one row per hypervisor driver (with its URI schemes; one per
+ * declared peer for a driver with `peers`) and per storage backend, with a mark for each operation it
+ * declares, and whether a shut-off domain's copy and commit work.
  *
  * @param registry Where the drivers come from (lazy entries are loaded).
  * @returns The Markdown text.
@@ -77,14 +88,20 @@ export async function renderSupportMatrix(registry: Registry): Promise<string> {
     "",
     "## Hypervisor drivers",
     "",
-    `| Driver | URI schemes | ${HYPERVISOR_OPERATIONS.join(" | ")} |`,
-    `| --- | --- | ${HYPERVISOR_OPERATIONS.map(() => "---").join(" | ")} |`,
+    "A driver whose behaviour depends on its peer has a row per peer it declares.",
+    "",
+    `| Driver | URI schemes | ${[...HYPERVISOR_OPERATIONS, ...OFFLINE_COLUMNS.map((c) => c.name)].join(" | ")} |`,
+    `| --- | --- | ${[...HYPERVISOR_OPERATIONS, ...OFFLINE_COLUMNS].map(() => "---").join(" | ")} |`,
   ];
   for (const entry of registry.list("hypervisor")) {
     const schemes = entry.schemes ?? [];
-    const declared = (await registry.hypervisorFor(schemes[0]!)).capabilities;
+    const { capabilities: declared, peers } = await registry.hypervisorFor(schemes[0]!);
     const cells = HYPERVISOR_OPERATIONS.map((op) => mark(declared, op));
-    lines.push(`| \`${entry.name}\` | ${schemes.map((s) => `\`${s}:\``).join(", ")} | ${cells.join(" | ")} |`);
+    for (const peer of peers ?? [undefined]) {
+      const offline = OFFLINE_COLUMNS.map((c) => mark(declared, peer?.runsOfflineBlockJobs ? c.live : "setDiskSource"));
+      const name = peer === undefined ? `\`${entry.name}\`` : `\`${entry.name}\` on ${peer.name}`;
+      lines.push(`| ${name} | ${schemes.map((s) => `\`${s}:\``).join(", ")} | ${[...cells, ...offline].join(" | ")} |`);
+    }
   }
   lines.push("", "## Storage backends (pool types)", "", `| Pool type | ${STORAGE_OPERATIONS.join(" | ")} |`);
   lines.push(`| --- | ${STORAGE_OPERATIONS.map(() => "---").join(" | ")} |`);
@@ -95,6 +112,7 @@ export async function renderSupportMatrix(registry: Registry): Promise<string> {
   }
   lines.push("", "`?`: the driver or backend declares no capabilities.", "", "Columns:", "");
   for (const op of HYPERVISOR_OPERATIONS) lines.push(`- \`${op}\`: ${HYPERVISOR_MEANING[op]}`);
+  for (const c of OFFLINE_COLUMNS) lines.push(`- \`${c.name}\`: ${c.meaning} (core's image engine and \`setDiskSource\`, or a peer that runs it)`);
   for (const op of STORAGE_OPERATIONS) lines.push(`- \`${op}\`: ${OPERATION_MEANING[op]}`);
   return `${lines.join("\n")}\n`;
 }

@@ -12,6 +12,10 @@
 import * as v from "valibot";
 import { namedBy, parseConfig } from "./parse_config.ts";
 import { absolutePathSchema, bytesSchema, integerSchema, nameSchema, uuidSchema } from "./rules.ts";
+import { IscsiChapAuthSchema, iscsiNameSchema } from "./iscsi_auth.ts";
+
+export { IscsiChapAuthSchema } from "./iscsi_auth.ts";
+export type { IscsiChapAuth, IscsiPoolAuth, IscsiSecretRef } from "./iscsi_auth.ts";
 
 // LVM2's rules for a volume group or logical volume name: letters, digits and +_.-, not starting with -.
 const VG_NAME = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/;
@@ -97,53 +101,13 @@ export const LogicalPoolConfigSchema = v.strictObject({
   thinPool: v.optional(lvmNameSchema("thinPool")),
 });
 
-// iSCSI names (RFC 7143 §4.2.7.2): `iqn.YYYY-MM.reversed.domain[:anything]`, `eui.` + 16 hex, `naa.` + 16 or 32 hex.
-const ISCSI_NAME = /^(iqn\.\d{4}-\d{2}\.[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[a-z0-9.:-]*)?|eui\.[0-9A-Fa-f]{16}|naa\.(?:[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32}))$/;
 // A host name, an IPv4 address, or an IPv6 address without brackets.
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
 
-const iscsiNameSchema = (what: string) =>
-  v.pipe(
-    v.string(`${what} must be a string`),
-    v.maxLength(223, `${what} is longer than 223 bytes (RFC 7143)`),
-    v.regex(ISCSI_NAME, `${what} must be an iSCSI name like "iqn.2026-01.com.example:disk1" (lower case), "eui." or "naa." form`),
-  );
-const secretSchema = (what: string) =>
-  v.pipe(v.string(`${what} must be a string`), v.nonEmpty(`${what} is empty`), v.check((s) => !s.includes("\0"), `${what} contains NUL`));
-
-/**
- * CHAP credentials of an `iscsi` pool: the initiator proves itself to the target (`username`,
- * `password`); with `mutual`, the target must prove itself too, with the secret of its outgoing account
- * (tgtd's `tgtadm --mode account --op bind --outgoing`, open-iscsi's `username_in`/`password_in`).
- *
- * @example
- * ```ts
- * import * as v from "valibot";
- * import { IscsiChapAuthSchema } from "virtkit";
- * if (!v.is(IscsiChapAuthSchema, { type: "chap", username: "u", password: "p" }) || v.is(IscsiChapAuthSchema, { type: "chap", username: "u" })) throw new Error("unexpected");
- * if (!v.is(IscsiChapAuthSchema, { type: "chap", username: "u", password: "p", mutual: { username: "t", password: "q" } })) throw new Error("unexpected");
- * if (v.is(IscsiChapAuthSchema, { type: "chap", username: "u", password: "p", mutual: { username: "t" } })) throw new Error("unexpected");
- * ```
- */
-export const IscsiChapAuthSchema = v.strictObject({
-  /** Always `"chap"` (MD5). */
-  type: v.literal("chap", 'auth.type must be "chap"'),
-  /** The account name on the target (`CHAP_N`). */
-  username: secretSchema("auth.username"),
-  /** The shared secret. */
-  password: secretSchema("auth.password"),
-  /** The target's own account, which it must answer our challenge with (mutual CHAP). */
-  mutual: v.optional(v.strictObject({
-    /** The name the target must give (`CHAP_N` of its answer). */
-    username: secretSchema("auth.mutual.username"),
-    /** The target's secret. */
-    password: secretSchema("auth.mutual.password"),
-  })),
-});
-
 /**
  * The LUNs of an iSCSI target: portal `host` and `port` (default 3260), target IQN `target`, our
- * `initiator` IQN (default: one per host, chosen by the backend) and optional CHAP `auth`.
+ * `initiator` IQN (default: one per host, chosen by the backend) and optional CHAP `auth` (see
+ * {@linkcode IscsiChapAuthSchema}: a password, or a secret of the peer naming it).
  *
  * @example
  * ```ts
@@ -231,8 +195,6 @@ export type DirPoolConfig = v.InferOutput<typeof DirPoolConfigSchema>;
 export type LogicalPoolConfig = v.InferOutput<typeof LogicalPoolConfigSchema>;
 /** The LUNs of an iSCSI target. */
 export type IscsiPoolConfig = v.InferOutput<typeof IscsiPoolConfigSchema>;
-/** CHAP credentials of an `iscsi` pool. */
-export type IscsiChapAuth = v.InferOutput<typeof IscsiChapAuthSchema>;
 /** The `test` driver's in-memory pool. */
 export type MemoryPoolConfig = v.InferOutput<typeof MemoryPoolConfigSchema>;
 /** What any pool config has: a name and a type. */

@@ -15,6 +15,7 @@ import { ConflictError } from "../errors.ts";
 import type { Job, JobInfo, JobState } from "../job.ts";
 import { TERMINAL_JOB_STATES } from "../job.ts";
 import type { SignalOptions } from "../options.ts";
+import { jobSpecFromInfo } from "./job_spec.ts";
 import type { JobVerb } from "./state_machine.ts";
 import type { JobController, JobHandle, JobManager } from "./types.ts";
 
@@ -191,23 +192,8 @@ export function createJobMirror(options: JobMirrorOptions): JobMirror {
   const create = async (info: JobInfo): Promise<void> => {
     const terminal = isTerminal(info.state);
     const result = info.state === "completed" && options.resultOf ? await options.resultOf(info).catch(() => undefined) : undefined;
-    const spec = {
-      id: info.id,
-      type: info.type,
-      target: info.target,
-      endBytes: info.end,
-      cur: info.cur,
-      bandwidth: info.bandwidth,
-      // An unfinished job starts from `created` here too, then moves along the edges to where the peer
-      // has it: listeners see the same job:created, job:state ... sequence as for any job.
-      state: terminal ? info.state : "created",
-      controller: controllerFor(info.id),
-      createdAt: info.createdAt,
-      ...(driver === undefined ? {} : { driver }),
-      ...(terminal
-        ? { finished: { createdAt: info.createdAt, finishedAt: info.finishedAt ?? info.createdAt, ...(info.error === undefined ? {} : { error: info.error }), result } }
-        : {}),
-    };
+    // An unfinished job starts from `created` here too, then moves along the edges to where the peer has it.
+    const spec = jobSpecFromInfo(info, controllerFor(info.id), { ...(driver === undefined ? {} : { driver }), result });
     const locks = terminal ? [] : options.locksOf?.(info) ?? [];
     let handle: JobHandle<unknown>;
     try {

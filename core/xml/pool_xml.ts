@@ -6,37 +6,27 @@
  * - `logical`: `<source><name>` is `volumeGroup`, each `<source><device path>` one of `devices`,
  *   `<source><format type='lvm2'/>` and `<target><path>/dev/VG</path>` are what libvirt derives;
  *   `thinPool` is `<virtkit:thin_pool name='LV'/>` in virtkit's namespace {@linkcode VIRTKIT_POOL_NS}
- *   (libvirt has no thin pool element; a namespaced element at the pool's top level is how libvirt's own
- *   `fs:mount_opts` and `rbd:config_opts` extend pool XML, and libvirt's parser skips elements of a
- *   namespace it does not know, so `virsh pool-define` takes the document; it does not keep them);
- * - `iscsi`: `<source><host name port>` is `host` and `port`, `<source><device path>` the target IQN,
- *   `<target><path>/dev/disk/by-path</path>` libvirt's default.
+ *   (libvirt has no thin pool element; see core/xml/pool_namespace.ts);
+ * - `iscsi`: host, port, target IQN, `initiator` and CHAP `auth` (a named secret, never a password; its
+ *   mutual account in virtkit's namespace), as core/xml/iscsi_pool_xml.ts says.
  *
  * `<uuid>` is kept (`uuid`). `<capacity>`, `<allocation>` and `<available>` are state (read with
- * `pool.info()`), not definition, and are skipped. Anything else (permissions, CHAP auth, an initiator
- * IQN, ...) is reported and dropped. Another pool type is an `UnsupportedError`: virtkit cannot serve it.
+ * `pool.info()`), not definition, and are skipped. Anything else (permissions, ...) is reported and
+ * dropped. Another pool type is an `UnsupportedError`: virtkit cannot serve it.
  *
  * @module
  */
 import { UnsupportedError } from "../errors.ts";
 import { checkPoolConfig, type DirPoolConfig, type IscsiPoolConfig, type LogicalPoolConfig, type PoolConfig } from "../config/pool_config.ts";
 import { ElementReader, settleWarnings, type XmlParseOptions, type XmlParseResult, type XmlWarning } from "./element_reader.ts";
+import { iscsiPoolNodes, readIscsiPool } from "./iscsi_pool_xml.ts";
+import { VIRTKIT_NS_ATTRIBUTE, virtkitName } from "./pool_namespace.ts";
 import { buildXml, parseXmlDocument, type XmlNodeSpec } from "./xml_document.ts";
+
+export { VIRTKIT_POOL_NS } from "./pool_namespace.ts";
 
 const WHAT = "pool XML";
 
-/**
- * The XML namespace of virtkit's additions to pool XML (the `logical` pool's `thinPool`), bound to the
- * prefix `virtkit` when written; read under whatever prefix a document binds it to.
- *
- * @example
- * ```ts
- * import { poolToXml, VIRTKIT_POOL_NS } from "virtkit";
- * const xml = poolToXml({ name: "vg0", type: "logical", volumeGroup: "vg0", thinPool: "tp" });
- * if (!xml.includes(`xmlns:virtkit="${VIRTKIT_POOL_NS}"`) || !xml.includes('<virtkit:thin_pool name="tp"')) throw new Error(xml);
- * ```
- */
-export const VIRTKIT_POOL_NS = "http://virtkit.org/schemas/storagepool/logical/1.0";
 const THIN_POOL = "thin_pool";
 /**
  * The pool types the XML module reads and writes.
@@ -80,7 +70,7 @@ export function poolToXml(config: PoolConfig): string {
       const thin = c.thinPool === undefined ? [] : [{ name: `virtkit:${THIN_POOL}`, attributes: { name: c.thinPool } }];
       return buildXml({
         name: "pool",
-        attributes: { type: "logical", ...(c.thinPool === undefined ? {} : { "xmlns:virtkit": VIRTKIT_POOL_NS }) },
+        attributes: { type: "logical", ...(c.thinPool === undefined ? {} : VIRTKIT_NS_ATTRIBUTE) },
         children: [...head, {
           name: "source",
           children: [
@@ -92,15 +82,8 @@ export function poolToXml(config: PoolConfig): string {
       });
     }
     case "iscsi": {
-      const c = checked as IscsiPoolConfig;
-      return buildXml({
-        name: "pool",
-        attributes: { type: "iscsi" },
-        children: [...head, {
-          name: "source",
-          children: [{ name: "host", attributes: { name: c.host, port: c.port } }, { name: "device", attributes: { path: c.target } }],
-        }, target("/dev/disk/by-path")],
-      });
+      const { children, namespaced } = iscsiPoolNodes(checked as IscsiPoolConfig);
+      return buildXml({ name: "pool", attributes: { type: "iscsi", ...(namespaced ? VIRTKIT_NS_ATTRIBUTE : {}) }, children: [...head, ...children] });
     }
     default:
       throw new UnsupportedError("poolToXml", {
@@ -166,20 +149,7 @@ export function poolFromXml(xml: string, options?: XmlParseOptions): XmlParseRes
     const thinPool = readThinPool(root);
     config = { volumeGroup, ...(devices.length > 0 ? { devices } : {}), ...(thinPool === undefined ? {} : { thinPool }) };
   } else {
-    if (source === undefined) throw root.error("(iscsi) has no <source>");
-    const host = source.child("host");
-    if (host === undefined) throw source.error("has no <host name=...>");
-    const hostName = host.requireAttr("name");
-    const port = host.attr("port");
-    host.finish();
-    const device = source.child("device");
-    if (device === undefined) throw source.error("has no <device path=IQN>");
-    const iqn = device.requireAttr("path");
-    device.finish();
-    source.finish();
-    if (port !== undefined && !(port !== "" && [...port].every((ch) => ch >= "0" && ch <= "9"))) throw root.error(`has port ${JSON.stringify(port)}, expected a number`, "source/host@port");
-    if (targetPath !== undefined && targetPath !== "/dev/disk/by-path") root.warn("target/path", `"${targetPath}" is not modeled (virtkit's initiator makes no device nodes); dropped`);
-    config = { host: hostName, ...(port === undefined ? {} : { port: Number(port) }), target: iqn };
+    config = readIscsiPool(root, source, targetPath);
   }
   root.finish();
   const checked = checkPoolConfig({ name, type, ...(uuid === undefined ? {} : { uuid }), ...config } as PoolConfig);
@@ -196,12 +166,10 @@ function readTarget(root: ElementReader): string | undefined {
 
 /** `<P:thin_pool name='LV'/>`, P being the prefix the document binds {@linkcode VIRTKIT_POOL_NS} to. */
 function readThinPool(root: ElementReader): string | undefined {
-  const binding = Object.entries(root.element.attributes).find(([name, value]) => name.startsWith("xmlns:") && value === VIRTKIT_POOL_NS);
-  if (binding === undefined) return undefined;
-  root.ignoreAttrs(binding[0]);
-  const thin = root.child(`${binding[0].slice("xmlns:".length)}:${THIN_POOL}`);
+  const name = virtkitName(root, THIN_POOL);
+  const thin = name === undefined ? undefined : root.child(name);
   if (thin === undefined) return undefined;
-  const name = thin.requireAttr("name");
+  const pool = thin.requireAttr("name");
   thin.finish();
-  return name;
+  return pool;
 }

@@ -11,6 +11,7 @@ import type { SignalOptions } from "../../core/options.ts";
 import type { VolumeInfo } from "../../core/volume.ts";
 import type { VolumeIO } from "../../core/volume_io.ts";
 import type { IscsiPoolConfig } from "../../core/storage_pool.ts";
+import { chapAccountOf } from "./chap_account.ts";
 import { defaultInitiatorName } from "./config.ts";
 import { login, type LoginOptions } from "./initiator/login.ts";
 import { type Capacity, ScsiError, ScsiLun } from "./initiator/scsi.ts";
@@ -65,9 +66,13 @@ export class IscsiPool implements StoragePoolBackend {
     this.#options = options;
   }
 
-  /** Logs in (so a wrong address, target or secret fails here, as a `ConnectError`) and scans the LUNs. */
+  /**
+   * Logs in (so a wrong address, target or secret fails here, as a `ConnectError`) and scans the LUNs.
+   * An `auth` that names its secret without giving the password is an `UnsupportedError`: virtkit has no
+   * secret store to find it in.
+   */
   async start(options?: SignalOptions): Promise<void> {
-    this.#luns = await this.#scan(options?.signal);
+    this.#luns = await this.#scan("start", options?.signal);
   }
 
   /** Forgets the scan; open volumes keep their own sessions until closed. */
@@ -79,7 +84,7 @@ export class IscsiPool implements StoragePoolBackend {
 
   /** Scans the LUNs again. */
   async refresh(options?: SignalOptions): Promise<void> {
-    this.#luns = await this.#scan(options?.signal);
+    this.#luns = await this.#scan("refresh", options?.signal);
   }
 
   /** Capacity and allocation are the sum of the LUN sizes; nothing is available to create. */
@@ -115,7 +120,7 @@ export class IscsiPool implements StoragePoolBackend {
    */
   async openVolume(name: string, mode: { write: boolean }, options?: SignalOptions): Promise<VolumeIO> {
     const { lun } = this.#entry(name);
-    const session = await this.#login(options?.signal);
+    const session = await this.#login("openVolume", options?.signal);
     try {
       const scsi = new ScsiLun(session, lun);
       const capacity = await scsi.readCapacity(options?.signal);
@@ -149,22 +154,23 @@ export class IscsiPool implements StoragePoolBackend {
     return io;
   }
 
-  #login(signal?: AbortSignal): Promise<IscsiSession> {
+  #login(operation: string, signal?: AbortSignal): Promise<IscsiSession> {
     const c = this.#config;
+    const auth = chapAccountOf(c.name, c.auth, operation);
     const options: LoginOptions = {
       ...this.#options,
       host: c.host,
       port: c.port ?? 3260,
       target: c.target,
       initiatorName: c.initiator ?? defaultInitiatorName(),
-      ...(c.auth ? { auth: { username: c.auth.username, password: c.auth.password, ...(c.auth.mutual ? { mutual: c.auth.mutual } : {}) } } : {}),
+      ...(auth ? { auth: { username: auth.username, password: auth.password, ...(auth.mutual ? { mutual: auth.mutual } : {}) } } : {}),
       ...(signal ? { signal } : {}),
     };
     return login(options);
   }
 
-  async #scan(signal?: AbortSignal): Promise<LunEntry[]> {
-    const session = await this.#login(signal);
+  async #scan(operation: string, signal?: AbortSignal): Promise<LunEntry[]> {
+    const session = await this.#login(operation, signal);
     try {
       const luns = await new ScsiLun(session, 0).reportLuns(signal);
       const entries: LunEntry[] = [];
@@ -195,7 +201,8 @@ export class IscsiPool implements StoragePoolBackend {
   #record(lun: number): VolumeRecord {
     const url = lunUrl({ host: this.#config.host, port: this.#config.port ?? 3260 }, this.#config.target, lun);
     // The account travels with the record (not in the URL), so a qemu domain on the LUN can log in too.
-    const auth = this.#config.auth;
+    // A started pool logged in with it, so its passwords are at hand.
+    const auth = chapAccountOf(this.#config.name, this.#config.auth, "lookupVolume");
     return { name: lunVolumeName(lun), key: url, path: url, ...(auth ? { auth } : {}) };
   }
 

@@ -1,8 +1,8 @@
 /**
  * The `iscsi` storage backend: a pool is the set of LUNs of one iSCSI target (`{ name, type: "iscsi",
- * host, port?, target, initiator?, auth?: { type: "chap", username, password } }`), reached through an
- * initiator written in TypeScript over `node:net` (initiator/), so it needs no kernel `iscsi_tcp` and
- * no native code, as libvirt's `iscsi-direct` backend needs only libiscsi.
+ * host, port?, target, initiator?, auth?: { type: "chap", username, password?, secret?, mutual? } }`),
+ * reached through an initiator written in TypeScript over `node:net` (initiator/), so it needs no kernel
+ * `iscsi_tcp` and no native code, as libvirt's `iscsi-direct` backend needs only libiscsi.
  *
  * What it does, as libvirt's `iscsi` and `iscsi-direct` backends do:
  * - `build` does nothing; `start` and `refresh` log in and scan the LUNs (REPORT LUNS, INQUIRY,
@@ -11,7 +11,9 @@
  *   created, deleted or resized (`UnsupportedError`): LUNs are made on the target.
  * - Their bytes go through `openVolume`: clone from a LUN, download, upload to a writable LUN,
  *   `extents` (all data, unless the target manages provisioning and says otherwise).
- * - CHAP is one-way (the initiator authenticates), MD5, as libvirt's `<auth type="chap">`.
+ * - CHAP is one-way (the initiator authenticates), MD5, as libvirt's `<auth type="chap">`; mutual with
+ *   `auth.mutual`. virtkit has no secret store: an account that only names its `secret` (as pool XML
+ *   does) cannot log in, an `UnsupportedError` (drivers/iscsi/chap_account.ts).
  * - {@linkcode discoverTargets} asks a portal for its targets (SendTargets), as libvirt's
  *   `virConnectFindStoragePoolSources` does for `iscsi` pools.
  *

@@ -8,6 +8,7 @@
  */
 import { rm } from "node:fs/promises";
 import type { DriverContext } from "../../core/driver.ts";
+import { jobSpecFromInfo } from "../../core/jobs/job_spec.ts";
 import type { JobManager } from "../../core/jobs/types.ts";
 import { TERMINAL_JOB_STATES } from "../../core/job.ts";
 import type { QemuBlockJob, QemuBlockJobEnv } from "./block_job.ts";
@@ -102,21 +103,10 @@ export async function restoreFinishedJobs(store: StateStore, jobs: JobManager): 
   for (const info of await store.loadFinishedJobs()) {
     if (!TERMINAL_JOB_STATES.includes(info.state)) continue;
     if ((await jobs.list()).some((j) => j.id === info.id)) continue;
-    jobs.create({
-      id: info.id,
-      type: info.type,
-      target: info.target,
-      endBytes: info.end,
-      cur: info.cur,
-      bandwidth: info.bandwidth,
-      state: info.state,
-      driver: "qemu",
-      finished: { ...(info.error === undefined ? {} : { error: info.error }), createdAt: info.createdAt, finishedAt: info.finishedAt ?? info.createdAt },
-      controller: {
-        setSpeed: () => Promise.resolve(),
-        abort: () => Promise.resolve(),
-        dismiss: () => store.removeFinishedJob(info.id),
-      },
-    });
+    jobs.create(jobSpecFromInfo(info, {
+      setSpeed: () => Promise.resolve(),
+      abort: () => Promise.resolve(),
+      dismiss: () => store.removeFinishedJob(info.id),
+    }, { driver: "qemu" }));
   }
 }

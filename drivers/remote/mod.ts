@@ -28,6 +28,8 @@ export const remoteDriver = defineHypervisorDriver({
     "defineDomain", "undefineDomain", "startDomain", "shutdownDomain", "destroyDomain", "suspendDomain", "resumeDomain", "domainDisks",
     "liveBlockPull", "liveBlockCopy", "liveBlockCommit",
   ],
+  // virtkitd's own core runs a shut-off domain's block jobs; libvirt has no offline copy or commit.
+  peers: [{ name: "libvirtd", runsOfflineBlockJobs: false }, { name: "virtkitd", runsOfflineBlockJobs: true }],
   async open(uri, ctx) {
     const target = remoteTarget(uri, {
       runtimeDir: process.env.XDG_RUNTIME_DIR,

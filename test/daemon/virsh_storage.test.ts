@@ -6,6 +6,7 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "../../mod.ts";
 import { run, skipDaemon, startVirtkitd, type VirtkitdProcess, virsh } from "./_support/virtkitd.ts";
 
 describe.skipIf(skipDaemon)("virsh storage against virtkitd", () => {
@@ -39,6 +40,20 @@ describe.skipIf(skipDaemon)("virsh storage against virtkitd", () => {
     expect((await virsh(uri, ["vol-info", "/default-pool/test.qcow2"])).stdout).toMatch(/^Name:\s+test\.qcow2$/m);
     const missing = await virsh(uri, ["pool-info", "nosuch"]);
     expect(missing.stderr).toMatch(/failed to get pool 'nosuch'/);
+  });
+
+  it("an iscsi pool's named CHAP secrets, mutual account included, survive the daemon's XML; start says virtkitd has no secret store", async () => {
+    await using conn = await connect(uri);
+    const auth = { type: "chap" as const, username: "alice", secret: { usage: "san-chap" }, mutual: { username: "tgt", secret: { usage: "san-tgt" } } };
+    // On virtkitd the remote driver sends the mutual account (in virtkit's namespace), which a libvirtd would drop.
+    await conn.pools.define({ name: "san-named", type: "iscsi", host: "127.0.0.1", port: 1, target: "iqn.2026-01.org.example:named", auth });
+    const dumped = (await virsh(uri, ["pool-dumpxml", "san-named"])).stdout;
+    expect(dumped).toContain('<secret usage="san-chap"/>');
+    expect(dumped).toContain('<virtkit:mutual_auth username="tgt">');
+    expect(await (await conn.pools.get("san-named")).config()).toMatchObject({ auth });
+    const start = await virsh(uri, ["pool-start", "san-named"]);
+    expect(start.stderr).toContain("no secret store is available locally");
+    await (await conn.pools.get("san-named")).undefine();
   });
 
   it("defines, builds and starts a dir pool, creates, clones, resizes, wipes and deletes volumes", async () => {

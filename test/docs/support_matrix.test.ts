@@ -35,6 +35,44 @@ describe("support matrix", () => {
     expect(closed).toEqual(["closed"]);
     expect(() => defineHypervisorDriver({ name: "x", schemes: ["x"], capabilities: ["fly" as never], open: async () => base })).toThrow(TypeError);
     const text = await renderSupportMatrix(registry);
-    expect(text).toContain("| `liar` | `liar:` | no | no | yes | no | no | no | no | no | no |");
+    expect(text).toContain("| `liar` | `liar:` | no | no | yes | no | no | no | no | no | no | no | no | no | no | no |");
+  });
+
+  it("a driver with peers has a row per peer, with offline copy and commit as each peer does them", async () => {
+    const registry = createRegistry();
+    const base = {
+      listDomains: async () => [],
+      domainInfo: async () => { throw new Error("none"); },
+      domainConfig: async () => { throw new Error("none"); },
+      liveBlockCopy: async () => { throw new Error("none"); },
+      close: async () => {},
+    };
+    const peers = [{ name: "plain", runsOfflineBlockJobs: false }, { name: "smart", runsOfflineBlockJobs: true }];
+    registry.register(defineHypervisorDriver({ name: "relay", schemes: ["relay"], capabilities: ["liveBlockCopy"], peers, open: async () => base }));
+    const text = await renderSupportMatrix(registry);
+    // Copy: core's engine needs setDiskSource (absent); the smart peer runs it through liveBlockCopy. Commit: neither.
+    expect(text).toContain("| `relay` on plain | `relay:` | no | no | no | no | no | no | no | no | no | yes | no | no | no | no |");
+    expect(text).toContain("| `relay` on smart | `relay:` | no | no | no | no | no | no | no | no | no | yes | no | no | yes | no |");
+    expect(text).not.toContain("| `relay` | ");
+  });
+
+  it("a connection's peerRunsOfflineBlockJobs must be one its driver's peers declare; malformed peers are refused", async () => {
+    const registry = createRegistry();
+    const closed: string[] = [];
+    const base = {
+      peerRunsOfflineBlockJobs: true,
+      listDomains: async () => [],
+      domainInfo: async () => { throw new Error("none"); },
+      domainConfig: async () => { throw new Error("none"); },
+      close: async () => void closed.push("closed"),
+    };
+    registry.register(defineHypervisorDriver({ name: "plain", schemes: ["plain"], peers: [{ name: "libvirtd", runsOfflineBlockJobs: false }], open: async () => base }));
+    const error = await registry.connect("plain:///x").catch((e: unknown) => e);
+    expect(String(error)).toContain('Hypervisor driver "plain" declares peers libvirtd, none of which has runsOfflineBlockJobs true as its connection does');
+    expect(closed).toEqual(["closed"]);
+    const open = async () => base;
+    for (const peers of [[], [{ name: "a" }], [{ name: "a", runsOfflineBlockJobs: true }, { name: "a", runsOfflineBlockJobs: false }], "libvirtd"]) {
+      expect(() => defineHypervisorDriver({ name: "x", schemes: ["x"], peers: peers as never, open })).toThrow("peers must be a non-empty list of distinct");
+    }
   });
 });

@@ -5,13 +5,14 @@
  *
  * Choices: `define()` of a taken name is a `ConflictError` (checked first, libvirt's message differs
  * by version); `create()` is define + build + start, as virtkit's contract says (libvirt's
- * pool-create makes a transient pool instead).
+ * pool-create makes a transient pool instead); an `iscsi` pool whose `auth` gives a password is an
+ * `UnsupportedError` (pool XML names a secret object of the peer instead), as is mutual CHAP on a libvirtd.
  *
  * @module
  */
-import { ConflictError, NotFoundError } from "../../../core/errors.ts";
+import { ConflictError, NotFoundError, UnsupportedError } from "../../../core/errors.ts";
 import type { SignalOptions } from "../../../core/options.ts";
-import type { PoolCollection, PoolConfig, PoolInfo, StoragePool } from "../../../core/storage_pool.ts";
+import type { IscsiPoolConfig, PoolCollection, PoolConfig, PoolInfo, StoragePool } from "../../../core/storage_pool.ts";
 import { assertName } from "../../../core/validate.ts";
 import { poolFromXml, poolToXml } from "../../../core/xml/mod.ts";
 import { parseXmlDocument } from "../../../core/xml/xml_document.ts";
@@ -71,6 +72,7 @@ export function createPoolCollection(ctx: RemoteStorageContext): PoolCollection 
       return await handle(await lookup(name, options), options);
     },
     async define(config, options) {
+      assertNoChapPassword(config, ctx.daemon?.() !== undefined);
       const xml = poolToXml(config);
       const taken = await lookup(config.name, options).then(() => true, (error) => {
         if (error instanceof NotFoundError) return false;
@@ -92,6 +94,28 @@ export function createPoolCollection(ctx: RemoteStorageContext): PoolCollection 
     },
   };
   return Object.freeze(collection);
+}
+
+/**
+ * Pool XML holds no CHAP password, only the name of the peer's secret object that has it, so a
+ * definition that gives the password cannot be sent as it is: the caller defines the secret on the peer
+ * and names it in `auth.secret`. libvirt has no mutual CHAP: it would drop the target's account, and the
+ * pool would log in without checking the target.
+ */
+function assertNoChapPassword(config: PoolConfig, onVirtkitd: boolean): void {
+  if (config.type !== "iscsi") return;
+  const auth = (config as IscsiPoolConfig).auth;
+  if (auth === undefined) return;
+  const about = `pool "${config.name}"`;
+  if (auth.password !== undefined || auth.mutual?.password !== undefined) {
+    throw new UnsupportedError("define", {
+      driver: "remote",
+      detail: `${about} gives a CHAP password, which pool XML cannot carry: libvirt needs a secret object (virsh secret-define with usage type iscsi, then secret-set-value); name it in auth.secret ({ usage } or { uuid }) and leave out auth.password`,
+    });
+  }
+  if (auth.mutual !== undefined && !onVirtkitd) {
+    throw new UnsupportedError("define", { driver: "remote", detail: `${about} asks for mutual CHAP (auth.mutual), which libvirt's iscsi pools do not have; it would log in without checking the target` });
+  }
 }
 
 function createPoolHandle(ctx: RemoteStorageContext, pool: PoolRefValue, type: string): StoragePool {

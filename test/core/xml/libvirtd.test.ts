@@ -85,6 +85,35 @@ describe.skipIf(skipLibvirtd)("XML against a real libvirtd", () => {
     daemon.virsh(["pool-undefine", "vgthin"]);
   });
 
+  it("pool-define takes an iscsi pool's initiator and CHAP auth (a named secret, no password); pool-dumpxml parses back strict", () => {
+    const pool = {
+      name: "sanauth", type: "iscsi" as const, host: "127.0.0.1", port: 3261, target: "iqn.2026-01.org.example:disks",
+      initiator: "iqn.2026-01.org.example:host1", auth: { type: "chap" as const, username: "alice", password: "s3cret-pw" },
+    };
+    const xml = poolToXml(pool);
+    expect(xml).not.toContain("s3cret-pw");
+    const path = file("sanauth.xml", xml);
+    // libvirt's schema knows <initiator> and <auth>: this one even validates.
+    daemon.virsh(["pool-define", "--validate", path]);
+    const dumped = daemon.virsh(["pool-dumpxml", "sanauth"]);
+    expect(dumped).toMatch(/<auth type='chap' username='alice'>\s*<secret usage='virtkit-iscsi-sanauth'\/>/);
+    expect(dumped).toContain("<iqn name='iqn.2026-01.org.example:host1'/>");
+    const { password: _p, ...named } = pool.auth;
+    const back = poolFromXml(dumped, { strict: true }).config;
+    expect(back).toEqual({ ...pool, auth: { ...named, secret: { usage: "virtkit-iscsi-sanauth" } }, uuid: (back as { uuid?: string }).uuid });
+    daemon.virsh(["pool-undefine", "sanauth"]); // libvirt refuses a second pool on the same target and initiator
+    // A secret named by uuid, and the mutual account in virtkit's namespace, which libvirt skips.
+    const uuid = "5b2c1e3a-9d4f-4e6a-8b7c-0d1e2f3a4b5c";
+    const mutualPool = { ...pool, name: "sanmutual", auth: { type: "chap" as const, username: "alice", secret: { uuid }, mutual: { username: "tgt", password: "t-pw" } } };
+    const mutualXml = poolToXml(mutualPool);
+    expect(mutualXml).toContain("<virtkit:mutual_auth");
+    daemon.virsh(["pool-define", file("sanmutual.xml", mutualXml)]);
+    const mutualDump = daemon.virsh(["pool-dumpxml", "sanmutual"]);
+    expect(mutualDump).toContain(`<secret uuid='${uuid}'/>`);
+    expect(mutualDump).not.toContain("mutual_auth");
+    daemon.virsh(["pool-undefine", "sanmutual"]);
+  });
+
   it("vol-create takes volumeToXml's raw and backed qcow2 volumes; vol-dumpxml and qemu-img agree", () => {
     const raw = { name: "data.raw", capacityBytes: 8 * MiB, format: "raw" as const, allocationBytes: 2 * MiB };
     const top = { name: "top.qcow2", capacityBytes: 16 * MiB, format: "qcow2" as const, backing: { path: join(images, "base.raw"), format: "raw" } };

@@ -42,6 +42,8 @@ const domain = fc.record(
   { requiredKeys: ["name", "vcpus", "memoryBytes", "disks"] },
 ) as fc.Arbitrary<DomainConfig>;
 
+const iqn = fc.stringMatching(/^iqn\.20[0-9]{2}-[0-9]{2}\.[a-z](?:[a-z.]{0,18}[a-z])?:[a-z0-9.-]{1,20}$/);
+const secret = fc.oneof(text(1, 20).map((usage) => ({ usage })), uuid.map((id) => ({ uuid: id })));
 const pool = fc.oneof(
   fc.record({ name: name(40), uuid, type: fc.constant("dir" as const), path: absolutePath }, { requiredKeys: ["name", "type", "path"] }),
   fc.record(
@@ -62,7 +64,13 @@ const pool = fc.oneof(
       type: fc.constant("iscsi" as const),
       host: fc.oneof(fc.ipV4(), fc.domain()),
       port: fc.integer({ min: 1, max: 65535 }),
-      target: fc.stringMatching(/^iqn\.20[0-9]{2}-[0-9]{2}\.[a-z](?:[a-z.]{0,18}[a-z])?:[a-z0-9.-]{1,20}$/),
+      target: iqn,
+      initiator: iqn,
+      // Read back from XML, an account names its secret: pool XML holds no password.
+      auth: fc.record(
+        { type: fc.constant("chap" as const), username: text(1, 20), secret, mutual: fc.record({ username: text(1, 20), secret }) },
+        { requiredKeys: ["type", "username", "secret"] },
+      ),
     },
     { requiredKeys: ["name", "type", "host", "target"] },
   ),

@@ -45,6 +45,21 @@ describe.skipIf(skipLibvirtd)("remote driver -> libvirtd storage", () => {
     await expect(conn.pools.get("nope")).rejects.toMatchObject({ name: "NotFoundError", objectType: "pool", objectName: "nope" });
   });
 
+  it("an iscsi pool's CHAP password never goes to libvirt: define is an UnsupportedError; a named secret is defined, as virsh sees it", async () => {
+    const san = { type: "iscsi" as const, host: "127.0.0.1", port: 3261, target: "iqn.2026-01.org.example:remote-auth", initiator: "iqn.2026-01.org.example:me" };
+    const error = await conn.pools.define({ ...san, name: "chap-pw", auth: { type: "chap", username: "alice", password: "never-sent" } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnsupportedError);
+    expect((error as Error).message).toContain("libvirt needs a secret object");
+    // libvirt has no mutual CHAP: it would drop the target's account.
+    const mutual = { type: "chap" as const, username: "alice", secret: { usage: "a" }, mutual: { username: "tgt", secret: { usage: "m" } } };
+    expect(await conn.pools.define({ ...san, name: "chap-mutual", auth: mutual }).catch((e: unknown) => e)).toBeInstanceOf(UnsupportedError);
+    expect(daemon.virsh(["pool-list", "--all", "--name"])).not.toMatch(/chap-/);
+    const pool = await conn.pools.define({ ...san, name: "chap-named", auth: { type: "chap", username: "alice", secret: { usage: "san-chap" } } });
+    expect(daemon.virsh(["pool-dumpxml", "chap-named"])).toMatch(/<auth type='chap' username='alice'>\s*<secret usage='san-chap'\/>/);
+    expect(await pool.config()).toMatchObject({ initiator: san.initiator, auth: { type: "chap", username: "alice", secret: { usage: "san-chap" } } });
+    await pool.undefine();
+  });
+
   it("creates volumes from the spec, looks them up three ways, resizes and deletes them", async () => {
     const raw = await pool.volumes.create({ name: "a.raw", capacityBytes: MiB(4), format: "raw" });
     const q = await pool.volumes.create({ name: "b.qcow2", capacityBytes: MiB(8), format: "qcow2", backing: { path: raw.path, format: "raw" } });
