@@ -107,13 +107,23 @@ function traceVirtkit(conn: Connection): { marks: Marks; trace: string[]; mark(w
     if (e.name === "BLOCK_JOB_READY") first("readyEvent");
     if (e.name === "BLOCK_JOB_COMPLETED") first("completed");
   });
+  // The library's own events, to place its steps (the definition write, the job's states) between QEMU's.
+  const offBus = conn.events.on("*", (e) => {
+    if (marks.t0 === undefined || e.type === "qmp:event" || e.type === "job:progress") return;
+    const detail = "job" in e ? ` ${(e as { job: { state: string } }).job.state}` : "reason" in e ? ` ${String((e as { reason: unknown }).reason)}` : "";
+    trace.push(`${at()} ** ${e.type}${detail}`);
+  });
   return {
     marks,
     trace,
-    mark: (what, time) => void (marks[what] = time),
+    mark: (what, time) => {
+      marks[what] = time;
+      if (what !== "t0") trace.push(`${at()} == ${what}`);
+    },
     stop() {
       QmpClient.prototype.execute = original;
       off();
+      offBus();
     },
   };
 }
