@@ -36,12 +36,13 @@ export function halfFull(path: string, format: string, sizeMiB: number, pattern 
 
 /**
  * Settles the machine alike before every timed run (machine-facts §6): dirty pages written back, the
- * inputs read once into the page cache, and fresh memory touched so no run pays the balloon's faults.
+ * inputs read once into the page cache, and 1.5 GiB of fresh memory touched so no run pays the
+ * balloon's faults (the copy writes 512 MiB into a new file).
  */
 export function settle(...inputs: string[]): void {
   execFileSync("sync");
   for (const input of inputs) execFileSync("cat", [input], { stdio: ["ignore", "ignore", "ignore"] });
-  execFileSync("dd", ["if=/dev/zero", "of=/dev/null", "bs=1024M", "count=1"], { stdio: "ignore" });
+  execFileSync("dd", ["if=/dev/zero", "of=/dev/null", "bs=1536M", "count=1"], { stdio: "ignore" });
 }
 
 /** Waits for a job's state through the events (listening first). */
