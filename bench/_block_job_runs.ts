@@ -95,7 +95,8 @@ export function qemuJobTimes(conn: Connection): { started: () => number; complet
 /**
  * Runs a two-phase job on a new running domain over `disk`: timed from the start to `ready` and to
  * completed after `finalize()`, with the time spent outside QEMU's own job. `marks` (optional) is told
- * when the caller saw `ready` and called `finalize()`, and when `wait()` resolved.
+ * when the caller saw `ready` and called `finalize()`, and when `wait()` resolved; `machine` is the
+ * domain's machine type (QEMU's default when absent).
  */
 export async function timeTwoPhase(
   conn: Connection,
@@ -103,8 +104,15 @@ export async function timeTwoPhase(
   disk: string,
   begin: (dom: Domain) => Promise<Job<void>>,
   marks?: (what: "t0" | "readySeen" | "done", at: number) => void,
+  machine?: string,
 ): Promise<TwoPhase> {
-  const dom = await conn.domains.define({ name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: disk, format: "qcow2" }] });
+  const dom = await conn.domains.define({
+    name,
+    vcpus: 1,
+    memoryBytes: 64 * MiB,
+    ...(machine ? { machine } : {}),
+    disks: [{ target: "vda", path: disk, format: "qcow2" }],
+  });
   await dom.start();
   const times = qemuJobTimes(conn);
   const t0 = performance.now();

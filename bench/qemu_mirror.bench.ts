@@ -9,7 +9,9 @@
  * Pairs run interleaved, alternating which side goes first, each settled alike; the figures are the
  * per-pair ratios (median and best) and the medians of each side, then a table of the phases outside
  * QEMU's job (from a trace of the QMP commands each side sent and the events it received).
- * `BENCH_MIRROR_PAIRS` sets the number of pairs (default 15); `npm run bench -- mirror` runs it alone.
+ * `BENCH_MIRROR_PAIRS` sets the number of pairs (default 15); `BENCH_MIRROR_MACHINE=none` runs both
+ * QEMUs without a guest (no firmware booting under the first QMP commands and beside the copy; the
+ * default is QEMU's default machine with a virtio disk); `npm run bench -- mirror` runs it alone.
  *
  * Needs `qemu-system-x86_64`, `qemu-img` and `qemu-io`; prints a note and returns without them.
  *
@@ -41,6 +43,7 @@ import {
 import { spawnByHand, stopByHand } from "./_raw_qmp.ts";
 
 const PAIRS = Number(process.env.BENCH_MIRROR_PAIRS ?? 15);
+const MACHINE = process.env.BENCH_MIRROR_MACHINE;
 
 /** The moments of one run, in order; a side that has no such step (raw: no `job-finalize`) repeats the one before. */
 const MARKS = ["t0", "addSent", "mirrorSent", "created", "readyEvent", "readySeen", "completeSent", "pending", "finalizeSent", "completed", "done"] as const;
@@ -133,7 +136,7 @@ async function mirrorVirtkit(conn: Connection, name: string, source: string, des
   rmSync(dest, { force: true });
   const tracer = traceVirtkit(conn);
   try {
-    const times = await timeTwoPhase(conn, name, source, (dom) => dom.blockCopy("vda", { destination: { path: dest }, format: "qcow2" }), tracer.mark);
+    const times = await timeTwoPhase(conn, name, source, (dom) => dom.blockCopy("vda", { destination: { path: dest }, format: "qcow2" }), tracer.mark, MACHINE);
     return { times, marks: complete(tracer.marks), trace: tracer.trace };
   } finally {
     tracer.stop();
@@ -145,7 +148,8 @@ async function mirrorByHand(dir: string, source: string, dest: string, accel: "k
   rmSync(dest, { force: true });
   const socket = join(dir, "mirror.qmp");
   const layers = [{ path: source, format: "qcow2", virtualBytes: 0, node: "vda-0", fileNode: "vda-0-file" }];
-  const args = buildQemuArgs({ name: "hand", vcpus: 1, memoryBytes: 64 * MiB, disks: [{ target: "vda", path: source }] }, [{ target: "vda", layers }], { socket }, accel);
+  const config = { name: "hand", vcpus: 1, memoryBytes: 64 * MiB, ...(MACHINE ? { machine: MACHINE } : {}), disks: [{ target: "vda", path: source }] };
+  const args = buildQemuArgs(config, [{ target: "vda", layers }], { socket }, accel);
   const { child, qmp } = await spawnByHand(args, socket);
   await qmp.send("cont");
   const marks: Marks = {};
@@ -232,7 +236,7 @@ export async function run(): Promise<void> {
       if (i % 2 === 0) await virtkit(), await raw();
       else await raw(), await virtkit();
     }
-    console.log(`mirror of a 1 GiB qcow2 disk (512 MiB data) to a new qcow2, unlimited, ${PAIRS} interleaved pairs, alternating which goes first (accel ${accel}, load before ${loadBefore}, after ${loadAverage()}):`);
+    console.log(`mirror of a 1 GiB qcow2 disk (512 MiB data) to a new qcow2, unlimited, ${PAIRS} interleaved pairs, alternating which goes first (machine ${MACHINE ?? "default"}, accel ${accel}, load before ${loadBefore}, after ${loadAverage()}):`);
     const pairs = (key: "readyMs" | "doneMs") => v.map((r, i) => r.times[key] / h[i]!.times[key]);
     console.log(`  per-pair ratio virtkit/raw, median (best): to ready ${mb(pairs("readyMs"), ratio)}   to complete ${mb(pairs("doneMs"), ratio)}   (target <= 1.05x)`);
     console.log(`    to complete, per pair: ${pairs("doneMs").map((r) => r.toFixed(2)).join(" ")}`);
