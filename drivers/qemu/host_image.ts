@@ -9,7 +9,7 @@
  * @module
  */
 import { basename, dirname } from "node:path";
-import { NotFoundError, StateError } from "../../core/errors.ts";
+import { ConflictError, NotFoundError, StateError } from "../../core/errors.ts";
 import type { BackingRef } from "../../core/volume.ts";
 import { createVolumeFile } from "../dir/create_volume.ts";
 import { nodeDirFs } from "../dir/dir_fs.ts";
@@ -56,5 +56,11 @@ export async function createHostImage(path: string, spec: HostImageSpec, signal?
     if (!(error instanceof StateError)) throw error;
     throw new NotFoundError("volume", path, { driver: "qemu", detail: `its directory "${dirname(path)}" does not exist`, cause: error });
   }
-  return await createVolumeFile(directory, { name: basename(path), ...spec }, signal);
+  try {
+    return await createVolumeFile(directory, { name: basename(path), ...spec }, signal);
+  } catch (error) {
+    // The message names the path, not the pool-less directory the file is made in.
+    if (error instanceof ConflictError) throw new ConflictError(`Cannot create image "${path}": a file is there`, { driver: "qemu", cause: error });
+    throw error;
+  }
 }

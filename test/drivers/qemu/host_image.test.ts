@@ -60,7 +60,9 @@ describe("createHostImage", () => {
     const dir = scratch();
     const taken = join(dir, "taken.qcow2");
     writeFileSync(taken, "mine");
-    await expect(createHostImage(taken, { format: "qcow2", capacityBytes: MiB })).rejects.toBeInstanceOf(ConflictError);
+    const conflict = await createHostImage(taken, { format: "qcow2", capacityBytes: MiB }).catch((e) => e);
+    expect(conflict).toBeInstanceOf(ConflictError);
+    expect(conflict.message).toBe(`Cannot create image "${taken}": a file is there`);
     expect(statSync(taken).size).toBe(4);
     const error = await createHostImage(join(dir, "no", "such.qcow2"), { format: "qcow2", capacityBytes: MiB }).catch((e) => e);
     expect(error).toBeInstanceOf(NotFoundError);
