@@ -11,7 +11,9 @@
  * QEMU's job (from a trace of the QMP commands each side sent and the events it received).
  * `BENCH_MIRROR_PAIRS` sets the number of pairs (default 15); `BENCH_MIRROR_MACHINE=none` runs both
  * QEMUs without a guest (no firmware booting under the first QMP commands and beside the copy; the
- * default is QEMU's default machine with a virtio disk); `npm run bench -- mirror` runs it alone.
+ * default is QEMU's default machine with a virtio disk); `BENCH_MIRROR_DIR=/dev/shm` puts the images
+ * on tmpfs, out of reach of the other disk traffic of a shared machine (QEMU's copy is then far less
+ * noisy, and shorter, so the time outside it weighs more); `npm run bench -- mirror` runs it alone.
  *
  * Needs `qemu-system-x86_64`, `qemu-img` and `qemu-io`; prints a note and returns without them.
  *
@@ -198,7 +200,7 @@ export async function run(): Promise<void> {
     console.log(`qemu mirror bench skipped: ${missing.join(", ")} not installed`);
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), "vk-mirror-bench-"));
+  const dir = mkdtempSync(join(process.env.BENCH_MIRROR_DIR ?? tmpdir(), "vk-mirror-bench-"));
   const registry = createDefaultRegistry();
   const conn = await registry.connect("qemu:///session", { stateDir: join(dir, "state") });
   const accel = await pickAccelerator();
@@ -236,7 +238,7 @@ export async function run(): Promise<void> {
       if (i % 2 === 0) await virtkit(), await raw();
       else await raw(), await virtkit();
     }
-    console.log(`mirror of a 1 GiB qcow2 disk (512 MiB data) to a new qcow2, unlimited, ${PAIRS} interleaved pairs, alternating which goes first (machine ${MACHINE ?? "default"}, accel ${accel}, load before ${loadBefore}, after ${loadAverage()}):`);
+    console.log(`mirror of a 1 GiB qcow2 disk (512 MiB data) to a new qcow2, unlimited, ${PAIRS} interleaved pairs, alternating which goes first (in ${dir}, machine ${MACHINE ?? "default"}, accel ${accel}, load before ${loadBefore}, after ${loadAverage()}):`);
     const pairs = (key: "readyMs" | "doneMs") => v.map((r, i) => r.times[key] / h[i]!.times[key]);
     console.log(`  per-pair ratio virtkit/raw, median (best): to ready ${mb(pairs("readyMs"), ratio)}   to complete ${mb(pairs("doneMs"), ratio)}   (target <= 1.05x)`);
     console.log(`    to complete, per pair: ${pairs("doneMs").map((r) => r.toFixed(2)).join(" ")}`);
