@@ -54,10 +54,11 @@ export class RawQmp {
     });
   }
 
-  next(event: string): Promise<Record<string, unknown>> {
+  /** The next event of that name (whose `data` passes `match`, when given). */
+  next(event: string, match?: (data: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
     return new Promise((resolve) => {
       const listener = (msg: Record<string, unknown>) => {
-        if (msg.event !== event) return;
+        if (msg.event !== event || (match && !match((msg.data ?? {}) as Record<string, unknown>))) return;
         this.#events.splice(this.#events.indexOf(listener), 1);
         resolve(msg);
       };

@@ -15,6 +15,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   "image-engine": () => import("./image_engine.bench.ts"),
   "qemu-pull": () => import("./qemu_pull.bench.ts"),
   "qemu-block-jobs": () => import("./qemu_block_jobs.bench.ts"),
+  "qemu-block-jobs-mirror": () => import("./qemu_mirror.bench.ts"),
   "iscsi-clone": () => import("./iscsi_clone.bench.ts"),
   "remote": () => import("./remote.bench.ts"),
   "virtkitd": () => import("./virtkitd.bench.ts"),

@@ -122,10 +122,12 @@ export async function createVolumeFile(dir: PoolDirectory, spec: VolumeCreateSpe
   try {
     if (spec.format === "raw") {
       await file.truncate(spec.capacityBytes);
+      await file.sync();
     } else {
+      // createQcow2 ends with a flush (fdatasync: the metadata and the file's size), which is all the
+      // durability the image needs before its link: one flush per new qcow2 volume, not two.
       await createQcow2(positionalFileOf(file), { capacityBytes: spec.capacityBytes, ...(backing ? { backing } : {}) });
     }
-    await file.sync();
     open = false;
     await file.close();
     signal?.throwIfAborted();

@@ -1,6 +1,6 @@
 /**
  * Block copy on a running `qemu:` domain (libvirt `virDomainBlockCopy`): the destination is created
- * first (in its pool through the storage layer, or with `qemu-img create` at a host path) unless
+ * first (in its pool through the storage layer, or by virtkit's image engine at a host path) unless
  * `reuseExisting`, then added to QEMU with `blockdev-add` (a file node and a format node; a shallow copy
  * gets the source's backing node as its backing), and mirrored with `blockdev-mirror` (`sync: "full"`
  * or `"top"`). The job becomes `ready` on QEMU's `BLOCK_JOB_READY`; `finalize()` sends `job-complete`
@@ -19,6 +19,7 @@ import type { CommandRunner } from "../command_runner.ts";
 import { QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
 import type { IscsiChapAuth } from "../../core/storage_pool.ts";
 import { addProtocolNode } from "./blockdev_source.ts";
+import { createHostImage } from "./host_image.ts";
 import { type ImageLayer, readChain } from "./disk_chain.ts";
 import type { Instance } from "./instance.ts";
 import type { RunDisk, RunJob } from "./state_store.ts";
@@ -27,7 +28,7 @@ import type { RunDisk, RunJob } from "./state_store.ts";
 export interface QemuCopyDeps {
   /** The connection's pools. */
   readonly storage: StorageAccess;
-  /** Runs `qemu-img`. */
+  /** Runs `qemu-img` (to probe a destination reused at a host path). */
   readonly runner: CommandRunner;
   /** Where `volume:created` goes. */
   readonly bus: EventBus;
@@ -37,7 +38,7 @@ export interface QemuCopyDeps {
  * Starts a copy.
  *
  * @param env The block job wiring.
- * @param deps Pools, `qemu-img` and bus.
+ * @param deps Pools, `qemu-img` (for probing) and bus.
  * @param inst The running domain.
  * @param disk The disk.
  * @param request The checked request.
@@ -83,9 +84,14 @@ export async function startQemuCopy(
     path = destination.path;
     if (exists) format = (await readChain(path, undefined, "probe", { runner: deps.runner, ...call }))[0]!.format;
     else {
-      format = request.format ?? (shallow || top.format === "qcow2" ? "qcow2" : "raw");
-      const backingArgs = shallow ? ["-b", backing!.path, "-F", backing!.format] : [];
-      await deps.runner.run(["qemu-img", "create", "-q", "-f", format, ...backingArgs, path, String(top.virtualBytes)], call);
+      const made = request.format ?? (shallow || top.format === "qcow2" ? "qcow2" : "raw");
+      // The image engine writes it in-process: no qemu-img process to spawn on the way to the mirror.
+      await createHostImage(path, {
+        format: made,
+        capacityBytes: top.virtualBytes,
+        ...(shallow ? { backing: { path: backing!.path, format: backing!.format } } : {}),
+      }, request.signal);
+      format = made;
       created = { path };
     }
   } else {

@@ -102,6 +102,8 @@ function fileName(name: string): string {
 export class StateStore {
   /** The state directory. */
   readonly dir: string;
+  /** The definition order of each domain this store loaded or saved, so an update need not read it back. */
+  readonly #orders = new Map<string, number>();
 
   /**
    * Names the state directory; nothing is touched until {@linkcode StateStore.init}.
@@ -143,6 +145,7 @@ export class StateStore {
       if (text === undefined) continue;
       const { order, config } = JSON.parse(text) as { order: number; config: DomainConfig & { uuid: string } };
       loaded.push({ order, config });
+      this.#orders.set(config.name, order);
     }
     return loaded.sort((a, b) => a.order - b.order).map((l) => l.config);
   }
@@ -150,18 +153,25 @@ export class StateStore {
   /** Saves a definition atomically. */
   async saveDomain(config: DomainConfig & { uuid: string }, order = Date.now()): Promise<void> {
     await atomicWrite(join(this.dir, "domains", fileName(config.name)), JSON.stringify({ order, config }, null, 2));
+    this.#orders.set(config.name, order);
   }
 
-  /** Rewrites a saved definition in place, keeping its place in the definition order. */
+  /**
+   * Rewrites a saved definition in place, keeping its place in the definition order. The order is the
+   * one this store loaded or saved, so the write (a pivot's, on the way to the job completing) does not
+   * read the file back first; a definition this store never saw has its order read from the file.
+   */
   async updateDomain(config: DomainConfig & { uuid: string }): Promise<void> {
     const path = join(this.dir, "domains", fileName(config.name));
-    const { order } = JSON.parse(await readFile(path, "utf8")) as { order: number };
+    const order = this.#orders.get(config.name) ?? (JSON.parse(await readFile(path, "utf8")) as { order: number }).order;
     await atomicWrite(path, JSON.stringify({ order, config }, null, 2));
+    this.#orders.set(config.name, order);
   }
 
   /** Removes a definition. */
   async removeDomain(name: string): Promise<void> {
     await rm(join(this.dir, "domains", fileName(name)), { force: true });
+    this.#orders.delete(name);
   }
 
   /** A running domain's record, if there is one. */

@@ -112,14 +112,19 @@ function errno(code: string, call: string): Error {
   return Object.assign(new Error(`${code}: injected failure, ${call}`), { code });
 }
 
-/** The real file system with injectable failures (`ENOSPC`, `EIO`) and a log of paths that were opened for writing. */
-export function faultyFs(faults: Faults): DirFs & { writtenPaths: Set<string> } {
+/**
+ * The real file system with injectable failures (`ENOSPC`, `EIO`), a log of paths that were opened for
+ * writing, and a log of every flush (`"datasync <path>"`, `"sync <path>"`, in call order).
+ */
+export function faultyFs(faults: Faults): DirFs & { writtenPaths: Set<string>; flushes: string[] } {
   const writtenPaths = new Set<string>();
+  const flushes: string[] = [];
   // Bytes written through each handle (by write or copyFileRange), so a write fault hits both alike.
   const writes = new WeakMap<DirFile, (length: number) => void>();
   return {
     ...nodeDirFs,
     writtenPaths,
+    flushes,
     async open(file, flags, mode) {
       const handle = await nodeDirFs.open(file, flags, mode);
       const writing = (flags & (fsConstants.O_RDWR | fsConstants.O_WRONLY)) !== 0;
@@ -142,11 +147,13 @@ export function faultyFs(faults: Faults): DirFs & { writtenPaths: Set<string> } 
           await handle.truncate(size);
         },
         async datasync() {
+          flushes.push(`datasync ${file}`);
           const d = faults.datasync;
           if (d && (!d.path || d.path.test(file))) throw errno(d.code, `fdatasync ${file}`);
           await handle.datasync();
         },
         async sync() {
+          flushes.push(`sync ${file}`);
           if (faults.sync) throw errno(faults.sync, `sync ${file}`);
           await handle.sync();
         },

@@ -218,6 +218,17 @@ describe("create", () => {
     expect((await mid.info()).backing).toEqual({ path: base.path, format: "raw" });
   });
 
+  it("a new volume is flushed once (qcow2: the image engine's fdatasync; raw: an fsync), then its directory once", async () => {
+    const fsWithLog = faultyFs({});
+    await open(createDirBackend({ fs: fsWithLog }));
+    const canonical = await fsp.realpath(poolDir);
+    const temp = (line: string) => line.replace(/\.virtkit-tmp-[0-9a-f]+$/, ".virtkit-tmp-*");
+    await pool.volumes.create({ name: "a.qcow2", capacityBytes: GiB(1), format: "qcow2" });
+    expect(fsWithLog.flushes.splice(0).map(temp)).toEqual([`datasync ${canonical}/.virtkit-tmp-*`, `sync ${canonical}`]);
+    await pool.volumes.create({ name: "b.img", capacityBytes: MiB(1) });
+    expect(fsWithLog.flushes.splice(0).map(temp)).toEqual([`sync ${canonical}/.virtkit-tmp-*`, `sync ${canonical}`]);
+  });
+
   it("an existing name is a ConflictError and the existing file keeps its bytes", async () => {
     await open();
     await writeAt(path.join(poolDir, "taken.img"), 0, new Uint8Array([1, 2, 3]));

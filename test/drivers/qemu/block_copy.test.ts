@@ -130,6 +130,21 @@ describe("qemu driver: block copy on real QEMU", () => {
     expect(qemuImg(["compare", "-q", "-f", "qcow2", "-F", "raw", volume.path, r.ref])).toBe(0);
   });
 
+  it.skipIf(skipReal)("a shallow copy to a host path: virtkit's image engine makes a qcow2 of the disk's size over the source's backing; qemu-img check and info agree", async () => {
+    const r = await running();
+    const dest = join(r.s.dir, "shallow.qcow2");
+    const job = await r.dom.blockCopy("vda", { destination: { path: dest }, shallow: true });
+    await whenReady(job);
+    await job.finalize();
+    await job.wait();
+    expect((await r.dom.disks())[0]?.backingChain.map((l) => l.path)).toEqual([r.base]);
+    await r.dom.destroy();
+    const info = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", dest], { encoding: "utf8" })) as Record<string, unknown>;
+    expect([info.format, info["virtual-size"], info["backing-filename"], info["backing-filename-format"]]).toEqual(["qcow2", 32 * MiB, r.base, "raw"]);
+    expect(qemuImg(["check", "-q", dest])).toBe(0);
+    expect(qemuImg(["compare", "-q", "-f", "qcow2", "-F", "raw", dest, r.ref])).toBe(0);
+  });
+
   it.skipIf(skipReal)("QEMU killed while a copy is ready: the job fails within a second, the source is intact, the domain is crashed", async () => {
     const r = await running();
     const job = await r.dom.blockCopy("vda", { destination: { path: join(r.s.dir, "lost.qcow2") } });

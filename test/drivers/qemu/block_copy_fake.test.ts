@@ -6,6 +6,7 @@
  * job completes only once the definition is saved. Replies are held to prove what was sent before any.
  */
 import { mkdtempSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -14,6 +15,8 @@ import type { DiskSource, LiveBlockCommitRequest, LiveBlockCopyRequest } from ".
 import type { StorageAccess } from "../../../core/storage_backend.ts";
 import { QmpError } from "../../../core/errors.ts";
 import { createEventBus } from "../../../core/event_bus.ts";
+import { probeImage } from "../../../core/image/probe.ts";
+import { positionalFileOf } from "../../../drivers/dir/positional_handle.ts";
 import type { QemuBlockJobEnv } from "../../../drivers/qemu/block_job.ts";
 import { startQemuCommit } from "../../../drivers/qemu/block_commit.ts";
 import { startQemuCopy } from "../../../drivers/qemu/block_copy.ts";
@@ -21,6 +24,16 @@ import type { FakeQmpPeer } from "../../../drivers/qemu/qmp/testing/mod.ts";
 import { fakeInstance, jsc } from "./_fake_qemu.ts";
 import type { JsonObject } from "../../../drivers/qemu/qmp/types.ts";
 import { until } from "./_support.ts";
+
+/** What the image engine's probe reads from a file's header. */
+async function openImageFile(path: string): Promise<{ format: string; virtualSizeBytes: number }> {
+  const file = positionalFileOf(await open(path, "r"));
+  try {
+    return await probeImage(file, path);
+  } finally {
+    await file.close();
+  }
+}
 
 const MiB = 1024 * 1024;
 const peers: FakeQmpPeer[] = [];
@@ -82,7 +95,10 @@ describe("qemu block copy over QMP (fake peer)", () => {
     };
     const starting = startQemuCopy(env, { storage: {} as StorageAccess, runner, bus: createEventBus({ clock: createVirtualClock() }) }, inst, inst.disks[0]!, request);
     await peer.whenReceived(4); // qmp_capabilities, then the three, no reply sent yet
-    expect(created).toEqual([["qemu-img", "create", "-q", "-f", "qcow2", dest, String(4 * MiB)]]);
+    // The destination was made in-process by the image engine before the adds: no qemu-img ran.
+    expect(created).toEqual([]);
+    const image = await openImageFile(dest);
+    expect([image.format, image.virtualSizeBytes]).toEqual(["qcow2", 4 * MiB]);
     expect(names(peer, 1)).toEqual(["blockdev-add " + peer.received[1]!.arguments!["node-name"], "blockdev-add " + peer.received[2]!.arguments!["node-name"], "blockdev-mirror"]);
     const node = String(peer.received[2]!.arguments!["node-name"]);
     expect(peer.received[1]!.arguments!["node-name"]).toBe(`${node}-file`);

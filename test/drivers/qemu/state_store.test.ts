@@ -1,5 +1,5 @@
 /** The qemu driver's state directory: definitions and run records, written atomically. */
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -27,6 +27,22 @@ describe("qemu state store", () => {
     expect(readdirSync(join(s.dir, "domains")).every((f) => !f.startsWith(".") && f.endsWith(".json"))).toBe(true);
     await s.removeDomain("a b%");
     expect((await s.loadDomains()).map((c) => c.name)).toEqual(["..x"]);
+  });
+
+  it("updateDomain keeps the order it saved without reading the file back; a store that never saw it reads the order", async () => {
+    const s = await store();
+    const base = { vcpus: 1, memoryBytes: 1 << 26, disks: [] };
+    await s.saveDomain({ ...base, name: "first", uuid: "u1" }, 1);
+    await s.saveDomain({ ...base, name: "second", uuid: "u2" }, 2);
+    const file = (name: string) => join(s.dir, "domains", readdirSync(join(s.dir, "domains")).find((f) => f.startsWith(name))!);
+    // Not read back: the file it would parse is garbage now, and the update still writes the known order.
+    writeFileSync(file("first"), "not json");
+    await s.updateDomain({ ...base, name: "first", uuid: "u1", vcpus: 2 });
+    expect(JSON.parse(readFileSync(file("first"), "utf8"))).toMatchObject({ order: 1, config: { vcpus: 2 } });
+    const other = new StateStore(s.dir);
+    await other.updateDomain({ ...base, name: "second", uuid: "u2", vcpus: 3 });
+    expect((await other.loadDomains()).map((c) => [c.name, c.vcpus])).toEqual([["first", 2], ["second", 3]]);
+    expect(JSON.parse(readFileSync(file("second"), "utf8")).order).toBe(2);
   });
 
   it("saves and removes run records, leaving no temporary files", async () => {
