@@ -14,7 +14,7 @@ import { type DirFile, OPEN_FLAGS } from "../../../drivers/dir/dir_fs.ts";
 import { openQcow2Volume } from "../../../drivers/dir/image_volume.ts";
 import { positionalFileOf } from "../../../drivers/dir/positional_handle.ts";
 import type { WritebackStarter } from "../../../drivers/dir/writeback_starter.ts";
-import { hasQemuImg, pattern, removeDir, run, scratchDir } from "./_support.ts";
+import { hasQemuImg, loggedHandle, pattern, removeDir, run, scratchDir } from "./_support.ts";
 
 const QEMU = await hasQemuImg();
 let root: string;
@@ -38,19 +38,7 @@ async function loggedQcow2(file: string): Promise<{ handle: DirFile; log: string
   const create = positionalFileOf(await nodeDirFs.open(file, OPEN_FLAGS.createNew));
   await createQcow2(create, { capacityBytes: MiB(64) });
   await create.close();
-  const inner = await nodeDirFs.open(file, OPEN_FLAGS.readWrite);
-  const log: string[] = [];
-  const handle: DirFile = {
-    fd: inner.fd,
-    read: (...args) => inner.read(...args),
-    write: (...args) => inner.write(...args),
-    truncate: (size) => inner.truncate(size),
-    sync: () => inner.sync(),
-    stat: () => inner.stat(),
-    datasync: () => (log.push("datasync"), inner.datasync()),
-    close: () => inner.close(),
-  };
-  return { handle, log };
+  return await loggedHandle(file);
 }
 
 describe("qcow2 top file: background writeback", () => {
