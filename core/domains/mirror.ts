@@ -53,6 +53,8 @@ export interface MirrorOptions {
   readonly writes?: GuestWriteSource;
   /** Read the next chunk while one is written (source and target are different images). */
   readonly readAhead?: boolean;
+  /** Chunk size of the bulk copy (default: the copy loop's); the dirty passes copy granules. */
+  readonly chunkBytes?: number;
   /** Runs after `finalize()`, while writes are still mirrored: the pivot. */
   readonly onFinalize: () => Promise<void>;
 }
@@ -172,6 +174,7 @@ export async function runMirror(options: MirrorOptions, onReady: () => void = ()
       plan: options.plan,
       zeroChunks: options.zeroChunks,
       readAhead: options.readAhead ?? false,
+      ...(options.chunkBytes !== undefined ? { chunkBytes: options.chunkBytes } : {}),
       limiter: ctx.limiter,
       signal: ctx.signal,
       checkpoint: ctx.checkpoint,

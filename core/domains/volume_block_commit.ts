@@ -18,6 +18,16 @@ import type { MirrorHooks } from "./volume_block_copy.ts";
 import type { DiskJobEnv } from "./volume_block_pull.ts";
 import { copyExtents } from "../copy/copy_loop.ts";
 import { pausable } from "../storage/job_support.ts";
+import { MiB } from "../units.ts";
+
+/**
+ * Chunk size of a commit's copy: 4 MiB instead of the copy loop's 1 MiB, as a commit copies whole
+ * images (read through the top's chain, written into the base's clusters). A quarter of the reads,
+ * writes and stream round trips: a 256 MiB offline commit of a qcow2 top into a qcow2 base spent
+ * visibly less CPU (bench/qemu_block_jobs.bench.ts, part 3). Pause, abort and progress still come
+ * between chunks, a few milliseconds apart.
+ */
+const COMMIT_CHUNK_BYTES = MiB(4);
 
 /**
  * Starts committing `chain[topIndex]` (and everything between it and the base) into `chain[baseIndex]`.
@@ -109,6 +119,7 @@ export async function startVolumeBlockCommit(env: DiskJobEnv, request: LiveBlock
               granularityBytes: DEFAULT_GRANULARITY_BYTES,
               ...(hooks.writes ? { writes: hooks.writes } : {}),
               readAhead: true,
+              chunkBytes: COMMIT_CHUNK_BYTES,
               onFinalize: () => hooks.pivot(disk.path !== undefined ? { path: base.path, format: base.info.format } : { volume: { pool: base.pool, name: base.name }, format: base.info.format }),
             });
           } else {
@@ -119,6 +130,7 @@ export async function startVolumeBlockCommit(env: DiskJobEnv, request: LiveBlock
               plan,
               zeroChunks: "zero",
               readAhead: true,
+              chunkBytes: COMMIT_CHUNK_BYTES,
               limiter: ctx.limiter,
               signal: ctx.signal,
               checkpoint: ctx.checkpoint,

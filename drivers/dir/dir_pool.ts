@@ -231,7 +231,19 @@ export class DirPool implements StoragePoolBackend {
           ...(fs.copyFileRange ? { copyFileRange: fs.copyFileRange.bind(fs) } : {}),
         });
       }
-      if (format === "qcow2") return await openQcow2Volume({ file, path: filePath, write, fs: this.#dir.fs, holeFinder: this.#finder, label, storage: this.#storage });
+      if (format === "qcow2") {
+        const writebackStarter = this.#writebackStarter;
+        return await openQcow2Volume({
+          file,
+          path: filePath,
+          write,
+          fs: this.#dir.fs,
+          holeFinder: this.#finder,
+          label,
+          storage: this.#storage,
+          ...(writebackStarter ? { writebackStarter } : {}),
+        });
+      }
       throw this.#unsupported("openVolume", name, format);
     } catch (error) {
       await file.close().catch(() => {});

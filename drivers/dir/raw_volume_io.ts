@@ -13,19 +13,11 @@ import type { HoleFinder } from "./hole_finder.ts";
 import { rawExtents } from "./raw_extents.ts";
 import { ReadAhead, type ReadAdvisor } from "./read_advisor.ts";
 import type { WritebackStarter } from "./writeback_starter.ts";
+import { BackgroundWriteback, WRITEBACK_BYTES } from "./background_writeback.ts";
 
 const DRIVER = "dir";
 /** Largest zero-filled write `writeZeroes` issues at once. */
 const ZERO_CHUNK_BYTES = 1 << 20;
-/**
- * After this many bytes written, the disk write of them starts in the background (one at a time), so
- * the disk writes while the copy goes on and the final flush has only the tail left: a 1 GiB clone with
- * 512 MiB of data spent ~300 ms in its final `fdatasync` otherwise, about as long as the copy itself
- * (4, 8 and 16 MiB measured alike, 64 MiB gained little: the kernel's own writeback starts only at 10 %
- * of RAM). With a {@linkcode WritebackStarter} that is `sync_file_range(SYNC_FILE_RANGE_WRITE)`, else an
- * `fdatasync`.
- */
-const WRITEBACK_BYTES = 16 << 20;
 
 /** Options of {@linkcode openRawVolumeIO}. */
 export interface RawVolumeOptions {
@@ -100,10 +92,16 @@ export async function openRawVolumeIO(options: RawVolumeOptions): Promise<Volume
   if (!Number.isSafeInteger(writebackBytes) || writebackBytes < 0) {
     throw new RangeError(`Invalid writebackBytes ${writebackBytes} for ${label}: expected a byte count`);
   }
+  // The starter only with a trusted descriptor (the OS one); else background fdatasyncs.
+  const writeback = new BackgroundWriteback({
+    fd: file.fd,
+    datasync: () => file.datasync(),
+    starter: options.write && finder ? options.writebackStarter : undefined,
+    thresholdBytes: writebackBytes,
+  });
   const ahead = !options.write && finder && options.readAdvisor ? new ReadAhead(options.readAdvisor, file.fd, size, undefined, finder) : undefined;
-  const starter = options.write && finder ? options.writebackStarter : undefined;
   const copyFileRange = options.write && finder ? options.copyFileRange : undefined;
-  return new RawVolumeIO(file, size, options.write, finder, label, { writebackBytes, starter, copyFileRange }, ahead);
+  return new RawVolumeIO(file, size, options.write, finder, label, { writeback, copyFileRange }, ahead);
 }
 
 /**
@@ -142,18 +140,11 @@ class RawVolumeIO implements VolumeIO {
   readonly #write: boolean;
   readonly #finder: HoleFinder | undefined;
   readonly #label: string;
-  readonly #writebackBytes: number;
-  #starter: WritebackStarter | undefined;
+  readonly #writeback: BackgroundWriteback;
   /** Dropped at the first "cannot" from the kernel: the other copies of this IO read and write. */
   #copyFileRange: DirFs["copyFileRange"];
-  /** The range written since the last background writeback started (empty when `from >= to`). */
-  #dirtyFrom = Number.POSITIVE_INFINITY;
-  #dirtyTo = 0;
   #zeros: Uint8Array | undefined;
   #closed = false;
-  #unsynced = 0;
-  #writeback: Promise<void> | undefined;
-  #writebackError: { error: unknown } | undefined;
   readonly #ahead: ReadAhead | undefined;
 
   constructor(
@@ -162,13 +153,12 @@ class RawVolumeIO implements VolumeIO {
     write: boolean,
     finder: HoleFinder | undefined,
     label: string,
-    writeback: { writebackBytes: number; starter: WritebackStarter | undefined; copyFileRange: DirFs["copyFileRange"] },
+    writeback: { writeback: BackgroundWriteback; copyFileRange: DirFs["copyFileRange"] },
     ahead: ReadAhead | undefined,
   ) {
     this.#ahead = ahead;
     this.#file = file;
-    this.#writebackBytes = writeback.writebackBytes;
-    this.#starter = writeback.starter;
+    this.#writeback = writeback.writeback;
     this.#copyFileRange = writeback.copyFileRange;
     this.capacityBytes = capacityBytes;
     this.#write = write;
@@ -216,7 +206,7 @@ class RawVolumeIO implements VolumeIO {
     if (done === undefined) this.#copyFileRange = undefined;
     // 0: the source file shrank under us; the caller's read fills zeros past its end.
     if (done === undefined || done === 0) return undefined;
-    this.#written(offset, done);
+    this.#writeback.written(offset, done);
     return done;
   }
 
@@ -259,22 +249,14 @@ class RawVolumeIO implements VolumeIO {
   async flush(options?: SignalOptions): Promise<void> {
     this.#check(options, false);
     if (!this.#write) return;
-    await this.#writeback;
-    const failed = this.#writebackError;
-    this.#writebackError = undefined;
-    // An EIO of a background sync belongs to this flush: the data it covered may not be on disk.
-    if (failed) throw failed.error;
-    this.#unsynced = 0;
-    this.#dirtyFrom = Number.POSITIVE_INFINITY;
-    this.#dirtyTo = 0;
+    await this.#writeback.settle();
     await this.#file.datasync();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    // Never close the descriptor under a running fdatasync (its number could be reused meanwhile).
-    await this.#writeback;
+    await this.#writeback.idle();
     await this.#file.close();
   }
 
@@ -290,53 +272,7 @@ class RawVolumeIO implements VolumeIO {
       const { bytesWritten } = await this.#file.write(data, done, data.byteLength - done, offset + done);
       done += bytesWritten;
     }
-    this.#written(offset, done);
-  }
-
-  /** Accounts written bytes toward the next background writeback, and starts it when due. */
-  #written(offset: number, done: number): void {
-    this.#unsynced += done;
-    if (offset < this.#dirtyFrom) this.#dirtyFrom = offset;
-    if (offset + done > this.#dirtyTo) this.#dirtyTo = offset + done;
-    if (this.#writebackBytes > 0 && this.#unsynced >= this.#writebackBytes && this.#writeback === undefined) this.#startWriteback();
-  }
-
-  /**
-   * One background writeback: `sync_file_range` of the range written since the last one when there is
-   * a starter, else an `fdatasync`. The failure of an `fdatasync` is kept for the next
-   * {@linkcode flush}; a starter that fails is dropped (the flush's `fdatasync` reports what the disk
-   * did, errors included) and the next writeback is an `fdatasync`.
-   */
-  #startWriteback(): void {
-    this.#unsynced = 0;
-    const starter = this.#starter;
-    if (starter) {
-      const from = this.#dirtyFrom;
-      const length = this.#dirtyTo - from;
-      this.#dirtyFrom = Number.POSITIVE_INFINITY;
-      this.#dirtyTo = 0;
-      if (length > 0) {
-        this.#writeback = starter.start(this.#file.fd, from, length).then(
-          () => {
-            this.#writeback = undefined;
-          },
-          () => {
-            this.#writeback = undefined;
-            this.#starter = undefined;
-          },
-        );
-        return;
-      }
-    }
-    this.#writeback = this.#file.datasync().then(
-      () => {
-        this.#writeback = undefined;
-      },
-      (error: unknown) => {
-        this.#writeback = undefined;
-        this.#writebackError ??= { error };
-      },
-    );
+    this.#writeback.written(offset, done);
   }
 
   #check(options: SignalOptions | undefined, writing: boolean): void {

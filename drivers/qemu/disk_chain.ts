@@ -1,7 +1,8 @@
 /**
  * Disks of a `qemu:` domain: where the top image is (a host path, or a pool volume resolved through the
- * connection's storage), its backing chain (read from the image headers by `qemu-img info
- * --backing-chain`), and the QEMU node names each layer gets, so every node of the `-blockdev` graph is
+ * connection's storage), its backing chain (read from the image headers: by the image engine for local
+ * raw and qcow2 chains, see {@linkcode readHeaderChain}, else by `qemu-img info --backing-chain`), and
+ * the QEMU node names each layer gets, so every node of the `-blockdev` graph is
  * named and block jobs can address the top and the base by name.
  *
  * @module
@@ -13,6 +14,7 @@ import type { IscsiChapAuth } from "../../core/storage_pool.ts";
 import { type CommandRunner, createNodeCommandRunner, missingProgram as missingProgramOf } from "../command_runner.ts";
 import { parseIscsiUrl } from "../iscsi/lun_names.ts";
 import { assertOneWayChap, iscsiOptions, type LayerAuth, layerLocation } from "./blockdev_source.ts";
+import { readHeaderChain } from "./header_chain.ts";
 import { secretObjectArg, withSecretFiles } from "./secret_file.ts";
 import type { RunDisk } from "./state_store.ts";
 
@@ -101,13 +103,15 @@ function nodeBase(target: string, index: number): string {
 const MAX_CHAIN = 64;
 
 /**
- * Reads an image's chain from its headers.
+ * Reads an image's chain from its headers: a chain of local raw and qcow2 images straight from them
+ * (no `qemu-img` run), any other through `qemu-img info` run by the `runner`.
  *
  * @param path Top image.
  * @param format Its format when known (probing is avoided then).
  * @param nodeName Base of the node names (`"vda"` gives `vda-0`, `vda-0-file`, `vda-1`, ...).
  * @param options The runner, the signal, and CHAP accounts of LUN layers.
  * @returns The layers, top first.
+ * @throws {NotFoundError} When a backing file of a local chain does not exist (naming it).
  * @throws {ConnectError} When the target refuses a LUN layer's CHAP account.
  * @throws {UnsupportedError} For a LUN layer whose pool asks for mutual CHAP (QEMU does one-way only).
  * @example
@@ -134,6 +138,9 @@ export async function readChain(path: string, format: string | undefined, nodeNa
     node: `${nodeName}-${i}`,
     fileNode: `${nodeName}-${i}-file`,
   });
+  options.signal?.throwIfAborted();
+  const local = await readHeaderChain(path, format, MAX_CHAIN);
+  if (local) return local.map((l, i) => ({ path: l.path, format: l.format, virtualBytes: l.virtualBytes, node: `${nodeName}-${i}`, fileNode: `${nodeName}-${i}-file` }));
   const whole = async () => {
     const argv = ["qemu-img", "info", "--output=json", "--backing-chain", "-U", ...(format ? ["-f", format] : []), path];
     return (JSON.parse(await runner.run(argv, call)) as QemuImgInfo[]).map(layer);

@@ -49,6 +49,7 @@ export interface L2Table {
 }
 
 const U32 = 4294967296;
+const NO_ENTRY: ClusterEntry = Object.freeze({ kind: UNALLOCATED, host: 0, compressedBytes: 0 });
 const KNOWN_INCOMPAT = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
 const L2_CACHE_BYTES = 32 * 1024 * 1024;
 const HEADER_READ_BYTES = 65536;
@@ -287,10 +288,20 @@ export class Qcow2Image {
       if (got < slice.byteLength) slice.fill(0, got);
       pending = undefined;
     };
-    for (let at = offset; at < offset + target.byteLength; ) {
+    const end = offset + target.byteLength;
+    let table: L2Table | undefined;
+    let tableIndex = -1;
+    for (let at = offset; at < end; ) {
       const within = at % cs;
-      const n = Math.min(cs - within, offset + target.byteLength - at);
-      const entry = await this.lookup(at);
+      const n = Math.min(cs - within, end - at);
+      // One table lookup per L2 table the range touches, not one per cluster.
+      const cluster = Math.floor(at / cs);
+      const l1Index = Math.floor(cluster / this.l2Entries);
+      if (l1Index !== tableIndex) {
+        table = await this.l2Table(l1Index);
+        tableIndex = l1Index;
+      }
+      const entry = table ? this.decode(table, cluster % this.l2Entries) : NO_ENTRY;
       if (entry.kind === DATA) {
         if (pending && pending.host + pending.length === entry.host + within && pending.guest + pending.length === at) pending.length += n;
         else {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConflictError, JobError, MiB, NotFoundError, StateError } from "../../../mod.ts";
+import { ConflictError, connect, createVirtualClock, JobError, MiB, NotFoundError, StateError } from "../../../mod.ts";
 import { contentOf, hashOf, openChain, whenReady } from "./_chain_fixture.ts";
 
 describe("dom.blockCommit() on the test driver", () => {
@@ -101,5 +101,39 @@ describe("dom.blockCommit() on the test driver", () => {
     expect(second.jobId).toBe(job.id);
     await job.abort();
     await expect(job.wait()).rejects.toBeInstanceOf(JobError);
+  });
+});
+
+describe("dom.blockCommit() chunks", () => {
+  it("copies in 4 MiB chunks: a capped commit pays for 4 MiB before its first write, so progress moves in 4 MiB steps", async () => {
+    const clock = createVirtualClock();
+    await using conn = await connect("test:///empty", { clock });
+    const image = (name: string, format: string, extra: object) => ({ name, capacityBytes: MiB(16), format, ...extra });
+    await conn.testing!.load({
+      pools: [{ name: "p", type: "memory", capacityBytes: MiB(64), volumes: [
+        image("base.raw", "raw", { content: [] }),
+        image("top.qcow2", "qcow2", { backing: { pool: "p", name: "base.raw" }, content: [{ offset: 0, length: MiB(8), fill: 0x22 }] }),
+      ] }],
+      domains: [{ name: "web1", vcpus: 1, memoryBytes: MiB(64), state: "shutoff", disks: [{ target: "vda", volume: { pool: "p", name: "top.qcow2" }, format: "qcow2" }] }],
+    });
+    const dom = await conn.domains.get("web1");
+    // 8 MiB/s: a 1 MiB chunk is paid for after 125 ms, a 4 MiB one after 500 ms.
+    const job = await dom.blockCommit("vda", { bandwidth: MiB(8) });
+    await clock.advance(400);
+    expect((await job.info()).cur).toBe(0);
+    await clock.advance(200);
+    expect((await job.info()).cur).toBe(MiB(4));
+    await clock.advance(500);
+    expect((await job.info()).cur).toBe(MiB(16));
+    await whenReady(conn, job);
+    await job.finalize();
+    await job.wait();
+    expect((await dom.disks())[0]?.volume?.name).toBe("base.raw");
+    const download = await (await (await conn.pools.get("p")).volumes.get("base.raw")).download();
+    const bytes = new Uint8Array(MiB(16));
+    let at = 0;
+    for await (const chunk of download.readable) bytes.set(chunk, (at += chunk.byteLength) - chunk.byteLength);
+    await download.wait();
+    expect([at, bytes[0], bytes[MiB(8) - 1], bytes[MiB(8)]]).toEqual([MiB(16), 0x22, 0x22, 0]);
   });
 });

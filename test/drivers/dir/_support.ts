@@ -13,10 +13,28 @@ import type { Registry } from "../../../core/registry.ts";
 import { createRegistry } from "../../../mod.ts";
 import { testDriver } from "../../../drivers/test/mod.ts";
 import { dirBackend, type DirFile, type DirFs, nodeDirFs } from "../../../drivers/dir/mod.ts";
+import { OPEN_FLAGS } from "../../../drivers/dir/dir_fs.ts";
 
 /** A fresh scratch directory under the OS temp dir. */
 export async function scratchDir(prefix = "virtkit-dir-"): Promise<string> {
   return await fsp.realpath(await fsp.mkdtemp(path.join(os.tmpdir(), prefix)));
+}
+
+/** Opens an existing file read-write, logging its `fdatasync` calls ("datasync" once each). */
+export async function loggedHandle(file: string): Promise<{ handle: DirFile; log: string[] }> {
+  const inner = await nodeDirFs.open(file, OPEN_FLAGS.readWrite);
+  const log: string[] = [];
+  const handle: DirFile = {
+    fd: inner.fd,
+    read: (...args) => inner.read(...args),
+    write: (...args) => inner.write(...args),
+    truncate: (size) => inner.truncate(size),
+    sync: () => inner.sync(),
+    stat: () => inner.stat(),
+    datasync: () => (log.push("datasync"), inner.datasync()),
+    close: () => inner.close(),
+  };
+  return { handle, log };
 }
 
 /** Removes a scratch directory. */

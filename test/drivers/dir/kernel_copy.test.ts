@@ -14,7 +14,7 @@ import { type DirFile, OPEN_FLAGS } from "../../../drivers/dir/dir_fs.ts";
 import { runtimeFileCopier } from "../../../drivers/dir/file_copier.ts";
 import { openRawVolumeIO } from "../../../drivers/dir/raw_volume_io.ts";
 import { runtimeWritebackStarter, type WritebackStarter } from "../../../drivers/dir/writeback_starter.ts";
-import { hasQemuImg, pattern, registryWithDir, removeDir, run, scratchDir, writeAt } from "./_support.ts";
+import { hasQemuImg, loggedHandle, pattern, registryWithDir, removeDir, run, scratchDir, writeAt } from "./_support.ts";
 
 const QEMU = await hasQemuImg();
 let root: string;
@@ -44,19 +44,7 @@ function recordingStarter(fail = false): WritebackStarter & { calls: Array<[numb
 async function loggedFile(file: string, sizeBytes: number): Promise<{ handle: DirFile; log: string[] }> {
   await fsp.writeFile(file, "");
   await fsp.truncate(file, sizeBytes);
-  const inner = await nodeDirFs.open(file, OPEN_FLAGS.readWrite);
-  const log: string[] = [];
-  const handle: DirFile = {
-    fd: inner.fd,
-    read: (...args) => inner.read(...args),
-    write: (...args) => inner.write(...args),
-    truncate: (size) => inner.truncate(size),
-    sync: () => inner.sync(),
-    stat: () => inner.stat(),
-    datasync: () => (log.push("datasync"), inner.datasync()),
-    close: () => inner.close(),
-  };
-  return { handle, log };
+  return await loggedHandle(file);
 }
 
 describe("background writeback through a starter (sync_file_range)", () => {
