@@ -17,6 +17,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   "qemu-block-jobs": () => import("./qemu_block_jobs.bench.ts"),
   "iscsi-clone": () => import("./iscsi_clone.bench.ts"),
   "remote": () => import("./remote.bench.ts"),
+  "remote-download": () => import("./remote_download.bench.ts"),
   "virtkitd": () => import("./virtkitd.bench.ts"),
 };
 
