@@ -131,6 +131,11 @@ export class RpcClient {
     return this.#pending.size;
   }
 
+  /** Streams opened and not yet ended (an upload or download in progress). */
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
   /**
    * Sends a CALL and resolves with its decoded REPLY.
    *

@@ -17,10 +17,19 @@ export const RECEIVE_BUFFER_BYTES = 1024 * 1024;
 /** Released slabs kept for reuse by default (more are left to the garbage collector). */
 export const KEPT_SLABS = 4;
 /**
- * A slab with less room than this left is not read into any further while views into it are retained:
- * the next read goes to another slab (a small read costs a system call and a turn of the receive path).
+ * A slab with less room than this (or a quarter of a small slab) left is not read into any further
+ * while views into it are retained: the next read goes to another slab (a small read costs a system
+ * call and a turn of the receive path).
  */
 const MIN_READ_BYTES = 64 * 1024;
+
+/** What slabs tell their buffer. */
+interface SlabOwner {
+  /** Retains not yet released, over all slabs. */
+  retained: number;
+  /** Takes back a slab nothing refers to any more. */
+  recycle(slab: Slab): void;
+}
 
 /** One slab; as a lease, it counts the views retained into it. */
 class Slab implements ChunkLease {
@@ -31,20 +40,22 @@ class Slab implements ChunkLease {
   holds = 0;
   /** Whether the socket still reads into it. */
   current = true;
-  readonly #recycle: (slab: Slab) => void;
+  readonly #owner: SlabOwner;
 
-  constructor(bytes: number, recycle: (slab: Slab) => void) {
+  constructor(bytes: number, owner: SlabOwner) {
     this.bytes = new Uint8Array(bytes);
-    this.#recycle = recycle;
+    this.#owner = owner;
   }
 
   retain(): void {
     this.holds++;
+    this.#owner.retained++;
   }
 
   release(): void {
     if (this.holds === 0) throw new Error("ReceiveBuffer: a slab was released more often than retained");
-    if (--this.holds === 0 && !this.current) this.#recycle(this);
+    this.#owner.retained--;
+    if (--this.holds === 0 && !this.current) this.#owner.recycle(this);
   }
 }
 
@@ -86,6 +97,12 @@ export class ReceiveBuffer {
   /** Copies of what arrived before a receiver was set (a peer that speaks first). */
   #early: Uint8Array[] = [];
   #slabsMade = 1;
+  readonly #owner: SlabOwner = {
+    retained: 0,
+    recycle: (slab) => {
+      if (this.#free.length < this.#keptSlabs) this.#free.push(slab);
+    },
+  };
 
   /**
    * @param slabBytes Size of each slab: the most one read returns.
@@ -96,7 +113,7 @@ export class ReceiveBuffer {
     if (!Number.isSafeInteger(keptSlabs) || keptSlabs < 0) throw new RangeError(`Invalid number of kept slabs ${keptSlabs}`);
     this.#slabBytes = slabBytes;
     this.#keptSlabs = keptSlabs;
-    this.#slab = new Slab(slabBytes, this.#recycle);
+    this.#slab = new Slab(slabBytes, this.#owner);
     this.onread = {
       buffer: () => this.#next(),
       callback: (n, into) => {
@@ -125,6 +142,11 @@ export class ReceiveBuffer {
     return this.#slabsMade;
   }
 
+  /** Views retained into slabs and not yet released (0 once every receiver gave back what it kept). */
+  get retainedViews(): number {
+    return this.#owner.retained;
+  }
+
   /** Released slabs waiting for reuse. */
   get freeSlabs(): number {
     return this.#free.length;
@@ -147,7 +169,7 @@ export class ReceiveBuffer {
   #next(): Uint8Array {
     let slab = this.#slab;
     if (slab.holds === 0) slab.fill = 0;
-    else if (slab.bytes.length - slab.fill < Math.min(MIN_READ_BYTES, this.#slabBytes)) {
+    else if (slab.bytes.length - slab.fill < Math.min(MIN_READ_BYTES, this.#slabBytes / 4)) {
       slab.current = false;
       slab = this.#free.pop() ?? this.#make();
       slab.current = true;
@@ -159,10 +181,6 @@ export class ReceiveBuffer {
 
   #make(): Slab {
     this.#slabsMade++;
-    return new Slab(this.#slabBytes, this.#recycle);
+    return new Slab(this.#slabBytes, this.#owner);
   }
-
-  readonly #recycle = (slab: Slab): void => {
-    if (this.#free.length < this.#keptSlabs) this.#free.push(slab);
-  };
 }

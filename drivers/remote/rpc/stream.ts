@@ -94,6 +94,8 @@ export class RpcStream {
   #waiter: Waiter | undefined;
   #paused = false;
   #ended = false;
+  /** Aborted by this side, waiting for the peer's answer: data that still comes is dropped. */
+  #aborting = false;
   #finishing: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #finished: Promise<void>;
   #failure: unknown;
@@ -180,7 +182,7 @@ export class RpcStream {
    *   read; without one it copies what it holds.
    */
   receiveData(piece: Uint8Array, lease?: ChunkLease): void {
-    if (this.#ended || this.#failure !== undefined || piece.length === 0) return;
+    if (this.#ended || this.#aborting || piece.length === 0) return;
     let at = 0;
     const waiter = this.#waiter;
     if (waiter) {
@@ -263,6 +265,11 @@ export class RpcStream {
   /** Aborts: sends an empty ERROR frame and waits for the peer's OK (errors of the abort itself are dropped). */
   async abort(): Promise<void> {
     if (this.#ended) return;
+    // Nobody reads any more: held data is dropped, data still on its way too, and the socket reads
+    // again (paused at the high-water mark, it would never bring the peer's answer).
+    this.#aborting = true;
+    this.#drop();
+    this.#resume();
     await this.#wiring.send(MessageStatus.ERROR).catch(() => {});
     await this.#finished.catch(() => {});
   }
@@ -277,14 +284,19 @@ export class RpcStream {
     if (this.#ended) return;
     this.#failure = error;
     this.#ended = true;
-    for (const held of this.#held.splice(0)) this.#let(held);
-    this.#heldBytes = 0;
+    this.#drop();
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.reject(error);
     this.#resume();
     this.#finishing?.reject(error);
     this.#wiring.done();
+  }
+
+  /** Drops the data held. */
+  #drop(): void {
+    for (const held of this.#held.splice(0)) this.#let(held);
+    this.#heldBytes = 0;
   }
 
   /** Gives held data's memory back: its lease, or its pooled copy. */
