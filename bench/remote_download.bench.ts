@@ -14,7 +14,7 @@
  * `sync`, source read once, 1.5 GiB of memory touched: machine-facts §6). Medians, best runs and the
  * ratio of each pair are printed with the load average.
  *
- * `BENCH_DOWNLOAD_RUNS` sets the pairs (default 7). `BENCH_DOWNLOAD_NULL=1` writes both to `/dev/null`
+ * `BENCH_DOWNLOAD_RUNS` sets the pairs (default 7), `BENCH_DOWNLOAD_BUFFER_KIB` virtkit's read buffer (256). `BENCH_DOWNLOAD_NULL=1` writes both to `/dev/null`
  * instead (no cmp): the transfer's own cost, without the page cache and the disk. Needs libvirtd, virsh, setpriv, qemu-io, cmp and
  * `dist/` (`npx tsc -p tsconfig.build.json`); prints a note without them.
  *
@@ -32,6 +32,12 @@ import { libvirtdMissing, type RunningLibvirtd, startLibvirtd } from "../test/_s
 const MiB = 1024 * 1024;
 const VOLUME_MIB = 512;
 const RUNS = Number(process.env.BENCH_DOWNLOAD_RUNS ?? 7);
+/**
+ * The reader's buffer, so each file write: 256 KiB by default, virsh's own pattern (one write per
+ * 262,120-byte frame, strace). On this VM 1 MiB writes into a fresh file cost up to 3x the system time
+ * of 64 KiB ones (dd and Node alike), which would measure the page cache, not the download.
+ */
+const BUFFER_KIB = Number(process.env.BENCH_DOWNLOAD_BUFFER_KIB ?? 256);
 const TO_NULL = process.env.BENCH_DOWNLOAD_NULL === "1";
 const DIST_MOD = resolve(import.meta.dirname ?? ".", "../dist/mod.js");
 
@@ -41,7 +47,7 @@ const loadavg = () => readFileSync("/proc/loadavg", "utf8").trim();
 
 /**
  * The virtkit side, run by `node` on dist/: reads "run PATH" lines, downloads the volume into PATH with
- * a BYOB reader (1 MiB buffer, written at its position) and prints `{ wallMs, cpuMs, bytes }`.
+ * a BYOB reader (VIRTKIT_BUFFER_BYTES, each read written at its position) and prints `{ wallMs, cpuMs, bytes }`.
  */
 const WORKER = `
 import { open } from "node:fs/promises";
@@ -56,7 +62,7 @@ async function download(path) {
   const job = await vol.download();
   const reader = job.readable.getReader({ mode: "byob" });
   const out = await open(path, "w");
-  let buffer = new ArrayBuffer(${MiB});
+  let buffer = new ArrayBuffer(Number(process.env.VIRTKIT_BUFFER_BYTES));
   let bytes = 0;
   for (;;) {
     const { value, done } = await reader.read(new Uint8Array(buffer));
@@ -128,7 +134,7 @@ function check(source: string, output: string, who: string): void {
 /** The virtkit worker: one process, one connection, a download per `run()`. */
 async function startWorker(uri: string) {
   const child = spawn(process.execPath, ["--input-type=module", "-e", WORKER], {
-    env: { ...process.env, VIRTKIT_MOD: pathToFileURL(DIST_MOD).href, VIRTKIT_URI: uri },
+    env: { ...process.env, VIRTKIT_MOD: pathToFileURL(DIST_MOD).href, VIRTKIT_URI: uri, VIRTKIT_BUFFER_BYTES: String(BUFFER_KIB * 1024) },
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -218,7 +224,7 @@ export async function run(): Promise<void> {
     const [o, v] = [median(wall(ours)), median(wall(virsh))];
     const pairs = ours.map((r, i) => virsh[i]!.wallMs / r.wallMs);
     const cpuPairs = ours.map((r, i) => r.cpuMs / virsh[i]!.cpuMs);
-    console.log(`load average before ${loadBefore}, after ${loadAfter}; ${RUNS} pairs, who goes first alternating${TO_NULL ? "; into /dev/null" : ""}`);
+    console.log(`load average before ${loadBefore}, after ${loadAfter}; ${RUNS} pairs, who goes first alternating; virtkit reads ${BUFFER_KIB} KiB at a time${TO_NULL ? "; into /dev/null" : ""}`);
     console.log(`download ${VOLUME_MIB} MiB (256 MiB data): virtkit ${o.toFixed(0)} ms = ${rate(o)} MiB/s [${fmt(wall(ours))}]`);
     console.log(`download ${VOLUME_MIB} MiB (256 MiB data): virsh vol-download ${v.toFixed(0)} ms = ${rate(v)} MiB/s (-t) [${fmt(wall(virsh))}], process ${median(virsh.map((r) => r.processMs!)).toFixed(0)} ms`);
     console.log(`  throughput virtkit / virsh: ${(v / o).toFixed(2)}x of medians, ${(Math.min(...wall(virsh)) / Math.min(...wall(ours))).toFixed(2)}x of best runs, median pair ${median(pairs).toFixed(2)}x [${pairs.map((x) => x.toFixed(2)).join(", ")}] (target >= 1.0x)`);
