@@ -18,6 +18,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   "qemu-block-jobs-mirror": () => import("./qemu_mirror.bench.ts"),
   "iscsi-clone": () => import("./iscsi_clone.bench.ts"),
   "remote": () => import("./remote.bench.ts"),
+  "remote-download": () => import("./remote_download.bench.ts"),
   "virtkitd": () => import("./virtkitd.bench.ts"),
 };
 

@@ -5,6 +5,21 @@
  * @module
  */
 import type { Socket } from "node:net";
+import type { ReceiveBuffer } from "./receive_buffer.ts";
+
+export { RECEIVE_BUFFER_BYTES, ReceiveBuffer } from "./receive_buffer.ts";
+
+/**
+ * Lets the receiver of a chunk keep views into it past the call: `retain()` before the call returns,
+ * then `release()` once, when nothing reads those views any more. Until then the pipe reads nothing
+ * into that memory.
+ */
+export interface ChunkLease {
+  /** Keeps the chunk's memory from being read into again. */
+  retain(): void;
+  /** Gives back one `retain()`. */
+  release(): void;
+}
 
 /** A bidirectional byte pipe with backpressure both ways. */
 export interface ByteChannel {
@@ -17,9 +32,9 @@ export interface ByteChannel {
   /**
    * Sets the receiver of incoming bytes (one at a time). A chunk is only valid during the call: the
    * pipe may read the next bytes into the same memory (see {@linkcode ReceiveBuffer}), so a receiver
-   * copies what it keeps.
+   * copies what it keeps, or, when the chunk comes with a lease, retains the lease instead.
    */
-  onData(handler: (chunk: Uint8Array) => void): void;
+  onData(handler: (chunk: Uint8Array, lease?: ChunkLease) => void): void;
   /** Sets what runs once when the pipe ends: `error` when it failed, nothing for an orderly end. */
   onClose(handler: (error?: Error) => void): void;
   /** Stops delivering data until `resume()` (the receiver is full). */
@@ -28,65 +43,6 @@ export interface ByteChannel {
   resume(): void;
   /** Closes the pipe; pending writes are dropped. */
   close(): void;
-}
-
-/** Default size of a {@linkcode ReceiveBuffer}: four of libvirt's 256 KiB data frames per read. */
-export const RECEIVE_BUFFER_BYTES = 1024 * 1024;
-
-/**
- * One buffer a socket reads into again and again (`node:net`'s `onread` option), instead of a fresh
- * buffer per read that the garbage collector then has to reclaim: a 512 MiB download made 8,192 of
- * them. Pass {@linkcode ReceiveBuffer.onread} to `net.createConnection()` and the same object to
- * {@linkcode channelFromSocket}.
- *
- * @example
- * ```ts
- * import { ReceiveBuffer } from "./channel.ts";
- * const reads = new ReceiveBuffer(64);
- * const seen: number[] = [];
- * reads.deliverTo((chunk) => seen.push(chunk.length));
- * reads.onread.buffer.set([1, 2, 3]);
- * reads.onread.callback(3, reads.onread.buffer);
- * if (seen.join() !== "3") throw new Error("unexpected");
- * ```
- */
-export class ReceiveBuffer {
-  /** The `onread` option of `net.createConnection()`. */
-  readonly onread: { readonly buffer: Uint8Array; callback(bytes: number, buffer: Uint8Array): boolean };
-  #handler: ((chunk: Uint8Array) => void) | undefined;
-  /** Copies of what arrived before a receiver was set (a peer that speaks first). */
-  #early: Uint8Array[] = [];
-
-  /**
-   * @param bytes Its size: the most one read returns.
-   */
-  constructor(bytes: number = RECEIVE_BUFFER_BYTES) {
-    if (!Number.isSafeInteger(bytes) || bytes < 1) throw new RangeError(`Invalid receive buffer size ${bytes}`);
-    const buffer = new Uint8Array(bytes);
-    this.onread = {
-      buffer,
-      callback: (n, into) => {
-        // Plain Uint8Array views (Node passes its Buffer back): code written for web bytes does not
-        // expect a Buffer's slice() to share memory.
-        const chunk = new Uint8Array(into.buffer, into.byteOffset, n);
-        if (this.#handler) this.#handler(chunk);
-        else this.#early.push(chunk.slice());
-        return true;
-      },
-    };
-  }
-
-  /**
-   * Sets the receiver of each read (only valid during its call).
-   *
-   * @param handler The receiver.
-   */
-  deliverTo(handler: (chunk: Uint8Array) => void): void {
-    this.#handler = handler;
-    const early = this.#early;
-    this.#early = [];
-    for (const chunk of early) handler(chunk);
-  }
 }
 
 /**

@@ -8,11 +8,12 @@
  * @module
  */
 import { ConnectError } from "../../../core/errors.ts";
-import type { ByteChannel } from "./channel.ts";
+import type { ByteChannel, ChunkLease } from "./channel.ts";
 import { decode } from "./codec.ts";
 import { type ErrorContext, errorFromRemote } from "./errors.ts";
 import { BufferPool } from "./buffer_pool.ts";
-import { encodeMessage, KEEPALIVE_PROGRAM, MESSAGE_MAX_BYTES, MessageStatus, MessageType, type Packet, encodePacket, FrameDecoder, REMOTE_PROGRAM } from "./packet.ts";
+import { FrameDecoder, type FrameSink } from "./frame_decoder.ts";
+import { encodeMessage, KEEPALIVE_PROGRAM, MESSAGE_MAX_BYTES, MessageStatus, MessageType, type Packet, type PacketHeader, encodePacket, REMOTE_PROGRAM } from "./packet.ts";
 import { type Procedure, remoteError } from "./protocol/common.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG } from "./protocol/keepalive.ts";
 import { ProtocolError } from "./protocol_error.ts";
@@ -48,8 +49,10 @@ interface Pending {
 }
 
 /**
- * Frames up to one of libvirt's data frames (256 KiB of payload and the header) are assembled in pooled
- * buffers; a download keeps at most the stream's high-water mark of them (8 MiB, 32 frames) held.
+ * Messages up to the size of one of libvirt's data frames (256 KiB of payload and the header) that span
+ * socket reads are assembled in pooled buffers, and so are the copies of stream data held from a
+ * channel that lends no memory (TLS, tests): a download holds at most the stream's high-water mark of
+ * them (8 MiB, 32 frames). Data frames themselves are streamed, not assembled (frame_decoder.ts).
  */
 const POOLED_FRAME_BYTES = 260 * 1024;
 const POOLED_FRAMES_KEPT = 40;
@@ -112,7 +115,7 @@ export class RpcClient {
     this.#batch = new WriteBatch(channel, this.#onWriteError);
     this.#peer = options.peerName ?? "libvirt peer";
     this.#decoder = new FrameDecoder(options.maxMessageBytes ?? MESSAGE_MAX_BYTES, this.#pool);
-    channel.onData((chunk) => this.#onData(chunk));
+    channel.onData((chunk, lease) => this.#onData(chunk, lease));
     channel.onClose((error) => this.#fail(new ConnectError(`Connection to ${this.#peer} closed${error ? `: ${error.message}` : ""}`, { driver: "remote", cause: error })));
     const intervalMs = options.keepaliveIntervalMs ?? 0;
     if (intervalMs > 0) this.startKeepalive(intervalMs, options.keepaliveCount ?? 5);
@@ -126,6 +129,11 @@ export class RpcClient {
   /** Calls in flight. */
   get pendingCalls(): number {
     return this.#pending.size;
+  }
+
+  /** Streams opened and not yet ended (an upload or download in progress). */
+  get openStreams(): number {
+    return this.#streams.size;
   }
 
   /**
@@ -278,50 +286,70 @@ export class RpcClient {
     });
   }
 
-  #onData(chunk: Uint8Array): void {
+  /** The lease of the chunk being decoded (stream data held past the read is retained under it). */
+  #lease: ChunkLease | undefined;
+  /** Where the decoder puts messages and data pieces, in wire order (one object: no closures per read). */
+  readonly #sink: FrameSink = {
+    packet: (packet) => {
+      if (this.#closed) return;
+      this.#dispatch(packet);
+      // An assembled frame goes back to the pool once handled: nothing keeps a message's payload.
+      if (packet.owned) this.#decoder.release(packet);
+    },
+    data: (header, piece) => {
+      if (this.#closed) return;
+      this.#streamOf(header)?.receiveData(piece, this.#lease);
+    },
+  };
+
+  #onData(chunk: Uint8Array, lease: ChunkLease | undefined): void {
     if (this.#closed) return;
     this.#lastHeardMs = Date.now();
     this.#unansweredPings = 0;
+    this.#lease = lease;
     try {
-      for (const packet of this.#decoder.push(chunk)) {
-        // An assembled frame goes back to the pool once handled, unless a stream kept its payload.
-        if (!this.#dispatch(packet) && packet.owned) this.#decoder.release(packet);
-        if (this.#closed) return;
-      }
+      this.#decoder.feed(chunk, this.#sink);
     } catch (error) {
       const failure = error instanceof ConnectError ? error : new ProtocolError(`Bad message from ${this.#peer}: ${(error as Error).message}`, { cause: error });
       this.#fail(failure);
+    } finally {
+      this.#lease = undefined;
     }
   }
 
-  /** Handles one message; true when a stream kept the payload (it then gives the buffer back itself). */
-  #dispatch({ header, payload, owned }: Packet): boolean {
+  /** The stream a STREAM frame is for; undefined for a stream whose caller stopped waiting. */
+  #streamOf(header: PacketHeader): RpcStream | undefined {
+    if (header.program === KEEPALIVE_PROGRAM) throw new ProtocolError(`keepalive message of type ${header.type}`);
+    if (!this.#programs.has(header.program)) throw new ProtocolError(`message for unknown program 0x${header.program.toString(16)}`);
+    const stream = this.#streams.get(header.serial);
+    if (!stream) {
+      if (this.#abandoned.has(header.serial)) return undefined;
+      throw new ProtocolError(`stream frame for serial ${header.serial}, which opened no stream`);
+    }
+    if (stream.procedure !== header.procedure) throw new ProtocolError(`stream frame for procedure ${header.procedure}, the stream's is ${stream.procedure}`);
+    return stream;
+  }
+
+  /** Handles one whole message. */
+  #dispatch({ header, payload }: Packet): void {
     if (header.program === KEEPALIVE_PROGRAM) {
       if (header.type !== MessageType.MESSAGE) throw new ProtocolError(`keepalive message of type ${header.type}`);
       if (header.procedure === KEEPALIVE_PING.number) {
         this.#batch.post(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PONG.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK }));
       }
-      return false;
+      return;
     }
     if (!this.#programs.has(header.program)) throw new ProtocolError(`message for unknown program 0x${header.program.toString(16)}`);
     switch (header.type) {
       case MessageType.REPLY:
-        this.#onReply(header.serial, header.program, header.procedure, header.status, payload);
-        return false;
+        return this.#onReply(header.serial, header.program, header.procedure, header.status, payload);
       case MessageType.MESSAGE: {
         const listeners = this.#listeners.get(`${header.program}:${header.procedure}`);
         if (listeners) for (const listener of [...listeners]) listener(payload);
-        return false;
+        return;
       }
-      case MessageType.STREAM: {
-        const stream = this.#streams.get(header.serial);
-        if (!stream) {
-          if (this.#abandoned.has(header.serial)) return false;
-          throw new ProtocolError(`stream frame for serial ${header.serial}, which opened no stream`);
-        }
-        if (stream.procedure !== header.procedure) throw new ProtocolError(`stream frame for procedure ${header.procedure}, the stream's is ${stream.procedure}`);
-        return stream.receive(header.status, payload, owned === true);
-      }
+      case MessageType.STREAM:
+        return this.#streamOf(header)?.receive(header.status, payload);
       default:
         throw new ProtocolError(`unexpected message type ${header.type} from a server`);
     }

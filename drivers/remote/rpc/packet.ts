@@ -1,12 +1,11 @@
 /**
  * libvirt's RPC framing (virnetprotocol.x): a big-endian length word counting itself, a 24-byte header
  * (program, version, procedure, type, serial, status) and an XDR payload. {@linkcode FrameDecoder}
- * reassembles messages from arbitrary socket chunks and enforces the 16 MiB limit before buffering a
- * byte of an oversized message; {@linkcode encodePacket} writes one.
+ * (frame_decoder.ts) reassembles messages from arbitrary socket chunks and enforces the 16 MiB limit
+ * before buffering a byte of an oversized message; {@linkcode encodePacket} writes one.
  *
  * @module
  */
-import type { BufferPool } from "./buffer_pool.ts";
 import type { Codec } from "./codec.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { XdrWriter } from "./xdr.ts";
@@ -27,6 +26,8 @@ export const HEADER_BYTES = 24;
 export const STREAM_CHUNK_BYTES = 262_120;
 /** Largest string libvirt accepts in a message (`VIR_NET_MESSAGE_STRING_MAX`). */
 export const STRING_MAX_BYTES = 4 * 1024 * 1024;
+
+export { FrameDecoder, type FrameSink } from "./frame_decoder.ts";
 
 /** Message types. */
 export const MessageType = Object.freeze({ CALL: 0, REPLY: 1, MESSAGE: 2, STREAM: 3, CALL_WITH_FDS: 4, REPLY_WITH_FDS: 5 });
@@ -165,161 +166,18 @@ function frameBytes(bytes: number): Uint8Array {
 }
 
 /**
- * Splits a byte stream into messages. Push each chunk the socket delivers; whole messages come out in
- * order. A length word below the header size or above the 16 MiB limit throws a
- * {@linkcode ProtocolError} at once, before anything of that message is buffered.
+ * Reads a big-endian 32-bit word (XDR's unsigned int).
  *
- * The caller may reuse a chunk's memory as soon as `push()` returned and it is done with the packets
- * that chunk completed (a socket reading into one receive buffer does): a message that is still
- * incomplete is copied out of the chunk before `push()` returns. A message wholly inside one chunk comes
- * out as a view into it (`owned: false`); one that spanned several chunks was assembled into a buffer
- * of its own (`owned: true`), from the pool when one is given: give it back with
- * {@linkcode FrameDecoder.release} once nothing reads it any more.
- *
+ * @param bytes Where.
+ * @param at Its offset.
+ * @returns The word.
  * @example
  * ```ts
- * import { FrameDecoder, encodePacket, REMOTE_PROGRAM } from "./packet.ts";
- * const frame = encodePacket({ program: REMOTE_PROGRAM, version: 1, procedure: 1, type: 1, serial: 7, status: 0 });
- * const d = new FrameDecoder();
- * const first = d.push(frame.subarray(0, 5));
- * const rest = d.push(frame.subarray(5));
- * if (first.length !== 0 || rest.length !== 1 || rest[0]!.header.serial !== 7 || !rest[0]!.owned) throw new Error("unexpected");
+ * import { readUint32 } from "./packet.ts";
+ * if (readUint32(Uint8Array.of(0, 0, 1, 2, 0xff, 0, 0, 0), 2) !== 0x0102ff00) throw new Error("unexpected");
  * ```
  */
-export class FrameDecoder {
-  readonly #maxBytes: number;
-  readonly #pool: BufferPool | undefined;
-  /** The first bytes of a length word split across chunks. */
-  readonly #head = new Uint8Array(4);
-  #headFill = 0;
-  /** The message being assembled (its full length once known; grown step by step beyond the pool's size). */
-  #frame: Uint8Array | undefined;
-  #frameLength = 0;
-  #fill = 0;
-
-  /**
-   * @param maxBytes Largest header + payload accepted (default libvirt's 16 MiB).
-   * @param pool Where the buffers of messages that span several chunks come from (default: fresh
-   *   allocations).
-   */
-  constructor(maxBytes = MESSAGE_MAX_BYTES, pool?: BufferPool) {
-    this.#maxBytes = maxBytes;
-    this.#pool = pool;
-  }
-
-  /** Bytes held that do not yet form a whole message. */
-  get pendingBytes(): number {
-    return this.#headFill + this.#fill;
-  }
-
-  /**
-   * Adds bytes and returns the messages they complete.
-   *
-   * @param chunk Bytes from the socket (not retained: incomplete messages are copied out).
-   * @returns The complete messages, in order.
-   * @throws {ProtocolError} For a bad length word or header.
-   */
-  push(chunk: Uint8Array): Packet[] {
-    const out: Packet[] = [];
-    const n = chunk.length;
-    let at = 0;
-    while (at < n) {
-      if (this.#frame) {
-        at = this.#continue(chunk, at, out);
-        continue;
-      }
-      let length: number;
-      if (this.#headFill > 0 || n - at < 4) {
-        const take = Math.min(4 - this.#headFill, n - at);
-        this.#head.set(chunk.subarray(at, at + take), this.#headFill);
-        this.#headFill += take;
-        at += take;
-        if (this.#headFill < 4) break;
-        length = this.#checkLength(readUint32(this.#head, 0));
-        this.#headFill = 0;
-        this.#begin(length, 4).set(this.#head, 0);
-        continue;
-      }
-      length = this.#checkLength(readUint32(chunk, at));
-      if (n - at >= length) {
-        // The common case, the chunk holds the whole message: a view, no copy.
-        out.push(parseFrame(chunk.subarray(at, at + length)));
-        at += length;
-        continue;
-      }
-      const part = chunk.subarray(at);
-      this.#begin(length, part.length).set(part, 0);
-      at = n;
-    }
-    return out;
-  }
-
-  /**
-   * Gives an owned packet's buffer back to the pool (nothing for a view or without a pool). Only once
-   * nothing reads its payload any more.
-   *
-   * @param packet A packet this decoder returned.
-   */
-  release(packet: Packet): void {
-    if (packet.owned) this.#pool?.release(packet.payload);
-  }
-
-  /** Throws when bytes of an unfinished message are held (the peer closed mid-message). */
-  finish(): void {
-    const held = this.pendingBytes;
-    if (held > 0) {
-      throw new ProtocolError(`connection ended inside a message: ${held} of ${this.#frame ? this.#frameLength : "?"} bytes received`);
-    }
-  }
-
-  #checkLength(length: number): number {
-    if (length < 4 + HEADER_BYTES) throw new ProtocolError(`RPC length word ${length} is below the ${4 + HEADER_BYTES}-byte minimum`);
-    if (length - 4 > this.#maxBytes) throw new ProtocolError(`RPC message of ${length - 4} bytes exceeds the limit of ${this.#maxBytes} bytes`);
-    return length;
-  }
-
-  /** Starts assembling a message of `length` bytes of which `have` are at hand; returns where to put them. */
-  #begin(length: number, have: number): Uint8Array {
-    const pooled = this.#pool !== undefined && length <= this.#pool.bufferBytes;
-    // Beyond 1 MiB the buffer grows with what arrives: a peer announcing 16 MiB and sending four bytes
-    // does not get 16 MiB allocated.
-    const size = pooled || length <= EXACT_MAX_BYTES ? length : Math.min(length, Math.max(EXACT_MAX_BYTES, 2 * have));
-    this.#frame = pooled ? this.#pool!.acquire(length) : new Uint8Array(size);
-    this.#frameLength = length;
-    this.#fill = have;
-    return this.#frame;
-  }
-
-  #continue(chunk: Uint8Array, at: number, out: Packet[]): number {
-    let frame = this.#frame!;
-    const take = Math.min(chunk.length - at, this.#frameLength - this.#fill);
-    if (this.#fill + take > frame.length) {
-      const grown = new Uint8Array(Math.min(this.#frameLength, Math.max(2 * frame.length, this.#fill + take)));
-      grown.set(frame.subarray(0, this.#fill));
-      this.#frame = frame = grown;
-    }
-    frame.set(chunk.subarray(at, at + take), this.#fill);
-    this.#fill += take;
-    if (this.#fill === this.#frameLength) {
-      this.#frame = undefined;
-      this.#fill = 0;
-      let packet: Packet;
-      try {
-        packet = parseFrame(frame, true);
-      } catch (error) {
-        this.#pool?.release(frame);
-        throw error;
-      }
-      out.push(packet);
-    }
-    return at + take;
-  }
-}
-
-/** Messages up to this size get their whole buffer at once; larger ones one that doubles as bytes arrive. */
-const EXACT_MAX_BYTES = 1024 * 1024;
-
-function readUint32(bytes: Uint8Array, at: number): number {
+export function readUint32(bytes: Uint8Array, at: number): number {
   return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 }
 
@@ -330,20 +188,44 @@ function readUint32(bytes: Uint8Array, at: number): number {
  * @param owned Whether `frame` is a buffer of its own (recorded in the packet).
  * @returns Its header and payload.
  * @throws {ProtocolError} When the length word does not match, or the type or status is unknown.
+ * @example
+ * ```ts
+ * import { encodePacket, parseFrame } from "./packet.ts";
+ * const { header, payload } = parseFrame(encodePacket({ program: 1, version: 1, procedure: 3, type: 1, serial: 9, status: 0 }, Uint8Array.of(5)));
+ * if (header.serial !== 9 || payload.join() !== "5") throw new Error("unexpected");
+ * ```
  */
 export function parseFrame(frame: Uint8Array, owned = false): Packet {
   if (frame.length < 4 + HEADER_BYTES) throw new ProtocolError(`RPC frame of ${frame.length} bytes is shorter than a header`);
   const length = readUint32(frame, 0);
   if (length !== frame.length) throw new ProtocolError(`RPC length word ${length} does not match the frame's ${frame.length} bytes`);
+  return { header: parseHeader(frame, 0), payload: frame.subarray(4 + HEADER_BYTES), owned };
+}
+
+/**
+ * Parses the header of the frame starting at `at` (its length word not checked).
+ *
+ * @param bytes Holds at least the length word and the header from `at`.
+ * @param at Where the frame starts.
+ * @returns The header.
+ * @throws {ProtocolError} When the type or status is unknown.
+ * @example
+ * ```ts
+ * import { encodePacket, parseHeader } from "./packet.ts";
+ * const frame = encodePacket({ program: 1, version: 1, procedure: 3, type: 3, serial: 9, status: 2 }, new Uint8Array(100));
+ * if (parseHeader(frame.subarray(0, 28), 0).type !== 3) throw new Error("unexpected");
+ * ```
+ */
+export function parseHeader(bytes: Uint8Array, at: number): PacketHeader {
   const header: PacketHeader = {
-    program: readUint32(frame, 4),
-    version: readUint32(frame, 8),
-    procedure: readUint32(frame, 12) | 0,
-    type: readUint32(frame, 16),
-    serial: readUint32(frame, 20),
-    status: readUint32(frame, 24),
+    program: readUint32(bytes, at + 4),
+    version: readUint32(bytes, at + 8),
+    procedure: readUint32(bytes, at + 12) | 0,
+    type: readUint32(bytes, at + 16),
+    serial: readUint32(bytes, at + 20),
+    status: readUint32(bytes, at + 24),
   };
   if (header.type > MessageType.REPLY_WITH_FDS) throw new ProtocolError(`RPC message type ${header.type} is unknown`);
   if (header.status > MessageStatus.CONTINUE) throw new ProtocolError(`RPC message status ${header.status} is unknown`);
-  return { header, payload: frame.subarray(4 + HEADER_BYTES), owned };
+  return header;
 }

@@ -10,13 +10,15 @@
  * `highWaterBytes`, then the socket is paused until the reader is below half of that.
  *
  * Incoming data is copied once into what the reader gives ({@linkcode RpcStream.read}, or the BYOB
- * view of a read of `readable`): straight from the receive buffer when a read is waiting, otherwise
- * from the frame's pooled buffer, held until read. Held bytes are never views into the receive
- * buffer (the next socket read reuses it); pooled buffers go back to the pool once read.
+ * view of a read of `readable`): straight from the socket's memory when a read is waiting, otherwise
+ * held until read. Held bytes stay where the socket put them when it lent that memory (a
+ * {@linkcode ChunkLease}: retained until read, then released), else they are copied into a pooled
+ * buffer first (given back once read): never a bare view into memory the next socket read reuses.
  *
  * @module
  */
 import { ConnectError } from "../../../core/errors.ts";
+import type { ChunkLease } from "./channel.ts";
 import { MessageStatus, STREAM_CHUNK_BYTES } from "./packet.ts";
 import { ProtocolError } from "./protocol_error.ts";
 
@@ -34,7 +36,7 @@ export interface RpcStreamWiring {
   resumeChannel(): void;
   /** Copies bytes the stream must hold past the current socket read into memory of its own (from the pool). */
   hold(bytes: Uint8Array): Uint8Array;
-  /** Gives a held or owned buffer back to the pool once its bytes were read. */
+  /** Gives a buffer from `hold()` back to the pool once its bytes were read. */
   release(bytes: Uint8Array): void;
   /** Decodes the `remote_error` of an ERROR frame. */
   mapError(payload: Uint8Array): Error;
@@ -44,6 +46,21 @@ export interface RpcStreamWiring {
 
 /** Default bytes queued before the socket is paused (it reads again below half of that). */
 const HIGH_WATER_BYTES = 8 * 1024 * 1024;
+
+/** Data held for the reader: a view kept under its lease, or (no lease) a copy from `wiring.hold()`. */
+interface Held {
+  bytes: Uint8Array;
+  readonly lease: ChunkLease | undefined;
+}
+
+/** A read waiting for data: pieces are copied straight into its target until `minBytes` are there. */
+interface Waiter {
+  readonly target: Uint8Array;
+  filled: number;
+  readonly minBytes: number;
+  readonly resolve: (bytes: number) => void;
+  readonly reject: (error: unknown) => void;
+}
 
 /**
  * A data stream over an RPC connection.
@@ -71,13 +88,14 @@ export class RpcStream {
   readonly readable: ReadableStream<Uint8Array>;
   readonly #wiring: RpcStreamWiring;
   readonly #highWaterBytes: number;
-  /** Data received and not yet read, in order: pooled buffers (or views into them) of this stream's own. */
-  readonly #held: Uint8Array[] = [];
+  /** Data received and not yet read, in order. */
+  readonly #held: Held[] = [];
   #heldBytes = 0;
-  /** A read waiting for data: the next frame is copied straight into its target. */
-  #waiter: { target: Uint8Array; resolve: (bytes: number) => void; reject: (error: unknown) => void } | undefined;
+  #waiter: Waiter | undefined;
   #paused = false;
   #ended = false;
+  /** Aborted by this side, waiting for the peer's answer: data that still comes is dropped. */
+  #aborting = false;
   #finishing: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #finished: Promise<void>;
   #failure: unknown;
@@ -102,7 +120,8 @@ export class RpcStream {
       pull: async (controller) => {
         const request = controller.byobRequest!;
         const view = request.view!;
-        const n = await this.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+        // The whole view per pull (many frames): one turn of the web stream per buffer, not per frame.
+        const n = await this.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), view.byteLength);
         if (n === 0) {
           controller.close();
           request.respond(0);
@@ -123,42 +142,69 @@ export class RpcStream {
   }
 
   /**
-   * Copies incoming data into `target`: what is held at once, else the next frame as it arrives.
-   * One read at a time.
+   * Copies incoming data into `target`: what is held at once, then data as it arrives, until at least
+   * `minBytes` are there or the stream ends. One read at a time.
    *
    * @param target Where to put the bytes.
-   * @returns How many bytes were put there; 0 once the stream has ended (or when `target` is empty).
+   * @param minBytes Bytes to wait for (at most `target.length`); default 1: whatever is there first.
+   * @returns How many bytes were put there: `minBytes` or more, fewer only at the end; 0 once the
+   *   stream has ended (or when `target` is empty).
    * @throws {VirtError} The peer's error, or a `ConnectError` when the connection or the stream broke.
    */
-  read(target: Uint8Array): Promise<number> {
-    if (this.#heldBytes > 0 && target.length > 0) return Promise.resolve(this.#copyHeld(target));
+  read(target: Uint8Array, minBytes = 1): Promise<number> {
+    const filled = this.#heldBytes > 0 ? this.#copyHeld(target) : 0;
+    const wanted = Math.max(1, Math.min(minBytes, target.length));
+    if (filled >= wanted || target.length === 0) return Promise.resolve(filled);
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (this.#ended || target.length === 0) return Promise.resolve(0);
+    if (this.#ended) return Promise.resolve(filled);
     if (this.#waiter) return Promise.reject(new TypeError("RpcStream.read(): a read is already waiting"));
     this.#resume();
-    return new Promise((resolve, reject) => void (this.#waiter = { target, resolve, reject }));
+    return new Promise((resolve, reject) => void (this.#waiter = { target, filled, minBytes: wanted, resolve, reject }));
   }
 
   /**
    * Handles one STREAM frame from the peer (called by the client).
    *
    * @param status The frame's status.
-   * @param payload Its bytes: valid only during the call unless `owned`.
-   * @param owned Whether the payload is a pooled buffer of this frame's own: the stream then keeps it
-   *   and gives it back through `wiring.release` (the caller must not).
-   * @returns `owned`: whether the stream took the payload's buffer.
+   * @param payload Its bytes: valid only during the call.
    */
-  receive(status: number, payload: Uint8Array, owned = false): boolean {
-    if (status === MessageStatus.CONTINUE && payload.length > 0 && !this.#ended && this.#failure === undefined) {
-      this.#take(payload, owned);
-      return owned;
+  receive(status: number, payload: Uint8Array): void {
+    if (status === MessageStatus.CONTINUE && payload.length > 0) this.receiveData(payload);
+    else this.#control(status, payload);
+  }
+
+  /**
+   * Takes data from the peer (a data frame's payload, or a piece of it): into the waiting read first,
+   * the rest held for the next reads.
+   *
+   * @param piece The bytes: valid only during the call, unless it comes with a lease.
+   * @param lease When given, the stream keeps what it holds as a view, retained under this lease until
+   *   read; without one it copies what it holds.
+   */
+  receiveData(piece: Uint8Array, lease?: ChunkLease): void {
+    if (this.#ended || this.#aborting || piece.length === 0) return;
+    let at = 0;
+    const waiter = this.#waiter;
+    if (waiter) {
+      at = Math.min(piece.length, waiter.target.length - waiter.filled);
+      waiter.target.set(at === piece.length ? piece : piece.subarray(0, at), waiter.filled);
+      waiter.filled += at;
+      if (waiter.filled >= waiter.minBytes) {
+        this.#waiter = undefined;
+        waiter.resolve(waiter.filled);
+      }
+      if (at === piece.length) return;
     }
-    try {
-      this.#control(status, payload);
-    } finally {
-      if (owned) this.#wiring.release(payload);
+    const rest = at === 0 ? piece : piece.subarray(at);
+    if (lease) {
+      lease.retain();
+      this.#held.push({ bytes: rest, lease });
+    } else this.#held.push({ bytes: this.#wiring.hold(rest), lease: undefined });
+    this.#heldBytes += rest.length;
+    if (this.#heldBytes >= this.#highWaterBytes && !this.#paused) {
+      this.#paused = true;
+      this.#wiring.pauseChannel();
     }
-    return owned;
   }
 
   #control(status: number, payload: Uint8Array): void {
@@ -175,40 +221,18 @@ export class RpcStream {
     this.fail(new ProtocolError(`stream frame with status ${status}`));
   }
 
-  /** Data: into the waiting read first, the rest held (in the frame's own buffer, or a pooled copy). */
-  #take(payload: Uint8Array, owned: boolean): void {
-    let at = 0;
-    const waiter = this.#waiter;
-    if (waiter) {
-      this.#waiter = undefined;
-      at = Math.min(payload.length, waiter.target.length);
-      waiter.target.set(payload.subarray(0, at));
-      waiter.resolve(at);
-    }
-    if (at === payload.length) {
-      if (owned) this.#wiring.release(payload);
-      return;
-    }
-    const rest = payload.subarray(at);
-    this.#held.push(owned ? rest : this.#wiring.hold(rest));
-    this.#heldBytes += rest.length;
-    if (this.#heldBytes >= this.#highWaterBytes && !this.#paused) {
-      this.#paused = true;
-      this.#wiring.pauseChannel();
-    }
-  }
-
   #copyHeld(target: Uint8Array): number {
     let filled = 0;
     while (filled < target.length && this.#held.length > 0) {
       const first = this.#held[0]!;
-      const n = Math.min(first.length, target.length - filled);
-      target.set(first.subarray(0, n), filled);
+      const bytes = first.bytes;
+      const n = Math.min(bytes.length, target.length - filled);
+      target.set(n === bytes.length ? bytes : bytes.subarray(0, n), filled);
       filled += n;
-      if (n === first.length) {
+      if (n === bytes.length) {
         this.#held.shift();
-        this.#wiring.release(first);
-      } else this.#held[0] = first.subarray(n);
+        this.#let(first);
+      } else first.bytes = bytes.subarray(n);
     }
     this.#heldBytes -= filled;
     if (this.#heldBytes < this.#highWaterBytes / 2) this.#resume();
@@ -241,6 +265,11 @@ export class RpcStream {
   /** Aborts: sends an empty ERROR frame and waits for the peer's OK (errors of the abort itself are dropped). */
   async abort(): Promise<void> {
     if (this.#ended) return;
+    // Nobody reads any more: held data is dropped, data still on its way too, and the socket reads
+    // again (paused at the high-water mark, it would never bring the peer's answer).
+    this.#aborting = true;
+    this.#drop();
+    this.#resume();
     await this.#wiring.send(MessageStatus.ERROR).catch(() => {});
     await this.#finished.catch(() => {});
   }
@@ -255,8 +284,7 @@ export class RpcStream {
     if (this.#ended) return;
     this.#failure = error;
     this.#ended = true;
-    for (const held of this.#held.splice(0)) this.#wiring.release(held);
-    this.#heldBytes = 0;
+    this.#drop();
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.reject(error);
@@ -265,11 +293,24 @@ export class RpcStream {
     this.#wiring.done();
   }
 
+  /** Drops the data held. */
+  #drop(): void {
+    for (const held of this.#held.splice(0)) this.#let(held);
+    this.#heldBytes = 0;
+  }
+
+  /** Gives held data's memory back: its lease, or its pooled copy. */
+  #let(held: Held): void {
+    if (held.lease) held.lease.release();
+    else this.#wiring.release(held.bytes);
+  }
+
   #end(): void {
     this.#ended = true;
     const waiter = this.#waiter;
     this.#waiter = undefined;
-    waiter?.resolve(0);
+    // What a read waiting for more has got so far; its next read returns 0.
+    waiter?.resolve(waiter.filled);
     this.#resume();
     this.#finishing?.resolve();
     this.#wiring.done();

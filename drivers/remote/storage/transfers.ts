@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { RateLimiter } from "../../../core/copy/rate_limiter.ts";
 import { ConflictError } from "../../../core/errors.ts";
 import type { DownloadJob, Job, UploadJob } from "../../../core/job.ts";
 import type { LocalJobContext } from "../../../core/jobs/types.ts";
@@ -22,6 +23,12 @@ import { callContext, type RemoteStorageContext } from "./context.ts";
 
 /** Bytes passed on per step: the unit of pacing and progress. */
 const STEP_BYTES = KiB(256);
+
+/** Whether the limiter or one it draws from has a cap (a take then may wait). */
+function capped(limiter: RateLimiter | undefined): boolean {
+  for (; limiter; limiter = limiter.parent) if (limiter.bytesPerSecond > 0) return true;
+  return false;
+}
 
 /** What the stream pumps need of their job: pacing, progress and the abort signal. */
 type Pacing = Pick<LocalJobContext, "signal" | "limiter" | "checkpoint" | "progress">;
@@ -79,10 +86,16 @@ export async function startRemoteDownload(ctx: RemoteStorageContext, vol: Volume
         const request = controller.byobRequest!;
         const view = request.view!;
         const target = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-        // The stream copies its frames straight into the reader's buffer (one copy from the socket's).
-        // Fill it with what has arrived (frames are 128-256 KiB, readers often ask for more), but wait
-        // for the socket only while it is still empty.
+        // The stream copies its data straight into the reader's buffer (one copy from the socket's).
         let filled = 0;
+        if (!capped(jc.limiter)) {
+          // Nothing to pace: the whole buffer in one read (many frames), one turn of the web stream.
+          await jc.checkpoint();
+          filled = await stream!.read(target, target.length);
+          if (filled === 0) return end(request);
+        }
+        // Capped: steps of STEP_BYTES, each paced before it is passed on. Fill the buffer with what has
+        // arrived, but wait for the socket only while it is still empty.
         while (filled < target.length) {
           if (filled > 0 && stream!.bufferedBytes === 0) break;
           await jc.checkpoint();

@@ -34,10 +34,12 @@ export interface FakeServer {
   /** Every frame the client sent, in order. */
   readonly received: Packet[];
   /**
-   * Opens a client to it; with `receiveBufferBytes`, its socket reads into one reused buffer of that
-   * size (`onread`), as the remote driver's transport does.
+   * Opens a client to it; with `receiveBufferBytes`, its socket reads into reused slabs of that size
+   * (`onread`), as the remote driver's transport does.
    */
   client(options?: RpcClientOptions, receiveBufferBytes?: number): Promise<RpcClient>;
+  /** The receive buffer of the last client opened with one. */
+  readonly reads: ReceiveBuffer | undefined;
   /** Stops it and removes its directory. */
   close(): Promise<void>;
 }
@@ -79,11 +81,16 @@ export async function startFakeServer(onPacket: (packet: Packet, reply: FakeRepl
     server.listen(socketPath, () => resolve());
   });
   const clients: RpcClient[] = [];
+  let lastReads: ReceiveBuffer | undefined;
   return {
     socketPath,
     received,
+    get reads() {
+      return lastReads;
+    },
     async client(options, receiveBufferBytes) {
       const reads = receiveBufferBytes === undefined ? undefined : new ReceiveBuffer(receiveBufferBytes);
+      lastReads = reads ?? lastReads;
       const socket = net.createConnection({ path: socketPath, ...(reads ? { onread: reads.onread as net.OnReadOpts } : {}) });
       await new Promise<void>((resolve, reject) => {
         socket.once("connect", () => resolve());
