@@ -43,6 +43,9 @@ const CLIENTS = 50;
 const SECONDS = Number(process.env.BENCH_DAEMON_SECONDS ?? 60);
 const ROUNDS = Number(process.env.BENCH_DAEMON_ROUNDS ?? 3);
 const BASELINE = process.env.BENCH_DAEMON_BASELINE;
+/** Extra node options of virtkitd and of the baseline (`--max-semi-space-size=32`...), to measure V8 flags side by side. */
+const NODE_FLAGS = (process.env.BENCH_DAEMON_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+const BASELINE_NODE_FLAGS = (process.env.BENCH_DAEMON_BASELINE_NODE_FLAGS ?? "").split(" ").filter(Boolean);
 /** 0 skips part 2 (`virsh list --all`), and BENCH_DAEMON_STALLED_SECONDS=0 part 3, while iterating on part 1. */
 const STALLED_SECONDS = Number(process.env.BENCH_DAEMON_STALLED_SECONDS ?? Math.min(SECONDS, 30));
 const WARMUP_SECONDS = Number(process.env.BENCH_DAEMON_WARMUP_SECONDS ?? 5);
@@ -111,14 +114,14 @@ interface Virtkitd {
  * Starts a built virtkitd bin with node (its PID is the daemon's own, for CPU and RSS), with the loop
  * probe loaded and an IPC channel to read it.
  */
-async function startVirtkitd(dir: string, extra: string[] = [], bin = builtVirtkitd(ROOT)): Promise<Virtkitd> {
+async function startVirtkitd(dir: string, extra: string[] = [], bin = builtVirtkitd(ROOT), nodeFlags = NODE_FLAGS): Promise<Virtkitd> {
   mkdirSync(dir, { recursive: true });
   const socket = join(dir, "virtkitd.sock");
   const snapshotDir = join(dir, "snapshots");
   mkdirSync(snapshotDir, { recursive: true });
   const child = spawn(
     process.execPath,
-    ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshotDir}`, ...loopProbeArgs(dir), bin, "--listen", `unix:${socket}`, ...extra],
+    [...nodeFlags, "--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshotDir}`, ...loopProbeArgs(dir), bin, "--listen", `unix:${socket}`, ...extra],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] },
   );
   let out = "";
@@ -264,7 +267,7 @@ export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "vk-bench-daemon-"));
   const libvirtd = await startLibvirtd({ driver: "test" });
   const ours = await startVirtkitd(join(dir, "ours"));
-  const baseline = BASELINE ? await startVirtkitd(join(dir, "baseline"), [], BASELINE) : undefined;
+  const baseline = BASELINE ? await startVirtkitd(join(dir, "baseline"), [], BASELINE, BASELINE_NODE_FLAGS) : undefined;
   console.log(`load average at start: ${loadAverage()}; virtkitd RSS at start ${mib(rssKiB(ours.child.pid!))} MiB, libvirtd ${mib(rssKiB(libvirtd.pid))} MiB`);
   const targets: Target[] = [
     virtkitdTarget("virtkitd", ours),
