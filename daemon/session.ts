@@ -58,6 +58,15 @@ const { INTERNAL_ERROR: VIR_ERR_INTERNAL_ERROR, NO_SUPPORT: VIR_ERR_NO_SUPPORT, 
  */
 const yieldToIo: (fn: () => void) => void = "Deno" in globalThis ? (fn) => void setTimeout(fn, 0) : (fn) => void nodeSetImmediate(fn);
 
+/** The context of one call; `afterReply` lists its actions only once one is queued (most calls queue none). */
+class Call implements CallContext {
+  after: Array<() => void> | undefined;
+  constructor(readonly session: SessionState, readonly header: PacketHeader) {}
+  afterReply(action: () => void): void {
+    (this.after ??= []).push(action);
+  }
+}
+
 /** A call waiting for a slot (`served`, `args`), or a STREAM frame queued behind such calls (`frame`). */
 interface Waiting {
   readonly header: PacketHeader;
@@ -131,7 +140,9 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
       },
     };
     const decoder = new FrameDecoder();
-    const inFlight = new Set<Promise<void>>();
+    // Calls running, and the wake-up of drain() once none is.
+    let inFlight = 0;
+    let idle: { promise: Promise<void>; resolve: () => void } | undefined;
     // Calls admitted while the client had maxInFlight running, and STREAM frames behind them, in order
     // (a ring read from `waitingAt`: shift() would move every entry once per call).
     let waiting: Waiting[] = [];
@@ -143,7 +154,7 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
     // Stop reading the socket while the client has too many calls in flight, calls waiting, or a
     // stream's sink is full.
     const updateInput = () => {
-      const hold = inFlight.size >= maxInFlight || waitingAt < waiting.length || inputHolds > 0;
+      const hold = inFlight >= maxInFlight || waitingAt < waiting.length || inputHolds > 0;
       if (hold && !paused) socket.pause();
       else if (!hold && paused) socket.resume();
       paused = hold;
@@ -157,17 +168,23 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
       socket.destroy();
     };
 
+    // One header object for every reply of the session, filled in just before encoding (encodeMessage
+    // reads it and keeps nothing): a fresh one per reply was an allocation per call.
+    const reply = { program: 0, version: 0, procedure: 0, type: MessageType.REPLY, serial: 0, status: 0 };
     const replyHeader = (header: PacketHeader, status: number): PacketHeader => {
-      const { program, version, procedure, serial } = header;
-      return { program, version, procedure, type: MessageType.REPLY, serial, status };
+      reply.program = header.program;
+      reply.version = header.version;
+      reply.procedure = header.procedure;
+      reply.serial = header.serial;
+      reply.status = status;
+      return reply;
     };
     const replyError = (header: PacketHeader, error: unknown) => {
       outbox.send(encodeMessage(replyHeader(header, MessageStatus.ERROR), remoteError, errorRecordOf(error)));
     };
 
-    // Checks and decodes a call: its arguments, or throws the fault to answer. Synchronous, so the
-    // payload (a view into the socket's chunk) is read before the data event returns.
-    const admit = (header: PacketHeader, payload: Uint8Array, program: ServedProgram): { served: ServedProcedure; args: unknown } => {
+    // Checks a call: the procedure to run, or throws the fault to answer.
+    const admit = (header: PacketHeader, program: ServedProgram): ServedProcedure => {
       const access = program.accessOf(header.procedure);
       // Read-only first, as libvirt's public API checks it before any driver is asked.
       if (state.readOnly && access === "write") throw denied(program.nameOf(header.procedure));
@@ -178,6 +195,12 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
       if (!state.open && !served.beforeOpen) throw new RpcFault(VIR_ERR_INTERNAL_ERROR, "connection not open");
       // A served procedure the table does not classify is refused too: the table is an allowlist.
       if (state.readOnly && access !== "read") throw denied(program.nameOf(header.procedure));
+      return served;
+    };
+
+    // Decodes a call's arguments, or throws the fault to answer. Synchronous, so the payload (a view
+    // into the socket's chunk) is read before the data event returns.
+    const decodeArgs = (served: ServedProcedure, payload: Uint8Array): unknown => {
       let args: unknown;
       const reader = new XdrReader(payload);
       try {
@@ -189,25 +212,32 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
       if (reader.remaining !== 0) {
         throw new RpcFault(VIR_ERR_RPC, `Unable to decode message payload: Malformed XDR: ${reader.remaining} bytes left over after ${served.proc.name} arguments`);
       }
-      return { served, args };
+      return args;
     };
 
     // One promise per call (profiled: the layers of async functions and .then() around each call were
     // a visible part of a call's cost): the reply or the error reply, then the in-flight bookkeeping.
+    // It never rejects.
     const serveCall = async (header: PacketHeader, served: ServedProcedure, args: unknown) => {
       try {
-        // Most calls queue nothing for after their reply: the list is made by the first that does.
-        let after: Array<() => void> | undefined;
-        const call: CallContext = { session: state, header, afterReply: (action) => (after ??= []).push(action) };
+        const call = new Call(state, header);
         const result = await served.run(call, args);
         outbox.send(encodeMessage(replyHeader(header, MessageStatus.OK), served.proc.ret, result));
-        if (after) for (const action of after) action();
+        if (call.after) for (const action of call.after) action();
       } catch (error) {
         try {
           replyError(header, error);
         } catch (fault) {
           // An error reply that cannot even be encoded is a bug: that client is dropped, the daemon lives on.
           fail(`internal error: ${fault instanceof Error ? fault.message : String(fault)}`);
+        }
+      } finally {
+        inFlight--;
+        if (waitingAt < waiting.length) schedulePump();
+        else updateInput();
+        if (inFlight === 0 && idle) {
+          idle.resolve();
+          idle = undefined;
         }
       }
     };
@@ -227,29 +257,27 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
         replyError(header, new RpcFault(VIR_ERR_RPC, "the daemon is shutting down"));
         return;
       }
-      let admitted: { served: ServedProcedure; args: unknown };
+      let served: ServedProcedure;
+      let args: unknown;
       try {
-        admitted = admit(header, packet.payload, program);
+        served = admit(header, program);
+        args = decodeArgs(served, packet.payload);
       } catch (error) {
         replyError(header, error);
         return;
       }
-      if (inFlight.size >= maxInFlight || waitingAt < waiting.length) {
-        waiting.push({ header, served: admitted.served, args: admitted.args });
+      if (inFlight >= maxInFlight || waitingAt < waiting.length) {
+        waiting.push({ header, served, args });
         updateInput();
         return;
       }
-      start(header, admitted.served, admitted.args);
+      start(header, served, args);
     };
 
     const start = (header: PacketHeader, served: ServedProcedure, args: unknown) => {
-      const task: Promise<void> = serveCall(header, served, args).finally(() => {
-        inFlight.delete(task);
-        if (waitingAt < waiting.length) schedulePump();
-        else updateInput();
-      });
-      inFlight.add(task);
-      if (inFlight.size >= maxInFlight) updateInput();
+      inFlight++;
+      void serveCall(header, served, args);
+      if (inFlight >= maxInFlight) updateInput();
     };
 
     const schedulePump = () => {
@@ -263,7 +291,7 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
     // queued behind them.
     const pump = () => {
       pumpScheduled = false;
-      while (waitingAt < waiting.length && (inFlight.size < maxInFlight || waiting[waitingAt]!.frame)) {
+      while (waitingAt < waiting.length && (inFlight < maxInFlight || waiting[waitingAt]!.frame)) {
         const next = waiting[waitingAt]!;
         waiting[waitingAt++] = undefined!;
         try {
@@ -359,7 +387,13 @@ export function createSessionFactory(options: SessionOptions): (ctx: SessionCont
           else replyError(entry.header, new RpcFault(VIR_ERR_RPC, "the daemon is shutting down"));
         }
         updateInput();
-        while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+        if (inFlight === 0) return;
+        if (!idle) {
+          let resolve!: () => void;
+          const promise = new Promise<void>((r) => (resolve = r));
+          idle = { promise, resolve };
+        }
+        await idle.promise;
       },
       close() {
         why = "daemon stopping";

@@ -146,4 +146,28 @@ describe("a session's fairness between clients", () => {
     expect(before).toBeGreaterThan(0);
     expect(before).toBeLessThan(500);
   });
+
+  it("refuses the calls still waiting when the daemon stops, and finishes the one running", async () => {
+    const held: Array<() => void> = [];
+    let onStart: (() => void) | undefined;
+    const path = await start([
+      serve(HOLD, () => {
+        onStart?.();
+        return new Promise<void>((resolve) => held.push(resolve));
+      }, { beforeOpen: true }),
+    ], 1);
+    const client = await rawClient(path);
+    sockets.push(client.socket);
+    const running = new Promise<void>((resolve) => (onStart = resolve));
+    client.send(calls(HOLD, 3, undefined));
+    await running;
+    const refused = client.replies(2);
+    const stopped = daemon!.stop();
+    expect(await refused).toEqual([MessageStatus.ERROR, MessageStatus.ERROR]);
+    held.splice(0).forEach((release) => release());
+    const all = client.replies(3);
+    await stopped;
+    expect(await all).toEqual([MessageStatus.ERROR, MessageStatus.ERROR, MessageStatus.OK]);
+    daemon = undefined;
+  });
 });
