@@ -2,12 +2,17 @@
  * virtkitd against Debian's libvirtd 9.0 (its test driver), side by side in one run:
  * 1. 50 concurrent python3-libvirt clients (threads of one Python process, one connection each, a
  *    lifecycle callback registered on each), each looping list + lookup + info + block job info for
- *    BENCH_DAEMON_SECONDS (default 60) per round, two rounds each, interleaved, after a warm-up of
- *    BENCH_DAEMON_WARMUP_SECONDS (default 5, not counted): iterations per second, p50/p99 latency of one
+ *    BENCH_DAEMON_SECONDS (default 60) per round, BENCH_DAEMON_ROUNDS (default 3) rounds each,
+ *    interleaved, after a warm-up of BENCH_DAEMON_WARMUP_SECONDS (default 5, not counted): iterations
+ *    per second, p50/p99 latency of one
  *    iteration, the daemon's CPU per iteration (all threads, user + system: a figure that does not move
  *    with the machine's load the way latency does), its RSS at the start and end of the round, and for
  *    virtkitd the V8 heap after a full GC at both ends (flat heap = no leak; RSS also holds V8's grown
- *    young generation and compiled code). libvirtd's test driver has no block jobs: its block job info
+ *    young generation and compiled code), and what a probe inside virtkitd saw in the round
+ *    (`_loop_probe.ts`: event loop delay, busy share, GC pauses by kind: where a tail comes from).
+ *    BENCH_DAEMON_BASELINE=path/to/dist/cli/virtkitd.js adds another build of virtkitd (say, main's)
+ *    as a third target in every round, so a change is measured against its baseline in the same run.
+ *    libvirtd's test driver has no block jobs: its block job info
  *    answers VIR_ERR_NO_SUPPORT, counted apart from errors (the round trip is made all the same).
  * 2. `virsh list --all` with 100 domains defined: wall time, median of BENCH_DAEMON_LIST_RUNS (default 9)
  *    runs each, interleaved, and the daemon CPU per run; after BENCH_DAEMON_LIST_WARMUP_RUNS (default 20)
@@ -32,9 +37,17 @@ import { join } from "node:path";
 import process from "node:process";
 import { libvirtdMissing, startLibvirtd } from "../test/_support/libvirtd.ts";
 import { builtVirtkitd, heapAfterGcBytes, loadAverage, processCpuMs, rssKiB } from "./_daemon_probe.ts";
+import { formatLoopProbe, loopProbeArgs, readLoopProbe } from "./_loop_probe.ts";
 
 const CLIENTS = 50;
 const SECONDS = Number(process.env.BENCH_DAEMON_SECONDS ?? 60);
+const ROUNDS = Number(process.env.BENCH_DAEMON_ROUNDS ?? 3);
+const BASELINE = process.env.BENCH_DAEMON_BASELINE;
+/** Extra node options of virtkitd and of the baseline (`--max-semi-space-size=32`...), to measure V8 flags side by side. */
+const NODE_FLAGS = (process.env.BENCH_DAEMON_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+const BASELINE_NODE_FLAGS = (process.env.BENCH_DAEMON_BASELINE_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+/** 0 skips part 2 (`virsh list --all`), and BENCH_DAEMON_STALLED_SECONDS=0 part 3, while iterating on part 1. */
+const STALLED_SECONDS = Number(process.env.BENCH_DAEMON_STALLED_SECONDS ?? Math.min(SECONDS, 30));
 const WARMUP_SECONDS = Number(process.env.BENCH_DAEMON_WARMUP_SECONDS ?? 5);
 const LIST_RUNS = Number(process.env.BENCH_DAEMON_LIST_RUNS ?? 9);
 const LIST_WARMUP_RUNS = Number(process.env.BENCH_DAEMON_LIST_WARMUP_RUNS ?? 20);
@@ -97,15 +110,19 @@ interface Virtkitd {
   readonly snapshotDir: string;
 }
 
-/** Starts the built virtkitd bin with node (its PID is the daemon's own, for CPU and RSS). */
-async function startVirtkitd(dir: string, extra: string[] = []): Promise<Virtkitd> {
+/**
+ * Starts a built virtkitd bin with node (its PID is the daemon's own, for CPU and RSS), with the loop
+ * probe loaded and an IPC channel to read it.
+ */
+async function startVirtkitd(dir: string, extra: string[] = [], bin = builtVirtkitd(ROOT), nodeFlags = NODE_FLAGS): Promise<Virtkitd> {
+  mkdirSync(dir, { recursive: true });
   const socket = join(dir, "virtkitd.sock");
   const snapshotDir = join(dir, "snapshots");
   mkdirSync(snapshotDir, { recursive: true });
   const child = spawn(
     process.execPath,
-    ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshotDir}`, builtVirtkitd(ROOT), "--listen", `unix:${socket}`, ...extra],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    [...nodeFlags, "--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshotDir}`, ...loopProbeArgs(dir), bin, "--listen", `unix:${socket}`, ...extra],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] },
   );
   let out = "";
   let err = "";
@@ -132,6 +149,8 @@ interface Target {
   readonly uri: string;
   readonly pid: number;
   readonly heapBytes?: () => Promise<number>;
+  /** The loop probe's line for the round just ended (virtkitd only). */
+  readonly probe?: () => Promise<string>;
 }
 
 /** One measured round. */
@@ -148,11 +167,13 @@ async function load(target: Target, seconds: number): Promise<Round> {
   // The snapshot before the RSS reading, and after it at the end: a heap snapshot costs the process
   // memory of its own (once, about 40 MiB), which must not show up as growth within the round.
   const heapBefore = await target.heapBytes?.();
+  await target.probe?.(); // starts the probe's figures over: the round's own, not the other target's
   const rssBefore = rssKiB(target.pid);
   const cpuBefore = processCpuMs(target.pid);
   const r = JSON.parse(await python(LOAD, [target.uri, String(CLIENTS), String(seconds)])) as Record<string, number>;
   const cpuUsPerIteration = ((processCpuMs(target.pid) - cpuBefore) * 1000) / r.iterations!;
   const rssAfter = rssKiB(target.pid);
+  const probe = await target.probe?.();
   const heapAfter = await target.heapBytes?.();
   const heap = heapBefore === undefined || heapAfter === undefined
     ? ""
@@ -162,7 +183,7 @@ async function load(target: Target, seconds: number): Promise<Round> {
     `${target.name.padEnd(9)} ${CLIENTS} clients x ${seconds} s: ${round.iterationsPerSecond.toFixed(0)} iterations/s ` +
       `(${((4 * r.iterations!) / r.elapsed!).toFixed(0)} calls/s), p50 ${r.p50!.toFixed(2)} ms, p99 ${r.p99!.toFixed(2)} ms, ` +
       `errors ${r.errors}, NO_SUPPORT ${r.unsupported}; daemon CPU ${cpuUsPerIteration.toFixed(0)} us/iteration; ` +
-      `RSS ${mib(rssBefore)} -> ${mib(rssAfter)} MiB${heap}`,
+      `RSS ${mib(rssBefore)} -> ${mib(rssAfter)} MiB${heap}${probe ? `\n${"".padEnd(10)}${probe}` : ""}`,
   );
   return round;
 }
@@ -208,7 +229,7 @@ import libvirt, sys, time
 c = libvirt.open(sys.argv[1]); d = c.lookupByName("test"); end = time.perf_counter() + float(sys.argv[2]); n = 0
 while time.perf_counter() < end:
     d.suspend(); d.resume(); n += 2
-print(n)`, [uri, String(Math.min(SECONDS, 30))]);
+print(n)`, [uri, String(STALLED_SECONDS)]);
     const sampler = setInterval(() => samples.push(rssKiB(pid)), 1000);
     const events = Number(await toggler);
     clearInterval(sampler);
@@ -217,7 +238,7 @@ print(n)`, [uri, String(Math.min(SECONDS, 30))]);
     stalled.kill("SIGKILL");
     const cut = /stopped reading \((\d+) bytes queued\)/.exec(log());
     console.log(
-      `stalled reader: ${events} lifecycle events in ${Math.min(SECONDS, 30)} s; virtkitd RSS (MiB) ` +
+      `stalled reader: ${events} lifecycle events in ${STALLED_SECONDS} s; virtkitd RSS (MiB) ` +
         `${samples.map((k) => (k / 1024).toFixed(0)).join(" ")}, heap after GC ${(heapBefore / 1048576).toFixed(1)} -> ` +
         `${(heapAfter / 1048576).toFixed(1)} MiB; ${cut ? `client cut off at ${cut[1]} queued bytes` : "client not cut off"}`,
     );
@@ -225,6 +246,17 @@ print(n)`, [uri, String(Math.min(SECONDS, 30))]);
     await stop(child);
   }
 }
+
+const virtkitdTarget = (name: string, d: Virtkitd): Target => ({
+  name,
+  uri: d.uri,
+  pid: d.child.pid!,
+  heapBytes: () => heapAfterGcBytes(d.child.pid!, d.snapshotDir),
+  probe: async () => formatLoopProbe(await readLoopProbe(d.child)),
+});
+
+/** Median and best (lowest) of a list, for the summary. */
+const medianBest = (xs: number[], digits = 2) => `median ${median(xs).toFixed(digits)}, best ${Math.min(...xs).toFixed(digits)}`;
 
 /** Runs the suite. */
 export async function run(): Promise<void> {
@@ -234,55 +266,66 @@ export async function run(): Promise<void> {
   }
   const dir = mkdtempSync(join(tmpdir(), "vk-bench-daemon-"));
   const libvirtd = await startLibvirtd({ driver: "test" });
-  const ours = await startVirtkitd(dir);
+  const ours = await startVirtkitd(join(dir, "ours"));
+  const baseline = BASELINE ? await startVirtkitd(join(dir, "baseline"), [], BASELINE, BASELINE_NODE_FLAGS) : undefined;
   console.log(`load average at start: ${loadAverage()}; virtkitd RSS at start ${mib(rssKiB(ours.child.pid!))} MiB, libvirtd ${mib(rssKiB(libvirtd.pid))} MiB`);
   const targets: Target[] = [
-    { name: "virtkitd", uri: ours.uri, pid: ours.child.pid!, heapBytes: () => heapAfterGcBytes(ours.child.pid!, ours.snapshotDir) },
+    virtkitdTarget("virtkitd", ours),
     { name: "libvirtd", uri: libvirtd.uri("test"), pid: libvirtd.pid },
+    ...(baseline ? [virtkitdTarget("baseline", baseline)] : []),
   ];
-  const rounds: Round[][] = [[], []];
+  const rounds: Round[][] = targets.map(() => []);
   let list: Array<{ wallMs: number[]; cpuMs: number }>;
   let firstRuns: Array<{ wallMs: number[]; cpuMs: number }> = [];
   try {
     // Warm-up, not counted: V8 compiles the hot paths and grows its young generation, libvirtd its pools.
     if (WARMUP_SECONDS > 0) for (const target of targets) await python(LOAD, [target.uri, String(CLIENTS), String(WARMUP_SECONDS)]);
     console.log(`after a ${WARMUP_SECONDS} s warm-up: virtkitd RSS ${mib(rssKiB(ours.child.pid!))} MiB, libvirtd ${mib(rssKiB(libvirtd.pid))} MiB`);
-    // Interleaved: virtkitd, libvirtd, then the same again, so drift on the shared machine hits both.
-    for (let round = 0; round < 2; round++) {
+    // Interleaved: virtkitd, libvirtd (, baseline), then the same again, so drift on the shared machine hits all.
+    for (let round = 0; round < ROUNDS; round++) {
       for (const [k, target] of targets.entries()) rounds[k]!.push(await load(target, SECONDS));
+      console.log(`load average after round ${round + 1}: ${loadAverage()}`);
     }
     for (const target of targets) {
+      if (LIST_RUNS === 0) continue;
       const count = await python(DEFINE_100, [target.uri]);
       console.log(`${target.name}: ${count} domains defined`);
     }
-    if (LIST_WARMUP_RUNS > 0) {
+    if (LIST_WARMUP_RUNS > 0 && LIST_RUNS > 0) {
       firstRuns = await virshList(targets, LIST_WARMUP_RUNS);
       for (const [k, target] of targets.entries()) {
         const { wallMs, cpuMs } = firstRuns[k]!;
         console.log(`virsh list --all, 101 domains, ${target.name}, first ${LIST_WARMUP_RUNS} runs (warm-up, not counted): median ${median(wallMs).toFixed(0)} ms, daemon CPU ${cpuMs.toFixed(1)} ms/run`);
       }
     }
-    list = await virshList(targets, LIST_RUNS);
-    for (const [k, target] of targets.entries()) {
+    list = LIST_RUNS > 0 ? await virshList(targets, LIST_RUNS) : [];
+    for (const [k, target] of list.length > 0 ? targets.entries() : []) {
       const { wallMs, cpuMs } = list[k]!;
       console.log(`virsh list --all, 101 domains, ${target.name}: median ${median(wallMs).toFixed(0)} ms [${wallMs.map((x) => x.toFixed(0)).join(", ")}], daemon CPU ${cpuMs.toFixed(1)} ms/run`);
     }
   } finally {
     await stop(ours.child);
+    if (baseline) await stop(baseline.child);
     await libvirtd.stop();
   }
-  await stalledReader(dir);
+  if (STALLED_SECONDS > 0) await stalledReader(join(dir, "stalled"));
   rmSync(dir, { recursive: true, force: true });
-  const [vk, lv] = rounds as [Round[], Round[]];
-  const ratios = (f: (r: Round) => number) => vk.map((r, i) => `${(f(r) / f(lv[i]!)).toFixed(2)}x`).join(", ");
-  console.log(`ratios virtkitd/libvirtd by round (aim: p99 <= 1): p99 ${ratios((r) => r.p99)}; p50 ${ratios((r) => r.p50)}; ` +
-    `iterations/s ${ratios((r) => r.iterationsPerSecond)}; daemon CPU per iteration ${ratios((r) => r.cpuUsPerIteration)}`);
-  const [a, b] = list.map((x) => median(x.wallMs)) as [number, number];
-  console.log(`virsh list --all, 101 domains (aim: virtkitd <= libvirtd): virtkitd ${a.toFixed(0)} ms vs libvirtd ${b.toFixed(0)} ms, ` +
-    `ratio ${(a / b).toFixed(2)}x; daemon CPU ${list[0]!.cpuMs.toFixed(1)} vs ${list[1]!.cpuMs.toFixed(1)} ms/run; load average now ${loadAverage()}`);
-  if (firstRuns.length > 0) {
-    const [c, d] = firstRuns.map((x) => median(x.wallMs)) as [number, number];
-    console.log(`virsh list --all, 101 domains, first ${LIST_WARMUP_RUNS} runs: virtkitd ${c.toFixed(0)} ms vs libvirtd ${d.toFixed(0)} ms, ratio ${(c / d).toFixed(2)}x; ` +
-      `daemon CPU ${firstRuns[0]!.cpuMs.toFixed(1)} vs ${firstRuns[1]!.cpuMs.toFixed(1)} ms/run`);
+  const lv = rounds[1]!;
+  for (const [k, target] of targets.entries()) {
+    if (k === 1) continue;
+    const vk = rounds[k]!;
+    const ratios = (f: (r: Round) => number) => vk.map((r, i) => `${(f(r) / f(lv[i]!)).toFixed(2)}x`).join(", ");
+    console.log(`ratios ${target.name}/libvirtd by round (aim: p99 <= 1): p99 ${ratios((r) => r.p99)}; p50 ${ratios((r) => r.p50)}; ` +
+      `iterations/s ${ratios((r) => r.iterationsPerSecond)}; daemon CPU per iteration ${ratios((r) => r.cpuUsPerIteration)}`);
   }
+  for (const [k, target] of targets.entries()) {
+    const rs = rounds[k]!;
+    console.log(`${target.name.padEnd(9)} over ${rs.length} rounds: p99 ms ${medianBest(rs.map((r) => r.p99))}; p50 ms ${medianBest(rs.map((r) => r.p50))}; ` +
+      `daemon CPU us/iteration ${medianBest(rs.map((r) => r.cpuUsPerIteration), 0)}`);
+  }
+  const listLine = (runs: Array<{ wallMs: number[]; cpuMs: number }>, what: string) =>
+    targets.map((t, k) => `${t.name} ${median(runs[k]!.wallMs).toFixed(0)} ms (CPU ${runs[k]!.cpuMs.toFixed(1)} ms/run)`).join(" vs ") +
+    `, ratio ${(median(runs[0]!.wallMs) / median(runs[1]!.wallMs)).toFixed(2)}x${what}`;
+  if (list.length > 0) console.log(`virsh list --all, 101 domains (aim: virtkitd <= libvirtd): ${listLine(list, `; load average now ${loadAverage()}`)}`);
+  if (firstRuns.length > 0) console.log(`virsh list --all, 101 domains, first ${LIST_WARMUP_RUNS} runs: ${listLine(firstRuns, "")}`);
 }

@@ -117,8 +117,10 @@ export async function openConnection(
         driverName: def.name,
         jobs,
         diskJobs: createDiskJobs({ driver: driverConn, driverName: def.name, jobs, storage: storage.access, bus }),
-        assertOpen(what: string) {
-          if (state.closed) throw new StateError(`Cannot ${what}: connection "${uri}" is closed`, { state: "closed" });
+        assertOpen(what: string, domain?: string) {
+          if (!state.closed) return;
+          const action = domain === undefined ? what : `${what} domain "${domain}"`;
+          throw new StateError(`Cannot ${action}: connection "${uri}" is closed`, { state: "closed" });
         },
       }),
       // A driver whose storage lives behind it (remote) serves pools and volumes itself.

@@ -22,6 +22,8 @@ export interface DomainHandles {
    * @throws {NotFoundError} When no domain has that name (only when none is kept).
    */
   get(name: string): Promise<Domain>;
+  /** The kept handle of `name`, if there is one: what `get` resolves to, without a wait. */
+  peek(name: string): Domain | undefined;
   /**
    * The disk targets (`vda`, ...) of the domain `name`, from its definition, kept like the handle.
    *
@@ -48,7 +50,7 @@ export interface DomainHandles {
  * await using conn = await connect("test:///default");
  * const handles = createDomainHandles(conn);
  * const first = await handles.get("test");
- * if ((await handles.get("test")) !== first || handles.size !== 1) throw new Error("one handle per name");
+ * if ((await handles.get("test")) !== first || handles.peek("test") !== first || handles.size !== 1) throw new Error("one handle per name");
  * if (!(await handles.diskTargets("test")).has("vda")) throw new Error("vda expected");
  * await first.destroy();
  * await first.undefine();
@@ -80,6 +82,7 @@ export function createDomainHandles(conn: Connection): DomainHandles {
   };
   return {
     get,
+    peek: (name) => byName.get(name),
     diskTargets(name) {
       let targets = targetsByName.get(name);
       if (!targets) {

@@ -5,13 +5,30 @@
  * @module
  */
 import { checkDomainConfig, MAX_DOMAIN_NAME_LENGTH } from "../config/domain_config.ts";
-import type { DefineXmlOptions, Domain, DomainCollection, DomainConfig, DomainListing } from "../domain.ts";
+import type { DefineXmlOptions, Domain, DomainCollection, DomainConfig, DomainInfo, DomainListing } from "../domain.ts";
 import { NotFoundError } from "../errors.ts";
 import type { SignalOptions } from "../options.ts";
 import { requireOp } from "../require_op.ts";
 import { assertName } from "../validate.ts";
 import { domainFromXml } from "../xml/domain_xml.ts";
 import { createDomainHandle, type DomainHandleContext } from "./domain_handle.ts";
+
+/**
+ * An entry of `listWithInfo()` whose handle is made when first asked for: a daemon listing 100
+ * domains for each `virsh list --all` reads only the infos, and a handle is some twenty closures.
+ */
+class Listing implements DomainListing {
+  readonly info: DomainInfo;
+  readonly #ctx: DomainHandleContext;
+  #domain: Domain | undefined;
+  constructor(ctx: DomainHandleContext, info: DomainInfo) {
+    this.#ctx = ctx;
+    this.info = info;
+  }
+  get domain(): Domain {
+    return (this.#domain ??= createDomainHandle(this.#ctx, this.info.name, this.info.uuid));
+  }
+}
 
 /**
  * Creates the domain collection of a connection.
@@ -43,15 +60,14 @@ export function createDomainCollection(ctx: DomainHandleContext): DomainCollecti
     const names = await driver.listDomains(options);
     const entries = await Promise.all(names.map(async (name) => {
       try {
-        const info = await driver.domainInfo(name, options);
-        return { domain: createDomainHandle(ctx, info.name, info.uuid), info };
+        return new Listing(ctx, await driver.domainInfo(name, options));
       } catch (error) {
         // Undefined between the two calls: it is simply no longer in the list.
         if (error instanceof NotFoundError) return undefined;
         throw error;
       }
     }));
-    return entries.filter((entry): entry is DomainListing => entry !== undefined);
+    return entries.filter((entry): entry is Listing => entry !== undefined);
   };
   return Object.freeze({
     async list(options?: SignalOptions): Promise<Domain[]> {

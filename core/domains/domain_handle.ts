@@ -27,9 +27,11 @@ export interface DomainHandleContext {
   /**
    * Throws a `StateError` once the connection is closed.
    *
-   * @param what The action, for the message (`'start domain "web1"'`).
+   * @param what The action, for the message (`'start'`, `'list domains'`).
+   * @param domain The domain acted on, appended as `domain "web1"` (the message is only built when
+   *   thrown: every call of every domain method checks).
    */
-  assertOpen(what: string): void;
+  assertOpen(what: string, domain?: string): void;
 }
 
 
@@ -65,20 +67,30 @@ export function createDomainHandle(ctx: DomainHandleContext, name: string, uuid:
     operation: K,
     options: SignalOptions | undefined,
   ): NonNullable<HypervisorConnection[K]> => {
-    ctx.assertOpen(`${verb} domain "${name}"`);
+    ctx.assertOpen(verb, name);
     options?.signal?.throwIfAborted();
     return requireOp(driver, operation, ctx.driverName);
   };
   /** The checks every disk job starts with: a valid target, an open connection, a live signal. */
   const diskJob = (verb: string, disk: string, options: SignalOptions | undefined) => {
     assertName(disk, "disk target");
-    ctx.assertOpen(`${verb} domain "${name}"`);
+    ctx.assertOpen(verb, name);
     options?.signal?.throwIfAborted();
   };
   return Object.freeze({
     name,
     uuid,
-    info: async (options?: SignalOptions) => await dispatch("read", "domainInfo", options)(name, options),
+    // The one method every daemon call makes, so without the layers of the others (an async wrapper,
+    // a bound method): domainInfo is a required driver method. Its checks still reject, not throw.
+    info: (options?: SignalOptions) => {
+      try {
+        ctx.assertOpen("read", name);
+        options?.signal?.throwIfAborted();
+        return driver.domainInfo(name, options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
     config: async (options?: SignalOptions) => await dispatch("read the config of", "domainConfig", options)(name, options),
     xml: async (options?: SignalOptions & DomainXmlOptions) =>
       domainToXml(await dispatch("read the config of", "domainConfig", options)(name, options), options),
@@ -112,7 +124,7 @@ export function createDomainHandle(ctx: DomainHandleContext, name: string, uuid:
     },
     async blockJob(disk: string, options?: SignalOptions): Promise<Job | undefined> {
       assertName(disk, "disk target");
-      ctx.assertOpen(`find the block job of domain "${name}"`);
+      ctx.assertOpen("find the block job of", name);
       const jobs = await ctx.jobs.list({ domain: name, state: UNFINISHED_JOB_STATES, signal: options?.signal });
       return jobs.find((job) => job.target.domain === name && job.target.disk === disk);
     },

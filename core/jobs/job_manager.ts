@@ -216,13 +216,27 @@ function handleFor<T>(record: JobRecord, remove: (record: JobRecord) => boolean)
   };
 }
 
-function matcher(filter: JobListFilter): (record: JobRecord) => boolean {
-  const states = filter.state === undefined ? undefined : new Set<string>(
-    typeof filter.state === "string" ? [filter.state] : filter.state,
-  );
-  for (const state of states ?? []) {
-    if (!JOB_STATES.includes(state as JobState)) throw new TypeError(`Invalid job state filter "${state}"`);
+/**
+ * The checked state sets of frozen state lists (UNFINISHED_JOB_STATES, which every block job look-up
+ * passes): built once instead of on each list call. A list that can change is checked each time.
+ */
+const frozenStateSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function stateSet(state: JobListFilter["state"]): ReadonlySet<string> | undefined {
+  if (state === undefined) return undefined;
+  const frozen = typeof state !== "string" && Object.isFrozen(state);
+  const known = frozen ? frozenStateSets.get(state) : undefined;
+  if (known) return known;
+  const states = new Set<string>(typeof state === "string" ? [state] : state);
+  for (const s of states) {
+    if (!JOB_STATES.includes(s as JobState)) throw new TypeError(`Invalid job state filter "${s}"`);
   }
+  if (frozen) frozenStateSets.set(state, states);
+  return states;
+}
+
+function matcher(filter: JobListFilter): (record: JobRecord) => boolean {
+  const states = stateSet(filter.state);
   return (record) => {
     const { type, target } = record.job;
     return (states === undefined || states.has(record.state)) &&

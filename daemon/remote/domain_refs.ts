@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Domain, DomainInfo } from "../../core/domain.ts";
+import type { Domain, DomainInfo, DomainListing } from "../../core/domain.ts";
 import { NotFoundError } from "../../core/errors.ts";
 import type { DomainRefValue } from "../../drivers/remote/rpc/protocol/common.ts";
 import { type CallContext, RpcFault } from "../dispatch.ts";
@@ -68,10 +68,8 @@ function noDomain(what: string): NotFoundError {
  * if (info.name !== "test" || !stale) throw new Error("unexpected");
  * ```
  */
-export async function domainOf(ctx: CallContext, ref: DomainRefValue): Promise<{ dom: Domain; info: DomainInfo }> {
-  const { dom, info } = await namedDomain(ctx, ref.name, () => noDomain(`uuid '${ref.uuid}' (${ref.name})`));
-  if (info.uuid !== ref.uuid && info.uuid.toLowerCase() !== ref.uuid.toLowerCase()) throw noDomain(`${ref.name} (uuid ${ref.uuid})`);
-  return { dom, info };
+export function domainOf(ctx: CallContext, ref: DomainRefValue): Promise<{ dom: Domain; info: DomainInfo }> {
+  return lookup(ctx, ref.name, ref, undefined);
 }
 
 /**
@@ -92,21 +90,37 @@ export async function domainOf(ctx: CallContext, ref: DomainRefValue): Promise<{
  * if (info.state !== "running") throw new Error("unexpected");
  * ```
  */
-export async function namedDomain(
+export function namedDomain(
   ctx: CallContext,
   name: string,
   gone?: () => Error,
 ): Promise<{ dom: Domain; info: DomainInfo }> {
+  return lookup(ctx, name, undefined, gone);
+}
+
+// The one async step of domainOf and namedDomain (each call of a domain procedure makes one): the
+// kept handle without a wait, its fresh info, and the UUID check when a wire reference names it.
+async function lookup(
+  ctx: CallContext,
+  name: string,
+  ref: DomainRefValue | undefined,
+  gone: (() => Error) | undefined,
+): Promise<{ dom: Domain; info: DomainInfo }> {
   const { domains } = connOf(ctx).shared;
+  let dom: Domain;
+  let info: DomainInfo;
   try {
-    const dom = await domains.get(name);
-    return { dom, info: await dom.info() };
+    dom = domains.peek(name) ?? (await domains.get(name));
+    info = await dom.info();
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
     // A kept handle of a domain undefined meanwhile: forget it, so a redefinition is looked up afresh.
     domains.forget(name);
+    if (ref) throw noDomain(`uuid '${ref.uuid}' (${ref.name})`);
     throw gone ? gone() : error;
   }
+  if (ref && info.uuid !== ref.uuid && info.uuid.toLowerCase() !== ref.uuid.toLowerCase()) throw noDomain(`${ref.name} (uuid ${ref.uuid})`);
+  return { dom, info };
 }
 
 /**
@@ -121,9 +135,10 @@ export async function namedDomain(
  * if ((await allDomains(localContext(localSession(conn))))[0]?.info.name !== "test") throw new Error("unexpected");
  * ```
  */
-export async function allDomains(ctx: CallContext): Promise<Array<{ dom: Domain; info: DomainInfo }>> {
+export function allDomains(ctx: CallContext): Promise<DomainListing[]> {
   // The infos core read while listing: asking each handle again was a second driver call per domain.
-  return (await connOf(ctx).conn.domains.listWithInfo()).map(({ domain, info }) => ({ dom: domain, info }));
+  // Entries as core gives them, their `domain` handle made only if asked for (no caller here does).
+  return connOf(ctx).conn.domains.listWithInfo();
 }
 
 /**

@@ -12,6 +12,7 @@
  * @module
  */
 import { ProtocolError } from "./protocol_error.ts";
+import { SHORT_STRING_MAX_BYTES, shortAsciiString, uuidText } from "./short_strings.ts";
 
 /** A value that does not follow XDR, or breaks a bound of the schema. */
 export class XdrError extends ProtocolError {
@@ -313,6 +314,24 @@ export class XdrReader {
   /** A UTF-8 string of at most `maxBytes` bytes. */
   string(maxBytes: number): string {
     const at = this.#pos;
+    // Short ASCII (names, disk targets): read in place through the decode cache, no view, no new string.
+    if (this.#end - at >= 4) {
+      const n = this.#word() >>> 0;
+      const pad = PAD[n & 3]!;
+      const p = this.#pos;
+      if (n <= SHORT_STRING_MAX_BYTES && n <= maxBytes && p + n + pad <= this.#end) {
+        const b = this.#bytes;
+        let plain = true;
+        for (let i = 0; i < n; i++) if (b[p + i]! > 0x7f) { plain = false; break; }
+        for (let i = 0; i < pad; i++) if (b[p + n + i] !== 0) plain = false;
+        if (plain) {
+          this.#pos = p + n + pad;
+          return shortAsciiString(b, p, n);
+        }
+      }
+      // Anything else (and every error) the general way, from the length word again.
+      this.#pos = at;
+    }
     const bytes = this.opaque(maxBytes);
     let ascii = true;
     for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 0x7f) { ascii = false; break; }
@@ -327,6 +346,17 @@ export class XdrReader {
     } catch {
       throw new XdrError(`string at offset ${at} is not valid UTF-8`);
     }
+  }
+
+  /**
+   * A `remote_uuid` (16 bytes) as its lower-case 8-4-4-4-12 text, through the decode cache of
+   * `short_strings.ts`: every domain reference carries one.
+   */
+  uuid(): string {
+    if (this.#pos + 16 > this.#end) this.#need(16, "opaque of 16 bytes");
+    const text = uuidText(this.#bytes, this.#pos);
+    this.#pos += 16;
+    return text;
   }
 
   /** Throws unless every byte was read (a reply with trailing bytes is not what the schema says). */

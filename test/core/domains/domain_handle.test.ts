@@ -65,6 +65,16 @@ describe("DomainCollection", () => {
     expect(await Promise.all(listed.map(({ domain }) => domain.info()))).toEqual(listed.map(({ info }) => info));
   });
 
+  it("listWithInfo() makes an entry's handle once, when it is first asked for", async () => {
+    const { conn } = await open({ seed: [domainConfig("web1")] });
+    const [entry] = await conn.domains.listWithInfo();
+    expect(entry!.domain).toBe(entry!.domain);
+    expect(entry!.domain).not.toBe((await conn.domains.listWithInfo())[0]!.domain);
+    await conn.close();
+    // A handle made after the close still refuses to act, as one made before does.
+    await expect((await conn.domains.listWithInfo().catch(() => [entry!]))[0]!.domain.info()).rejects.toThrow(/^Cannot read domain "web1": connection ".*" is closed$/);
+  });
+
   it("get() asks the driver, so NotFoundError comes from it", async () => {
     const { conn, session } = await open();
     const dom = await conn.domains.get("web1");

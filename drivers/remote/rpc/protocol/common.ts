@@ -30,8 +30,7 @@ export const nonnullString: Codec<string> = string(REMOTE_STRING_MAX);
 /** `remote_string`: an optional string (`undefined` is NULL). */
 export const remoteString: Codec<string | undefined> = optional(nonnullString);
 
-/** Two hex digits per byte value, and the value of each hex digit's char code (-1: not one). */
-const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+/** The value of each hex digit's char code (-1: not one). */
 const HEX_DIGIT = Int8Array.from({ length: 128 }, (_, c) => {
   const ch = String.fromCharCode(c);
   return /[0-9a-fA-F]/.test(ch) ? parseInt(ch, 16) : -1;
@@ -41,7 +40,8 @@ const uuidBytes = new Uint8Array(16);
 /**
  * `remote_uuid`: 16 raw bytes on the wire, the 8-4-4-4-12 text form in TypeScript. Every call carries
  * one (a domain reference), so it is parsed by char code rather than with a regular expression and
- * `parseInt` per byte (which showed in profiles of a call).
+ * `parseInt` per byte (which showed in profiles of a call), and decoded through a cache
+ * (`XdrReader.uuid`).
  */
 export const uuid: Codec<string> = {
   encode(w, v) {
@@ -60,15 +60,7 @@ export const uuid: Codec<string> = {
     }
     w.fixedOpaque(uuidBytes);
   },
-  decode(r) {
-    const b = r.fixedOpaque(16);
-    let text = "";
-    for (let i = 0; i < 16; i++) {
-      text += HEX_BYTE[b[i]!]!;
-      if (i === 3 || i === 5 || i === 7 || i === 9) text += "-";
-    }
-    return text;
-  },
+  decode: (r) => r.uuid(),
 };
 
 /** `remote_nonnull_domain`: name, UUID and id (-1 while inactive). */
