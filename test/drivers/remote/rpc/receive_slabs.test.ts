@@ -9,23 +9,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ByteChannel, ChunkLease } from "../../../../drivers/remote/rpc/channel.ts";
 import { RpcClient } from "../../../../drivers/remote/rpc/client.ts";
-import { encodePacket, FrameDecoder, MessageStatus, MessageType, type Packet, type PacketHeader, REMOTE_PROGRAM, STREAM_CHUNK_BYTES } from "../../../../drivers/remote/rpc/packet.ts";
+import { encodePacket, FrameDecoder, MessageStatus, MessageType, type Packet, type PacketHeader, STREAM_CHUNK_BYTES } from "../../../../drivers/remote/rpc/packet.ts";
 import { STORAGE_VOL_DOWNLOAD } from "../../../../drivers/remote/rpc/protocol/storage.ts";
 import { ReceiveBuffer } from "../../../../drivers/remote/rpc/receive_buffer.ts";
 import type { RpcStream } from "../../../../drivers/remote/rpc/stream.ts";
 import { type FakeServer, startFakeServer } from "../_fake_server.ts";
+import { concat, dataFrame, DOWNLOAD, endOfData, pattern, readAll, vol } from "./_download_frames.ts";
 
-const vol = { pool: "p", name: "v", key: "/p/v" };
-const DOWNLOAD = { program: REMOTE_PROGRAM, version: 1, procedure: 209, serial: 0 };
-const pattern = (length: number, seed: number) => Uint8Array.from({ length }, (_, i) => (i * 31 + seed) & 255);
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.length));
-  return out;
-};
-const dataFrame = (bytes: Uint8Array) => encodePacket({ ...DOWNLOAD, type: MessageType.STREAM, status: MessageStatus.CONTINUE }, bytes);
-const endOfData = () => encodePacket({ ...DOWNLOAD, type: MessageType.STREAM, status: MessageStatus.CONTINUE });
 const streamOk = () => encodePacket({ ...DOWNLOAD, type: MessageType.STREAM, status: MessageStatus.OK });
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
@@ -69,16 +59,6 @@ async function openDownload(slabBytes: number, keptSlabs?: number) {
   const opening = client.openStream(STORAGE_VOL_DOWNLOAD, { vol, offset: 0, length: 0, flags: 0 });
   socket.deliver(encodePacket({ ...DOWNLOAD, type: MessageType.REPLY, status: MessageStatus.OK }), slabBytes);
   return { reads, client, fromClient, state, deliver: socket.deliver, handedOut: socket.handedOut, stream: await opening };
-}
-
-async function readAll(stream: RpcStream, chunkBytes: number): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for (;;) {
-    const target = new Uint8Array(chunkBytes);
-    const n = await stream.read(target);
-    if (n === 0) return concat(parts);
-    parts.push(target.subarray(0, n));
-  }
 }
 
 describe("ReceiveBuffer", () => {
