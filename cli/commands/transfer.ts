@@ -6,6 +6,7 @@
  * @module
  */
 import { open } from "node:fs/promises";
+import { isAllZero } from "../../core/copy/zero_bytes.ts";
 import { MiB } from "../../core/units.ts";
 import type { CommandSpec } from "../spec.ts";
 import { parseSizeArg } from "../values.ts";
@@ -22,11 +23,6 @@ function range(options: Readonly<Record<string, string | boolean | undefined>>):
   if (typeof options.offset === "string") result.offset = parseSizeArg(options.offset, "--offset");
   if (typeof options.length === "string") result.length = parseSizeArg(options.length, "--length");
   return result;
-}
-
-function isAllZero(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
 }
 
 /** The transfer commands. */

@@ -11,6 +11,7 @@ import { type CopyPlan, PlanWalk } from "./plan_walk.ts";
 import { VirtError } from "../errors.ts";
 import { YieldPacer } from "../event_loop.ts";
 import { assertBytes, MiB } from "../units.ts";
+import { isAllZero } from "./zero_bytes.ts";
 
 /**
  * The loop gives the event loop a turn after this much work or this much real time since the last
@@ -247,23 +248,4 @@ export async function copyExtents(options: CopyOptions): Promise<CopyResult> {
 /** The bytes that cost I/O against the cap so far (`JobInfo.copiedBytes`). */
 function copiedBytes(result: CopyResult, allocatedZeroBytes: number): number {
   return result.bytesRead + allocatedZeroBytes;
-}
-
-/**
- * True when every byte of the chunk is 0: 16 words OR-ed per step while aligned (about twice the speed
- * of a word-by-word loop on Node 20, which checks 1 MiB chunks of zeros at ~5 GiB/s otherwise).
- */
-function isAllZero(bytes: Uint8Array): boolean {
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes.byteLength >>> 2 : 0;
-  if (aligned > 0) {
-    const w = new Uint32Array(bytes.buffer, bytes.byteOffset, aligned);
-    const blocks = aligned & ~15;
-    for (let i = 0; i < blocks; i += 16) {
-      if ((w[i]! | w[i + 1]! | w[i + 2]! | w[i + 3]! | w[i + 4]! | w[i + 5]! | w[i + 6]! | w[i + 7]! |
-          w[i + 8]! | w[i + 9]! | w[i + 10]! | w[i + 11]! | w[i + 12]! | w[i + 13]! | w[i + 14]! | w[i + 15]!) !== 0) return false;
-    }
-    for (let i = blocks; i < aligned; i++) if (w[i] !== 0) return false;
-  }
-  for (let i = aligned << 2; i < bytes.byteLength; i++) if (bytes[i] !== 0) return false;
-  return true;
 }

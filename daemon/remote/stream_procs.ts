@@ -8,12 +8,17 @@
  * Both directions apply backpressure: upload stops reading the client's socket while the volume is
  * behind, download waits for the client's socket to drain.
  *
+ * A download opened with `SPARSE_STREAM` (virtkit's remote driver, `virsh vol-download --sparse`) sends
+ * each run of all-zero chunks as one STREAM_HOLE frame with its length instead of the zeros, as
+ * libvirtd sends a file's holes; the client reads them as zeros or skips them.
+ *
  * @module
  */
+import { isAllZero } from "../../core/copy/zero_bytes.ts";
 import type { DownloadJob, UploadJob } from "../../core/job.ts";
 import { encodePacket, MessageStatus, MessageType, STREAM_CHUNK_BYTES } from "../../drivers/remote/rpc/packet.ts";
 import { remoteError } from "../../drivers/remote/rpc/protocol/common.ts";
-import { STORAGE_VOL_DOWNLOAD, STORAGE_VOL_UPLOAD } from "../../drivers/remote/rpc/protocol/storage.ts";
+import { STORAGE_VOL_DOWNLOAD, STORAGE_VOL_UPLOAD, VolumeStreamFlags } from "../../drivers/remote/rpc/protocol/storage.ts";
 import { type CallContext, errorRecordOf, serve, type ServedProcedure } from "../dispatch.ts";
 import { checkFlags } from "./domain_procs.ts";
 import { volumeOf } from "./storage_refs.ts";
@@ -27,6 +32,12 @@ function sender(ctx: CallContext) {
     session.outbox.send(encodePacket({ ...header, type: MessageType.STREAM, status }, payload));
   return {
     data: (bytes: Uint8Array) => frame(MessageStatus.CONTINUE, bytes),
+    /** A hole of a sparse stream: a `virNetStreamHole` (hyper length, uint flags 0). */
+    hole: (length: number) =>
+      session.outbox.send(encodePacket({ ...header, type: MessageType.STREAM_HOLE, status: MessageStatus.CONTINUE }, (w) => {
+        w.hyper(length);
+        w.uint(0);
+      })),
     ok: () => frame(MessageStatus.OK),
     error: (error: unknown) => {
       const record = errorRecordOf(error);
@@ -101,12 +112,21 @@ function serveUpload(ctx: CallContext, job: UploadJob): void {
   });
 }
 
-function serveDownload(ctx: CallContext, job: DownloadJob): void {
+function serveDownload(ctx: CallContext, job: DownloadJob, sparse: boolean): void {
   const { session, header } = ctx;
   const send = sender(ctx);
   const reader = job.readable.getReader();
   let over = false;
   let sentEnd = false;
+  /** Zeros read and not sent yet (sparse): one hole frame for the whole run. */
+  let holeBytes = 0;
+  const sendHole = async () => {
+    if (holeBytes === 0) return;
+    await session.outbox.whenWritable();
+    if (over) return;
+    send.hole(holeBytes);
+    holeBytes = 0;
+  };
   const finish = () => {
     over = true;
     session.streams.delete(header.serial);
@@ -138,6 +158,11 @@ function serveDownload(ctx: CallContext, job: DownloadJob): void {
           const { value, done } = await reader.read();
           if (over) return;
           if (done) break;
+          if (sparse && isAllZero(value)) {
+            holeBytes += value.byteLength;
+            continue;
+          }
+          await sendHole();
           for (let at = 0; at < value.byteLength; at += STREAM_CHUNK_BYTES) {
             await session.outbox.whenWritable();
             if (over) return;
@@ -145,6 +170,7 @@ function serveDownload(ctx: CallContext, job: DownloadJob): void {
           }
         }
         await job.wait();
+        await sendHole();
         if (over) return;
         sentEnd = true;
         send.data(new Uint8Array(0));
@@ -165,8 +191,8 @@ export const STREAM_PROCEDURES: readonly ServedProcedure[] = [
     serveUpload(ctx, job);
   }),
   serve(STORAGE_VOL_DOWNLOAD, async (ctx, { vol, offset, length, flags }) => {
-    checkFlags(flags, 0, "virStorageVolDownload");
+    checkFlags(flags, VolumeStreamFlags.SPARSE_STREAM, "virStorageVolDownload");
     const job = await (await volumeOf(ctx, vol)).download(rangeOf(offset, length));
-    serveDownload(ctx, job);
+    serveDownload(ctx, job, (flags & VolumeStreamFlags.SPARSE_STREAM) !== 0);
   }),
 ];

@@ -1,6 +1,6 @@
 /**
  * Debian's virsh 9.0 against virtkitd: pools and volumes on test:///default (its memory pool and a real
- * dir pool it defines), including vol-upload/vol-download compared with cmp.
+ * dir pool it defines), including vol-upload/vol-download compared with cmp, and a sparse download.
  */
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -94,6 +94,25 @@ describe.skipIf(skipDaemon)("virsh storage against virtkitd", () => {
     const part = join(daemon.dir, "part.bin");
     expect((await virsh(uri, ["vol-download", "--pool", "p1", "data.raw", part, "--offset", "4096", "--length", "1000"])).code).toBe(0);
     expect(readFileSync(part).equals(readFileSync(input).subarray(4096, 5096))).toBe(true);
+  });
+
+  it("sends a sparse volume's zero runs as holes to `vol-download --sparse` and to virtkit's remote driver", async () => {
+    expect((await virsh(uri, ["vol-create-as", "p1", "sparse.raw", "8M", "--format", "raw"])).code).toBe(0);
+    const path = join(poolDir, "sparse.raw");
+    expect((await run("qemu-io", ["-f", "raw", "-c", "write -q -P 7 1M 1M", "-c", "write -q -P 9 7M 4K", path])).code).toBe(0);
+    const expected = readFileSync(path);
+    const output = join(daemon.dir, "sparse-out.raw");
+    const down = await virsh(uri, ["vol-download", "--sparse", "--pool", "p1", "sparse.raw", output]);
+    expect(down.stderr).toBe("");
+    expect(readFileSync(output).equals(expected)).toBe(true);
+    // virsh seeks over the holes it is sent and writes the data it is sent: zeros sent as data would fill the file.
+    expect(statSync(output).blocks * 512).toBeLessThan(4 * 1024 * 1024);
+    await using conn = await connect(uri);
+    const job = await (await (await conn.pools.get("p1")).volumes.get("sparse.raw")).download({ offset: 4096, length: 7 * 1024 * 1024 });
+    const got = Buffer.from(await new Response(job.readable).arrayBuffer());
+    await job.wait();
+    expect(got.equals(expected.subarray(4096, 4096 + 7 * 1024 * 1024))).toBe(true);
+    expect((await virsh(uri, ["vol-delete", "--pool", "p1", "sparse.raw"])).code).toBe(0);
   });
 
   it("stops, deletes and undefines the pool", async () => {

@@ -39,6 +39,12 @@ export interface CallOptions extends ErrorContext {
   signal?: AbortSignal;
 }
 
+/** Options of a stream-opening call. */
+export interface StreamCallOptions extends CallOptions {
+  /** The call asks for a sparse stream (libvirt's `SPARSE_STREAM` flag): the peer may send holes. */
+  holes?: boolean;
+}
+
 interface Pending {
   readonly procedure: Procedure<unknown, unknown>;
   readonly context: ErrorContext;
@@ -156,14 +162,15 @@ export class RpcClient {
    *
    * @param procedure The stream-opening call.
    * @param args Its arguments.
-   * @param options Signal and error context.
+   * @param options Signal, error context, and whether the call asked for holes.
    * @returns The stream.
    */
-  async openStream<A>(procedure: Procedure<A, void>, args: A, options: CallOptions = {}): Promise<RpcStream> {
+  async openStream<A>(procedure: Procedure<A, void>, args: A, options: StreamCallOptions = {}): Promise<RpcStream> {
     const serial = this.#serial;
     const stream = new RpcStream({
       procedure: procedure.number,
       serial,
+      holes: options.holes === true,
       send: (status, payload) => this.#write(encodePacket({ program: procedure.program, version: procedure.version, procedure: procedure.number, type: MessageType.STREAM, serial, status }, payload)),
       hold: (bytes) => {
         const copy = this.#pool.acquire(bytes.length);
@@ -350,6 +357,8 @@ export class RpcClient {
       }
       case MessageType.STREAM:
         return this.#streamOf(header)?.receive(header.status, payload);
+      case MessageType.STREAM_HOLE:
+        return this.#streamOf(header)?.receiveHole(header.status, payload);
       default:
         throw new ProtocolError(`unexpected message type ${header.type} from a server`);
     }

@@ -29,8 +29,8 @@ export const STRING_MAX_BYTES = 4 * 1024 * 1024;
 
 export { FrameDecoder, type FrameSink } from "./frame_decoder.ts";
 
-/** Message types. */
-export const MessageType = Object.freeze({ CALL: 0, REPLY: 1, MESSAGE: 2, STREAM: 3, CALL_WITH_FDS: 4, REPLY_WITH_FDS: 5 });
+/** Message types. `STREAM_HOLE` carries a hole of a sparse stream (a `virNetStreamHole`: hyper length, uint flags). */
+export const MessageType = Object.freeze({ CALL: 0, REPLY: 1, MESSAGE: 2, STREAM: 3, CALL_WITH_FDS: 4, REPLY_WITH_FDS: 5, STREAM_HOLE: 6 });
 /** Message statuses. */
 export const MessageStatus = Object.freeze({ OK: 0, ERROR: 1, CONTINUE: 2 });
 
@@ -225,7 +225,7 @@ export function parseHeader(bytes: Uint8Array, at: number): PacketHeader {
     serial: readUint32(bytes, at + 20),
     status: readUint32(bytes, at + 24),
   };
-  if (header.type > MessageType.REPLY_WITH_FDS) throw new ProtocolError(`RPC message type ${header.type} is unknown`);
+  if (header.type > MessageType.STREAM_HOLE) throw new ProtocolError(`RPC message type ${header.type} is unknown`);
   if (header.status > MessageStatus.CONTINUE) throw new ProtocolError(`RPC message status ${header.status} is unknown`);
   return header;
 }

@@ -15,9 +15,17 @@
  * {@linkcode ChunkLease}: retained until read, then released), else they are copied into a pooled
  * buffer first (given back once read): never a bare view into memory the next socket read reuses.
  *
+ * Sparse streams (a download opened with libvirt's `SPARSE_STREAM` flag): the peer sends a hole as one
+ * STREAM_HOLE frame with its length instead of that many zero bytes. The reader gets the zeros all the
+ * same (a hole is guest-visible zeros), written into its buffer, never held in memory;
+ * {@linkcode RpcStream.holeBytesRead} says how many of the bytes read so far were holes, so a paced
+ * reader need not charge them against a cap. libvirt's own client reads holes the same way when asked
+ * for plain bytes (`virStreamRecv` "pretends" the zeros).
+ *
  * @module
  */
 import { ConnectError } from "../../../core/errors.ts";
+import { XdrReader } from "./xdr.ts";
 import type { ChunkLease } from "./channel.ts";
 import { MessageStatus, STREAM_CHUNK_BYTES } from "./packet.ts";
 import { ProtocolError } from "./protocol_error.ts";
@@ -42,16 +50,18 @@ export interface RpcStreamWiring {
   mapError(payload: Uint8Array): Error;
   /** Called once the stream has ended either way. */
   done(): void;
+  /** Whether the stream was opened sparse: the peer may send STREAM_HOLE frames (a protocol error otherwise). */
+  readonly holes?: boolean;
 }
 
 /** Default bytes queued before the socket is paused (it reads again below half of that). */
 const HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
-/** Data held for the reader: a view kept under its lease, or (no lease) a copy from `wiring.hold()`. */
-interface Held {
-  bytes: Uint8Array;
-  readonly lease: ChunkLease | undefined;
-}
+/**
+ * Data held for the reader: a view kept under its lease, or (no lease) a copy from `wiring.hold()`; or
+ * a hole's zeros still to be read (`zeros` of them, no memory).
+ */
+type Held = { bytes: Uint8Array; readonly lease: ChunkLease | undefined; zeros?: undefined } | { zeros: number };
 
 /** A read waiting for data: pieces are copied straight into its target until `minBytes` are there. */
 interface Waiter {
@@ -90,7 +100,11 @@ export class RpcStream {
   readonly #highWaterBytes: number;
   /** Data received and not yet read, in order. */
   readonly #held: Held[] = [];
+  /** Bytes of memory held (what the high-water mark counts). */
   #heldBytes = 0;
+  /** Zeros of holes held: no memory, so not counted against the high-water mark. */
+  #heldZeros = 0;
+  #holeBytesRead = 0;
   #waiter: Waiter | undefined;
   #paused = false;
   #ended = false;
@@ -133,7 +147,12 @@ export class RpcStream {
 
   /** Incoming bytes held and not yet read: what a reader can take now without waiting for the socket. */
   get bufferedBytes(): number {
-    return this.#heldBytes;
+    return this.#heldBytes + this.#heldZeros;
+  }
+
+  /** How many of the bytes read so far were a hole's zeros (sparse streams; always 0 otherwise). */
+  get holeBytesRead(): number {
+    return this.#holeBytesRead;
   }
 
   /** Resolves when both sides agreed the stream is over; rejects with the peer's error. */
@@ -152,7 +171,7 @@ export class RpcStream {
    * @throws {VirtError} The peer's error, or a `ConnectError` when the connection or the stream broke.
    */
   read(target: Uint8Array, minBytes = 1): Promise<number> {
-    const filled = this.#heldBytes > 0 ? this.#copyHeld(target) : 0;
+    const filled = this.#held.length > 0 ? this.#copyHeld(target) : 0;
     const wanted = Math.max(1, Math.min(minBytes, target.length));
     if (filled >= wanted || target.length === 0) return Promise.resolve(filled);
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
@@ -171,6 +190,45 @@ export class RpcStream {
   receive(status: number, payload: Uint8Array): void {
     if (status === MessageStatus.CONTINUE && payload.length > 0) this.receiveData(payload);
     else this.#control(status, payload);
+  }
+
+  /**
+   * Handles one STREAM_HOLE frame from the peer: a `virNetStreamHole` (hyper length, uint flags), read
+   * as that many zeros.
+   *
+   * @param status The frame's status (CONTINUE, as libvirt sends it).
+   * @param payload Its bytes.
+   * @throws {ProtocolError} When the stream was not opened sparse, or the frame is not a hole libvirt
+   *   sends (another status, a length below 1, flags, bytes left over).
+   */
+  receiveHole(status: number, payload: Uint8Array): void {
+    if (!this.#wiring.holes) throw new ProtocolError("stream hole on a stream that was not opened sparse");
+    if (status !== MessageStatus.CONTINUE) throw new ProtocolError(`stream hole with status ${status}`);
+    const xdr = new XdrReader(payload);
+    const length = xdr.hyper();
+    const flags = xdr.uint();
+    xdr.end("stream hole");
+    if (length <= 0) throw new ProtocolError(`stream hole of ${length} bytes`);
+    if (flags !== 0) throw new ProtocolError(`stream hole with flags 0x${flags.toString(16)}`);
+    if (this.#ended || this.#aborting) return;
+    let zeros = length;
+    const waiter = this.#waiter;
+    if (waiter) {
+      const n = Math.min(zeros, waiter.target.length - waiter.filled);
+      waiter.target.fill(0, waiter.filled, waiter.filled + n);
+      waiter.filled += n;
+      this.#holeBytesRead += n;
+      zeros -= n;
+      if (waiter.filled >= waiter.minBytes) {
+        this.#waiter = undefined;
+        waiter.resolve(waiter.filled);
+      }
+    }
+    if (zeros === 0) return;
+    const last = this.#held.at(-1);
+    if (last?.zeros !== undefined) last.zeros += zeros;
+    else this.#held.push({ zeros });
+    this.#heldZeros += zeros;
   }
 
   /**
@@ -223,8 +281,18 @@ export class RpcStream {
 
   #copyHeld(target: Uint8Array): number {
     let filled = 0;
+    let zeros = 0;
     while (filled < target.length && this.#held.length > 0) {
       const first = this.#held[0]!;
+      if (first.zeros !== undefined) {
+        const n = Math.min(first.zeros, target.length - filled);
+        target.fill(0, filled, filled + n);
+        filled += n;
+        zeros += n;
+        first.zeros -= n;
+        if (first.zeros === 0) this.#held.shift();
+        continue;
+      }
       const bytes = first.bytes;
       const n = Math.min(bytes.length, target.length - filled);
       target.set(n === bytes.length ? bytes : bytes.subarray(0, n), filled);
@@ -234,7 +302,9 @@ export class RpcStream {
         this.#let(first);
       } else first.bytes = bytes.subarray(n);
     }
-    this.#heldBytes -= filled;
+    this.#heldBytes -= filled - zeros;
+    this.#heldZeros -= zeros;
+    this.#holeBytesRead += zeros;
     if (this.#heldBytes < this.#highWaterBytes / 2) this.#resume();
     return filled;
   }
@@ -295,12 +365,13 @@ export class RpcStream {
 
   /** Drops the data held. */
   #drop(): void {
-    for (const held of this.#held.splice(0)) this.#let(held);
+    for (const held of this.#held.splice(0)) if (held.zeros === undefined) this.#let(held);
     this.#heldBytes = 0;
+    this.#heldZeros = 0;
   }
 
   /** Gives held data's memory back: its lease, or its pooled copy. */
-  #let(held: Held): void {
+  #let(held: Held & { zeros?: undefined }): void {
     if (held.lease) held.lease.release();
     else this.#wiring.release(held.bytes);
   }

@@ -5,6 +5,11 @@
  * before each piece is passed on, so a capped transfer is simply paced (and the socket's own
  * backpressure slows libvirt down); `job.abort()` or cancelling the stream aborts libvirt's stream.
  *
+ * A download is a sparse stream (`SPARSE_STREAM`): libvirtd sends the volume's holes as their length,
+ * not as zero bytes, and does not read them (virtkitd sends its all-zero chunks so). The reader still gets every byte (holes as
+ * zeros, as a local download gives them), and the cap charges only the data that crossed the wire,
+ * as a local download charges only what it read.
+ *
  * @module
  */
 import type { RateLimiter } from "../../../core/copy/rate_limiter.ts";
@@ -17,7 +22,7 @@ import { assertBandwidth, assertBytes, KiB } from "../../../core/units.ts";
 import type { CappedRangeOptions } from "../../../core/volume.ts";
 import type { VolumeRefValue } from "../rpc/protocol/common.ts";
 import { STREAM_CHUNK_BYTES } from "../rpc/packet.ts";
-import { STORAGE_VOL_DOWNLOAD, STORAGE_VOL_GET_INFO, STORAGE_VOL_UPLOAD } from "../rpc/protocol/storage.ts";
+import { STORAGE_VOL_DOWNLOAD, STORAGE_VOL_GET_INFO, STORAGE_VOL_UPLOAD, VolumeStreamFlags } from "../rpc/protocol/storage.ts";
 import type { RpcStream } from "../rpc/stream.ts";
 import { callContext, type RemoteStorageContext } from "./context.ts";
 
@@ -66,7 +71,7 @@ export async function startRemoteDownload(ctx: RemoteStorageContext, vol: Volume
   const { offset, length } = await rangeOf(ctx, vol, options, "download");
   // libvirt reads length 0 as "to the end": an empty range opens no stream.
   const adoption = length === 0 ? undefined : expectDaemonJob(ctx, vol, "volume-download");
-  const stream = length === 0 ? undefined : await opened(adoption, ctx.client.openStream(STORAGE_VOL_DOWNLOAD, { vol, offset, length, flags: 0 }, callContext(vol.name, `download volume "${vol.name}"`, options)));
+  const stream = length === 0 ? undefined : await opened(adoption, ctx.client.openStream(STORAGE_VOL_DOWNLOAD, { vol, offset, length, flags: VolumeStreamFlags.SPARSE_STREAM }, { ...callContext(vol.name, `download volume "${vol.name}"`, options), holes: true }));
   const ready = deferred<Pacing>();
   const finished = deferred<void>();
   let delivered = 0;
@@ -99,13 +104,16 @@ export async function startRemoteDownload(ctx: RemoteStorageContext, vol: Volume
         while (filled < target.length) {
           if (filled > 0 && stream!.bufferedBytes === 0) break;
           await jc.checkpoint();
+          const zerosBefore = stream!.holeBytesRead;
           const n = await stream!.read(target.subarray(filled, Math.min(target.length, filled + STEP_BYTES)));
           if (n === 0) {
             if (filled > 0) break;
             return end(request);
           }
-          // Taken before the bytes are passed on: a capped download is paced per step.
-          await jc.limiter.take(n, jc.signal);
+          // Taken before the bytes are passed on: a capped download is paced per step. A hole's zeros
+          // did not cross the wire and cost nothing against the cap.
+          const data = n - (stream!.holeBytesRead - zerosBefore);
+          if (data > 0) await jc.limiter.take(data, jc.signal);
           filled += n;
         }
         request.respond(filled);

@@ -65,7 +65,8 @@ export function createVolumeCollection(ctx: RemoteStorageContext, pool: PoolRefV
       return await handle(await client.call(STORAGE_VOL_LOOKUP_BY_NAME, { pool, name }, callContext(name, `get volume "${name}"`, options)), options);
     },
     async create(spec) {
-      const xml = volumeToXml({ name: spec.name, capacityBytes: spec.capacityBytes, format: spec.format ?? "raw", ...(spec.backing ? { backing: spec.backing } : {}) });
+      // Thin, as on every driver: libvirt allocates the whole capacity when <allocation> is left out.
+      const xml = volumeToXml({ name: spec.name, capacityBytes: spec.capacityBytes, allocationBytes: 0, format: spec.format ?? "raw", ...(spec.backing ? { backing: spec.backing } : {}) });
       const vol = await client.call(STORAGE_VOL_CREATE_XML, { pool, xml, flags: 0 }, callContext(spec.name, `create volume "${spec.name}" in pool "${pool.name}"`, spec));
       ctx.bus.emit("volume:created", { pool: pool.name, volume: vol.name });
       return await handle(vol, spec);
@@ -85,7 +86,8 @@ export function createVolumeCollection(ctx: RemoteStorageContext, pool: PoolRefV
       const sourceRef = { pool: source.pool, name: source.name, key: source.key };
       const info = await source.info(options);
       const format = options.format ?? (info.format === "qcow2" ? "qcow2" : "raw");
-      const xml = volumeToXml({ name: options.name, capacityBytes: info.capacityBytes, format });
+      // Allocation 0: libvirt then copies sparsely (holes stay holes); left out, it writes every zero.
+      const xml = volumeToXml({ name: options.name, capacityBytes: info.capacityBytes, allocationBytes: 0, format });
       const job: Job<Volume> = ctx.jobs.startLocal<Volume>({
         type: "volume-clone",
         target: { pool: pool.name, volume: options.name },

@@ -2,7 +2,8 @@
  * Storage through the remote driver against a real libvirtd 9.0 (its storage driver, a `dir` pool in a
  * scratch directory), with virsh and qemu-img as referees: pool lifecycle from a `PoolConfig`, volumes
  * created from the volume spec, lookup by name, key and path, resize, clone as a job, upload and
- * download over libvirt streams compared byte for byte with `virsh vol-download`, a capped download,
+ * download over libvirt streams compared byte for byte with `virsh vol-download` (a sparse volume over a
+ * sparse stream too), thin volumes and sparse clones, a capped download,
  * and libvirt's errors on the error tree.
  */
 import { execFileSync } from "node:child_process";
@@ -102,6 +103,50 @@ describe.skipIf(skipLibvirtd)("remote driver -> libvirtd storage", () => {
     const part = await vol.download({ offset: MiB(1) + 5, length: 1000 });
     expect((await readAll(part.readable)).equals(data.subarray(MiB(1) + 5, MiB(1) + 1005))).toBe(true);
     await expect(vol.download({ offset: MiB(3), length: 1 })).rejects.toBeInstanceOf(RangeError);
+  });
+
+  it("creates thin volumes and clones sparsely: libvirt allocates nothing it was not asked to", async () => {
+    const raw = await pool.volumes.create({ name: "thin.raw", capacityBytes: MiB(64), format: "raw" });
+    // libvirt fills the whole capacity when <allocation> is left out (64 MiB on disk).
+    expect((await raw.info()).allocationBytes).toBeLessThan(MiB(1));
+    execFileSync("qemu-io", ["-f", "raw", "-c", "write -q -P 7 8M 1M", raw.path]);
+    const job = await pool.volumes.clone(raw, { name: "thin-copy.raw" });
+    const copy = await job.wait();
+    execFileSync("qemu-img", ["compare", "-f", "raw", "-F", "raw", raw.path, copy.path]);
+    expect((await copy.info()).allocationBytes).toBeLessThan(MiB(4));
+    await copy.delete();
+    await raw.delete();
+  });
+
+  it("downloads a sparse volume over a sparse stream: its holes read as zeros, at every offset, as virsh vol-download sees them", async () => {
+    const vol = await pool.volumes.create({ name: "sparse.raw", capacityBytes: MiB(8), format: "raw" });
+    execFileSync("qemu-io", ["-f", "raw", "-c", "write -q -P 7 1M 1M", "-c", "write -q -P 9 5632K 512K", vol.path]);
+    const out = join(daemon.dir, "virsh-sparse.raw");
+    daemon.virsh(["vol-download", "--pool", "p1", "sparse.raw", out]);
+    const expected = readFileSync(out);
+    expect(expected.subarray(MiB(1), MiB(2)).every((b) => b === 7) && expected[0] === 0 && expected[MiB(6) - 1] === 9).toBe(true);
+    // A hole first, last and between; ranges that start and end inside a hole or inside data.
+    for (const [offset, length] of [[0, MiB(8)], [MiB(1) - 4096, MiB(1) + 8192], [MiB(1) + 7, MiB(4) + 3], [MiB(6) - 1, MiB(2) + 1]] as const) {
+      const job = await vol.download({ offset, length });
+      const got = await readAll(job.readable);
+      await job.wait();
+      expect(got.equals(expected.subarray(offset, offset + length)), `${offset}+${length}`).toBe(true);
+      expect((await job.info()).cur).toBe(length);
+    }
+    // Read through a BYOB reader with a small buffer: holes and data split across reads alike.
+    const job = await vol.download();
+    const reader = job.readable.getReader({ mode: "byob" });
+    const parts: Buffer[] = [];
+    let buffer = new ArrayBuffer(100_000);
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(buffer));
+      if (done) break;
+      parts.push(Buffer.from(value.slice()));
+      buffer = value.buffer;
+    }
+    await job.wait();
+    expect(Buffer.concat(parts).equals(expected)).toBe(true);
+    await vol.delete();
   });
 
   it("paces a capped download at its cap", async () => {
