@@ -1,8 +1,14 @@
 /**
- * Download of a 512 MiB raw volume holding 256 MiB of data (1 MiB data, 1 MiB hole) from a `dir` pool
- * of a real libvirtd 9.0, through virtkit's `remote` driver, against `virsh vol-download` of the same
- * volume into a file on the same file system. Both transfer every byte (libvirtd sends the holes as
- * zeros) and write a 512 MiB file; every output is compared with the source (`cmp`).
+ * Download of a 512 MiB raw volume holding 256 MiB of data (1 MiB data, 1 MiB hole; a thin volume, so
+ * the holes are holes of its file) from a `dir` pool of a real libvirtd 9.0, through virtkit's `remote`
+ * driver, against `virsh vol-download` of the same volume into a file on the same file system.
+ *
+ * Two pairs per round, every output compared with the source (`cmp`):
+ * - **full file**: both write all 512 MiB. virtkit's download is a sparse stream (its default: libvirtd
+ *   sends the holes as their length and does not read them; the reader gets zeros); virsh's default
+ *   download is not (libvirtd reads the holes and sends 256 MiB of zeros).
+ * - **sparse file**: both leave the holes unwritten. virtkit skips all-zero reads, as `virtkit
+ *   vol-download` does; virsh runs with `--sparse` (a sparse stream, seeking over each hole).
  *
  * virtkit runs in a child `node` process on the built `dist/` (what users run, not tsx's loader),
  * connected once and warmed up by one uncounted download, timed inside the process (wall and CPU,
@@ -14,14 +20,16 @@
  * `sync`, source read once, 1.5 GiB of memory touched: machine-facts §6). Medians, best runs and the
  * ratio of each pair are printed with the load average.
  *
- * `BENCH_DOWNLOAD_RUNS` sets the pairs (default 7), `BENCH_DOWNLOAD_BUFFER_KIB` virtkit's read buffer (256). `BENCH_DOWNLOAD_NULL=1` writes both to `/dev/null`
- * instead (no cmp): the transfer's own cost, without the page cache and the disk. Needs libvirtd, virsh, setpriv, qemu-io, cmp and
+ * `BENCH_DOWNLOAD_RUNS` sets the rounds (default 7), `BENCH_DOWNLOAD_BUFFER_KIB` virtkit's read buffer (256). `BENCH_DOWNLOAD_NULL=1` writes both to `/dev/null`
+ * instead (no cmp): the transfer's own cost, without the page cache and the disk.
+ * `BENCH_DOWNLOAD_ALLOCATED=1` writes the zeros into the volume as data: a file without holes, which
+ * libvirtd then sends whole over a sparse stream too. Needs libvirtd, virsh, setpriv, qemu-io, cmp and
  * `dist/` (`npx tsc -p tsconfig.build.json`); prints a note without them.
  *
  * @module
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
@@ -39,24 +47,29 @@ const RUNS = Number(process.env.BENCH_DOWNLOAD_RUNS ?? 7);
  */
 const BUFFER_KIB = Number(process.env.BENCH_DOWNLOAD_BUFFER_KIB ?? 256);
 const TO_NULL = process.env.BENCH_DOWNLOAD_NULL === "1";
+const ALLOCATED = process.env.BENCH_DOWNLOAD_ALLOCATED === "1";
 const DIST_MOD = resolve(import.meta.dirname ?? ".", "../dist/mod.js");
+const DIST_ZERO = resolve(import.meta.dirname ?? ".", "../dist/core/copy/zero_bytes.js");
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
 const loadavg = () => readFileSync("/proc/loadavg", "utf8").trim();
 
 /**
- * The virtkit side, run by `node` on dist/: reads "run PATH" lines, downloads the volume into PATH with
- * a BYOB reader (VIRTKIT_BUFFER_BYTES, each read written at its position) and prints `{ wallMs, cpuMs, bytes }`.
+ * The virtkit side, run by `node` on dist/: reads "run PATH full|sparse" lines, downloads the volume
+ * into PATH with a BYOB reader (VIRTKIT_BUFFER_BYTES, each read written at its position; with "sparse"
+ * all-zero reads are not written and the file is truncated to its length) and prints
+ * `{ wallMs, cpuMs, bytes }`.
  */
 const WORKER = `
 import { open } from "node:fs/promises";
 import { createInterface } from "node:readline";
 const { connect } = await import(process.env.VIRTKIT_MOD);
+const { isAllZero } = await import(process.env.VIRTKIT_ZERO);
 const conn = await connect(process.env.VIRTKIT_URI);
 const vol = await (await conn.pools.get("bench")).volumes.get("big.raw");
 const cpuMs = (c0) => { const u = process.cpuUsage(c0); return (u.user + u.system) / 1000; };
-async function download(path) {
+async function download(path, sparse) {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const job = await vol.download();
@@ -67,18 +80,20 @@ async function download(path) {
   for (;;) {
     const { value, done } = await reader.read(new Uint8Array(buffer));
     if (done) break;
-    await out.write(value, 0, value.byteLength, bytes);
+    if (!sparse || !isAllZero(value)) await out.write(value, 0, value.byteLength, bytes);
     bytes += value.byteLength;
     buffer = value.buffer;
   }
+  if (sparse) await out.truncate(bytes);
   await out.close();
   await job.wait();
   return { wallMs: performance.now() - t0, cpuMs: cpuMs(c0), bytes };
 }
 console.log("ready");
 for await (const line of createInterface({ input: process.stdin })) {
-  if (!line.startsWith("run ")) break;
-  console.log(JSON.stringify(await download(line.slice(4))));
+  const [verb, path, mode] = line.split(" ");
+  if (verb !== "run") break;
+  console.log(JSON.stringify(await download(path, mode === "sparse")));
 }
 await conn.close();
 `;
@@ -120,6 +135,11 @@ function settle(source: string, output: string): void {
   execFileSync("dd", ["if=/dev/zero", "of=/dev/null", "bs=1536M", "count=1"], { stdio: "ignore" });
 }
 
+/** MiB of disk the file takes (its allocated blocks). */
+function allocatedMiB(path: string): number {
+  return Math.round((statSync(path).blocks * 512) / MiB);
+}
+
 function check(source: string, output: string, who: string): void {
   if (TO_NULL) return;
   try {
@@ -134,7 +154,7 @@ function check(source: string, output: string, who: string): void {
 /** The virtkit worker: one process, one connection, a download per `run()`. */
 async function startWorker(uri: string) {
   const child = spawn(process.execPath, ["--input-type=module", "-e", WORKER], {
-    env: { ...process.env, VIRTKIT_MOD: pathToFileURL(DIST_MOD).href, VIRTKIT_URI: uri, VIRTKIT_BUFFER_BYTES: String(BUFFER_KIB * 1024) },
+    env: { ...process.env, VIRTKIT_MOD: pathToFileURL(DIST_MOD).href, VIRTKIT_ZERO: pathToFileURL(DIST_ZERO).href, VIRTKIT_URI: uri, VIRTKIT_BUFFER_BYTES: String(BUFFER_KIB * 1024) },
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -145,8 +165,8 @@ async function startWorker(uri: string) {
   };
   if ((await next()) !== "ready") throw new Error("the virtkit worker did not start");
   return {
-    async run(output: string): Promise<Run> {
-      child.stdin.write(`run ${output}\n`);
+    async run(output: string, sparse = false): Promise<Run> {
+      child.stdin.write(`run ${output} ${sparse ? "sparse" : "full"}\n`);
       const result = JSON.parse(await next()) as Run & { bytes: number };
       if (result.bytes !== VOLUME_MIB * MiB) throw new Error(`virtkit downloaded ${result.bytes} bytes`);
       return result;
@@ -168,6 +188,8 @@ async function makeVolume(daemon: RunningLibvirtd): Promise<string> {
     const vol = await pool.volumes.create({ name: "big.raw", capacityBytes: VOLUME_MIB * MiB, format: "raw" });
     const writes: string[] = [];
     for (let mib = 0; mib < VOLUME_MIB; mib += 2) writes.push("-c", `write -q -P ${(mib % 250) + 1} ${mib}M 1M`);
+    // Zeros written as data: no holes in the file, so a sparse stream has nothing to skip.
+    if (ALLOCATED) for (let mib = 1; mib < VOLUME_MIB; mib += 2) writes.push("-c", `write -q -P 0 ${mib}M 1M`);
     execFileSync("qemu-io", ["-f", "raw", ...writes, vol.path]);
     return vol.path;
   } finally {
@@ -185,6 +207,8 @@ export async function run(): Promise<void> {
   let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
   try {
     const source = await makeVolume(daemon);
+    // A thin volume: its holes are holes of the file (about 256 MiB allocated), which a sparse stream skips.
+    const sourceMiB = allocatedMiB(source);
     const uri = daemon.uri("qemu");
     const outOurs = TO_NULL ? "/dev/null" : join(daemon.dir, "out-virtkit.raw");
     const outVirsh = TO_NULL ? "/dev/null" : join(daemon.dir, "out-virsh.raw");
@@ -196,40 +220,50 @@ export async function run(): Promise<void> {
     // virsh's fixed cost: start, connect, look the volume up, one call.
     const base = median([0, 1, 2].map(() => timedVirsh(uri, ["vol-info", "--pool", "bench", "big.raw"]).cpuMs));
     const loadBefore = loadavg();
-    const ours: Run[] = [];
-    const virsh: Run[] = [];
-    const runOurs = async () => {
-      settle(source, outOurs);
-      ours.push(await worker!.run(outOurs));
-      check(source, outOurs, "virtkit");
-    };
-    const runVirsh = () => {
-      settle(source, outVirsh);
-      virsh.push(timedVirsh(uri, ["vol-download", "--pool", "bench", "big.raw", outVirsh]));
-      check(source, outVirsh, "virsh");
-    };
+    const kinds = [
+      { name: "full file", virshArgs: [] as string[], sparse: false, ours: [] as Run[], virsh: [] as Run[], allocated: [] as number[] },
+      { name: "sparse file", virshArgs: ["--sparse"], sparse: true, ours: [] as Run[], virsh: [] as Run[], allocated: [] as number[] },
+    ];
     for (let i = 0; i < RUNS; i++) {
-      if (i % 2 === 0) {
-        await runOurs();
-        runVirsh();
-      } else {
-        runVirsh();
-        await runOurs();
+      for (const kind of kinds) {
+        const runOurs = async () => {
+          settle(source, outOurs);
+          kind.ours.push(await worker!.run(outOurs, kind.sparse));
+          if (!TO_NULL) kind.allocated.push(allocatedMiB(outOurs));
+          check(source, outOurs, "virtkit");
+        };
+        const runVirsh = () => {
+          settle(source, outVirsh);
+          kind.virsh.push(timedVirsh(uri, ["vol-download", ...kind.virshArgs, "--pool", "bench", "big.raw", outVirsh]));
+          if (!TO_NULL) kind.allocated.push(allocatedMiB(outVirsh));
+          check(source, outVirsh, "virsh");
+        };
+        if (i % 2 === 0) {
+          await runOurs();
+          runVirsh();
+        } else {
+          runVirsh();
+          await runOurs();
+        }
       }
     }
     const loadAfter = loadavg();
     const wall = (rs: Run[]) => rs.map((r) => r.wallMs);
     const cpu = (rs: Run[]) => rs.map((r) => r.cpuMs);
     const rate = (ms: number) => ((VOLUME_MIB / ms) * 1000).toFixed(0);
-    const [o, v] = [median(wall(ours)), median(wall(virsh))];
-    const pairs = ours.map((r, i) => virsh[i]!.wallMs / r.wallMs);
-    const cpuPairs = ours.map((r, i) => r.cpuMs / virsh[i]!.cpuMs);
-    console.log(`load average before ${loadBefore}, after ${loadAfter}; ${RUNS} pairs, who goes first alternating; virtkit reads ${BUFFER_KIB} KiB at a time${TO_NULL ? "; into /dev/null" : ""}`);
-    console.log(`download ${VOLUME_MIB} MiB (256 MiB data): virtkit ${o.toFixed(0)} ms = ${rate(o)} MiB/s [${fmt(wall(ours))}]`);
-    console.log(`download ${VOLUME_MIB} MiB (256 MiB data): virsh vol-download ${v.toFixed(0)} ms = ${rate(v)} MiB/s (-t) [${fmt(wall(virsh))}], process ${median(virsh.map((r) => r.processMs!)).toFixed(0)} ms`);
-    console.log(`  throughput virtkit / virsh: ${(v / o).toFixed(2)}x of medians, ${(Math.min(...wall(virsh)) / Math.min(...wall(ours))).toFixed(2)}x of best runs, median pair ${median(pairs).toFixed(2)}x [${pairs.map((x) => x.toFixed(2)).join(", ")}] (target >= 1.0x)`);
-    console.log(`  CPU (user + system): virtkit ${median(cpu(ours)).toFixed(0)} ms [${fmt(cpu(ours))}], virsh ${median(cpu(virsh)).toFixed(0)} ms [${fmt(cpu(virsh))}] (${(median(cpu(virsh)) - base).toFixed(0)} ms net of a vol-info run's ${base.toFixed(0)} ms)`);
-    console.log(`  CPU virtkit / virsh: median pair ${median(cpuPairs).toFixed(2)}x [${cpuPairs.map((x) => x.toFixed(2)).join(", ")}]; best ${(Math.min(...cpu(ours)) / Math.min(...cpu(virsh))).toFixed(2)}x`);
+    console.log(`load average before ${loadBefore}, after ${loadAfter}; ${RUNS} rounds of two pairs, who goes first alternating; virtkit reads ${BUFFER_KIB} KiB at a time${TO_NULL ? "; into /dev/null" : ""}; source allocated ${sourceMiB} MiB`);
+    for (const { name, virshArgs, ours, virsh, allocated } of kinds) {
+      const [o, v] = [median(wall(ours)), median(wall(virsh))];
+      const pairs = ours.map((r, i) => virsh[i]!.wallMs / r.wallMs);
+      const cpuPairs = ours.map((r, i) => r.cpuMs / virsh[i]!.cpuMs);
+      const virshName = ["virsh vol-download", ...virshArgs].join(" ");
+      console.log(`${name}${allocated.length > 0 ? ` (outputs allocated ${Math.min(...allocated)}-${Math.max(...allocated)} MiB)` : ""}:`);
+      console.log(`  download ${VOLUME_MIB} MiB (256 MiB data): virtkit ${o.toFixed(0)} ms = ${rate(o)} MiB/s [${fmt(wall(ours))}]`);
+      console.log(`  download ${VOLUME_MIB} MiB (256 MiB data): ${virshName} ${v.toFixed(0)} ms = ${rate(v)} MiB/s (-t) [${fmt(wall(virsh))}], process ${median(virsh.map((r) => r.processMs!)).toFixed(0)} ms`);
+      console.log(`  throughput virtkit / ${virshName}: ${(v / o).toFixed(2)}x of medians, ${(Math.min(...wall(virsh)) / Math.min(...wall(ours))).toFixed(2)}x of best runs, median pair ${median(pairs).toFixed(2)}x [${pairs.map((x) => x.toFixed(2)).join(", ")}] (target >= 1.0x)`);
+      console.log(`  CPU (user + system): virtkit ${median(cpu(ours)).toFixed(0)} ms [${fmt(cpu(ours))}], virsh ${median(cpu(virsh)).toFixed(0)} ms [${fmt(cpu(virsh))}] (${(median(cpu(virsh)) - base).toFixed(0)} ms net of a vol-info run's ${base.toFixed(0)} ms)`);
+      console.log(`  CPU virtkit / virsh: median pair ${median(cpuPairs).toFixed(2)}x [${cpuPairs.map((x) => x.toFixed(2)).join(", ")}]; best ${(Math.min(...cpu(ours)) / Math.min(...cpu(virsh))).toFixed(2)}x`);
+    }
     await worker.stop();
     worker = undefined;
   } finally {
