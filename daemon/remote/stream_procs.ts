@@ -17,7 +17,7 @@
 import { isAllZero } from "../../core/copy/zero_bytes.ts";
 import type { DownloadJob, UploadJob } from "../../core/job.ts";
 import { encodePacket, MessageStatus, MessageType, STREAM_CHUNK_BYTES } from "../../drivers/remote/rpc/packet.ts";
-import { remoteError } from "../../drivers/remote/rpc/protocol/common.ts";
+import { remoteError, streamHole } from "../../drivers/remote/rpc/protocol/common.ts";
 import { STORAGE_VOL_DOWNLOAD, STORAGE_VOL_UPLOAD, VolumeStreamFlags } from "../../drivers/remote/rpc/protocol/storage.ts";
 import { type CallContext, errorRecordOf, serve, type ServedProcedure } from "../dispatch.ts";
 import { checkFlags } from "./domain_procs.ts";
@@ -34,10 +34,7 @@ function sender(ctx: CallContext) {
     data: (bytes: Uint8Array) => frame(MessageStatus.CONTINUE, bytes),
     /** A hole of a sparse stream: a `virNetStreamHole` (hyper length, uint flags 0). */
     hole: (length: number) =>
-      session.outbox.send(encodePacket({ ...header, type: MessageType.STREAM_HOLE, status: MessageStatus.CONTINUE }, (w) => {
-        w.hyper(length);
-        w.uint(0);
-      })),
+      session.outbox.send(encodePacket({ ...header, type: MessageType.STREAM_HOLE, status: MessageStatus.CONTINUE }, (w) => streamHole.encode(w, { length, flags: 0 }))),
     ok: () => frame(MessageStatus.OK),
     error: (error: unknown) => {
       const record = errorRecordOf(error);

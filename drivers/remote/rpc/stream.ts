@@ -25,7 +25,8 @@
  * @module
  */
 import { ConnectError } from "../../../core/errors.ts";
-import { XdrReader } from "./xdr.ts";
+import { decode } from "./codec.ts";
+import { streamHole } from "./protocol/common.ts";
 import type { ChunkLease } from "./channel.ts";
 import { MessageStatus, STREAM_CHUNK_BYTES } from "./packet.ts";
 import { ProtocolError } from "./protocol_error.ts";
@@ -204,10 +205,7 @@ export class RpcStream {
   receiveHole(status: number, payload: Uint8Array): void {
     if (!this.#wiring.holes) throw new ProtocolError("stream hole on a stream that was not opened sparse");
     if (status !== MessageStatus.CONTINUE) throw new ProtocolError(`stream hole with status ${status}`);
-    const xdr = new XdrReader(payload);
-    const length = xdr.hyper();
-    const flags = xdr.uint();
-    xdr.end("stream hole");
+    const { length, flags } = decode(streamHole, payload, "stream hole");
     if (length <= 0) throw new ProtocolError(`stream hole of ${length} bytes`);
     if (flags !== 0) throw new ProtocolError(`stream hole with flags 0x${flags.toString(16)}`);
     if (this.#ended || this.#aborting) return;

@@ -100,6 +100,20 @@ export function typedParams(max: number): Codec<TypedParam[]> {
   return array(typedParam, max);
 }
 
+/**
+ * `virNetStreamHole`: the body of a STREAM_HOLE frame of a sparse stream, a hole of `length` bytes
+ * (flags 0: libvirt defines none).
+ *
+ * @example
+ * ```ts
+ * import { decode, encode } from "../codec.ts";
+ * import { streamHole } from "./common.ts";
+ * const body = encode(streamHole, { length: 2 ** 40, flags: 0 });
+ * if (body.length !== 12 || decode(streamHole, body).length !== 2 ** 40) throw new Error("unexpected");
+ * ```
+ */
+export const streamHole = struct({ length: hyper, flags: uint });
+
 /** `remote_error`: the error record of an ERROR reply (and of `virNetMessageError`). */
 export const remoteError = struct({
   code: int,

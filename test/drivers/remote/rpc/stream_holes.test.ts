@@ -12,8 +12,8 @@ import { createEventBus } from "../../../../core/event_bus.ts";
 import { createJobManager } from "../../../../core/jobs/job_manager.ts";
 import { decode, encode } from "../../../../drivers/remote/rpc/codec.ts";
 import { MessageStatus, MessageType, type PacketHeader } from "../../../../drivers/remote/rpc/packet.ts";
+import { streamHole } from "../../../../drivers/remote/rpc/protocol/common.ts";
 import { STORAGE_VOL_DOWNLOAD, STORAGE_VOL_GET_INFO, VolumeStreamFlags } from "../../../../drivers/remote/rpc/protocol/storage.ts";
-import { XdrWriter } from "../../../../drivers/remote/rpc/xdr.ts";
 import { startRemoteDownload } from "../../../../drivers/remote/storage/transfers.ts";
 import { type FakeServer, startFakeServer } from "../_fake_server.ts";
 import { concat, pattern, readAll, vol } from "./_download_frames.ts";
@@ -25,12 +25,7 @@ afterEach(async () => {
 });
 
 /** A `virNetStreamHole` body. */
-function holeBody(length: number, flags = 0): Uint8Array {
-  const w = new XdrWriter(16);
-  w.hyper(length);
-  w.uint(flags);
-  return w.finish().slice();
-}
+const holeBody = (length: number, flags = 0) => encode(streamHole, { length, flags });
 
 /** The parts of a sparse download: data (patterned) or a hole (its length). */
 type Part = Uint8Array | number;
