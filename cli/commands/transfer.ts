@@ -7,7 +7,7 @@
  */
 import { open } from "node:fs/promises";
 import { isAllZero } from "../../core/copy/zero_bytes.ts";
-import { MiB } from "../../core/units.ts";
+import { KiB, MiB } from "../../core/units.ts";
 import type { CommandSpec } from "../spec.ts";
 import { parseSizeArg } from "../values.ts";
 import { finishJob, JOB_OPTIONS, jobBandwidth } from "./job_run.ts";
@@ -17,6 +17,9 @@ const RANGE_OPTIONS = {
   offset: { type: "string", value: "BYTES", description: "start in the volume (default 0)" },
   length: { type: "string", value: "BYTES", description: "how much (default: to the end)" },
 } as const;
+
+/** The download's read (and file write) size. */
+const DOWNLOAD_BUFFER_BYTES = KiB(256);
 
 function range(options: Readonly<Record<string, string | boolean | undefined>>): { offset?: number; length?: number } {
   const result: { offset?: number; length?: number } = {};
@@ -78,10 +81,17 @@ export const TRANSFER_COMMANDS: readonly CommandSpec[] = [
       const file = await open(ctx.args.FILE!, "w");
       try {
         const pump = (async () => {
+          // One buffer for the whole download (a BYOB reader hands it back after each read): no
+          // allocation per chunk. All-zero reads (a volume's holes) are not written.
+          const reader = job.readable.getReader({ mode: "byob" });
+          let buffer = new ArrayBuffer(DOWNLOAD_BUFFER_BYTES);
           let position = 0;
-          for await (const chunk of job.readable as unknown as AsyncIterable<Uint8Array>) {
-            if (!isAllZero(chunk)) await file.write(chunk, 0, chunk.length, position);
-            position += chunk.length;
+          for (;;) {
+            const { value, done } = await reader.read(new Uint8Array(buffer));
+            if (done) break;
+            if (!isAllZero(value)) await file.write(value, 0, value.byteLength, position);
+            position += value.byteLength;
+            buffer = value.buffer;
           }
           await file.truncate(position);
         })();

@@ -51,6 +51,9 @@ describe("virtkit volume commands (each a fresh test:///default process)", () =>
     const allocated = statSync(out).blocks * 512;
     expect(allocated).toBeLessThan(200 * MiB); // zeros stayed holes
     expect(allocated).toBeGreaterThan(0);
+    // The seed's runs where they belong: test.qcow2's 0x55 at 160 MiB, the template's 0xaa at 224 MiB, zeros between.
+    const run = (from: number, length: number, byte: number) => bytes.subarray(from, from + length).every((b) => b === byte);
+    expect([run(160 * MiB, 4 * MiB, 0x55), run(164 * MiB, 60 * MiB, 0), run(224 * MiB, MiB, 0xaa), run(225 * MiB, 31 * MiB, 0)]).toEqual([true, true, true, true]);
     expect((await virtkit(["vol-clone", "test.qcow2", "copy.img", "--pool", "default-pool", "--format", "raw"])).stdout).toBe("job-1 volume-clone completed\n");
     expect((await virtkit(["vol-wipe", "template.img", "--pool", "default-pool"])).stdout).toBe("job-1 volume-wipe completed\n");
   });
