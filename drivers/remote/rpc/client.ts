@@ -15,6 +15,7 @@ import { BufferPool } from "./buffer_pool.ts";
 import { FrameDecoder, type FrameSink } from "./frame_decoder.ts";
 import { encodeMessage, KEEPALIVE_PROGRAM, MESSAGE_MAX_BYTES, MessageStatus, MessageType, type Packet, type PacketHeader, encodePacket, REMOTE_PROGRAM } from "./packet.ts";
 import { type Procedure, remoteError } from "./protocol/common.ts";
+import { KeepaliveWatch } from "./keepalive.ts";
 import { KEEPALIVE_PING, KEEPALIVE_PONG } from "./protocol/keepalive.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { RpcStream } from "./stream.ts";
@@ -108,9 +109,10 @@ export class RpcClient {
   /** CALLs and keepalive frames, written together per turn of the event loop. */
   readonly #batch: WriteBatch;
   #closed: ConnectError | undefined;
-  #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
-  #lastHeardMs = Date.now();
-  #unansweredPings = 0;
+  readonly #keepalive = new KeepaliveWatch({
+    ping: () => this.#batch.post(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PING.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK })),
+    dead: (reason) => this.#fail(new ConnectError(`Connection to ${this.#peer} closed: ${reason}`, { driver: "remote" })),
+  });
 
   /**
    * @param channel The connected pipe.
@@ -311,8 +313,7 @@ export class RpcClient {
 
   #onData(chunk: Uint8Array, lease: ChunkLease | undefined): void {
     if (this.#closed) return;
-    this.#lastHeardMs = Date.now();
-    this.#unansweredPings = 0;
+    this.#keepalive.heard();
     this.#lease = lease;
     try {
       this.#decoder.feed(chunk, this.#sink);
@@ -399,29 +400,18 @@ export class RpcClient {
    *
    * @param intervalMs Silence before a PING.
    * @param count Unanswered PINGs that mean the peer is dead.
+   * @throws {RangeError} For an interval that is not positive or a count below 1.
    */
   startKeepalive(intervalMs: number, count: number): void {
-    if (!(intervalMs > 0) || !Number.isInteger(count) || count < 1) throw new RangeError(`Invalid keepalive: interval ${intervalMs} ms, count ${count}`);
-    if (this.#keepaliveTimer !== undefined) clearInterval(this.#keepaliveTimer);
-    const tick = () => {
-      if (this.#closed) return;
-      if (Date.now() - this.#lastHeardMs < intervalMs) return;
-      if (this.#unansweredPings >= count) {
-        return this.#fail(new ConnectError(`Connection to ${this.#peer} closed: no answer to ${count} keepalive pings (${count * intervalMs} ms)`, { driver: "remote" }));
-      }
-      this.#unansweredPings++;
-      this.#batch.post(encodePacket({ program: KEEPALIVE_PROGRAM, version: 1, procedure: KEEPALIVE_PING.number, type: MessageType.MESSAGE, serial: 0, status: MessageStatus.OK }));
-    };
-    this.#keepaliveTimer = setInterval(tick, intervalMs);
-    // A keepalive timer alone must not keep a process alive.
-    (this.#keepaliveTimer as { unref?: () => void }).unref?.();
+    this.#keepalive.start(intervalMs, count);
+    if (this.#closed) this.#keepalive.stop();
   }
 
   #fail(error: ConnectError): void {
     if (this.#closed) return;
     this.#closed = error;
     this.#batch.stop();
-    if (this.#keepaliveTimer !== undefined) clearInterval(this.#keepaliveTimer);
+    this.#keepalive.stop();
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const call of pending) call.reject(error);

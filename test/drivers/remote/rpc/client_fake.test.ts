@@ -153,6 +153,23 @@ describe("RpcClient against a fake peer", () => {
     expect(server.received.filter((p) => p.header.program === KEEPALIVE_PROGRAM && p.header.procedure === 1).length).toBe(2);
   });
 
+  it("keeps a peer that answers its PINGs: each answer resets the count", async () => {
+    let pings = 0;
+    let enough!: () => void;
+    const fivePings = new Promise<void>((resolve) => (enough = resolve));
+    server = await startFakeServer((p, reply) => {
+      if (p.header.program !== KEEPALIVE_PROGRAM || p.header.procedure !== 1) return;
+      reply.send({ ...p.header, procedure: 2 }); // PONG
+      if (++pings === 5) enough();
+    });
+    const client = await server.client({ keepaliveIntervalMs: 10, keepaliveCount: 2 });
+    client.onClose(() => enough()); // a client declaring the peer dead ends the wait at once
+    await fivePings;
+    // Five PINGs answered: without the answers resetting the count, the second would have been its last.
+    expect(client.closed).toBe(false);
+    client.close();
+  });
+
   it("drops the late reply of an aborted call without breaking the connection", async () => {
     const held: Array<() => void> = [];
     server = await startFakeServer((p, reply) => {
