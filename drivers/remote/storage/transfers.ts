@@ -23,6 +23,7 @@ import type { CappedRangeOptions } from "../../../core/volume.ts";
 import type { VolumeRefValue } from "../rpc/protocol/common.ts";
 import { STREAM_CHUNK_BYTES } from "../rpc/packet.ts";
 import { STORAGE_VOL_DOWNLOAD, STORAGE_VOL_GET_INFO, STORAGE_VOL_UPLOAD, VolumeStreamFlags } from "../rpc/protocol/storage.ts";
+import { LibvirtErrorCode, libvirtErrorOf } from "../rpc/errors.ts";
 import type { RpcStream } from "../rpc/stream.ts";
 import { callContext, type RemoteStorageContext } from "./context.ts";
 
@@ -70,8 +71,15 @@ export async function startRemoteDownload(ctx: RemoteStorageContext, vol: Volume
   const bandwidth = assertBandwidth(options.bandwidth, "bandwidth");
   const { offset, length } = await rangeOf(ctx, vol, options, "download");
   // libvirt reads length 0 as "to the end": an empty range opens no stream.
-  const adoption = length === 0 ? undefined : expectDaemonJob(ctx, vol, "volume-download");
-  const stream = length === 0 ? undefined : await opened(adoption, ctx.client.openStream(STORAGE_VOL_DOWNLOAD, { vol, offset, length, flags: VolumeStreamFlags.SPARSE_STREAM }, { ...callContext(vol.name, `download volume "${vol.name}"`, options), holes: true }));
+  let adoption = length === 0 ? undefined : expectDaemonJob(ctx, vol, "volume-download");
+  const openDownload = (sparse: boolean) =>
+    ctx.client.openStream(STORAGE_VOL_DOWNLOAD, { vol, offset, length, flags: sparse ? VolumeStreamFlags.SPARSE_STREAM : 0 }, { ...callContext(vol.name, `download volume "${vol.name}"`, options), holes: sparse });
+  const stream = length === 0 ? undefined : await opened(adoption, openDownload(true)).catch((error: unknown) => {
+    // A peer that predates sparse streams (libvirt < 3.4) refuses the flag: download plainly.
+    if (!refusedFlags(error)) throw error;
+    adoption = expectDaemonJob(ctx, vol, "volume-download");
+    return opened(adoption, openDownload(false));
+  });
   const ready = deferred<Pacing>();
   const finished = deferred<void>();
   let delivered = 0;
@@ -184,6 +192,12 @@ export async function startRemoteUpload(ctx: RemoteStorageContext, vol: VolumeRe
   });
   const job = await start(ctx, vol, "volume-upload", length, bandwidth, ready, finished, stream, (reason) => sink.error(reason), [vol.key], adoption);
   return withStream(job, { writable }) as UploadJob;
+}
+
+/** Whether a call failed on libvirt's flag check (`virCheckFlags`: INVALID_ARG "unsupported flags"). */
+function refusedFlags(error: unknown): boolean {
+  const details = libvirtErrorOf(error);
+  return details?.code === LibvirtErrorCode.INVALID_ARG && /unsupported flags/.test(details.message);
 }
 
 /** On virtkitd, starts looking for the daemon job the stream call makes (undefined elsewhere). */

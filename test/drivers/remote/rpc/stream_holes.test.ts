@@ -138,6 +138,31 @@ describe("the remote driver's download over a sparse stream", () => {
     expect((await job.info()).cur).toBe(got.length);
   });
 
+  it("downloads plainly from a peer that refuses the flag (libvirt before 3.4)", async () => {
+    const data = pattern(10_000, 8);
+    const flags: number[] = [];
+    server = await startFakeServer((p, reply) => {
+      if (p.header.type === MessageType.STREAM && p.header.status === MessageStatus.OK) return reply.send({ ...p.header, status: MessageStatus.OK });
+      if (p.header.type !== MessageType.CALL) return;
+      if (p.header.procedure === STORAGE_VOL_GET_INFO.number) return reply.ok(p, encode(STORAGE_VOL_GET_INFO.ret, { type: 0, capacity: data.length, allocation: data.length }));
+      const args = decode(STORAGE_VOL_DOWNLOAD.args, p.payload);
+      flags.push(args.flags);
+      if (args.flags !== 0) return reply.error(p, 8, "unsupported flags (0x1) in function virStorageVolDownload");
+      reply.ok(p);
+      const head = { ...p.header, type: MessageType.STREAM, status: MessageStatus.CONTINUE };
+      reply.send(head, data);
+      reply.send(head);
+    });
+    const client = await server.client();
+    const clock = createRealClock();
+    const bus = createEventBus({ clock });
+    const job = await startRemoteDownload({ client, jobs: createJobManager({ bus, clock }), bus }, vol, {});
+    const got = new Uint8Array(await new Response(job.readable).arrayBuffer());
+    await job.wait();
+    expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true);
+    expect(flags).toEqual([VolumeStreamFlags.SPARSE_STREAM, 0]);
+  });
+
   it("charges a capped download only for its data: a 4 GiB hole at 64 KiB/s does not wait", async () => {
     // Charged for the hole, this would take 18 hours; for its 8 KiB of data it is within the
     // limiter's first burst. The test's own timeout is the deadline.
