@@ -8,12 +8,13 @@
 import { describe, expect, it } from "vitest";
 import { decode, encode } from "../../../../drivers/remote/rpc/codec.ts";
 import { encodePacket, FrameDecoder, MessageType, REMOTE_PROGRAM } from "../../../../drivers/remote/rpc/packet.ts";
-import { remoteError } from "../../../../drivers/remote/rpc/protocol/common.ts";
+import { remoteError, streamHole } from "../../../../drivers/remote/rpc/protocol/common.ts";
 import { DOMAIN_GET_BLOCK_JOB_INFO, DOMAIN_GET_INFO } from "../../../../drivers/remote/rpc/protocol/domain.ts";
 import { DOMAIN_EVENT_BLOCK_JOB_2, DOMAIN_EVENT_CALLBACK_LIFECYCLE } from "../../../../drivers/remote/rpc/protocol/events.ts";
 import { REMOTE_PROCEDURES } from "../../../../drivers/remote/rpc/protocol/mod.ts";
 import { CONNECT_LIST_ALL_STORAGE_POOLS } from "../../../../drivers/remote/rpc/protocol/storage.ts";
 import { ProtocolError } from "../../../../drivers/remote/rpc/protocol_error.ts";
+import { RpcStream } from "../../../../drivers/remote/rpc/stream.ts";
 
 const UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f";
 const dom = { name: "test", uuid: UUID, id: 1 };
@@ -35,7 +36,12 @@ const SEEDS: Uint8Array[] = [
     dom: undefined, str1: "x", str2: undefined, str3: undefined, int1: -1, int2: -1, net: undefined,
   })),
   encodePacket(hdr(209, MessageType.STREAM, 7, 2), new Uint8Array(333).fill(0xab)),
+  // A hole of a sparse download, as libvirtd sends it.
+  encodePacket(hdr(209, MessageType.STREAM_HOLE, 7, 2), encode(streamHole, { length: 1 << 20, flags: 0 })),
 ];
+
+/** A sparse download's stream, for the hole frames (they are checked where they are received). */
+const sparseStream = () => new RpcStream({ procedure: 209, serial: 7, holes: true, send: async () => {}, hold: (b) => b.slice(), release() {}, pauseChannel() {}, resumeChannel() {}, mapError: () => new ProtocolError("error frame"), done() {} });
 
 /** A small deterministic PRNG (mulberry32), so a failure is reproducible from its iteration. */
 function prng(seed: number): () => number {
@@ -76,7 +82,7 @@ function mutate(frame: Uint8Array, rand: () => number): Uint8Array {
   return out;
 }
 
-const CODECS = [remoteError, ...[...REMOTE_PROCEDURES.values()].flatMap((p) => [p.args, p.ret])];
+const CODECS = [remoteError, streamHole, ...[...REMOTE_PROCEDURES.values()].flatMap((p) => [p.args, p.ret])];
 
 describe("decoder fuzz", () => {
   it("answers 5,000 mutated frames with typed errors only", () => {
@@ -105,6 +111,7 @@ describe("decoder fuzz", () => {
           const own = REMOTE_PROCEDURES.get(header.procedure);
           const picked = [remoteError, ...(own ? [own.args, own.ret] : []), ...Array.from({ length: 4 }, () => CODECS[Math.floor(rand() * CODECS.length)]!)];
           for (const codec of picked) check(() => decode(codec, payload));
+          if (header.type === MessageType.STREAM_HOLE) check(() => sparseStream().receiveHole(header.status, payload));
         }
       });
     }
