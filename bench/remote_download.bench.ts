@@ -20,7 +20,8 @@
  * `sync`, source read once, 1.5 GiB of memory touched: machine-facts §6). Medians, best runs and the
  * ratio of each pair are printed with the load average.
  *
- * `BENCH_DOWNLOAD_RUNS` sets the rounds (default 7), `BENCH_DOWNLOAD_BUFFER_KIB` virtkit's read buffer (256). `BENCH_DOWNLOAD_NULL=1` writes both to `/dev/null`
+ * `BENCH_DOWNLOAD_RUNS` sets the rounds (default 7), `BENCH_DOWNLOAD_BUFFER_KIB` virtkit's read buffer (256),
+ * `BENCH_DOWNLOAD_WRITE_KIB` its file writes (64). `BENCH_DOWNLOAD_NULL=1` writes both to `/dev/null`
  * instead (no cmp): the transfer's own cost, without the page cache and the disk.
  * `BENCH_DOWNLOAD_ALLOCATED=1` writes the zeros into the volume as data: a file without holes, which
  * libvirtd then sends whole over a sparse stream too. Needs libvirtd, virsh, setpriv, qemu-io, cmp and
@@ -40,12 +41,17 @@ import { libvirtdMissing, type RunningLibvirtd, startLibvirtd } from "../test/_s
 const MiB = 1024 * 1024;
 const VOLUME_MIB = 512;
 const RUNS = Number(process.env.BENCH_DOWNLOAD_RUNS ?? 7);
-/**
- * The reader's buffer, so each file write: 256 KiB by default, virsh's own pattern (one write per
- * 262,120-byte frame, strace). On this VM 1 MiB writes into a fresh file cost up to 3x the system time
- * of 64 KiB ones (dd and Node alike), which would measure the page cache, not the download.
- */
+/** The reader's buffer: 256 KiB by default, about virsh's own read (one 262,120-byte frame, strace). */
 const BUFFER_KIB = Number(process.env.BENCH_DOWNLOAD_BUFFER_KIB ?? 256);
+/**
+ * Each read is written in pieces of this size (64 KiB by default). On this VM an aligned write above
+ * 64 KiB into a new file gets a large page-cache folio carved from memory the balloon has handed back
+ * to the host (free page reporting from 128 KiB blocks up), which the host must fault in again: 512 MiB
+ * written by Python in 8 runs each took 101-1424 ms in 256 KiB writes, 665-1549 ms in 1 MiB writes,
+ * 113-148 ms in 64 KiB writes and 124-206 ms in virsh's own unaligned 262,120-byte writes. Larger
+ * pieces would measure the balloon, not the download.
+ */
+const WRITE_KIB = Number(process.env.BENCH_DOWNLOAD_WRITE_KIB ?? 64);
 const TO_NULL = process.env.BENCH_DOWNLOAD_NULL === "1";
 const ALLOCATED = process.env.BENCH_DOWNLOAD_ALLOCATED === "1";
 const DIST_MOD = resolve(import.meta.dirname ?? ".", "../dist/mod.js");
@@ -57,7 +63,8 @@ const loadavg = () => readFileSync("/proc/loadavg", "utf8").trim();
 
 /**
  * The virtkit side, run by `node` on dist/: reads "run PATH full|sparse" lines, downloads the volume
- * into PATH with a BYOB reader (VIRTKIT_BUFFER_BYTES, each read written at its position; with "sparse"
+ * into PATH with a BYOB reader (VIRTKIT_BUFFER_BYTES, each read written at its position in pieces of
+ * VIRTKIT_WRITE_BYTES; with "sparse"
  * all-zero reads are not written and the file is truncated to its length) and prints
  * `{ wallMs, cpuMs, bytes }`.
  */
@@ -76,11 +83,14 @@ async function download(path, sparse) {
   const reader = job.readable.getReader({ mode: "byob" });
   const out = await open(path, "w");
   let buffer = new ArrayBuffer(Number(process.env.VIRTKIT_BUFFER_BYTES));
+  const WRITE_BYTES = Number(process.env.VIRTKIT_WRITE_BYTES);
   let bytes = 0;
   for (;;) {
     const { value, done } = await reader.read(new Uint8Array(buffer));
     if (done) break;
-    if (!sparse || !isAllZero(value)) await out.write(value, 0, value.byteLength, bytes);
+    if (!sparse || !isAllZero(value)) {
+      for (let at = 0; at < value.byteLength; at += WRITE_BYTES) await out.write(value, at, Math.min(WRITE_BYTES, value.byteLength - at), bytes + at);
+    }
     bytes += value.byteLength;
     buffer = value.buffer;
   }
@@ -154,7 +164,7 @@ function check(source: string, output: string, who: string): void {
 /** The virtkit worker: one process, one connection, a download per `run()`. */
 async function startWorker(uri: string) {
   const child = spawn(process.execPath, ["--input-type=module", "-e", WORKER], {
-    env: { ...process.env, VIRTKIT_MOD: pathToFileURL(DIST_MOD).href, VIRTKIT_ZERO: pathToFileURL(DIST_ZERO).href, VIRTKIT_URI: uri, VIRTKIT_BUFFER_BYTES: String(BUFFER_KIB * 1024) },
+    env: { ...process.env, VIRTKIT_MOD: pathToFileURL(DIST_MOD).href, VIRTKIT_ZERO: pathToFileURL(DIST_ZERO).href, VIRTKIT_URI: uri, VIRTKIT_BUFFER_BYTES: String(BUFFER_KIB * 1024), VIRTKIT_WRITE_BYTES: String(WRITE_KIB * 1024) },
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -251,7 +261,7 @@ export async function run(): Promise<void> {
     const wall = (rs: Run[]) => rs.map((r) => r.wallMs);
     const cpu = (rs: Run[]) => rs.map((r) => r.cpuMs);
     const rate = (ms: number) => ((VOLUME_MIB / ms) * 1000).toFixed(0);
-    console.log(`load average before ${loadBefore}, after ${loadAfter}; ${RUNS} rounds of two pairs, who goes first alternating; virtkit reads ${BUFFER_KIB} KiB at a time${TO_NULL ? "; into /dev/null" : ""}; source allocated ${sourceMiB} MiB`);
+    console.log(`load average before ${loadBefore}, after ${loadAfter}; ${RUNS} rounds of two pairs, who goes first alternating; virtkit reads ${BUFFER_KIB} KiB at a time, writes ${WRITE_KIB} KiB${TO_NULL ? "; into /dev/null" : ""}; source allocated ${sourceMiB} MiB`);
     for (const { name, virshArgs, ours, virsh, allocated } of kinds) {
       const [o, v] = [median(wall(ours)), median(wall(virsh))];
       const pairs = ours.map((r, i) => virsh[i]!.wallMs / r.wallMs);

@@ -18,8 +18,14 @@ const RANGE_OPTIONS = {
   length: { type: "string", value: "BYTES", description: "how much (default: to the end)" },
 } as const;
 
-/** The download's read (and file write) size. */
-const DOWNLOAD_BUFFER_BYTES = KiB(256);
+/**
+ * The download's read and file write size. 64 KiB: larger aligned writes into a new file get large
+ * page-cache folios, which on a VM that hands free memory back to its host (virtio-balloon free page
+ * reporting, from 128 KiB blocks up) come from memory the host must fault in again: 512 MiB written in
+ * 256 KiB pieces took 0.1-1.4 s there, in 64 KiB pieces 0.11-0.15 s (8 runs each). Holes are found at
+ * this grain too.
+ */
+const DOWNLOAD_BUFFER_BYTES = KiB(64);
 
 function range(options: Readonly<Record<string, string | boolean | undefined>>): { offset?: number; length?: number } {
   const result: { offset?: number; length?: number } = {};
