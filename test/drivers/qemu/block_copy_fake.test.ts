@@ -14,6 +14,7 @@ import type { DiskSource, LiveBlockCommitRequest, LiveBlockCopyRequest } from ".
 import type { StorageAccess } from "../../../core/storage_backend.ts";
 import { QmpError } from "../../../core/errors.ts";
 import { probeImage } from "../../../core/image/probe.ts";
+import { createQcow2 } from "../../../core/image/qcow2/create.ts";
 import { positionalFileOf } from "../../../drivers/dir/positional_handle.ts";
 import type { QemuBlockJobEnv } from "../../../drivers/qemu/block_job.ts";
 import { startQemuCommit } from "../../../drivers/qemu/block_commit.ts";
@@ -146,6 +147,30 @@ describe("qemu block copy over QMP (fake peer)", () => {
     expect(error).toBeInstanceOf(QmpError);
     expect(error.message).toContain("Image is not in raw format");
     expect(removed).toEqual([{ path: dest }]);
+    expect(await jobs.list()).toEqual([]);
+    peer.assertDone();
+  });
+  it("a reused host path: core reads its format from the header in-process, makes nothing, and a refusal leaves the file", async () => {
+    const { peer, inst, env, jobs, removed } = await setup();
+    const dest = join(mkdtempSync(join(tmpdir(), "vk-copy-fake-")), "spare.qcow2");
+    const file = positionalFileOf(await open(dest, "wx+"));
+    await createQcow2(file, { capacityBytes: 4 * MiB });
+    await file.close();
+    await using storage = hostDirectoryStorage();
+    peer.expect("blockdev-add", { return: {} }, { args: args((a) => a.driver === "file" && a.filename === dest) });
+    // The probed format names the format node's driver.
+    peer.expect("blockdev-add", { error: { class: "GenericError", desc: "Could not open the image" } }, { args: args((a) => a.driver === "qcow2") });
+    peer.expect("blockdev-mirror", { error: { class: "GenericError", desc: "Cannot find device='' nor node-name='vda-mx'" } });
+    peer.expect("blockdev-del", { return: {} }, { args: args((a) => String(a["node-name"]).endsWith("-file")) });
+    const request: LiveBlockCopyRequest = {
+      domain: "vm", disk: { target: "vda", path: "/img/top.qcow2" }, locks: [], bandwidth: 0,
+      destination: { path: dest }, shallow: false, reuseExisting: true,
+    };
+    const error = await startQemuCopy(env, storage, inst, inst.disks[0]!, request).catch((e) => e);
+    expect(error).toBeInstanceOf(QmpError);
+    expect(storage.creates).toEqual([]);
+    expect(removed).toEqual([]);
+    expect((await openImageFile(dest)).format).toBe("qcow2");
     expect(await jobs.list()).toEqual([]);
     peer.assertDone();
   });
