@@ -39,10 +39,19 @@ export interface CopyDestination {
   release(): Promise<void>;
 }
 
+/**
+ * What a created destination takes from the copy's source: its size, format and backing (a
+ * {@linkcode DiskVolume} is one; so is a running disk's top image, which a driver describes).
+ */
+export interface CopySourceImage {
+  /** Size, format and backing. */
+  readonly info: Pick<VolumeInfo, "capacityBytes" | "format" | "backing">;
+}
+
 /** What the destination is made from. */
 export interface CopySourceFacts {
-  /** The source volume's description. */
-  readonly source: DiskVolume;
+  /** The source image (a pool volume, or a running disk's top image). */
+  readonly source: CopySourceImage;
   /** Whether the copy keeps the source's backing. */
   readonly shallow: boolean;
   /** The disk is defined by path (then the pivot names a path). */
@@ -58,7 +67,8 @@ export interface CopySourceFacts {
  * @param request The copy request (destination, format, reuseExisting, signal).
  * @param facts The source and how it is copied.
  * @returns The destination.
- * @throws {ConflictError} For a destination that exists without `reuseExisting`.
+ * @throws {ConflictError} For a destination that exists without `reuseExisting` (also one that
+ *   appeared between the check and the create: the message names it either way).
  * @throws {NotFoundError} For one that does not exist with `reuseExisting`.
  * @throws {NotFoundError} For a host path whose directory does not exist.
  * @throws {UnsupportedError} For a host path when the connection has no `dir` backend.
@@ -89,9 +99,7 @@ export async function resolveCopyDestination(
   if ("path" in destination) {
     const found = await findVolumeByPath(storage, destination.path, request);
     if (!found) return await hostPathDestination(storage, destination.path, request, facts);
-    if (!request.reuseExisting) {
-      throw new ConflictError(`Cannot ${facts.what}: destination "${destination.path}" exists; pass reuseExisting to copy into it`);
-    }
+    if (!request.reuseExisting) throw existsError(facts, destination.path);
     return poolDestination(storage, bus, found, false, { path: found.path, format: found.info.format });
   }
   if (request.reuseExisting) {
@@ -133,14 +141,16 @@ async function hostPathDestination(storage: StorageAccess, path: string, request
       if (error instanceof NotFoundError) return undefined;
       throw error;
     });
-    if (existing && !request.reuseExisting) {
-      throw new ConflictError(`Cannot ${facts.what}: destination "${path}" exists; pass reuseExisting to copy into it`);
-    }
+    if (existing && !request.reuseExisting) throw existsError(facts, path);
     if (!existing && request.reuseExisting) {
       throw new NotFoundError("volume", path, { detail: "reuseExisting needs an existing destination" });
     }
     const format = existing ? (await backend.volumeInfo(name, signalOf(request))).format : formatFor(request, facts);
-    const record = existing ?? (await requireOp(backend, "createVolume", undefined, directory)(createSpec(name, format, facts), signalOf(request)));
+    const record = existing ?? (await requireOp(backend, "createVolume", undefined, directory)(createSpec(name, format, facts), signalOf(request)).catch((error: unknown) => {
+      // A file made there since the check: the backend names a volume of a pool-less directory, the user gave a path.
+      if (error instanceof ConflictError) throw existsError(facts, path, error);
+      throw error;
+    }));
     const info = await backend.volumeInfo(record.name, signalOf(request));
     return hostDestination(backend, record, info, !existing, { path: record.path, format });
   } catch (error) {
@@ -192,6 +202,10 @@ function poolDestination(storage: StorageAccess, bus: EventBus | undefined, dest
     },
     release: () => Promise.resolve(),
   };
+}
+
+function existsError(facts: CopySourceFacts, path: string, cause?: unknown): ConflictError {
+  return new ConflictError(`Cannot ${facts.what}: destination "${path}" exists; pass reuseExisting to copy into it`, cause === undefined ? {} : { cause });
 }
 
 /** The format of a destination the job creates: as asked, else qcow2 for a shallow copy or a qcow2 source. */

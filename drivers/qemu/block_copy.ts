@@ -1,6 +1,7 @@
 /**
  * Block copy on a running `qemu:` domain (libvirt `virDomainBlockCopy`): the destination is created
- * first (in its pool through the storage layer, or by virtkit's image engine at a host path) unless
+ * first (in its pool through the storage layer, or at a bare host path by core's
+ * `resolveCopyDestination`, the offline copy's own, through the `dir` backend over its directory) unless
  * `reuseExisting`, then added to QEMU with `blockdev-add` (a file node and a format node; a shallow copy
  * gets the source's backing node as its backing), and mirrored with `blockdev-mirror` (`sync: "full"`
  * or `"top"`). The job becomes `ready` on QEMU's `BLOCK_JOB_READY`; `finalize()` sends `job-complete`
@@ -10,26 +11,22 @@
  *
  * @module
  */
-import { access } from "node:fs/promises";
 import type { LiveBlockCopyRequest } from "../../core/driver.ts";
 import type { StorageAccess } from "../../core/storage_backend.ts";
-import { ConflictError, NotFoundError } from "../../core/errors.ts";
+import { resolveCopyDestination } from "../../core/domains/copy_destination.ts";
+import { NotFoundError } from "../../core/errors.ts";
 import type { EventBus } from "../../core/event_bus.ts";
-import type { CommandRunner } from "../command_runner.ts";
 import { QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
 import type { IscsiChapAuth } from "../../core/storage_pool.ts";
 import { addProtocolNode } from "./blockdev_source.ts";
-import { createHostImage } from "./host_image.ts";
-import { type ImageLayer, readChain } from "./disk_chain.ts";
+import type { ImageLayer } from "./disk_chain.ts";
 import type { Instance } from "./instance.ts";
 import type { RunDisk, RunJob } from "./state_store.ts";
 
 /** What a copy needs besides the job wiring. */
 export interface QemuCopyDeps {
-  /** The connection's pools. */
+  /** The connection's pools (and the host directories a bare path destination is made in). */
   readonly storage: StorageAccess;
-  /** Runs `qemu-img` (to probe a destination reused at a host path). */
-  readonly runner: CommandRunner;
   /** Where `volume:created` goes. */
   readonly bus: EventBus;
 }
@@ -38,22 +35,25 @@ export interface QemuCopyDeps {
  * Starts a copy.
  *
  * @param env The block job wiring.
- * @param deps Pools, `qemu-img` (for probing) and bus.
+ * @param deps Pools and bus.
  * @param inst The running domain.
  * @param disk The disk.
  * @param request The checked request.
  * @returns The job, `running`.
  * @throws {ConflictError} For a destination that exists without `reuseExisting`.
  * @throws {NotFoundError} For a destination that does not exist with `reuseExisting`.
+ * @throws {TypeError} For a relative host path.
+ * @throws {UnsupportedError} For a host path when the connection has no `dir` backend.
  * @throws {QmpError} When QEMU refuses the destination or the mirror (nothing created is left behind).
- * @example A host-path destination that exists needs reuseExisting (checked before anything is made)
+ * @example A host path must be absolute (checked by core before anything is made)
  * ```ts
  * import { startQemuCopy } from "./block_copy.ts";
  * const disk = { target: "vda", layers: [{ path: "/i/t.qcow2", format: "qcow2", virtualBytes: 1, node: "vda-0", fileNode: "vda-0-file" }] };
  * const request = { domain: "web1", disk: { target: "vda", path: "/i/t.qcow2" }, locks: [], bandwidth: 0,
- *   destination: { path: "/etc/hostname" }, shallow: false, reuseExisting: false };
- * const error = await startQemuCopy({} as never, {} as never, { name: "web1" } as never, disk, request).catch((e) => e);
- * if (error.code !== "conflict") throw new Error("unexpected");
+ *   destination: { path: "copy.qcow2" }, shallow: false, reuseExisting: false };
+ * const deps = { storage: { findVolume: async () => undefined }, bus: {} } as never;
+ * const error = await startQemuCopy({} as never, deps, { name: "web1" } as never, disk, request).catch((e) => e);
+ * if (!(error instanceof TypeError) || !error.message.includes("absolute")) throw new Error("unexpected");
  * ```
  */
 export async function startQemuCopy(
@@ -74,26 +74,20 @@ export async function startQemuCopy(
   let created: RunJob["createdDestination"];
   let chap: IscsiChapAuth | undefined; // a LUN destination's CHAP account (from its pool)
   if ("path" in destination) {
-    const exists = await access(destination.path).then(() => true, () => false);
-    if (exists && !request.reuseExisting) {
-      throw new ConflictError(`Cannot ${what}: destination "${destination.path}" exists; pass reuseExisting to copy into it`, { driver: "qemu" });
+    // Core checks the path and makes the file (through the dir backend over its directory: virtkit's
+    // image engine, no qemu-img process on the way to the mirror) or probes a reused one, exactly as for
+    // a shut-off domain's copy. QEMU opens it by path, so what reaching the directory holds goes at once.
+    const info = { capacityBytes: top.virtualBytes, format: top.format, ...(shallow ? { backing: { path: backing!.path, format: backing!.format } } : {}) };
+    const dest = await resolveCopyDestination({ storage: deps.storage, bus: deps.bus }, request, { source: { info }, shallow, diskByPath: true, what });
+    if (dest.created) created = { path: dest.path };
+    try {
+      await dest.release();
+    } catch (error) {
+      if (created) await env.removeImage(created).catch(() => {});
+      throw error;
     }
-    if (!exists && request.reuseExisting) {
-      throw new NotFoundError("volume", destination.path, { driver: "qemu", detail: "reuseExisting needs an existing destination" });
-    }
-    path = destination.path;
-    if (exists) format = (await readChain(path, undefined, "probe", { runner: deps.runner, ...call }))[0]!.format;
-    else {
-      const made = request.format ?? (shallow || top.format === "qcow2" ? "qcow2" : "raw");
-      // The image engine writes it in-process: no qemu-img process to spawn on the way to the mirror.
-      await createHostImage(path, {
-        format: made,
-        capacityBytes: top.virtualBytes,
-        ...(shallow ? { backing: { path: backing!.path, format: backing!.format } } : {}),
-      }, request.signal);
-      format = made;
-      created = { path };
-    }
+    path = dest.path;
+    format = dest.format;
   } else {
     const backend = await deps.storage.backend(destination.pool);
     if (request.reuseExisting) {

@@ -25,7 +25,7 @@ import { type QemuBlockJob, type QemuBlockJobEnv } from "./block_job.ts";
 import { startQemuCommit } from "./block_commit.ts";
 import { startQemuCopy } from "./block_copy.ts";
 import { startQemuPull } from "./block_pull.ts";
-import { diskInfo, qemuCommandRunner, resolveDisks } from "./disk_chain.ts";
+import { diskInfo, resolveDisks } from "./disk_chain.ts";
 import { DomainDefinitions, type StoredConfig } from "./domain_table.ts";
 import type { Instance } from "./instance.ts";
 import { launchDomain } from "./launch.ts";
@@ -292,7 +292,7 @@ export class QemuConnection implements HypervisorConnection {
   async liveBlockCopy(request: LiveBlockCopyRequest): Promise<Job<void>> {
     const inst = this.#live(request.domain, request.disk.target, "copy");
     const running = inst.disks.find((d) => d.target === request.disk.target)!;
-    const deps = { storage: this.#ctx.storage, runner: qemuCommandRunner, bus: this.#ctx.bus };
+    const deps = { storage: this.#ctx.storage, bus: this.#ctx.bus };
     return (await startQemuCopy(this.#pullEnv, deps, inst, running, request)).job;
   }
 

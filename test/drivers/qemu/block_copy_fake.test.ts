@@ -10,12 +10,11 @@ import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createVirtualClock } from "../../../core/clock.ts";
 import type { DiskSource, LiveBlockCommitRequest, LiveBlockCopyRequest } from "../../../core/driver.ts";
 import type { StorageAccess } from "../../../core/storage_backend.ts";
 import { QmpError } from "../../../core/errors.ts";
-import { createEventBus } from "../../../core/event_bus.ts";
 import { probeImage } from "../../../core/image/probe.ts";
+import { createQcow2 } from "../../../core/image/qcow2/create.ts";
 import { positionalFileOf } from "../../../drivers/dir/positional_handle.ts";
 import type { QemuBlockJobEnv } from "../../../drivers/qemu/block_job.ts";
 import { startQemuCommit } from "../../../drivers/qemu/block_commit.ts";
@@ -24,6 +23,7 @@ import type { FakeQmpPeer } from "../../../drivers/qemu/qmp/testing/mod.ts";
 import { fakeInstance, jsc } from "./_fake_qemu.ts";
 import type { JsonObject } from "../../../drivers/qemu/qmp/types.ts";
 import { until } from "./_support.ts";
+import { hostDirectoryStorage } from "../../_support/host_directory_storage.ts";
 
 /** What the image engine's probe reads from a file's header. */
 async function openImageFile(path: string): Promise<{ format: string; virtualSizeBytes: number }> {
@@ -79,8 +79,7 @@ describe("qemu block copy over QMP (fake peer)", () => {
   it("sends both blockdev-adds and blockdev-mirror before any reply; after the pivot, job-dismiss and every blockdev-del before any reply", async () => {
     const { peer, inst, env, saves, releaseSave, states } = await setup();
     const dest = join(mkdtempSync(join(tmpdir(), "vk-copy-fake-")), "copy.qcow2");
-    const created: string[][] = [];
-    const runner = { run: (argv: readonly string[]) => Promise.resolve(void created.push([...argv])).then(() => "") };
+    await using storage = hostDirectoryStorage();
     peer.expect("blockdev-add", { return: {} }, { hold: true, args: args((a) => a.driver === "file" && a.filename === dest) });
     peer.expect("blockdev-add", { return: {} }, { hold: true, args: args((a) => a.driver === "qcow2" && a.backing === null) });
     peer.expect("blockdev-mirror", { return: {} }, {
@@ -93,10 +92,11 @@ describe("qemu block copy over QMP (fake peer)", () => {
       domain: "vm", disk: { target: "vda", path: "/img/top.qcow2" }, locks: [], bandwidth: 0,
       destination: { path: dest }, format: "qcow2", shallow: false, reuseExisting: false,
     };
-    const starting = startQemuCopy(env, { storage: {} as StorageAccess, runner, bus: createEventBus({ clock: createVirtualClock() }) }, inst, inst.disks[0]!, request);
+    const starting = startQemuCopy(env, storage, inst, inst.disks[0]!, request);
     await peer.whenReceived(4); // qmp_capabilities, then the three, no reply sent yet
-    // The destination was made in-process by the image engine before the adds: no qemu-img ran.
-    expect(created).toEqual([]);
+    // The destination was made before the adds, in-process by the image engine: core had the dir backend
+    // over its directory create it (the copy has no qemu-img to run: its deps hold no command runner).
+    expect(storage.creates).toEqual([{ name: "copy.qcow2", format: "qcow2", capacityBytes: 4 * MiB }]);
     const image = await openImageFile(dest);
     expect([image.format, image.virtualSizeBytes]).toEqual(["qcow2", 4 * MiB]);
     expect(names(peer, 1)).toEqual(["blockdev-add " + peer.received[1]!.arguments!["node-name"], "blockdev-add " + peer.received[2]!.arguments!["node-name"], "blockdev-mirror"]);
@@ -133,7 +133,7 @@ describe("qemu block copy over QMP (fake peer)", () => {
   it("a destination QEMU refuses: the add's error is thrown, nothing QEMU did not add is deleted, the created image goes", async () => {
     const { peer, inst, env, jobs, removed } = await setup();
     const dest = join(mkdtempSync(join(tmpdir(), "vk-copy-fake-")), "copy.raw");
-    const runner = { run: () => Promise.resolve("") };
+    await using storage = hostDirectoryStorage();
     peer.expect("blockdev-add", { return: {} }, { args: args((a) => a.driver === "file") });
     peer.expect("blockdev-add", { error: { class: "GenericError", desc: "Image is not in raw format" } }, { args: args((a) => a.driver === "raw") });
     peer.expect("blockdev-mirror", { error: { class: "GenericError", desc: "Cannot find device='' nor node-name='vda-mx'" } });
@@ -143,10 +143,34 @@ describe("qemu block copy over QMP (fake peer)", () => {
       domain: "vm", disk: { target: "vda", path: "/img/top.qcow2" }, locks: [], bandwidth: 0,
       destination: { path: dest }, format: "raw", shallow: false, reuseExisting: false,
     };
-    const error = await startQemuCopy(env, { storage: {} as StorageAccess, runner, bus: createEventBus({ clock: createVirtualClock() }) }, inst, inst.disks[0]!, request).catch((e) => e);
+    const error = await startQemuCopy(env, storage, inst, inst.disks[0]!, request).catch((e) => e);
     expect(error).toBeInstanceOf(QmpError);
     expect(error.message).toContain("Image is not in raw format");
     expect(removed).toEqual([{ path: dest }]);
+    expect(await jobs.list()).toEqual([]);
+    peer.assertDone();
+  });
+  it("a reused host path: core reads its format from the header in-process, makes nothing, and a refusal leaves the file", async () => {
+    const { peer, inst, env, jobs, removed } = await setup();
+    const dest = join(mkdtempSync(join(tmpdir(), "vk-copy-fake-")), "spare.qcow2");
+    const file = positionalFileOf(await open(dest, "wx+"));
+    await createQcow2(file, { capacityBytes: 4 * MiB });
+    await file.close();
+    await using storage = hostDirectoryStorage();
+    peer.expect("blockdev-add", { return: {} }, { args: args((a) => a.driver === "file" && a.filename === dest) });
+    // The probed format names the format node's driver.
+    peer.expect("blockdev-add", { error: { class: "GenericError", desc: "Could not open the image" } }, { args: args((a) => a.driver === "qcow2") });
+    peer.expect("blockdev-mirror", { error: { class: "GenericError", desc: "Cannot find device='' nor node-name='vda-mx'" } });
+    peer.expect("blockdev-del", { return: {} }, { args: args((a) => String(a["node-name"]).endsWith("-file")) });
+    const request: LiveBlockCopyRequest = {
+      domain: "vm", disk: { target: "vda", path: "/img/top.qcow2" }, locks: [], bandwidth: 0,
+      destination: { path: dest }, shallow: false, reuseExisting: true,
+    };
+    const error = await startQemuCopy(env, storage, inst, inst.disks[0]!, request).catch((e) => e);
+    expect(error).toBeInstanceOf(QmpError);
+    expect(storage.creates).toEqual([]);
+    expect(removed).toEqual([]);
+    expect((await openImageFile(dest)).format).toBe("qcow2");
     expect(await jobs.list()).toEqual([]);
     peer.assertDone();
   });
