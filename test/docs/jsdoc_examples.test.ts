@@ -93,6 +93,11 @@ describe("JSDoc examples", () => {
     expect(examples.length).toBeGreaterThan(100);
   });
 
+  it("make their temp dirs under os.tmpdir(), where the leftover check looks", () => {
+    const hardcoded = examples.filter((example) => /mkdtemp(?:Sync)?\(\s*["'`]\//.test(example.code)).map((example) => example.name);
+    expect(hardcoded).toEqual([]);
+  });
+
   it.each(examples.map((example, index) => ({ ...example, index })))("$name runs", async (example) => {
     const module = path.join(scratch, `example_${example.index}.ts`);
     await fsp.writeFile(module, `${withAbsoluteImports(example.code, path.dirname(example.file))}\nexport {};\n`);
