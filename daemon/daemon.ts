@@ -70,30 +70,38 @@ export interface Daemon {
  * @throws {Error} When a listener cannot start (the ones already started are closed again).
  * @example
  * ```ts
- * import { mkdtempSync } from "node:fs";
+ * import { mkdtempSync, rmSync } from "node:fs";
  * import { createConnection } from "node:net";
  * import { tmpdir } from "node:os";
  * import { join } from "node:path";
  * import { startDaemon } from "./daemon.ts";
  * import { connect } from "../mod.ts";
- * const path = join(mkdtempSync(join(tmpdir(), "vk-doc-")), "d.sock");
+ * const dir = mkdtempSync(join(tmpdir(), "vk-doc-"));
+ * const path = join(dir, "d.sock");
  * const lines: string[] = [];
- * const daemon = await startDaemon(
- *   { listen: [{ kind: "unix", path }], insecureTcp: false, allow: ["test:///default"], socketMode: 0o600 },
- *   {
- *     open: connect,
- *     log: (line) => lines.push(line),
- *     createSession: ({ client }) => {
- *       const closed = new Promise<string>((resolve) => client.socket.once("close", () => resolve("closed by client")));
- *       return { drain: async () => {}, close: () => client.socket.destroy(), closed };
+ * try {
+ *   const daemon = await startDaemon(
+ *     { listen: [{ kind: "unix", path }], insecureTcp: false, allow: ["test:///default"], socketMode: 0o600 },
+ *     {
+ *       open: connect,
+ *       log: (line) => lines.push(line),
+ *       createSession: ({ client }) => {
+ *         const closed = new Promise<string>((resolve) => client.socket.once("close", () => resolve("closed by client")));
+ *         return { drain: async () => {}, close: () => client.socket.destroy(), closed };
+ *       },
  *     },
- *   },
- * );
- * const socket = createConnection(path);
- * await new Promise((resolve) => socket.once("connect", resolve));
- * socket.end();
- * await new Promise((resolve) => socket.once("close", resolve));
- * await daemon.stop();
+ *   );
+ *   try {
+ *     const socket = createConnection(path);
+ *     await new Promise((resolve) => socket.once("connect", resolve));
+ *     socket.end();
+ *     await new Promise((resolve) => socket.once("close", resolve));
+ *   } finally {
+ *     await daemon.stop();
+ *   }
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * if (!lines[0]?.startsWith("client 1 connected")) throw new Error(`unexpected: ${lines}`);
  * ```
  */

@@ -49,15 +49,22 @@ export interface Listener {
  *   TLS files cannot be read.
  * @example
  * ```ts
- * import { mkdtempSync, statSync } from "node:fs";
+ * import { mkdtempSync, rmSync, statSync } from "node:fs";
  * import { tmpdir } from "node:os";
  * import { join } from "node:path";
  * import { startListener } from "./listeners.ts";
- * const path = join(mkdtempSync(join(tmpdir(), "vk-doc-")), "s.sock");
- * const listener = await startListener({ kind: "unix", path }, { socketMode: 0o600, onClient: (c) => c.socket.end() });
- * const mode = statSync(path).mode & 0o777;
- * await listener.close();
- * if (mode !== 0o600 || listener.address !== `unix:${path}`) throw new Error("unexpected");
+ * const dir = mkdtempSync(join(tmpdir(), "vk-doc-"));
+ * const path = join(dir, "s.sock");
+ * try {
+ *   const listener = await startListener({ kind: "unix", path }, { socketMode: 0o600, onClient: (c) => c.socket.end() });
+ *   try {
+ *     if ((statSync(path).mode & 0o777) !== 0o600 || listener.address !== `unix:${path}`) throw new Error("unexpected");
+ *   } finally {
+ *     await listener.close();
+ *   }
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export async function startListener(spec: ListenSpec, options: ListenerOptions): Promise<Listener> {

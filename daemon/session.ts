@@ -86,7 +86,7 @@ function denied(name: string): RpcFault {
  * @returns The factory.
  * @example
  * ```ts
- * import { mkdtempSync } from "node:fs";
+ * import { mkdtempSync, rmSync } from "node:fs";
  * import { tmpdir } from "node:os";
  * import { join } from "node:path";
  * import { connect } from "../mod.ts";
@@ -97,19 +97,27 @@ function denied(name: string): RpcFault {
  * import { startDaemon } from "./daemon.ts";
  * import { remoteProgram, SERVED_REMOTE_GROUPS } from "./remote/program.ts";
  * import { createSessionFactory } from "./session.ts";
- * const path = join(mkdtempSync(join(tmpdir(), "vk-doc-")), "s.sock");
- * const daemon = await startDaemon(
- *   { listen: [{ kind: "unix", path }], insecureTcp: false, allow: ["test:///default"], socketMode: 0o600 },
- *   { open: connect, log: () => {}, createSession: createSessionFactory({ programs: [remoteProgram(...SERVED_REMOTE_GROUPS)] }) },
- * );
- * const socket = createConnection(path);
- * await new Promise((resolve) => socket.once("connect", resolve));
- * const client = new RpcClient(channelFromSocket(socket));
- * await client.call(CONNECT_OPEN, { name: "test:///default", flags: 0 });
- * const { ret } = await client.call(CONNECT_LIST_ALL_DOMAINS, { needResults: 1, flags: 0 });
- * client.close();
- * await daemon.stop();
- * if (ret !== 1) throw new Error("unexpected");
+ * const dir = mkdtempSync(join(tmpdir(), "vk-doc-"));
+ * const path = join(dir, "s.sock");
+ * try {
+ *   const daemon = await startDaemon(
+ *     { listen: [{ kind: "unix", path }], insecureTcp: false, allow: ["test:///default"], socketMode: 0o600 },
+ *     { open: connect, log: () => {}, createSession: createSessionFactory({ programs: [remoteProgram(...SERVED_REMOTE_GROUPS)] }) },
+ *   );
+ *   try {
+ *     const socket = createConnection(path);
+ *     await new Promise((resolve) => socket.once("connect", resolve));
+ *     const client = new RpcClient(channelFromSocket(socket));
+ *     await client.call(CONNECT_OPEN, { name: "test:///default", flags: 0 });
+ *     const { ret } = await client.call(CONNECT_LIST_ALL_DOMAINS, { needResults: 1, flags: 0 });
+ *     client.close();
+ *     if (ret !== 1) throw new Error("unexpected");
+ *   } finally {
+ *     await daemon.stop(); // also drops the client's connection when a call failed
+ *   }
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export function createSessionFactory(options: SessionOptions): (ctx: SessionContext) => Session {

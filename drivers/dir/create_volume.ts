@@ -91,12 +91,15 @@ async function resolveBacking(dir: PoolDirectory, spec: VolumeCreateSpec & { bac
  * import { PoolDirectory } from "./pool_directory.ts";
  * import { createVolumeFile } from "./create_volume.ts";
  * const root = await fsp.mkdtemp(path.join(os.tmpdir(), "create-"));
- * const dir = new PoolDirectory("p", root, nodeDirFs);
- * await dir.resolve();
- * const file = await createVolumeFile(dir, { name: "a.img", capacityBytes: 1 << 20, format: "raw" });
- * const size = (await fsp.stat(file)).size;
- * await fsp.rm(root, { recursive: true });
- * if (size !== 1 << 20) throw new Error("unexpected");
+ * try {
+ *   const dir = new PoolDirectory("p", root, nodeDirFs);
+ *   await dir.resolve();
+ *   const file = await createVolumeFile(dir, { name: "a.img", capacityBytes: 1 << 20, format: "raw" });
+ *   const size = (await fsp.stat(file)).size;
+ *   if (size !== 1 << 20) throw new Error("unexpected");
+ * } finally {
+ *   await fsp.rm(root, { recursive: true, force: true });
+ * }
  * ```
  */
 export async function createVolumeFile(dir: PoolDirectory, spec: VolumeCreateSpec, signal?: AbortSignal): Promise<string> {

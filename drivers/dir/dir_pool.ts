@@ -54,18 +54,21 @@ export interface DirPoolOptions {
  * import path from "node:path";
  * import { DirPool } from "./dir_pool.ts";
  * const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), "dir-pool-"));
- * const root = path.join(scratch, "images");
- * const pool = new DirPool({ name: "images", type: "dir", path: root });
- * await pool.build();
- * await pool.start();
- * const record = await pool.createVolume({ name: "a.img", capacityBytes: 1 << 20, format: "raw" });
- * const info = await pool.volumeInfo("a.img");
- * await pool.deleteVolume("a.img");
- * await pool.delete();
- * const expectedKey = path.join(await fsp.realpath(scratch), "images", "a.img");
- * await fsp.rm(scratch, { recursive: true });
- * if (record.key !== expectedKey) throw new Error("unexpected key");
- * if (info.capacityBytes !== 1 << 20 || info.format !== "raw") throw new Error("unexpected info");
+ * try {
+ *   const root = path.join(scratch, "images");
+ *   const pool = new DirPool({ name: "images", type: "dir", path: root });
+ *   await pool.build();
+ *   await pool.start();
+ *   const record = await pool.createVolume({ name: "a.img", capacityBytes: 1 << 20, format: "raw" });
+ *   const info = await pool.volumeInfo("a.img");
+ *   await pool.deleteVolume("a.img");
+ *   await pool.delete();
+ *   const expectedKey = path.join(await fsp.realpath(scratch), "images", "a.img");
+ *   if (record.key !== expectedKey) throw new Error("unexpected key");
+ *   if (info.capacityBytes !== 1 << 20 || info.format !== "raw") throw new Error("unexpected info");
+ * } finally {
+ *   await fsp.rm(scratch, { recursive: true, force: true });
+ * }
  * ```
  */
 export class DirPool implements StoragePoolBackend {

@@ -71,14 +71,17 @@ export interface Qcow2VolumeOptions {
  * import { BackgroundWriteback } from "./background_writeback.ts";
  * import { writebackFileOf } from "./image_volume.ts";
  * const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "wb-"));
- * const handle = await fsp.open(path.join(dir, "f"), "w+");
- * let syncs = 0;
- * const writeback = new BackgroundWriteback({ fd: handle.fd, datasync: async () => void syncs++, starter: undefined, thresholdBytes: 4 });
- * const file = writebackFileOf(handle, writeback);
- * await file.write(0, new Uint8Array([1, 2, 3, 4]));
- * await file.close();
- * await fsp.rm(dir, { recursive: true });
- * if (syncs !== 1) throw new Error("unexpected");
+ * try {
+ *   const handle = await fsp.open(path.join(dir, "f"), "w+");
+ *   let syncs = 0;
+ *   const writeback = new BackgroundWriteback({ fd: handle.fd, datasync: async () => void syncs++, starter: undefined, thresholdBytes: 4 });
+ *   const file = writebackFileOf(handle, writeback);
+ *   await file.write(0, new Uint8Array([1, 2, 3, 4]));
+ *   await file.close();
+ *   if (syncs !== 1) throw new Error("unexpected");
+ * } finally {
+ *   await fsp.rm(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export function writebackFileOf(file: DirFile, writeback: BackgroundWriteback): PositionalFile {

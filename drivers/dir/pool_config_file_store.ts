@@ -55,11 +55,14 @@ function corrupt(file: string, why: string, cause?: unknown): VirtError {
  * import path from "node:path";
  * import { createPoolConfigFileStore } from "./pool_config_file_store.ts";
  * const stateDir = await fsp.mkdtemp(path.join(os.tmpdir(), "state-"));
- * const config = { name: "images", type: "dir", path: "/srv/images" } as const;
- * await createPoolConfigFileStore(stateDir).save([{ config, autostart: false, active: true }]);
- * const saved = await createPoolConfigFileStore(stateDir).load();
- * await fsp.rm(stateDir, { recursive: true });
- * if (saved.length !== 1 || saved[0]!.config.name !== "images" || !saved[0]!.active) throw new Error("unexpected");
+ * try {
+ *   const config = { name: "images", type: "dir", path: "/srv/images" } as const;
+ *   await createPoolConfigFileStore(stateDir).save([{ config, autostart: false, active: true }]);
+ *   const saved = await createPoolConfigFileStore(stateDir).load();
+ *   if (saved.length !== 1 || saved[0]!.config.name !== "images" || !saved[0]!.active) throw new Error("unexpected");
+ * } finally {
+ *   await fsp.rm(stateDir, { recursive: true, force: true });
+ * }
  * ```
  */
 export function createPoolConfigFileStore(stateDir: string, fs: DirFs = nodeDirFs): PoolConfigStore {

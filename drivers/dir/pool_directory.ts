@@ -37,13 +37,16 @@ export const TEMP_ORPHAN_AGE_MS = 60 * 60 * 1000;
  * import { nodeDirFs } from "./dir_fs.ts";
  * import { PoolDirectory } from "./pool_directory.ts";
  * const root = await fsp.mkdtemp(path.join(os.tmpdir(), "pool-dir-"));
- * await fsp.writeFile(path.join(root, "a.img"), "");
- * await fsp.mkdir(path.join(root, "sub"));
- * const dir = new PoolDirectory("p", root, nodeDirFs);
- * await dir.resolve();
- * const names = await dir.names();
- * await fsp.rm(root, { recursive: true });
- * if (names.join() !== "a.img") throw new Error("unexpected");
+ * try {
+ *   await fsp.writeFile(path.join(root, "a.img"), "");
+ *   await fsp.mkdir(path.join(root, "sub"));
+ *   const dir = new PoolDirectory("p", root, nodeDirFs);
+ *   await dir.resolve();
+ *   const names = await dir.names();
+ *   if (names.join() !== "a.img") throw new Error("unexpected");
+ * } finally {
+ *   await fsp.rm(root, { recursive: true, force: true });
+ * }
  * ```
  */
 export class PoolDirectory {

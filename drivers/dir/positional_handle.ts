@@ -18,12 +18,15 @@ import type { DirFile } from "./dir_fs.ts";
  * import path from "node:path";
  * import { positionalFileOf } from "./positional_handle.ts";
  * const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "pos-"));
- * const file = positionalFileOf(await fsp.open(path.join(dir, "f"), "w+"));
- * await file.write(10, new Uint8Array([7]));
- * const size = await file.size();
- * await file.close();
- * await fsp.rm(dir, { recursive: true });
- * if (size !== 11) throw new Error("unexpected");
+ * try {
+ *   const file = positionalFileOf(await fsp.open(path.join(dir, "f"), "w+"));
+ *   await file.write(10, new Uint8Array([7]));
+ *   const size = await file.size();
+ *   await file.close();
+ *   if (size !== 11) throw new Error("unexpected");
+ * } finally {
+ *   await fsp.rm(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export function positionalFileOf(file: DirFile): PositionalFile {

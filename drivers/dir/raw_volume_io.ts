@@ -73,15 +73,18 @@ export interface RawVolumeOptions {
  * import path from "node:path";
  * import { openRawVolumeIO } from "./raw_volume_io.ts";
  * const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "raw-io-"));
- * const file = await fsp.open(path.join(dir, "a.img"), "w+");
- * await file.truncate(4096);
- * const io = await openRawVolumeIO({ file, write: true, holeFinder: undefined, label: 'volume "a.img"' });
- * await io.write(100, new Uint8Array([1, 2, 3]));
- * const back = new Uint8Array(3);
- * await io.read(100, back);
- * await io.close();
- * await fsp.rm(dir, { recursive: true });
- * if (back.join() !== "1,2,3") throw new Error("unexpected");
+ * try {
+ *   const file = await fsp.open(path.join(dir, "a.img"), "w+");
+ *   await file.truncate(4096);
+ *   const io = await openRawVolumeIO({ file, write: true, holeFinder: undefined, label: 'volume "a.img"' });
+ *   await io.write(100, new Uint8Array([1, 2, 3]));
+ *   const back = new Uint8Array(3);
+ *   await io.read(100, back);
+ *   await io.close();
+ *   if (back.join() !== "1,2,3") throw new Error("unexpected");
+ * } finally {
+ *   await fsp.rm(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export async function openRawVolumeIO(options: RawVolumeOptions): Promise<VolumeIO> {

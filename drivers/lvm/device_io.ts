@@ -28,15 +28,18 @@ const ZERO_CHUNK_BYTES = 1 << 20;
  * import path from "node:path";
  * import { openDeviceVolumeIO } from "./device_io.ts";
  * const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "dev-io-"));
- * const file = path.join(dir, "lv");
- * await fsp.writeFile(file, new Uint8Array(8192));
- * const io = await openDeviceVolumeIO(file, 4096, { write: true }, 'volume "lv"');
- * await io.write(4000, new Uint8Array([9, 9]));
- * const back = new Uint8Array(200);
- * const read = await io.read(4000, back);
- * await io.close();
- * await fsp.rm(dir, { recursive: true });
- * if (read !== 96 || back[1] !== 9) throw new Error("unexpected");
+ * try {
+ *   const file = path.join(dir, "lv");
+ *   await fsp.writeFile(file, new Uint8Array(8192));
+ *   const io = await openDeviceVolumeIO(file, 4096, { write: true }, 'volume "lv"');
+ *   await io.write(4000, new Uint8Array([9, 9]));
+ *   const back = new Uint8Array(200);
+ *   const read = await io.read(4000, back);
+ *   await io.close();
+ *   if (read !== 96 || back[1] !== 9) throw new Error("unexpected");
+ * } finally {
+ *   await fsp.rm(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export async function openDeviceVolumeIO(path: string, capacityBytes: number, mode: { write: boolean }, label: string): Promise<VolumeIO> {

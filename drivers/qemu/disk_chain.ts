@@ -118,14 +118,20 @@ const MAX_CHAIN = 64;
  * ```ts
  * import { readChain } from "./disk_chain.ts";
  * import { execFileSync } from "node:child_process";
- * import { mkdtempSync } from "node:fs";
- * const dir = mkdtempSync("/tmp/virtkit-doc-");
- * execFileSync("qemu-img", ["create", "-q", "-f", "raw", `${dir}/b.raw`, "1M"]);
- * execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", `${dir}/b.raw`, "-F", "raw", `${dir}/t.qcow2`]);
- * const chain = await readChain(`${dir}/t.qcow2`, "qcow2", "vda");
- * if (chain.map((l) => l.node).join() !== "vda-0,vda-1" || chain[1]!.format !== "raw") throw new Error("unexpected");
- * const walked = await readChain(`${dir}/t.qcow2`, "qcow2", "vda", { authOf: async () => undefined });
- * if (JSON.stringify(walked) !== JSON.stringify(chain)) throw new Error("unexpected");
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const dir = mkdtempSync(join(tmpdir(), "virtkit-doc-"));
+ * try {
+ *   execFileSync("qemu-img", ["create", "-q", "-f", "raw", `${dir}/b.raw`, "1M"]);
+ *   execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", `${dir}/b.raw`, "-F", "raw", `${dir}/t.qcow2`]);
+ *   const chain = await readChain(`${dir}/t.qcow2`, "qcow2", "vda");
+ *   if (chain.map((l) => l.node).join() !== "vda-0,vda-1" || chain[1]!.format !== "raw") throw new Error("unexpected");
+ *   const walked = await readChain(`${dir}/t.qcow2`, "qcow2", "vda", { authOf: async () => undefined });
+ *   if (JSON.stringify(walked) !== JSON.stringify(chain)) throw new Error("unexpected");
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export async function readChain(path: string, format: string | undefined, nodeName: string, options: ChainOptions = {}): Promise<ImageLayer[]> {
@@ -212,12 +218,18 @@ async function layerInfo(
  * ```ts
  * import { resolveDisks } from "./disk_chain.ts";
  * import { execFileSync } from "node:child_process";
- * import { mkdtempSync } from "node:fs";
- * const dir = mkdtempSync("/tmp/virtkit-doc-");
- * execFileSync("qemu-img", ["create", "-q", "-f", "raw", `${dir}/a.raw`, "1M"]);
- * const storage = {} as import("../../core/driver.ts").StorageAccess; // host paths need no pools
- * const [disk] = await resolveDisks([{ target: "vda", path: `${dir}/a.raw` }], storage);
- * if (disk?.layers.length !== 1 || disk.layers[0]!.node !== "vda-0") throw new Error("unexpected");
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const dir = mkdtempSync(join(tmpdir(), "virtkit-doc-"));
+ * try {
+ *   execFileSync("qemu-img", ["create", "-q", "-f", "raw", `${dir}/a.raw`, "1M"]);
+ *   const storage = {} as import("../../core/driver.ts").StorageAccess; // host paths need no pools
+ *   const [disk] = await resolveDisks([{ target: "vda", path: `${dir}/a.raw` }], storage);
+ *   if (disk?.layers.length !== 1 || disk.layers[0]!.node !== "vda-0") throw new Error("unexpected");
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export async function resolveDisks(disks: readonly DiskConfig[], storage: StorageAccess, options: ChainOptions = {}): Promise<RunDisk[]> {

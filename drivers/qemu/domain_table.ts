@@ -20,13 +20,20 @@ export type StoredConfig = DomainConfig & { uuid: string };
  * ```ts
  * import { DomainDefinitions } from "./domain_table.ts";
  * import { StateStore } from "./state_store.ts";
- * import { mkdtempSync } from "node:fs";
- * const store = new StateStore(mkdtempSync("/tmp/virtkit-doc-"));
- * await store.init();
- * const bus = { emit: () => {} } as unknown as import("../../core/event_bus.ts").EventBus;
- * const table = await DomainDefinitions.load(store, bus);
- * await table.define({ name: "a", vcpus: 1, memoryBytes: 1 << 26, disks: [] });
- * if (table.names()[0] !== "a") throw new Error("unexpected");
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const dir = mkdtempSync(join(tmpdir(), "virtkit-doc-"));
+ * try {
+ *   const store = new StateStore(dir);
+ *   await store.init();
+ *   const bus = { emit: () => {} } as unknown as import("../../core/event_bus.ts").EventBus;
+ *   const table = await DomainDefinitions.load(store, bus);
+ *   await table.define({ name: "a", vcpus: 1, memoryBytes: 1 << 26, disks: [] });
+ *   if (table.names()[0] !== "a") throw new Error("unexpected");
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export class DomainDefinitions {

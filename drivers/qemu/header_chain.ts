@@ -57,13 +57,19 @@ function combine(from: string, name: string): string {
  * @example A qcow2 over a raw base named relative to it
  * ```ts
  * import { execFileSync } from "node:child_process";
- * import { mkdtempSync } from "node:fs";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
  * import { readHeaderChain } from "./header_chain.ts";
- * const dir = mkdtempSync("/tmp/virtkit-doc-");
- * execFileSync("qemu-img", ["create", "-q", "-f", "raw", `${dir}/b.raw`, "1000"]);
- * execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", "b.raw", "-F", "raw", `${dir}/t.qcow2`, "1M"]);
- * const chain = await readHeaderChain(`${dir}/t.qcow2`, "qcow2", 64);
- * if (chain?.[1]?.path !== `${dir}/b.raw` || chain[1].format !== "raw" || chain[1].virtualBytes !== 1024) throw new Error("unexpected");
+ * const dir = mkdtempSync(join(tmpdir(), "virtkit-doc-"));
+ * try {
+ *   execFileSync("qemu-img", ["create", "-q", "-f", "raw", `${dir}/b.raw`, "1000"]);
+ *   execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", "b.raw", "-F", "raw", `${dir}/t.qcow2`, "1M"]);
+ *   const chain = await readHeaderChain(`${dir}/t.qcow2`, "qcow2", 64);
+ *   if (chain?.[1]?.path !== `${dir}/b.raw` || chain[1].format !== "raw" || chain[1].virtualBytes !== 1024) throw new Error("unexpected");
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * if ((await readHeaderChain("iscsi://h/iqn.x:t/1", "raw", 64)) !== undefined) throw new Error("unexpected");
  * ```
  */

@@ -39,14 +39,21 @@ export interface BlockJobEnvParts {
  * ```ts
  * import { createBlockJobEnv } from "./job_env.ts";
  * import { StateStore } from "./state_store.ts";
- * import { mkdtempSync } from "node:fs";
- * const store = new StateStore(mkdtempSync("/tmp/virtkit-doc-"));
- * await store.init();
- * await store.saveFinishedJob({ id: "job-1", type: "block-pull", state: "completed", target: {}, cur: 1, end: 1,
- *   bandwidth: 0, bytesPerSecond: 0, createdAt: 0, finishedAt: 1 });
- * const env = createBlockJobEnv({ ctx: {} as never, store, defs: {} as never, track() {}, persist: async () => {} });
- * await env.dismissed("job-1");
- * if ((await store.loadFinishedJobs()).length !== 0) throw new Error("unexpected");
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const dir = mkdtempSync(join(tmpdir(), "virtkit-doc-"));
+ * try {
+ *   const store = new StateStore(dir);
+ *   await store.init();
+ *   await store.saveFinishedJob({ id: "job-1", type: "block-pull", state: "completed", target: {}, cur: 1, end: 1,
+ *     bandwidth: 0, bytesPerSecond: 0, createdAt: 0, finishedAt: 1 });
+ *   const env = createBlockJobEnv({ ctx: {} as never, store, defs: {} as never, track() {}, persist: async () => {} });
+ *   await env.dismissed("job-1");
+ *   if ((await store.loadFinishedJobs()).length !== 0) throw new Error("unexpected");
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export function createBlockJobEnv(parts: BlockJobEnvParts): QemuBlockJobEnv {
@@ -85,18 +92,25 @@ export function createBlockJobEnv(parts: BlockJobEnvParts): QemuBlockJobEnv {
  * import { createJobManager } from "../../core/jobs/job_manager.ts";
  * import { createEventBus } from "../../core/event_bus.ts";
  * import { createVirtualClock } from "virtkit";
- * import { mkdtempSync } from "node:fs";
- * const store = new StateStore(mkdtempSync("/tmp/virtkit-doc-"));
- * await store.init();
- * await store.saveFinishedJob({ id: "job-4", type: "block-pull", state: "failed", target: { domain: "web1", disk: "vda" },
- *   cur: 5, end: 9, bandwidth: 0, bytesPerSecond: 0, error: "QEMU (pid 7) was killed by SIGKILL", createdAt: 10, finishedAt: 20 });
- * const clock = createVirtualClock();
- * const jobs = createJobManager({ bus: createEventBus({ clock }), clock });
- * await restoreFinishedJobs(store, jobs);
- * const info = await (await jobs.get("job-4")).info();
- * if (info.state !== "failed" || !info.error?.includes("SIGKILL") || info.finishedAt !== 20) throw new Error("unexpected");
- * await (await jobs.get("job-4")).dismiss();
- * if ((await store.loadFinishedJobs()).length !== 0) throw new Error("unexpected");
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const dir = mkdtempSync(join(tmpdir(), "virtkit-doc-"));
+ * try {
+ *   const store = new StateStore(dir);
+ *   await store.init();
+ *   await store.saveFinishedJob({ id: "job-4", type: "block-pull", state: "failed", target: { domain: "web1", disk: "vda" },
+ *     cur: 5, end: 9, bandwidth: 0, bytesPerSecond: 0, error: "QEMU (pid 7) was killed by SIGKILL", createdAt: 10, finishedAt: 20 });
+ *   const clock = createVirtualClock();
+ *   const jobs = createJobManager({ bus: createEventBus({ clock }), clock });
+ *   await restoreFinishedJobs(store, jobs);
+ *   const info = await (await jobs.get("job-4")).info();
+ *   if (info.state !== "failed" || !info.error?.includes("SIGKILL") || info.finishedAt !== 20) throw new Error("unexpected");
+ *   await (await jobs.get("job-4")).dismiss();
+ *   if ((await store.loadFinishedJobs()).length !== 0) throw new Error("unexpected");
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export async function restoreFinishedJobs(store: StateStore, jobs: JobManager): Promise<void> {

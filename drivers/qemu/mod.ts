@@ -17,14 +17,21 @@
  * ```ts
  * import { createRegistry, MiB } from "virtkit";
  * import { qemuDriver } from "./mod.ts";
- * import { mkdtempSync } from "node:fs";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
  * // The default registry has it built in; an empty one takes it like any third-party driver.
  * const registry = createRegistry();
  * registry.register(qemuDriver);
- * await using conn = await registry.connect("qemu:///session", { stateDir: mkdtempSync("/tmp/virtkit-doc-") });
- * const dom = await conn.domains.define({ name: "demo", vcpus: 1, memoryBytes: MiB(64), disks: [] });
- * if ((await dom.info()).state !== "shutoff") throw new Error("unexpected");
- * await dom.undefine();
+ * const stateDir = mkdtempSync(join(tmpdir(), "virtkit-doc-"));
+ * try {
+ *   await using conn = await registry.connect("qemu:///session", { stateDir });
+ *   const dom = await conn.domains.define({ name: "demo", vcpus: 1, memoryBytes: MiB(64), disks: [] });
+ *   if ((await dom.info()).state !== "shutoff") throw new Error("unexpected");
+ *   await dom.undefine();
+ * } finally {
+ *   rmSync(stateDir, { recursive: true, force: true });
+ * }
  * ```
  *
  * @module

@@ -34,10 +34,16 @@ export function secretObjectArg(id: string, file: string): string {
  * @example
  * ```ts
  * import { writeSecretFile } from "./secret_file.ts";
- * import { mkdtempSync, statSync } from "node:fs";
- * const file = `${mkdtempSync("/tmp/virtkit-doc-")}/s`;
- * await writeSecretFile(file, "sesame");
- * if ((statSync(file).mode & 0o777) !== 0o600) throw new Error("unexpected");
+ * import { mkdtempSync, rmSync, statSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const dir = mkdtempSync(join(tmpdir(), "virtkit-doc-"));
+ * try {
+ *   await writeSecretFile(join(dir, "s"), "sesame");
+ *   if ((statSync(join(dir, "s")).mode & 0o777) !== 0o600) throw new Error("unexpected");
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export async function writeSecretFile(file: string, password: string): Promise<void> {

@@ -92,11 +92,18 @@ function fileName(name: string): string {
  * @example
  * ```ts
  * import { StateStore } from "./state_store.ts";
- * import { mkdtempSync } from "node:fs";
- * const store = new StateStore(mkdtempSync("/tmp/virtkit-doc-"));
- * await store.init();
- * await store.saveDomain({ name: "web1", uuid: crypto.randomUUID(), vcpus: 1, memoryBytes: 1 << 26, disks: [] });
- * if ((await store.loadDomains())[0]?.name !== "web1") throw new Error("unexpected");
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const dir = mkdtempSync(join(tmpdir(), "virtkit-doc-"));
+ * try {
+ *   const store = new StateStore(dir);
+ *   await store.init();
+ *   await store.saveDomain({ name: "web1", uuid: crypto.randomUUID(), vcpus: 1, memoryBytes: 1 << 26, disks: [] });
+ *   if ((await store.loadDomains())[0]?.name !== "web1") throw new Error("unexpected");
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
  * ```
  */
 export class StateStore {

@@ -3,9 +3,13 @@
  * written to a scratch module, with its relative and `"virtkit"` imports pointed back at the source tree
  * (test/docs/_imports.ts), and imported.
  * An example throws when what it shows is not what the code does, so a stale one fails here.
+ * Each runs with `TMPDIR` set to a fresh empty directory, and fails when that directory is not empty
+ * afterwards: an example removes what it makes (its `mkdtemp` dirs, sockets), so runs do not pile up
+ * leftovers in the machine's temp dir.
  */
 import fs from "node:fs";
 import fsp from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -62,14 +66,42 @@ const examples = sourceFiles()
 const scratch = fs.mkdtempSync(path.join(ROOT, ".examples-"));
 afterAll(() => fsp.rm(scratch, { recursive: true, force: true }));
 
+/** The machine's temp dir, before any example points `TMPDIR` elsewhere. */
+const MACHINE_TMPDIR = os.tmpdir();
+
+/**
+ * Runs `run` with `TMPDIR` (what `os.tmpdir()` and `Deno.makeTempDir` read, on every call) set to a
+ * fresh directory, and returns what is left in it; the directory itself is removed either way.
+ * Examples run one at a time, so setting the process-wide variable is safe here.
+ */
+async function withFreshTmpdir(run: () => Promise<unknown>): Promise<string[]> {
+  const dir = await fsp.mkdtemp(path.join(MACHINE_TMPDIR, "vk-example-tmp-"));
+  const previous = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  try {
+    await run();
+    return await fsp.readdir(dir);
+  } finally {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe("JSDoc examples", () => {
   it("are found: the sources have examples to run", () => {
     expect(examples.length).toBeGreaterThan(100);
   });
 
+  it("make their temp dirs under os.tmpdir(), where the leftover check looks", () => {
+    const hardcoded = examples.filter((example) => /mkdtemp(?:Sync)?\(\s*["'`]\//.test(example.code)).map((example) => example.name);
+    expect(hardcoded).toEqual([]);
+  });
+
   it.each(examples.map((example, index) => ({ ...example, index })))("$name runs", async (example) => {
     const module = path.join(scratch, `example_${example.index}.ts`);
     await fsp.writeFile(module, `${withAbsoluteImports(example.code, path.dirname(example.file))}\nexport {};\n`);
-    await import(pathToFileURL(module).href);
+    const leftovers = await withFreshTmpdir(() => import(pathToFileURL(module).href));
+    expect(leftovers, "what the example left in its TMPDIR (remove it in a finally)").toEqual([]);
   });
 });

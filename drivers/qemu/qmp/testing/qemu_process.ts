@@ -152,11 +152,15 @@ export interface StreamImages {
  * ```ts
  * import { createStreamImages, findExecutable } from "./qemu_process.ts";
  * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
  * if (findExecutable("qemu-img") && findExecutable("qemu-io")) {
- *   const dir = mkdtempSync("/tmp/vk-img-");
- *   const images = createStreamImages(dir);
- *   rmSync(dir, { recursive: true });
- *   if (images.sizeBytes !== 64 * 1024 * 1024) throw new Error("unexpected");
+ *   const dir = mkdtempSync(join(tmpdir(), "vk-img-"));
+ *   try {
+ *     if (createStreamImages(dir).sizeBytes !== 64 * 1024 * 1024) throw new Error("unexpected");
+ *   } finally {
+ *     rmSync(dir, { recursive: true, force: true });
+ *   }
  * }
  * ```
  */
