@@ -5,7 +5,7 @@
  * job-dismiss and the blockdev-dels of the nodes the pivot dropped, while the definition is written. The
  * job completes only once the definition is saved. Replies are held to prove what was sent before any.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,9 +37,18 @@ async function openImageFile(path: string): Promise<{ format: string; virtualSiz
 
 const MiB = 1024 * 1024;
 const peers: FakeQmpPeer[] = [];
+const scratch: string[] = [];
 afterEach(async () => {
   for (const peer of peers.splice(0)) await peer[Symbol.asyncDispose]();
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** A fresh scratch directory, removed after the test. */
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "vk-copy-fake-"));
+  scratch.push(dir);
+  return dir;
+}
 
 async function setup() {
   const { clock, peer, inst, jobs, bus } = await fakeInstance(peers);
@@ -78,7 +87,7 @@ function expectPivot(peer: FakeQmpPeer, id: string, type: string): void {
 describe("qemu block copy over QMP (fake peer)", () => {
   it("sends both blockdev-adds and blockdev-mirror before any reply; after the pivot, job-dismiss and every blockdev-del before any reply", async () => {
     const { peer, inst, env, saves, releaseSave, states } = await setup();
-    const dest = join(mkdtempSync(join(tmpdir(), "vk-copy-fake-")), "copy.qcow2");
+    const dest = join(scratchDir(), "copy.qcow2");
     await using storage = hostDirectoryStorage();
     peer.expect("blockdev-add", { return: {} }, { hold: true, args: args((a) => a.driver === "file" && a.filename === dest) });
     peer.expect("blockdev-add", { return: {} }, { hold: true, args: args((a) => a.driver === "qcow2" && a.backing === null) });
@@ -132,7 +141,7 @@ describe("qemu block copy over QMP (fake peer)", () => {
 
   it("a destination QEMU refuses: the add's error is thrown, nothing QEMU did not add is deleted, the created image goes", async () => {
     const { peer, inst, env, jobs, removed } = await setup();
-    const dest = join(mkdtempSync(join(tmpdir(), "vk-copy-fake-")), "copy.raw");
+    const dest = join(scratchDir(), "copy.raw");
     await using storage = hostDirectoryStorage();
     peer.expect("blockdev-add", { return: {} }, { args: args((a) => a.driver === "file") });
     peer.expect("blockdev-add", { error: { class: "GenericError", desc: "Image is not in raw format" } }, { args: args((a) => a.driver === "raw") });
@@ -152,7 +161,7 @@ describe("qemu block copy over QMP (fake peer)", () => {
   });
   it("a reused host path: core reads its format from the header in-process, makes nothing, and a refusal leaves the file", async () => {
     const { peer, inst, env, jobs, removed } = await setup();
-    const dest = join(mkdtempSync(join(tmpdir(), "vk-copy-fake-")), "spare.qcow2");
+    const dest = join(scratchDir(), "spare.qcow2");
     const file = positionalFileOf(await open(dest, "wx+"));
     await createQcow2(file, { capacityBytes: 4 * MiB });
     await file.close();
